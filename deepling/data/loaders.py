@@ -1,0 +1,305 @@
+"""Loaders: CIFAR-10, an image folder, a zip of one, an ``.npz``.
+
+None of them unpickles anything: ``.npz`` files are opened with ``allow_pickle=False`` and
+images are decoded by Pillow (see :mod:`deepling.data.images`).
+"""
+
+from __future__ import annotations
+
+import collections
+import hashlib
+import os
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from deepling.data.dataset import DataError, Dataset
+from deepling.data.images import ImageDecodeError, decode_image
+from deepling.paths import cache_dir
+
+CIFAR10_ENV = "DEEPLING_CIFAR10"
+CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer",
+                   "dog", "frog", "horse", "ship", "truck")
+SPLITS = ("train", "test")
+_GRAY_MODES = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F"}
+
+
+class DataUnavailableError(DataError):
+    """The data exists somewhere, but not here (no local copy, no network)."""
+
+
+def load_dataset(spec: str, split: str = "test", size: tuple[int, int] | None = None) -> Dataset:
+    """Load data from a user's description of it.
+
+    Parameters
+    ----------
+    spec : str
+        ``"cifar10"``, a folder of class folders, a ``.zip`` of one, or an ``.npz``.
+    split : {"test", "train"}
+        Which split to take where the data has both.
+    size : (height, width), optional
+        Resize images from folders and zips to this size.
+    """
+    if spec.lower() in ("cifar10", "cifar-10"):
+        return load_cifar10(split)
+    path = Path(spec).expanduser()
+    if not path.exists():
+        raise DataError(
+            f"No data at {spec}. Give --data a folder of class folders, a .zip of one, an .npz "
+            "with arrays x and y, or 'cifar10'."
+        )
+    if path.is_dir():
+        return load_image_folder(path, split=split, size=size)
+    suffix = path.suffix.lower()
+    if suffix == ".npz":
+        return load_npz(path)
+    if suffix == ".zip":
+        from deepling.data.archives import load_image_zip
+
+        return load_image_zip(path, split=split, size=size)
+    raise DataError(f"{path.name}: unknown data format {suffix!r}; use a folder, a .zip or an .npz.")
+
+
+# --- CIFAR-10 -----------------------------------------------------------------------------
+
+def load_cifar10(split: str = "test", root: str | os.PathLike | None = None) -> Dataset:
+    """CIFAR-10 from a local copy if one is named, else the Keras way.
+
+    A local copy (``root``, else the ``DEEPLING_CIFAR10`` environment variable) may be an
+    image folder with ``train/`` and ``test/`` class folders or an ``.npz``. Without one,
+    ``keras.datasets.cifar10.load_data()`` is used, which downloads once and caches under
+    ``~/.keras/datasets``.
+    """
+    _check_split(split)
+    root = root or os.environ.get(CIFAR10_ENV)
+    if root:
+        root = Path(root).expanduser()
+        if not root.exists():
+            raise DataUnavailableError(
+                f"{CIFAR10_ENV} (or --data) points to {root}, which does not exist. Point it at "
+                "a CIFAR-10 image folder (train/<class>/*.jpg, test/<class>/*.jpg) or unset it "
+                "to use the Keras download."
+            )
+        if root.suffix.lower() == ".npz":
+            return load_npz(root)
+        ds = load_image_folder(root, split=split)
+        return Dataset(ds.images, ds.labels, ds.class_names, f"CIFAR-10 {split} ({root})", ds.notes)
+    return _load_cifar10_keras(split)
+
+
+def _load_cifar10_keras(split: str) -> Dataset:
+    try:
+        import keras
+
+        (x_train, y_train), (x_test, y_test) = keras.datasets.cifar10.load_data()
+    except Exception as exc:  # network errors come in many types (URLError, OSError, HTTP...)
+        raise DataUnavailableError(
+            "CIFAR-10 is not available on this machine: there is no cached copy under "
+            f"~/.keras/datasets and the download failed ({type(exc).__name__}: {exc}). Either "
+            "connect once so Keras can cache it, or point Deepling at a local copy with "
+            f"--data PATH or the environment variable {CIFAR10_ENV}=PATH (an image folder with "
+            "train/<class>/ and test/<class>/ folders, or an .npz with arrays x and y). To use "
+            "other data entirely, pass --data with your own image folder, .zip or .npz."
+        ) from None
+    x, y = (x_test, y_test) if split == "test" else (x_train, y_train)
+    return Dataset(x, y.reshape(-1), CIFAR10_CLASSES, f"CIFAR-10 {split} (Keras cache)")
+
+
+def _check_split(split: str) -> None:
+    if split not in SPLITS:
+        raise DataError(f"split must be one of {SPLITS}, got {split!r}")
+
+
+# --- image folders ------------------------------------------------------------------------
+
+def load_image_folder(
+    root: str | os.PathLike,
+    split: str | None = "test",
+    size: tuple[int, int] | None = None,
+    use_cache: bool = True,
+) -> Dataset:
+    """Load ``root/<class>/*`` (or ``root/<split>/<class>/*``) as a dataset.
+
+    Class names are the folder names, sorted, taken over all splits so that labels agree
+    between train and test. Images of mixed sizes are resized to ``size`` or, without one,
+    to the most common size; grayscale is kept only if every image is grayscale. Files that
+    are not readable images are skipped and counted in ``Dataset.notes``.
+
+    Decoded arrays are cached (``.npz``, no pickle) keyed by every file's name, size and
+    modification time, so a second start reads one file instead of thousands.
+    """
+    root = Path(root).expanduser()
+    if not root.is_dir():
+        raise DataError(f"{root} is not a folder.")
+    base, class_names = _layout(root, split)
+    files, labels = [], []
+    for k, name in enumerate(class_names):
+        folder = base / name
+        if not folder.is_dir():
+            continue
+        for f in sorted(folder.rglob("*")):
+            if f.is_file() and not f.name.startswith("."):
+                files.append(f)
+                labels.append(k)
+    if not class_names:  # a flat folder of images: unlabelled
+        files = sorted(f for f in base.iterdir() if f.is_file() and not f.name.startswith("."))
+        labels = [-1] * len(files)
+    if not files:
+        raise DataError(
+            f"No image files under {base}. Expected one folder per class "
+            "(e.g. cat/0001.png, dog/0002.png), optionally inside train/ and test/."
+        )
+
+    key = _folder_key(files, split, size)
+    cached = cache_dir("datasets") / f"folder-{key}.npz"
+    origin = str(root) if split is None or base == root else f"{root} ({split})"
+    if use_cache and cached.exists():
+        with np.load(cached, allow_pickle=False) as z:
+            return Dataset(z["x"], z["y"], class_names, origin, tuple(str(n) for n in z["notes"]))
+
+    images, keep, notes = _decode_all(files, size)
+    ds = Dataset(images, np.asarray(labels)[keep], class_names, origin, notes)
+    if use_cache:
+        tmp = cached.with_suffix(".tmp.npz")
+        np.savez(tmp, x=ds.images, y=ds.labels, notes=np.array(ds.notes, dtype=str))
+        os.replace(tmp, cached)
+    return ds
+
+
+def _layout(root: Path, split: str | None) -> tuple[Path, tuple[str, ...]]:
+    """Where the class folders are, and the class names."""
+    split_dirs = [root / s for s in SPLITS if (root / s).is_dir()]
+    if split is not None and split_dirs:
+        _check_split(split)
+        base = root / split
+        if not base.is_dir():
+            have = ", ".join(d.name for d in split_dirs)
+            raise DataError(f"{root} has no {split}/ folder (it has {have}).")
+        names = sorted({d.name for s in split_dirs for d in s.iterdir()
+                        if d.is_dir() and not d.name.startswith(".")})
+        return base, tuple(names)
+    names = sorted(d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
+    return root, tuple(names)
+
+
+def _folder_key(files: list[Path], split, size) -> str:
+    h = hashlib.blake2b(digest_size=12)
+    h.update(f"v1|{split}|{size}".encode())
+    for f in files:
+        st = f.stat()
+        h.update(f"{f}|{st.st_size}|{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()
+
+
+def _decode_all(files: list[Path], size):
+    """Decode files in threads (Pillow releases the GIL while decoding)."""
+    skipped: dict[str, list[str]] = collections.defaultdict(list)
+    headers = {}
+    for f in files:
+        try:
+            with Image.open(f) as img:
+                headers[f] = (img.height, img.width, img.mode)
+        except Exception:
+            skipped["not an image"].append(f.name)
+    readable = [f for f in files if f in headers]
+    if not readable:
+        raise DataError(f"None of the {len(files)} files could be read as an image.")
+    channels = 1 if all(headers[f][2] in _GRAY_MODES for f in readable) else 3
+    sizes = collections.Counter(headers[f][:2] for f in readable)
+    target = tuple(size) if size else sizes.most_common(1)[0][0]
+
+    def one(f):
+        try:
+            return decode_image(f, size=target, channels=channels)
+        except ImageDecodeError as exc:
+            skipped[exc.reason].append(f.name)
+            return None
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        decoded = list(pool.map(one, readable))
+    index = {f: i for i, f in enumerate(files)}
+    keep = [index[f] for f, a in zip(readable, decoded) if a is not None]
+    arrays = [a for a in decoded if a is not None]
+    if not arrays:
+        raise DataError(f"None of the {len(files)} files could be decoded as an image.")
+
+    notes = []
+    n_resized = sum(n for s, n in sizes.items() if s != target)
+    if n_resized:
+        notes.append(f"resized {n_resized} of {len(readable)} images to {target[0]}×{target[1]}")
+    for reason, names in sorted(skipped.items()):
+        shown = ", ".join(names[:3]) + (", …" if len(names) > 3 else "")
+        notes.append(f"skipped {len(names)} file(s), {reason}: {shown}")
+    return np.stack(arrays), np.asarray(keep, dtype=np.int64), tuple(notes)
+
+
+# --- npz ----------------------------------------------------------------------------------
+
+def load_npz(path: str | os.PathLike, origin: str | None = None) -> Dataset:
+    """Load an ``.npz`` with ``x`` (N×H×W[×C]), ``y`` (N, N×1 or one-hot) and optional
+    ``class_names``. Object arrays are refused: reading them would unpickle user data."""
+    path = Path(path)
+    origin = origin or str(path)
+    try:
+        z = np.load(path, allow_pickle=False)
+    except Exception as exc:
+        raise DataError(f"{path.name} is not a readable .npz file ({exc}).") from None
+    with z:
+        missing = {"x", "y"} - set(z.files)
+        if missing:
+            raise DataError(
+                f"{path.name} lacks array(s) {sorted(missing)}; it has {sorted(z.files)}. "
+                "Save with numpy.savez(path, x=images, y=labels, class_names=names)."
+            )
+        try:
+            x, y = z["x"], z["y"]
+            names = z["class_names"] if "class_names" in z.files else None
+        except ValueError as exc:  # "Object arrays cannot be loaded when allow_pickle=False"
+            raise DataError(
+                f"{path.name} holds Python objects, which Deepling does not unpickle ({exc}). "
+                "Save images and labels as numeric arrays and class names as a string array."
+            ) from None
+    return Dataset(_as_uint8_images(x, origin), _as_labels(y, origin),
+                   _class_names(names, y), origin)
+
+
+def _as_uint8_images(x: np.ndarray, origin: str) -> np.ndarray:
+    if x.ndim == 3:
+        x = x[..., None]
+    if x.ndim != 4:
+        raise DataError(f"{origin}: x must be N×H×W or N×H×W×C, got shape {x.shape}.")
+    if x.shape[-1] == 4:  # RGBA: drop alpha
+        x = x[..., :3]
+    if x.shape[-1] not in (1, 3) and x.shape[1] in (1, 3):  # channels-first
+        x = np.moveaxis(x, 1, -1)
+    if x.dtype == np.uint8:
+        return x
+    if not np.issubdtype(x.dtype, np.number):
+        raise DataError(f"{origin}: x has dtype {x.dtype}; expected numbers.")
+    x = x.astype(np.float64)
+    if not np.isfinite(x).all():
+        raise DataError(f"{origin}: x contains NaN or infinite values.")
+    lo, hi = x.min(initial=0), x.max(initial=0)
+    if lo >= 0 and hi <= 1.0:
+        x = x * 255.0
+    elif lo >= -1 and hi <= 1.0:
+        x = (x + 1.0) * 127.5
+    return np.clip(np.rint(x), 0, 255).astype(np.uint8)
+
+
+def _as_labels(y: np.ndarray, origin: str) -> np.ndarray:
+    if y.ndim == 2 and y.shape[1] > 1:
+        return y.argmax(axis=1)
+    y = y.reshape(-1)
+    if not np.issubdtype(y.dtype, np.number):
+        raise DataError(f"{origin}: y must hold integer class indices, got dtype {y.dtype}.")
+    return y.astype(np.int64)
+
+
+def _class_names(names, y) -> tuple[str, ...]:
+    if names is not None:
+        return tuple(str(n) for n in np.asarray(names).reshape(-1))
+    n = (y.shape[1] if y.ndim == 2 and y.shape[1] > 1 else int(np.max(y, initial=-1)) + 1)
+    return tuple(str(k) for k in range(n))

@@ -1,0 +1,166 @@
+"""A loaded Keras model together with what Deepling needs to feed it and read it.
+
+``ModelAdapter`` answers three questions for every view: how to turn uint8 pixels into the
+model's input (range, size, channels), whether the output is probabilities or logits, and
+what the model's layers are.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+
+from deepling.data.dataset import DataError, Dataset
+from deepling.data.images import convert_channels, resize_images
+
+# Layers that map 0..255 pixels into the model's own range when they come first.
+_RESCALING_TYPES = {"Rescaling", "Normalization"}
+
+
+class ModelError(ValueError):
+    """A model cannot be loaded or used; the message says what to do instead."""
+
+
+@dataclass(eq=False)
+class ModelAdapter:
+    """A Keras model plus its input convention and output kind.
+
+    Parameters
+    ----------
+    model : keras.Model
+    name : str
+        What the user calls it (file name, "demo CNN").
+    fingerprint : str
+        Content hash of the model file: the cache key for everything computed from it.
+    input_range : (float, float)
+        The pixel range the model expects; ``(0, 255)`` when it rescales inside.
+    notes : list of str
+        What was detected or adapted, for the user to read.
+    """
+
+    model: object
+    name: str
+    fingerprint: str
+    input_range: tuple[float, float] = (0.0, 255.0)
+    notes: list[str] = field(default_factory=list)
+
+    @classmethod
+    def from_model(cls, model, name: str, fingerprint: str | None = None, input_range=None):
+        """Wrap a Keras model, detecting its input range and checking it is an image model."""
+        shape = tuple(model.inputs[0].shape[1:]) if getattr(model, "inputs", None) else ()
+        if len(model.inputs) != 1 or len(shape) != 3 or shape[-1] not in (1, 3):
+            raise ModelError(
+                f"{name}: Deepling needs a model with one image input of shape (H, W, 1 or 3); "
+                f"this one takes {[tuple(i.shape) for i in model.inputs]}."
+            )
+        notes = []
+        if input_range is None:
+            first = _first_compute_layer(model)
+            if first is not None and type(first).__name__ in _RESCALING_TYPES:
+                input_range = (0.0, 255.0)
+                notes.append(f"input: raw 0–255 pixels (the model rescales in '{first.name}')")
+            else:
+                input_range = (0.0, 1.0)
+                notes.append("input: pixels scaled to 0–1 (no rescaling layer found; "
+                             "pass --input-range to change)")
+        fingerprint = fingerprint or _weights_fingerprint(model)
+        adapter = cls(model, name, fingerprint, tuple(map(float, input_range)), notes)
+        if adapter.output_kind == "logits":
+            notes.append("output: logits (no softmax at the end); shown as softmax probabilities")
+        return adapter
+
+    # --- input -------------------------------------------------------------------------
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        h, w, c = self.model.inputs[0].shape[1:]
+        return (h, w, c)
+
+    def preprocess(self, images: np.ndarray) -> np.ndarray:
+        """uint8 N×H×W×C (already fitted) → float32 in the model's input range."""
+        lo, hi = self.input_range
+        x = np.asarray(images, dtype=np.float32)
+        return x * ((hi - lo) / 255.0) + lo if (lo, hi) != (0.0, 255.0) else x
+
+    def fit_dataset(self, dataset: Dataset) -> Dataset:
+        """Convert ``dataset`` to the model's input size and channels, noting what changed."""
+        h, w, c = self.input_shape
+        dh, dw, dc = dataset.image_shape
+        images, done = dataset.images, []
+        if dc != c:
+            if {dc, c} != {1, 3}:
+                raise DataError(f"{self.name} expects {c}-channel images; {dataset.origin} has {dc}.")
+            images = convert_channels(images, c)
+            done.append(f"converted {'RGB to grayscale' if c == 1 else 'grayscale to RGB'}")
+        if h is None or w is None:  # fully convolutional: any size goes
+            h, w = dh, dw
+        if (dh, dw) != (h, w):
+            images = resize_images(images, (h, w))
+            done.append(f"resized {dh}×{dw} to {h}×{w}")
+        if not done:
+            return dataset
+        return dataset.with_images(images, f"to fit {self.name}: " + ", ".join(done))
+
+    # --- output ------------------------------------------------------------------------
+    @cached_property
+    def output_kind(self) -> str:
+        """'probabilities' when the model ends in softmax, otherwise 'logits'."""
+        last = self.model.layers[-1]
+        act = getattr(last, "activation", None)
+        act_name = getattr(act, "__name__", "") or type(last).__name__
+        return "probabilities" if "softmax" in act_name.lower() else "logits"
+
+    @property
+    def n_outputs(self) -> int:
+        return int(self.model.outputs[0].shape[-1])
+
+    def predict_proba(self, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
+        """Class probabilities (N×K, float32) for fitted uint8 images."""
+        out = []
+        for start in range(0, len(images), batch_size):
+            x = self.preprocess(images[start:start + batch_size])
+            out.append(np.asarray(self.model(x, training=False)))
+        raw = np.concatenate(out) if out else np.zeros((0, self.n_outputs), np.float32)
+        return to_probabilities(raw, self.output_kind)
+
+    def class_names(self, dataset: Dataset | None) -> tuple[str, ...]:
+        """Names for the model's outputs: the data's if they match in number, else indices."""
+        if dataset is not None and dataset.n_classes == self.n_outputs:
+            return dataset.class_names
+        return tuple(str(k) for k in range(self.n_outputs))
+
+
+def to_probabilities(raw: np.ndarray, kind: str) -> np.ndarray:
+    """Softmax for logits; probabilities pass through."""
+    raw = np.asarray(raw, dtype=np.float32)
+    if kind == "probabilities":
+        return raw
+    from scipy.special import softmax
+
+    return softmax(raw, axis=-1).astype(np.float32)
+
+
+def _first_compute_layer(model):
+    for layer in model.layers:
+        if type(layer).__name__ != "InputLayer":
+            return layer
+    return None
+
+
+def _weights_fingerprint(model) -> str:
+    h = hashlib.blake2b(digest_size=16)
+    h.update(model.to_json().encode())
+    for w in model.get_weights():
+        h.update(np.ascontiguousarray(w).data)
+    return h.hexdigest()
+
+
+def file_fingerprint(path: str | Path) -> str:
+    h = hashlib.blake2b(digest_size=16)
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()

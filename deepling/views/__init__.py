@@ -1,0 +1,1 @@
+"""One layout function per view; callbacks live in the top-level ``callbacks`` package."""

@@ -1,0 +1,111 @@
+"""The models and datasets one server knows, by id, and what is computed from them.
+
+A session names its model and data by id (``"demo"``, ``"default"`` or an upload's content
+hash) and asks the workspace for them. Loaded models and fitted datasets are immutable and
+kept in a small per-app cache; everything computed (predictions, projections) goes to the
+disk cache keyed by content, so a restart or another worker process reuses it.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import numpy as np
+
+from deepling.cache import ArrayCache, cache_key
+from deepling.config import Config
+from deepling.data import Dataset, load_dataset
+from deepling.models import ModelAdapter, ModelError, load_demo_model, load_model_file
+
+DEMO_ID = "demo"
+DEFAULT_ID = "default"
+
+
+@dataclass(frozen=True)
+class Predictions:
+    """Model output on a whole dataset."""
+
+    probabilities: np.ndarray  # N×K float32
+
+    @property
+    def predicted(self) -> np.ndarray:
+        return self.probabilities.argmax(axis=1)
+
+    @property
+    def confidence(self) -> np.ndarray:
+        return self.probabilities.max(axis=1)
+
+
+class Workspace:
+    """Registry of models and datasets for one app (one server process).
+
+    Parameters
+    ----------
+    config : Config
+    max_loaded : int
+        How many models/datasets stay in memory at once (least recently used go first).
+    """
+
+    def __init__(self, config: Config, max_loaded: int = 6):
+        self.config = config
+        self.max_loaded = max_loaded
+        self._lock = threading.RLock()
+        self._loaded: OrderedDict[tuple, object] = OrderedDict()
+        self.default_model_id = DEMO_ID if config.model is None else DEFAULT_ID
+        self.default_data_id = DEFAULT_ID
+
+    # --- loading -----------------------------------------------------------------------
+    def model(self, model_id: str | None = None) -> ModelAdapter:
+        model_id = model_id or self.default_model_id
+        return self._memo(("model", model_id), lambda: self._load_model(model_id))
+
+    def raw_dataset(self, data_id: str | None = None) -> Dataset:
+        data_id = data_id or self.default_data_id
+        return self._memo(("data", data_id), lambda: self._load_data(data_id))
+
+    def dataset(self, model_id: str | None = None, data_id: str | None = None) -> Dataset:
+        """The dataset converted to fit the model (size, channels), noting what changed."""
+        model_id, data_id = model_id or self.default_model_id, data_id or self.default_data_id
+        return self._memo(("fitted", model_id, data_id),
+                          lambda: self.model(model_id).fit_dataset(self.raw_dataset(data_id)))
+
+    def predictions(self, model_id: str | None = None, data_id: str | None = None) -> Predictions:
+        """Probabilities of the model on every image of the dataset (disk-cached)."""
+        adapter, ds = self.model(model_id), self.dataset(model_id, data_id)
+
+        def compute():
+            return {"p": adapter.predict_proba(ds.images)}
+
+        key = cache_key("predictions", adapter.fingerprint, ds.fingerprint, adapter.input_range)
+        return self._memo(("pred", key),
+                          lambda: Predictions(ArrayCache("predictions").get_or_compute(key, compute)["p"]))
+
+    def class_names(self, model_id: str | None = None, data_id: str | None = None):
+        return self.model(model_id).class_names(self.dataset(model_id, data_id))
+
+    # --- internals ---------------------------------------------------------------------
+    def _memo(self, key, load):
+        with self._lock:
+            if key in self._loaded:
+                self._loaded.move_to_end(key)
+                return self._loaded[key]
+        value = load()  # outside the lock: loading may take seconds
+        with self._lock:
+            self._loaded[key] = value
+            while len(self._loaded) > self.max_loaded * 3:
+                self._loaded.popitem(last=False)
+        return value
+
+    def _load_model(self, model_id: str) -> ModelAdapter:
+        if model_id == DEMO_ID:
+            return load_demo_model()
+        if model_id == DEFAULT_ID and self.config.model:
+            return load_model_file(self.config.model, input_range=self.config.input_range)
+        raise ModelError(f"Unknown model id {model_id!r}.")
+
+    def _load_data(self, data_id: str) -> Dataset:
+        if data_id == DEFAULT_ID:
+            return load_dataset(self.config.data)
+        raise ModelError(f"Unknown dataset id {data_id!r}.")

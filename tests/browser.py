@@ -1,0 +1,96 @@
+"""Headless Chromium for browser tests, and the real app started as a user starts it.
+
+Chromium and ChromeDriver are Debian's (/usr/bin/chromium, /usr/bin/chromedriver; CI
+installs them). The flags keep Chromium off the network, which this machine does not have.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from contextlib import contextmanager
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+CHROMIUM = os.environ.get("DEEPLING_CHROMIUM", "/usr/bin/chromium")
+CHROMEDRIVER = os.environ.get("DEEPLING_CHROMEDRIVER", "/usr/bin/chromedriver")
+CHROME_FLAGS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--disable-background-networking", "--disable-component-update",
+                "--disable-sync", "--no-first-run", "--disable-quic",
+                "--enable-unsafe-swiftshader", "--window-size=1400,1000")
+
+
+def make_driver(extra_flags=()):
+    """A selenium Chrome driver on Debian's Chromium, with browser console logs captured."""
+    from selenium import webdriver
+
+    profile = tempfile.mkdtemp(prefix="deepling-chrome-")
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in (*CHROME_FLAGS, *extra_flags, f"--user-data-dir={profile}"):
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    try:  # selenium 4
+        from selenium.webdriver.chrome.service import Service
+
+        driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    except TypeError:  # selenium 3
+        driver = webdriver.Chrome(executable_path=CHROMEDRIVER, options=options,
+                                  desired_capabilities=options.to_capabilities())
+    driver._deepling_profile = profile
+    return driver
+
+
+def quit_driver(driver) -> None:
+    driver.quit()
+    shutil.rmtree(getattr(driver, "_deepling_profile", ""), ignore_errors=True)
+
+
+def console_errors(driver) -> list[str]:
+    """SEVERE browser console entries (JS errors, failed requests)."""
+    return [e["message"] for e in driver.get_log("browser") if e.get("level") == "SEVERE"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def running_app(*args: str, timeout: float = 240, env: dict | None = None):
+    """Start ``python run.py ARGS`` on a free port; yield its base URL; stop it after."""
+    port = free_port()
+    log = tempfile.NamedTemporaryFile(prefix="deepling-app-", suffix=".log", delete=False)
+    proc = subprocess.Popen([sys.executable, str(REPO / "run.py"), "--port", str(port), *args],
+                            cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
+                            env={**os.environ, **(env or {})})
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + timeout
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"app exited with {proc.returncode}:\n{Path(log.name).read_text()[-3000:]}")
+            try:
+                with urllib.request.urlopen(url + "/health", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.time() > deadline:
+                raise RuntimeError(f"app not up after {timeout} s:\n{Path(log.name).read_text()[-3000:]}")
+            time.sleep(0.5)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        os.unlink(log.name)

@@ -1,0 +1,49 @@
+"""Shared fixtures: the real demo model and a small real CIFAR-10 sample.
+
+CIFAR-10 is read from ``$DEEPLING_CIFAR10`` (CI sets it to ../shared/data/cifar10); the
+cache goes to a per-run temporary folder so tests never depend on a developer's cache.
+"""
+
+import os
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_cache(tmp_path_factory):
+    old = os.environ.get("DEEPLING_CACHE")
+    os.environ["DEEPLING_CACHE"] = str(tmp_path_factory.mktemp("deepling-cache"))
+    yield
+    if old is None:
+        os.environ.pop("DEEPLING_CACHE", None)
+    else:
+        os.environ["DEEPLING_CACHE"] = old
+
+
+@pytest.fixture(scope="session")
+def cifar_test():
+    """The CIFAR-10 test split (10,000 images): the local copy named by $DEEPLING_CIFAR10,
+    else the Keras cache/download, as the app itself does."""
+    from deepling.data import load_cifar10
+
+    return load_cifar10("test")
+
+
+@pytest.fixture(scope="session")
+def cifar_sample(cifar_test):
+    """200 test images, 20 per class, fixed seed."""
+    rng = np.random.default_rng(0)
+    idx = np.concatenate([rng.choice(np.flatnonzero(cifar_test.labels == k), 20, replace=False)
+                          for k in range(10)])
+    return cifar_test.subset(np.sort(idx))
+
+
+@pytest.fixture(scope="session")
+def demo_model():
+    """The committed demo CNN, loaded the way the app loads it."""
+    from deepling.models import load_demo_model
+
+    return load_demo_model()
