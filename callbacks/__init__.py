@@ -1,8 +1,8 @@
 """Dash callbacks, one module per view; each module has ``register(app, workspace)``."""
 
-from callbacks import data, strip
+from callbacks import animation, data, session, strip
 
 
 def register_all(app, workspace) -> None:
-    for module in (data, strip):
+    for module in (session, animation, data, strip):
         module.register(app, workspace)

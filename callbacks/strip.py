@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dash import Input, Output, State, html
+from dash import Input, Output, State, html, no_update
 
 from deepling.views.common import class_color, thumbnail
 from deepling.views.figures import probability_bars
@@ -10,13 +10,14 @@ from deepling.views.figures import probability_bars
 
 def register(app, workspace) -> None:
     @app.callback(Output("focus-image", "children"), Output("focus-probs", "figure"),
-                  Input("selection", "data"), State("session", "data"))
-    def show_focus(selection, session):
-        session = session or {}
-        m, d = session.get("model"), session.get("data")
+                  Input("focus", "data"), State("rendered", "data"))
+    def show_focus(focus, rendered):
+        if not rendered or focus is None:
+            return no_update, no_update
+        m, d = rendered["model"], rendered["data"]
         ds, preds = workspace.dataset(m, d), workspace.predictions(m, d)
         names = workspace.class_names(m, d)
-        i = int((selection or {}).get("focus") or 0)
+        i = int(focus or 0)
         i = min(max(i, 0), len(ds) - 1)
         true, pred = int(ds.labels[i]), int(preds.predicted[i])
         caption = html.Div([

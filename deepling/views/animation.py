@@ -1,16 +1,74 @@
-"""Layer animation view."""
+"""Layer animation view: the selected images as points, moving from layer to layer.
+
+The plot is drawn by ``assets/layer_scatter.js`` (WebGL); ``assets/animation_view.js``
+wires it to the controls below in the browser, so dragging the slider, playing, hovering
+and toggling classes never wait for the server. The server only computes projections
+(in the background, with progress) and sends them once, compactly.
+"""
 
 from __future__ import annotations
 
-from dash import html
+import dash_bootstrap_components as dbc
+from dash import dcc, html
 
+from deepling.selection import DEFAULT, MODES
 from deepling.views.common import card
 
+MODE_LABELS = {"classes": "per class", "random": "random sample", "misclassified": "misclassified"}
 
-def layout(ctx) -> object:
-    adapter = ctx["adapter"]
-    layers = [l for l in adapter.model.layers]
-    chips = [html.Span([html.B(l.name), html.Span(f" {type(l).__name__}", className="text-muted")],
-                       className="dl-chip") for l in layers]
-    return card("Layer animation", html.Div(chips, className="d-flex flex-wrap gap-1"),
-                "animation-card")
+
+def layout(ctx) -> dbc.Card:
+    names = ctx["workspace"].class_names(ctx["model_id"], ctx["data_id"])
+    choose = html.Div([
+        dbc.Select(id="anim-mode", value=DEFAULT["mode"], size="sm", style={"width": "9.5rem"},
+                   options=[{"label": MODE_LABELS[m], "value": m} for m in MODES]),
+        dcc.Dropdown(id="anim-classes", multi=True, placeholder="all classes",
+                     options=[{"label": n, "value": k} for k, n in enumerate(names)],
+                     className="dl-class-picker"),
+        dbc.InputGroup([dbc.InputGroupText("count"),
+                        dbc.Input(id="anim-count", type="number", min=1, max=50000, step=1,
+                                  value=DEFAULT["count"], debounce=True)],
+                       size="sm", style={"width": "9rem"}),
+        dbc.Button("Project", id="anim-project", size="sm", color="primary"),
+    ], className="d-flex flex-wrap gap-2 align-items-center mb-2")
+    progress = html.Div([
+        dbc.Progress(id="anim-progress", value=0, striped=True, animated=True,
+                     className="flex-grow-1", style={"height": "6px"}),
+        html.Span(id="anim-status", className="small text-muted dl-status"),
+    ], id="anim-progress-row", className="d-flex align-items-center gap-2 mb-1")
+    plot = html.Div([
+        html.Div(id="scatter-host", className="dl-scatter"),
+        html.Div(id="scatter-tooltip", className="dl-tooltip", hidden=True),
+        html.Div(id="scatter-legend", className="dl-legend"),
+    ], className="dl-scatter-wrap")
+    player = html.Div([
+        html.Button("▶", id="anim-play", className="btn btn-sm btn-outline-primary dl-play",
+                    title="play / pause (space)"),
+        # The range input is made by animation_view.js: the play loop moves it 60 times a
+        # second, which must not go through React or the server.
+        html.Div(id="anim-slider-host", className="flex-grow-1 d-flex"),
+        dbc.Select(id="anim-speed", value="1", size="sm", style={"width": "6rem"},
+                   options=[{"label": f"{s}×", "value": str(s)} for s in (0.25, 0.5, 1, 2, 4)]),
+    ], className="d-flex align-items-center gap-2 mt-2")
+    footer = html.Div([
+        html.Div(id="anim-layer-info", className="small dl-layer-info"),
+        html.Div([
+            dbc.RadioItems(id="anim-color", value="true", inline=True, className="small",
+                           options=[{"label": "true class", "value": "true"},
+                                    {"label": "predicted", "value": "predicted"},
+                                    {"label": "mark errors", "value": "errors"}]),
+            html.Button("PNG", id="anim-png", className="btn btn-sm btn-outline-secondary"),
+            html.Button("CSV", id="anim-csv", className="btn btn-sm btn-outline-secondary"),
+            dcc.Download(id="anim-csv-download"),
+        ], className="d-flex align-items-center gap-2 ms-auto"),
+    ], className="d-flex flex-wrap align-items-center gap-2 mt-1")
+    stores = [
+        dcc.Store(id="anim-request"),   # {"key", "choice", "model", "data", "layer"}
+        dcc.Store(id="anim-payload"),   # the typed-array payload for the renderer
+        dcc.Interval(id="anim-poll", interval=300, disabled=True),
+        html.Div(id="anim-mounted", hidden=True),
+    ]
+    help_text = html.Span("drag: pan · wheel: zoom · shift+drag: box · alt+drag: lasso · "
+                          "click: focus an image", className="small text-muted")
+    body = [choose, progress, plot, player, footer, *stores]
+    return card("Layer animation", body, "animation-card", extra=help_text)

@@ -13,7 +13,7 @@ GRID_SIZE = 24
 
 def layout(ctx) -> object:
     ds, preds = ctx["dataset"], ctx["predictions"]
-    names = ctx["workspace"].class_names()
+    names = ctx["workspace"].class_names(ctx["model_id"], ctx["data_id"])
     wrong = np.flatnonzero(preds.predicted != ds.labels)
     # The least confident mistakes first: where the model hesitates.
     order = wrong[np.argsort(preds.confidence[wrong])][:GRID_SIZE]

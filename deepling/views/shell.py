@@ -9,40 +9,56 @@ from deepling.views import animation, architecture, data, strip
 
 
 def serve_layout(workspace) -> html.Div:
-    """Called on every page load, so each visitor gets a fresh session state."""
-    adapter = workspace.model()
-    ds = workspace.dataset()
-    preds = workspace.predictions()
-    accuracy = float((preds.predicted == ds.labels).mean()) if len(ds) else float("nan")
-    ctx = dict(workspace=workspace, adapter=adapter, dataset=ds, predictions=preds)
+    """The skeleton every visitor gets; ``callbacks.session`` fills it for the model and
+    data the URL (``/?model=<id>&data=<id>``) or the browser session names."""
     return html.Div([
         dcc.Location(id="url", refresh=False),
         # One selection links the views: ids, never pixels (see DESIGN.md).
-        dcc.Store(id="session", storage_type="session",
-                  data={"model": workspace.default_model_id, "data": workspace.default_data_id}),
-        dcc.Store(id="selection", data={"focus": int(_first_misclassified(ds, preds)), "layer": None}),
-        navbar(adapter, ds, accuracy),
-        dbc.Container([
-            dbc.Row([
-                dbc.Col(animation.layout(ctx), lg=8, className="mb-3"),
-                dbc.Col(architecture.layout(ctx), lg=4, className="mb-3"),
-            ]),
-            dbc.Row([
-                dbc.Col(strip.layout(ctx), lg=7, className="mb-3"),
-                dbc.Col(data.layout(ctx), lg=5, className="mb-3"),
-            ]),
-        ], fluid=True, className="pt-3"),
+        dcc.Store(id="session", storage_type="session"),  # {"model", "data", "uploads"}
+        dcc.Store(id="rendered"),  # the (model, data) the page below was built for
+        dcc.Store(id="focus"),     # dataset index of the image in focus
+        dcc.Store(id="subset"),    # dataset indices picked by box/lasso, or None
+        dcc.Store(id="layer"),     # the layer in focus (name), set by the architecture view
+        html.Div(navbar(), id="navbar"),
+        dbc.Container(dbc.Spinner(html.Div(style={"height": "60vh"}), color="secondary"),
+                      id="page", fluid=True, className="pt-3"),
     ], className="dl-page")
 
 
-def navbar(adapter, ds, accuracy: float) -> dbc.Navbar:
-    badges = html.Div([
-        dbc.Badge(adapter.name, color="light", text_color="dark", className="me-2",
-                  id="nav-model"),
-        dbc.Badge(ds.origin, color="light", text_color="dark", className="me-2", id="nav-data"),
-        dbc.Badge(f"accuracy {accuracy:.1%} on {len(ds):,} images", color="success",
-                  id="nav-accuracy"),
-    ], className="d-flex align-items-center flex-wrap")
+def page(workspace, model_id: str, data_id: str) -> tuple:
+    """Navbar and views for one model and dataset, and the image to focus first."""
+    adapter = workspace.model(model_id)
+    ds = workspace.dataset(model_id, data_id)
+    preds = workspace.predictions(model_id, data_id)
+    labelled = ds.labels >= 0
+    accuracy = float((preds.predicted == ds.labels)[labelled].mean()) if labelled.any() else None
+    ctx = dict(workspace=workspace, adapter=adapter, dataset=ds, predictions=preds,
+               model_id=model_id, data_id=data_id)
+    views = [
+        dbc.Row([
+            dbc.Col(animation.layout(ctx), lg=8, className="mb-3"),
+            dbc.Col(architecture.layout(ctx), lg=4, className="mb-3"),
+        ]),
+        dbc.Row([
+            dbc.Col(strip.layout(ctx), lg=7, className="mb-3"),
+            dbc.Col(data.layout(ctx), lg=5, className="mb-3"),
+        ]),
+    ]
+    return navbar(adapter.name, ds, accuracy), views, _first_misclassified(ds, preds)
+
+
+def navbar(model_name: str | None = None, ds=None, accuracy: float | None = None) -> dbc.Navbar:
+    badges = []
+    if model_name:
+        badges.append(dbc.Badge(model_name, color="light", text_color="dark", className="me-2",
+                                id="nav-model"))
+    if ds is not None:
+        badges.append(dbc.Badge(ds.origin, color="light", text_color="dark", className="me-2",
+                                id="nav-data"))
+        if accuracy is not None:
+            badges.append(dbc.Badge(f"accuracy {accuracy:.1%} on {len(ds):,} images",
+                                    color="success", id="nav-accuracy"))
+    badges = html.Div(badges, className="d-flex align-items-center flex-wrap")
     return dbc.Navbar(
         dbc.Container([
             html.Span([html.Span("Deep", className="dl-brand-a"), html.Span("ling", className="dl-brand-b")],
@@ -56,5 +72,5 @@ def navbar(adapter, ds, accuracy: float) -> dbc.Navbar:
 
 def _first_misclassified(ds, preds) -> int:
     """Start the focus on an image the model gets wrong: the interesting case."""
-    wrong = (preds.predicted != ds.labels).nonzero()[0]
+    wrong = ((preds.predicted != ds.labels) & (ds.labels >= 0)).nonzero()[0]
     return int(wrong[0]) if len(wrong) else 0

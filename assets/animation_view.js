@@ -1,0 +1,275 @@
+/*
+ * The layer animation view in the browser: wires Deepling.LayerScatter (layer_scatter.js)
+ * to the Dash controls. Everything here runs without the server: slider, play loop,
+ * speed, legend, colour mode, hover tooltips, PNG export, and the URL's `layer=`.
+ * The server is told only about choices that other views follow: the image in focus
+ * (click) and the picked subset (box/lasso), through dash_clientside.set_props.
+ */
+(function () {
+  'use strict';
+
+  const D = (window.Deepling = window.Deepling || {});
+  const view = (D.animationView = D.animationView || {scatter: null, data: null});
+
+  function decode(b64, Type) {
+    const bin = atob(b64);
+    const bytes = new Uint8Array(bin.length);
+    for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
+    return new Type(bytes.buffer);
+  }
+
+  function unpack(payload) {
+    const q = decode(payload.positions, Uint16Array);
+    const positions = new Float32Array(q.length);
+    for (let i = 0; i < q.length; i++) positions[i] = q[i] * (2 / 65535) - 1;
+    const labels = decode(payload.labels, Uint8Array);
+    const predicted = decode(payload.predicted, Uint8Array);
+    const errors = new Uint8Array(labels.length);
+    for (let i = 0; i < labels.length; i++) errors[i] = labels[i] !== predicted[i] ? 1 : 0;
+    return Object.assign({}, payload, {
+      positions, labels, predicted, errors,
+      indices: decode(payload.indices, Int32Array),
+      confidence: decode(payload.confidence, Uint8Array),
+      hidden: new Set(),
+    });
+  }
+
+  function el(id) { return document.getElementById(id); }
+
+  function setFocus(datasetIndex) {
+    if (window.dash_clientside && window.dash_clientside.set_props) {
+      window.dash_clientside.set_props('focus', {data: datasetIndex});
+    }
+  }
+
+  function setSubset(indices) {
+    if (window.dash_clientside && window.dash_clientside.set_props) {
+      window.dash_clientside.set_props('subset', {data: indices});
+    }
+  }
+
+  function ensureSlider() {
+    let slider = el('anim-slider');
+    const host = el('anim-slider-host');
+    if (!slider && host) {
+      slider = document.createElement('input');
+      slider.type = 'range';
+      slider.id = 'anim-slider';
+      slider.className = 'form-range';
+      slider.min = '0';
+      slider.step = '0.001';
+      slider.value = '0';
+      slider.setAttribute('aria-label', 'layer');
+      host.appendChild(slider);
+      slider.addEventListener('input', () => {
+        if (!view.scatter) return;
+        view.scatter.pause();
+        view.scatter.setLayer(parseFloat(slider.value));
+        showLayer(parseFloat(slider.value));
+      });
+    }
+    return slider;
+  }
+
+  function fmtShape(shape) { return shape && shape.length ? shape.join('×') : 'scalar'; }
+
+  // The layer name, shape and how it was aligned, for the nearest layer to t.
+  function showLayer(t) {
+    const d = view.data;
+    const info = el('anim-layer-info');
+    if (!d || !info) return;
+    const i = Math.max(0, Math.min(d.nLayers - 1, Math.round(t)));
+    const L = d.layers[i];
+    let text = `<b>${i}/${d.nLayers - 1} · ${L.name}</b> <span class="text-muted">${L.type} · ${fmtShape(L.shape)}</span>`;
+    if (i > 0 && L.residualAfter !== null && L.residualAfter !== undefined) {
+      text += ` <span class="dl-diag" title="Procrustes alignment onto the previous layer: ` +
+        `residual before → after turning (0 = identical layouts)">` +
+        `${L.mirrored ? '<span class="badge text-bg-warning">mirrored</span> ' : ''}` +
+        `turned ${L.rotation}° · residual ${L.residualBefore.toFixed(2)} → ${L.residualAfter.toFixed(2)}</span>`;
+    }
+    if (L.collapsed) text += ' <span class="badge text-bg-secondary">collapsed</span>';
+    info.innerHTML = text;
+    if (view.lastUrlLayer !== i) {
+      view.lastUrlLayer = i;
+      const url = new URL(window.location.href);
+      url.searchParams.set('layer', L.name);
+      window.history.replaceState(null, '', url.toString());
+    }
+  }
+
+  function renderLegend() {
+    const d = view.data;
+    const host = el('scatter-legend');
+    if (!d || !host) return;
+    const counts = new Array(d.classNames.length).fill(0);
+    const source = view.colorMode === 'predicted' ? d.predicted : d.labels;
+    for (let i = 0; i < source.length; i++) counts[source[i]]++;
+    host.innerHTML = '';
+    d.classNames.forEach((name, k) => {
+      if (!counts[k]) return;
+      const b = document.createElement('button');
+      b.className = 'dl-legend-item' + (d.hidden.has(k) ? ' dl-off' : '');
+      b.dataset.cls = k;
+      b.title = 'click: show/hide · double-click: only this class';
+      const [r, g, bl] = d.palette[k % d.palette.length];
+      b.innerHTML = `<span class="dl-dot" style="background:rgb(${r},${g},${bl})"></span>${name} <span class="text-muted">${counts[k]}</span>`;
+      host.appendChild(b);
+    });
+  }
+
+  function applyColors() {
+    const d = view.data, s = view.scatter;
+    if (!d || !s) return;
+    const mode = view.colorMode || 'true';
+    s.setColors(mode === 'predicted' ? d.predicted : d.labels);
+    s.setMarks(mode === 'errors' ? d.errors : null);
+    s.setHiddenClasses(Array.from(d.hidden));
+    renderLegend();
+  }
+
+  function tooltip(idx, x, y) {
+    const tip = el('scatter-tooltip');
+    const d = view.data;
+    if (!tip) return;
+    if (idx === null || !d) { tip.hidden = true; return; }
+    const di = d.indices[idx];
+    const t = d.classNames[d.labels[idx]], p = d.classNames[d.predicted[idx]];
+    const conf = Math.round(d.confidence[idx] / 2.55);
+    const wrong = d.labels[idx] !== d.predicted[idx];
+    tip.innerHTML = `<img class="dl-pixelated" width="64" height="64" alt="" src="/api/images/${d.dataKey}/${di}.png">` +
+      `<div><div class="text-muted">#${di}</div><div>true <b>${t}</b></div>` +
+      `<div class="${wrong ? 'text-danger' : ''}">predicted <b>${p}</b> ${conf}%</div></div>`;
+    const box = el('scatter-host').getBoundingClientRect();
+    tip.style.left = `${Math.min(x - box.left + 14, box.width - 170)}px`;
+    tip.style.top = `${Math.max(y - box.top - 30, 0)}px`;
+    tip.hidden = false;
+  }
+
+  function mount(payload) {
+    const host = el('scatter-host');
+    if (!payload || !host || !D.LayerScatter) return window.dash_clientside.no_update;
+    const data = unpack(payload);
+    const keepHidden = view.data ? view.data.hidden : new Set();
+    data.hidden = keepHidden;
+    view.data = data;
+    const slider = ensureSlider();
+    if (!view.scatter) {
+      view.scatter = new D.LayerScatter(host, {
+        background: '#ffffff',
+        onHover: tooltip,
+        onClick: (idx) => { if (idx !== null) { setFocus(view.data.indices[idx]); view.scatter.setHighlight(idx); } },
+        onSelect: (sel) => {
+          view.scatter.setSelection(sel);
+          setSubset(sel ? Array.from(sel, (i) => view.data.indices[i]) : null);
+        },
+        onFrame: (t) => { if (slider) slider.value = String(t); showLayer(t); },
+        onPlayState: (playing) => { const b = el('anim-play'); if (b) b.textContent = playing ? '⏸' : '▶'; },
+      });
+    }
+    const wasPlaying = view.scatter.isPlaying();
+    view.scatter.setData({n: data.n, nLayers: data.nLayers, positions: data.positions,
+      colors: data.labels, palette: data.palette}, {keepView: false});
+    slider.max = String(data.nLayers - 1);
+    let start = 0;
+    if (payload.startLayer) {
+      const i = data.layers.findIndex((L) => L.name === payload.startLayer);
+      if (i >= 0) start = i;
+    }
+    view.scatter.setLayer(start);
+    slider.value = String(start);
+    view.lastUrlLayer = null;
+    showLayer(start);
+    applyColors();
+    if (wasPlaying) view.scatter.play({speed: speed(), loop: 'bounce'});
+    const url = new URL(window.location.href);
+    const c = payload.choice;
+    url.searchParams.set('mode', c.mode);
+    url.searchParams.set('count', c.count);
+    if (c.mode === 'classes') url.searchParams.set('classes', c.classes.join(','));
+    else url.searchParams.delete('classes');
+    window.history.replaceState(null, '', url.toString());
+    return `${data.n} points, ${data.nLayers} layers`;
+  }
+
+  function speed() {
+    const s = el('anim-speed');
+    return s ? parseFloat(s.value) || 1 : 1;
+  }
+
+  function togglePlay() {
+    const s = view.scatter;
+    if (!s) return;
+    if (s.isPlaying()) s.pause();
+    else s.play({speed: speed(), loop: 'bounce'});
+  }
+
+  function gotoLayer(name) {
+    const d = view.data, s = view.scatter;
+    if (!d || !s || !name) return window.dash_clientside.no_update;
+    const i = d.layers.findIndex((L) => L.name === name);
+    if (i < 0) return window.dash_clientside.no_update;
+    s.pause();
+    s.setLayer(i);
+    const slider = el('anim-slider');
+    if (slider) slider.value = String(i);
+    showLayer(i);
+    return window.dash_clientside.no_update;
+  }
+
+  function focusPoint(datasetIndex) {
+    const d = view.data, s = view.scatter;
+    if (!d || !s) return window.dash_clientside.no_update;
+    let idx = null;
+    for (let i = 0; i < d.indices.length; i++) if (d.indices[i] === datasetIndex) { idx = i; break; }
+    s.setHighlight(idx);
+    return window.dash_clientside.no_update;
+  }
+
+  // Controls rendered by Dash are found by id at event time (they may re-render).
+  document.addEventListener('click', (ev) => {
+    const t = ev.target;
+    if (!(t instanceof Element)) return;
+    if (t.closest('#anim-play')) togglePlay();
+    else if (t.closest('#anim-png') && view.scatter) {
+      const a = document.createElement('a');
+      const name = view.data ? view.data.layers[Math.round(view.scatter.getLayer())].name : 'layer';
+      a.href = view.scatter.toPNG({background: '#ffffff'});
+      a.download = `deepling-${name}.png`;
+      a.click();
+    } else {
+      const item = t.closest('.dl-legend-item');
+      if (item && view.data) {
+        const k = parseInt(item.dataset.cls, 10);
+        if (view.data.hidden.has(k)) view.data.hidden.delete(k); else view.data.hidden.add(k);
+        applyColors();
+      }
+    }
+  });
+  document.addEventListener('dblclick', (ev) => {
+    const item = ev.target instanceof Element && ev.target.closest('.dl-legend-item');
+    if (!item || !view.data) return;
+    const k = parseInt(item.dataset.cls, 10);
+    view.data.hidden = new Set(view.data.classNames.map((_, j) => j).filter((j) => j !== k));
+    applyColors();
+  });
+  document.addEventListener('change', (ev) => {
+    if (ev.target && ev.target.id === 'anim-speed' && view.scatter && view.scatter.isPlaying()) {
+      view.scatter.play({speed: speed(), loop: 'bounce'});
+    }
+  });
+  document.addEventListener('keydown', (ev) => {
+    const tag = (ev.target && ev.target.tagName) || '';
+    if (ev.code === 'Space' && !/INPUT|TEXTAREA|SELECT|BUTTON/.test(tag) && view.scatter) {
+      ev.preventDefault();
+      togglePlay();
+    }
+  });
+
+  window.dash_clientside = Object.assign({}, window.dash_clientside);
+  window.dash_clientside.deepling = Object.assign({}, window.dash_clientside.deepling, {
+    mount: mount,
+    recolor: function (mode) { view.colorMode = mode; applyColors(); return window.dash_clientside.no_update; },
+    gotoLayer: gotoLayer,
+    focusPoint: focusPoint,
+  });
+})();

@@ -1,0 +1,139 @@
+"""Layer animation callbacks: choose images → project in the background → send once.
+
+Everything that must feel instant (slider, play loop, hover, legend, colour mode, PNG) is
+in ``assets/animation_view.js``; these callbacks only start and watch the projection job.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import numpy as np
+from dash import Input, Output, State, ctx, no_update
+
+from deepling.cache import cache_key
+from deepling.projection import layer_sequence
+from deepling.selection import choose_images, from_query, normalise
+from deepling.views.payload import sequence_payload
+
+
+def compute_sequence(workspace, model_id, data_id, choice, progress=None):
+    """The layer sequence for a choice of images (disk-cached by layer_sequence)."""
+    adapter = workspace.model(model_id)
+    ds, preds = workspace.dataset(model_id, data_id), workspace.predictions(model_id, data_id)
+    indices = choose_images(ds.labels, preds.predicted, choice)
+    if progress:
+        progress(0.0, f"projecting {len(indices):,} images through {len(adapter.model.layers)} layers")
+    return indices, layer_sequence(adapter, ds.images[indices], progress=progress)
+
+
+def register(app, workspace) -> None:
+    jobs = app.server.config["DEEPLING_JOBS"]
+    register_clientside(app)
+
+    @app.callback(
+        Output("anim-request", "data"), Output("anim-poll", "disabled"),
+        Output("anim-mode", "value"), Output("anim-classes", "value"), Output("anim-count", "value"),
+        Output("anim-status", "children", allow_duplicate=True),
+        Input("anim-project", "n_clicks"), Input("rendered", "data"), Input("url", "search"),
+        State("anim-mode", "value"), State("anim-classes", "value"), State("anim-count", "value"),
+        prevent_initial_call=True,
+    )
+    def request_projection(_clicks, rendered, search, mode, classes, count):
+        """A new page, a new URL query, or the Project button: start (or join) a projection."""
+        if not rendered:
+            return (no_update,) * 6
+        model_id, data_id = rendered["model"], rendered["data"]
+        query = from_query(search)
+        from_url = ctx.triggered_id != "anim-project"
+        raw = {k: v for k, v in query.items() if k in ("mode", "classes", "count", "seed")} \
+            if from_url else {"mode": mode, "classes": classes, "count": count}
+        n_classes = len(workspace.class_names(model_id, data_id))
+        try:
+            choice = normalise(raw, n_classes)
+            ds = workspace.dataset(model_id, data_id)
+            choose_images(ds.labels, workspace.predictions(model_id, data_id).predicted, choice)
+        except ValueError as exc:
+            return no_update, True, no_update, no_update, no_update, f"⚠ {exc}"
+        key = cache_key("animation", model_id, data_id, choice)
+        jobs.submit(key, lambda progress: compute_sequence(workspace, model_id, data_id, choice, progress))
+        request = {"key": key, "choice": choice, "model": model_id, "data": data_id,
+                   "layer": query.get("layer")}
+        all_classes = choice["classes"] == list(range(n_classes))
+        controls = (choice["mode"], None if all_classes else choice["classes"], choice["count"]) \
+            if from_url else (no_update,) * 3
+        return request, False, *controls, "starting…"
+
+    @app.callback(
+        Output("anim-payload", "data"), Output("anim-poll", "disabled", allow_duplicate=True),
+        Output("anim-progress", "value"), Output("anim-status", "children"),
+        Output("anim-progress-row", "className"),
+        Input("anim-poll", "n_intervals"), State("anim-request", "data"),
+        prevent_initial_call=True,
+    )
+    def poll_projection(_n, request):
+        if not request:
+            return no_update, True, 0, "", _row(False)
+        status = jobs.status(request["key"])
+        state = status["state"]
+        if state in ("queued", "running", "unknown"):
+            pct = round(100 * status["progress"])
+            return no_update, False, pct, status["message"] or "waiting", _row(True)
+        if state == "error":
+            return no_update, True, 100, f"⚠ {status['message']}", _row(True, error=True)
+        choice, model_id, data_id = request["choice"], request["model"], request["data"]
+        indices, seq = compute_sequence(workspace, model_id, data_id, choice)  # a cache hit now
+        ds, preds = workspace.dataset(model_id, data_id), workspace.predictions(model_id, data_id)
+        payload = sequence_payload(seq, indices, ds.labels[indices], preds.predicted[indices],
+                                   preds.confidence[indices], workspace.class_names(model_id, data_id),
+                                   f"{model_id}/{data_id}")
+        payload.update(choice=choice, model=model_id, data=data_id, startLayer=request.get("layer"))
+        summary = f"{len(indices):,} images · {len(seq):,} layers"
+        if seq.warnings:
+            summary += f" · {len(seq.warnings)} warning(s): " + "; ".join(seq.warnings)
+        return payload, True, 100, summary, _row(False)
+
+    @app.callback(Output("anim-csv-download", "data"), Input("anim-csv", "n_clicks"),
+                  State("anim-request", "data"), prevent_initial_call=True)
+    def export_csv(_n, request):
+        if not request:
+            return no_update
+        model_id, data_id = request["model"], request["data"]
+        indices, seq = compute_sequence(workspace, model_id, data_id, request["choice"])
+        ds, preds = workspace.dataset(model_id, data_id), workspace.predictions(model_id, data_id)
+        names = workspace.class_names(model_id, data_id)
+        return {"content": layouts_csv(seq, indices, ds.labels[indices], preds.predicted[indices], names),
+                "filename": "deepling-layouts.csv"}
+
+
+def layouts_csv(seq, indices, labels, predicted, names) -> str:
+    """One row per image and layer: the layouts as a user's spreadsheet reads them."""
+    out = io.StringIO()
+    w = csv.writer(out)
+    w.writerow(["layer_index", "layer", "image_index", "true_class", "predicted_class", "x", "y"])
+    for li, name in enumerate(seq.names):
+        xy = np.asarray(seq.layouts[li])
+        for j, i in enumerate(indices):
+            w.writerow([li, name, int(i), names[labels[j]], names[predicted[j]],
+                        f"{xy[j, 0]:.5f}", f"{xy[j, 1]:.5f}"])
+    return out.getvalue()
+
+
+def _row(visible: bool, error: bool = False) -> str:
+    base = "d-flex align-items-center gap-2 mb-1"
+    return base + ("" if visible else " dl-idle") + (" dl-error" if error else "")
+
+
+def register_clientside(app) -> None:
+    """The instant part: mounting the payload, colour mode, jumps from other views."""
+    from dash import ClientsideFunction
+
+    app.clientside_callback(ClientsideFunction("deepling", "mount"),
+                            Output("anim-mounted", "children"), Input("anim-payload", "data"))
+    app.clientside_callback(ClientsideFunction("deepling", "recolor"),
+                            Output("anim-color", "id"), Input("anim-color", "value"))
+    app.clientside_callback(ClientsideFunction("deepling", "gotoLayer"),
+                            Output("layer", "id"), Input("layer", "data"))
+    app.clientside_callback(ClientsideFunction("deepling", "focusPoint"),
+                            Output("focus", "id"), Input("focus", "data"))
