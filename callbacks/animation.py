@@ -13,19 +13,14 @@ import numpy as np
 from dash import Input, Output, State, ctx, no_update
 
 from deepling.cache import cache_key
-from deepling.projection import layer_sequence
 from deepling.selection import choose_images, from_query, normalise
+from deepling.tasks import layer_sequence_task
 from deepling.views.payload import sequence_payload
 
 
-def compute_sequence(workspace, model_id, data_id, choice, progress=None):
-    """The layer sequence for a choice of images (disk-cached by layer_sequence)."""
-    adapter = workspace.model(model_id)
-    ds, preds = workspace.dataset(model_id, data_id), workspace.predictions(model_id, data_id)
-    indices = choose_images(ds.labels, preds.predicted, choice)
-    if progress:
-        progress(0.0, f"projecting {len(indices):,} images through {len(adapter.model.layers)} layers")
-    return indices, layer_sequence(adapter, ds.images[indices], progress=progress)
+def compute_sequence(workspace, model_id, data_id, choice):
+    """The layer sequence for a choice of images (a disk-cache hit once the job is done)."""
+    return layer_sequence_task(workspace, {"model": model_id, "data": data_id, "choice": choice})
 
 
 def register(app, workspace) -> None:
@@ -57,7 +52,7 @@ def register(app, workspace) -> None:
         except ValueError as exc:
             return no_update, True, no_update, no_update, no_update, f"⚠ {exc}"
         key = cache_key("animation", model_id, data_id, choice)
-        jobs.submit(key, lambda progress: compute_sequence(workspace, model_id, data_id, choice, progress))
+        jobs.submit(key, "layer_sequence", {"model": model_id, "data": data_id, "choice": choice})
         request = {"key": key, "choice": choice, "model": model_id, "data": data_id,
                    "layer": query.get("layer")}
         all_classes = choice["classes"] == list(range(n_classes))

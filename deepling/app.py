@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 import dash
-from flask import Response, abort, jsonify
 
-from deepling import __version__
 from deepling.config import Config
 from deepling.workspace import Workspace
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
-log = logging.getLogger("deepling")
 
 
 def create_app(config: Config | None = None, workspace: Workspace | None = None) -> dash.Dash:
@@ -24,8 +20,8 @@ def create_app(config: Config | None = None, workspace: Workspace | None = None)
     not on the first page view.
     """
     import callbacks
-    from deepling.data.images import encode_png
-    from deepling.jobs import JobRunner
+    from deepling.api import register_api
+    from deepling.jobs import job_runner
     from deepling.views.shell import serve_layout
 
     config = config or Config.from_env()
@@ -41,26 +37,11 @@ def create_app(config: Config | None = None, workspace: Workspace | None = None)
         update_title=None,
     )
     app.server.config["DEEPLING_WORKSPACE"] = workspace
-    app.server.config["DEEPLING_JOBS"] = JobRunner(config.cache)
+    app.server.config["DEEPLING_JOBS"] = job_runner(config, workspace)
     app.layout = lambda: serve_layout(workspace)
     callbacks.register_all(app, workspace)
 
-    @app.server.route("/health")
-    def health():
-        return jsonify(status="ok", version=__version__,
-                       model=workspace.model().name, data=workspace.raw_dataset().origin)
-
-    @app.server.route("/api/images/<model_id>/<data_id>/<int:index>.png")
-    def image_png(model_id, data_id, index):
-        """One image as the model sees it (hover thumbnails, strips); cached by browsers."""
-        try:
-            ds = workspace.dataset(model_id, data_id)
-        except (ValueError, OSError):
-            abort(404)
-        if not 0 <= index < len(ds):
-            abort(404)
-        resp = Response(encode_png(ds.images[index]), mimetype="image/png")
-        resp.headers["Cache-Control"] = "private, max-age=86400"
-        return resp
-
+    register_api(app.server, workspace)
+    # Flask refuses bodies over this before they are read; UploadStore counts bytes too.
+    app.server.config["MAX_CONTENT_LENGTH"] = workspace.uploads.limits.max_upload_bytes + (1 << 20)
     return app

@@ -48,7 +48,14 @@ def serve(argv=None, prog: str = "deepling serve") -> int:
     except (DataError, ModelError) as exc:
         return _fail(str(exc))
     print(f"Deepling is ready: http://{config.host}:{config.port}/", flush=True)
-    app.run(host=config.host, port=config.port, debug=config.debug)
+    if config.debug:
+        app.run(host=config.host, port=config.port, debug=True)
+    else:
+        # A production WSGI server: many users on one machine, each request on a thread.
+        from waitress import serve as waitress_serve
+
+        waitress_serve(app.server, host=config.host, port=config.port,
+                       threads=int(os.environ.get("DEEPLING_THREADS", 16)), ident="Deepling")
     return 0
 
 

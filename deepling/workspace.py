@@ -16,8 +16,9 @@ import numpy as np
 
 from deepling.cache import ArrayCache, cache_key
 from deepling.config import Config
-from deepling.data import Dataset, load_dataset
+from deepling.data import DataError, Dataset, load_dataset
 from deepling.models import ModelAdapter, ModelError, load_demo_model, load_model_file
+from deepling.uploads import UploadStore, is_upload_id
 
 DEMO_ID = "demo"
 DEFAULT_ID = "default"
@@ -53,6 +54,8 @@ class Workspace:
         self.max_loaded = max_loaded
         self._lock = threading.RLock()
         self._loaded: OrderedDict[tuple, object] = OrderedDict()
+        self._loading: dict[tuple, threading.Lock] = {}
+        self.uploads = UploadStore(config.uploads)
         self.default_model_id = DEMO_ID if config.model is None else DEFAULT_ID
         self.default_data_id = DEFAULT_ID
 
@@ -68,8 +71,27 @@ class Workspace:
     def dataset(self, model_id: str | None = None, data_id: str | None = None) -> Dataset:
         """The dataset converted to fit the model (size, channels), noting what changed."""
         model_id, data_id = model_id or self.default_model_id, data_id or self.default_data_id
-        return self._memo(("fitted", model_id, data_id),
-                          lambda: self.model(model_id).fit_dataset(self.raw_dataset(data_id)))
+        return self._memo(("fitted", model_id, data_id), lambda: self._fit(model_id, data_id))
+
+    def _fit(self, model_id: str, data_id: str) -> Dataset:
+        adapter, raw = self.model(model_id), self.raw_dataset(data_id)
+        ds = adapter.fit_dataset(raw)
+        if raw.n_classes and raw.n_classes != adapter.n_outputs:
+            note = (f"the model has {adapter.n_outputs} outputs but the data has {raw.n_classes} "
+                    "classes: predictions are shown as output indices")
+            ds = Dataset(ds.images, ds.labels, ds.class_names, ds.origin, ds.notes + (note,))
+        return ds
+
+    # --- uploads -----------------------------------------------------------------------
+    def add_model(self, tmp, filename: str) -> tuple[str, dict]:
+        upload_id, adapter, summary = self.uploads.add_model(tmp, filename)
+        self._store(("model", upload_id), adapter)
+        return upload_id, summary
+
+    def add_dataset(self, tmp, filename: str) -> tuple[str, dict]:
+        upload_id, ds, summary = self.uploads.add_dataset(tmp, filename)
+        self._store(("data", upload_id), ds)
+        return upload_id, summary
 
     def predictions(self, model_id: str | None = None, data_id: str | None = None) -> Predictions:
         """Probabilities of the model on every image of the dataset (disk-cached)."""
@@ -91,21 +113,37 @@ class Workspace:
             if key in self._loaded:
                 self._loaded.move_to_end(key)
                 return self._loaded[key]
-        value = load()  # outside the lock: loading may take seconds
+            # One loader per key: twenty requests for a new upload start one worker, not 20.
+            gate = self._loading.setdefault(key, threading.Lock())
+        with gate:
+            with self._lock:
+                if key in self._loaded:
+                    return self._loaded[key]
+            value = load()  # outside the registry lock: loading may take seconds
+            self._store(key, value)
+        with self._lock:
+            self._loading.pop(key, None)
+        return value
+
+    def _store(self, key, value) -> None:
         with self._lock:
             self._loaded[key] = value
+            self._loaded.move_to_end(key)
             while len(self._loaded) > self.max_loaded * 3:
                 self._loaded.popitem(last=False)
-        return value
 
     def _load_model(self, model_id: str) -> ModelAdapter:
         if model_id == DEMO_ID:
             return load_demo_model()
         if model_id == DEFAULT_ID and self.config.model:
             return load_model_file(self.config.model, input_range=self.config.input_range)
-        raise ModelError(f"Unknown model id {model_id!r}.")
+        if is_upload_id(model_id):
+            return self.uploads.load_model(model_id)
+        raise ModelError(f"Unknown model id {model_id!r}: use 'demo', 'default' or the id an upload returned.")
 
     def _load_data(self, data_id: str) -> Dataset:
         if data_id == DEFAULT_ID:
             return load_dataset(self.config.data)
-        raise ModelError(f"Unknown dataset id {data_id!r}.")
+        if is_upload_id(data_id):
+            return self.uploads.load_dataset(data_id)
+        raise DataError(f"Unknown dataset id {data_id!r}: use 'default' or the id an upload returned.")

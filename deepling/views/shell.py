@@ -5,7 +5,8 @@ from __future__ import annotations
 import dash_bootstrap_components as dbc
 from dash import dcc, html
 
-from deepling.views import animation, architecture, data, strip
+from deepling.views import animation, architecture, data, strip, testing
+from deepling.views.uploads import upload_modal
 
 
 def serve_layout(workspace) -> html.Div:
@@ -20,6 +21,7 @@ def serve_layout(workspace) -> html.Div:
         dcc.Store(id="subset"),    # dataset indices picked by box/lasso, or None
         dcc.Store(id="layer"),     # the layer in focus (name), set by the architecture view
         html.Div(navbar(), id="navbar"),
+        upload_modal(),
         dbc.Container(dbc.Spinner(html.Div(style={"height": "60vh"}), color="secondary"),
                       id="page", fluid=True, className="pt-3"),
     ], className="dl-page")
@@ -43,6 +45,7 @@ def page(workspace, model_id: str, data_id: str) -> tuple:
             dbc.Col(strip.layout(ctx), lg=7, className="mb-3"),
             dbc.Col(data.layout(ctx), lg=5, className="mb-3"),
         ]),
+        dbc.Row([dbc.Col(testing.layout(ctx), lg=12)]),
     ]
     return navbar(adapter.name, ds, accuracy), views, _first_misclassified(ds, preds)
 
@@ -65,6 +68,8 @@ def navbar(model_name: str | None = None, ds=None, accuracy: float | None = None
                       className="navbar-brand dl-brand"),
             html.Span("see inside a trained CNN", className="text-white-50 small me-auto"),
             badges,
+            dbc.Button("Open model / data", id="open-button", size="sm", color="light",
+                       outline=True, className="ms-3"),
         ], fluid=True),
         color="dark", dark=True, className="py-2",
     )

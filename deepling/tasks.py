@@ -1,0 +1,29 @@
+"""Long work as named tasks with JSON parameters, so a thread or a Celery worker can run it.
+
+A task is ``fn(workspace, params, progress)``; it leaves its result in the disk cache (keyed
+by content), where the web process finds it once the job's status says "done".
+"""
+
+from __future__ import annotations
+
+
+def layer_sequence_task(workspace, params: dict, progress=None):
+    """The layer animation's projection for ``{"model", "data", "choice"}``."""
+    from deepling.projection import layer_sequence
+    from deepling.selection import choose_images
+
+    model_id, data_id = params["model"], params["data"]
+    adapter = workspace.model(model_id)
+    ds, preds = workspace.dataset(model_id, data_id), workspace.predictions(model_id, data_id)
+    indices = choose_images(ds.labels, preds.predicted, params["choice"])
+    if progress:
+        progress(0.0, f"projecting {len(indices):,} images through {len(adapter.model.layers)} layers")
+    return indices, layer_sequence(adapter, ds.images[indices], progress=progress)
+
+
+def run_task(workspace, name: str, params: dict, progress=None):
+    """Run the task called ``name``; ValueError for an unknown name."""
+    tasks = {"layer_sequence": layer_sequence_task}
+    if name not in tasks:
+        raise ValueError(f"Unknown task {name!r}; known: {', '.join(sorted(tasks))}.")
+    return tasks[name](workspace, params, progress)

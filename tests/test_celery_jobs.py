@@ -1,0 +1,60 @@
+"""Scale-out: with DEEPLING_BROKER_URL set, projections run on a Celery worker.
+
+A real Redis (Debian's redis-server) and a real worker process on 127.0.0.1; the web app
+only submits and polls. CI installs both (see .ci/run); elsewhere the test says what is
+missing instead of running.
+"""
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+import pytest
+
+from tests.browser import REPO, free_port, running_app
+from tests.test_api import post_json
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def redis_url():
+    server = shutil.which("redis-server")
+    if server is None:
+        pytest.skip("redis-server is not installed (apt-get install redis-server; CI does)")
+    pytest.importorskip("celery", reason="pip install -e '.[scale]' for the Celery runner")
+    port = free_port()
+    proc = subprocess.Popen([server, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                             "--appendonly", "no"], stdout=subprocess.DEVNULL)
+    time.sleep(0.5)
+    yield f"redis://127.0.0.1:{port}/0"
+    proc.terminate()
+    proc.wait(10)
+
+
+def test_projection_runs_on_a_celery_worker(redis_url):
+    cache = tempfile.mkdtemp(prefix="deepling-celery-")
+    env = {**os.environ, "DEEPLING_BROKER_URL": redis_url, "DEEPLING_CACHE": cache}
+    log = open(os.path.join(cache, "worker.log"), "w+")
+    worker = subprocess.Popen([sys.executable, "-m", "celery", "-A", "deepling.worker", "worker",
+                               "--pool=solo", "--loglevel=INFO", "--without-gossip",
+                               "--without-mingle", "--without-heartbeat"],
+                              cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        with running_app(env={"DEEPLING_BROKER_URL": redis_url, "DEEPLING_CACHE": cache}) as url:
+            status, result = post_json(url + "/api/projections",
+                                       {"mode": "classes", "classes": [3, 5], "count": 10,
+                                        "timeout": 300})
+            assert status == 200, result
+            assert len(result["indices"]) == 20 and "conv3b" in result["layers"]
+        log.seek(0)
+        text = log.read()
+        assert "deepling.run" in text and "succeeded" in text, text[-2000:]
+    finally:
+        worker.terminate()
+        worker.wait(20)
+        log.close()
+        shutil.rmtree(cache, ignore_errors=True)

@@ -1,0 +1,75 @@
+"""The strip and what-if view's own logic: edits spec, the edited image, the strip PNG."""
+
+import io
+
+import numpy as np
+from PIL import Image
+
+from callbacks.strip import whatif_spec
+from deepling.data import Dataset
+from deepling.focus import edited_image, focused_image, is_identity
+from deepling.views.common import image_uri
+from deepling.views.heatmaps import colormap, heat, strip_png
+
+
+def test_whatif_spec_leaves_out_identity_edits():
+    assert whatif_spec(1.0, 0, 0, 0, [], 8, None) == {}
+    spec = whatif_spec(1.2, 30, -15, 0.5, ["horizontal", "vertical"], 6, [3, 4])
+    assert spec == {"brightness": {"factor": 1.2}, "hue": 30.0, "rotate": -15.0, "blur": 0.5,
+                    "flip": "both", "occlude": {"x": 3, "y": 4, "size": 6, "fill": "gray"}}
+    assert whatif_spec(1.0, 0, 0, 0, ["vertical"], 8, None) == {"flip": "vertical"}
+
+
+def test_edited_image_identity_and_edits(demo_model, cifar_sample):
+    img, label = cifar_sample.images[0], int(cifar_sample.labels[0])
+    same = edited_image(demo_model, img, label, {"edits": {}, "fgsm": 0})
+    np.testing.assert_array_equal(same, img)
+    assert is_identity({"edits": {}, "fgsm": 0}) and not is_identity({"edits": {}, "fgsm": 2})
+    flipped = edited_image(demo_model, img, label, {"edits": {"flip": "horizontal"}})
+    np.testing.assert_array_equal(flipped, img[:, ::-1])
+    attacked = edited_image(demo_model, img, label, {"edits": {}, "fgsm": 4})
+    change = np.abs(attacked.astype(int) - img.astype(int))
+    assert change.max() <= 4 and change.mean() > 1
+    p = demo_model.predict_proba(np.stack([img, attacked]))
+    assert p[1, label] < p[0, label]  # FGSM pushes away from the true class
+
+
+class _Workspace:
+    """The two calls focused_image makes, on real objects (a Dataset and the demo adapter)."""
+
+    def __init__(self, adapter, ds):
+        self.adapter, self.ds = adapter, ds
+
+    def model(self, _id):
+        return self.adapter
+
+    def dataset(self, _m, _d):
+        return self.ds
+
+
+def test_focused_image_from_dataset_and_picture(demo_model):
+    ds = Dataset(np.arange(2 * 32 * 32 * 3, dtype=np.uint8).reshape(2, 32, 32, 3) % 255,
+                 [3, -1], tuple("abcd"), "test")
+    ws, rendered = _Workspace(demo_model, ds), {"model": "demo", "data": "default"}
+    pixels, label, caption = focused_image(ws, rendered, 0)
+    assert label == 3 and caption == "image #0" and pixels.shape == (32, 32, 3)
+    assert focused_image(ws, rendered, 1)[1] is None        # unlabelled
+    assert focused_image(ws, rendered, 99)[2] == "image #1"  # clamped
+    big = np.zeros((64, 48, 3), np.uint8)
+    big[:, :24] = 255
+    png = image_uri(big).split(",", 1)[1]
+    pixels, label, caption = focused_image(ws, rendered, 0, {"png": png, "name": "mine.png"})
+    assert pixels.shape == (32, 32, 3) and label is None and caption == "mine.png"
+    assert pixels[:, :10].min() > 200 and pixels[:, -10:].max() < 50  # resized, not cropped
+
+
+def test_heat_and_strip_png():
+    lut = colormap()
+    assert lut.shape == (256, 3) and lut.dtype == np.uint8
+    h = heat(np.array([[0.0, 5.0], [10.0, 20.0]]), vmax=10)
+    np.testing.assert_array_equal(h[1, 1], lut[255])  # clipped at vmax
+    np.testing.assert_array_equal(h[0, 0], lut[0])
+    frames = [np.full((8, 8, 3), v, np.uint8) for v in (0, 128, 255)]
+    png = strip_png(frames, [heat(np.ones((8, 8)))] * 3, ["a\nb"] * 3, "title", scale=4)
+    img = Image.open(io.BytesIO(png))
+    assert img.size[0] == 8 + 3 * (32 + 8) and img.size[1] > 64
