@@ -67,8 +67,20 @@
         view.scatter.setLayer(parseFloat(slider.value));
         showLayer(parseFloat(slider.value));
       });
+      // When the user settles on a layer, the other views (architecture) follow it.
+      slider.addEventListener('change', () => publishLayer(parseFloat(slider.value)));
     }
     return slider;
+  }
+
+  function publishLayer(t) {
+    const d = view.data;
+    if (!d || !window.dash_clientside || !window.dash_clientside.set_props) return;
+    const name = d.layers[Math.max(0, Math.min(d.nLayers - 1, Math.round(t)))].name;
+    if (name !== view.publishedLayer) {
+      view.publishedLayer = name;
+      window.dash_clientside.set_props('layer', {data: name});
+    }
   }
 
   function fmtShape(shape) { return shape && shape.length ? shape.join('×') : 'scalar'; }
@@ -163,18 +175,24 @@
           setSubset(sel ? Array.from(sel, (i) => view.data.indices[i]) : null);
         },
         onFrame: (t) => { if (slider) slider.value = String(t); showLayer(t); },
-        onPlayState: (playing) => { const b = el('anim-play'); if (b) b.textContent = playing ? '⏸' : '▶'; },
+        onPlayState: (playing) => {
+          const b = el('anim-play');
+          if (b) b.textContent = playing ? '⏸' : '▶';
+          if (!playing) publishLayer(view.scatter.getLayer());
+        },
       });
     }
     const wasPlaying = view.scatter.isPlaying();
     view.scatter.setData({n: data.n, nLayers: data.nLayers, positions: data.positions,
       colors: data.labels, palette: data.palette}, {keepView: false});
     slider.max = String(data.nLayers - 1);
+    // A layer asked for before the data arrived (architecture click) wins over the URL's.
     let start = 0;
-    if (payload.startLayer) {
-      const i = data.layers.findIndex((L) => L.name === payload.startLayer);
-      if (i >= 0) start = i;
+    for (const wanted of [view.pendingLayer, payload.startLayer]) {
+      const i = wanted ? data.layers.findIndex((L) => L.name === wanted) : -1;
+      if (i >= 0) { start = i; break; }
     }
+    view.pendingLayer = null;
     view.scatter.setLayer(start);
     slider.value = String(start);
     view.lastUrlLayer = null;
@@ -205,9 +223,17 @@
 
   function gotoLayer(name) {
     const d = view.data, s = view.scatter;
-    if (!d || !s || !name) return window.dash_clientside.no_update;
+    if (!name) return window.dash_clientside.no_update;
+    if (!d || !s) { view.pendingLayer = name; return window.dash_clientside.no_update; }
+    view.publishedLayer = name;
     const i = d.layers.findIndex((L) => L.name === name);
-    if (i < 0) return window.dash_clientside.no_update;
+    if (i < 0) {
+      const info = el('anim-layer-info');
+      if (info) info.innerHTML += ` <span class="text-muted">· ${name} is not in the animation ` +
+        '(layers that are the identity at inference, such as Dropout, are left out)</span>';
+      return window.dash_clientside.no_update;
+    }
+    if (Math.abs(s.getLayer() - i) < 1e-6) return window.dash_clientside.no_update;
     s.pause();
     s.setLayer(i);
     const slider = el('anim-slider');

@@ -213,7 +213,9 @@ def render_strip(strip, names, label):
 
 
 def probability_lines(strip, names, label) -> go.Figure:
-    steps = strip.steps
+    """Probabilities per frame; frames are evenly spaced on x and labelled with their step
+    (the strip takes frames at geometrically growing steps)."""
+    frames = list(range(len(strip.steps)))
     fig = go.Figure()
     shown = []
     for k, role in ((label, "true"), (int(strip.predicted[0]), "predicted"),
@@ -221,13 +223,15 @@ def probability_lines(strip, names, label) -> go.Figure:
         if k is None or k in [s for s, _ in shown]:
             continue
         shown.append((k, role))
-        fig.add_scatter(x=steps, y=strip.probabilities[:, k], mode="lines+markers",
+        fig.add_scatter(x=frames, y=strip.probabilities[:, k], mode="lines+markers",
                         name=f"{names[k]} ({role})", line=dict(color=class_color(k), width=2))
-    if strip.flip_step is not None:
-        fig.add_vline(x=strip.flip_step, line=dict(color="#999", dash="dot"))
+    if strip.flip_frame is not None:
+        fig.add_vline(x=strip.flip_frame - 0.5, line=dict(color="#999", dash="dot"))
     fig.update_layout(height=150, margin=dict(l=8, r=8, t=8, b=8), plot_bgcolor="white",
                       yaxis=dict(range=[0, 1], tickformat=".0%", gridcolor="#eee"),
-                      xaxis=dict(title=None, gridcolor="#eee"), legend=dict(orientation="h", y=1.15))
+                      xaxis=dict(title=None, gridcolor="#eee", tickvals=frames,
+                                 ticktext=[f"step {s}" for s in strip.steps]),
+                      legend=dict(orientation="h", y=1.15))
     return fig
 
 

@@ -86,11 +86,12 @@ def test_hover_shows_label_and_click_focuses(app_url, driver):
 
 def test_choosing_classes_changes_point_count(app_url, driver):
     open_view(driver, app_url, "?mode=classes&classes=3,5&count=20", 40)
-    driver.execute_script("""const i = document.getElementById('anim-count');
-        const set = Object.getOwnPropertyDescriptor(HTMLInputElement.prototype, 'value').set;
-        set.call(i, '7'); i.dispatchEvent(new Event('input', {bubbles: true}));
-        i.dispatchEvent(new Event('blur', {bubbles: true}));""")
-    driver.execute_script("document.getElementById('anim-project').click()")
+    from selenium.webdriver.common.keys import Keys
+
+    count = driver.find_element("id", "anim-count")
+    count.send_keys(Keys.CONTROL, "a")
+    count.send_keys("7", Keys.ENTER)
+    driver.find_element("id", "anim-project").click()
     wait_for(driver, "return window.Deepling.animationView.data.n === 14", timeout=120,
              message="14 points after choosing 7 per class")
     legend = driver.execute_script("return document.getElementById('scatter-legend').innerText")

@@ -1,0 +1,267 @@
+"""Architecture view callbacks: pick a layer, fold stages, and inspect the layer in focus.
+
+Picking a layer (a click on the graph, or the dropdown) sets the shared ``layer`` store;
+the animation's clientside callback moves its slider there. The inspector reads the image
+in focus (``focus``) for the feature maps and the animation's images (``anim-request``)
+for the top images and activation histograms.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+from dash import ALL, Input, Output, State, ctx, dcc, html, no_update
+
+from deepling.cache import ArrayCache, cache_key
+from deepling.methods.feature_maps import (
+    Histogram, activation_histogram, channel_means, feature_maps, rank_channel, weight_histogram,
+)
+from deepling.models.graph import layer_graph
+from deepling.selection import choose_images, from_query, normalise
+from deepling.views import architecture as view
+
+# Images whose activations make a layer's histogram: enough for a stable shape, one batch.
+HISTOGRAM_IMAGES = 64
+
+
+def register(app, workspace) -> None:
+    def graph_for(ids):
+        # layer_graph reads only the loaded model: cheap enough to redo per call, and no
+        # per-process state to keep in step with the workspace's own model cache.
+        return layer_graph(workspace.model(ids["model"]).model)
+
+    @app.callback(
+        Output("layer", "data"), Output("arch-layer", "value"),
+        Input("arch-graph", "tapNodeData"), Input("arch-layer", "value"),
+        Input("layer", "data"), Input("rendered", "data"), State("url", "search"),
+        State("arch-ids", "data"),
+        # Page-level stores exist before this view does: wait for the page ("rendered").
+        prevent_initial_call=True,
+    )
+    def choose_layer(tapped, picked, shared, _rendered, search, ids):
+        """One callback keeps the shared store and the view's own picker in step (Dash
+        allows that loop only within one callback)."""
+        names = {n.name for n in graph_for(ids).nodes}
+        triggered = set(ctx.triggered_prop_ids.values())
+        if "rendered" in triggered:
+            # a new page (Dash lists its fresh inputs as triggered too): a shared link's
+            # layer (?layer=), if this model has it
+            wanted = from_query(search).get("layer")
+            return no_update, wanted if wanted in names and wanted != picked else no_update
+        if "arch-graph" in triggered:
+            # a port stands for the layer it comes from
+            name = (tapped or {}).get("layer") or (tapped or {}).get("id")
+            if name not in names:  # a stage frame: folding is done by redraw()
+                return no_update, no_update
+            return name, name if name != picked else no_update
+        if "arch-layer" in triggered:
+            return (picked if picked != shared else no_update), no_update
+        # the shared store, set elsewhere
+        return no_update, shared if shared in names and shared != picked else no_update
+
+    @app.callback(
+        Output("arch-graph", "elements"), Output("arch-graph", "style"),
+        Output("arch-collapsed", "data"), Output("arch-fold", "children"),
+        Input("arch-layer", "value"), Input("arch-graph", "tapNodeData"),
+        Input("arch-fold", "n_clicks"),
+        State("arch-collapsed", "data"), State("arch-ids", "data"),
+        prevent_initial_call=True,
+    )
+    def redraw(focus, tapped, _fold, collapsed, ids):
+        graph = graph_for(ids)
+        collapsed = set(collapsed or [])
+        triggered = set(ctx.triggered_prop_ids.values())
+        stage_tap = "arch-graph" in triggered and (tapped or {}).get("kind") == "stage"
+        if not (stage_tap or triggered & {"arch-fold", "arch-layer"}):
+            return (no_update,) * 4  # a layer tap: arch-layer follows
+        if "arch-fold" in triggered:
+            everything = {s.index for s in graph.stages}
+            collapsed = set() if collapsed == everything else everything
+        if stage_tap:
+            collapsed ^= {int(tapped["stage"])}
+        elif "arch-layer" in triggered and focus:
+            # a layer picked from the list inside a folded stage: unfold that stage
+            collapsed.discard(graph.node(focus).stage)
+        label = "unfold all" if len(collapsed) == len(graph.stages) else "fold all"
+        return (view.graph_elements(graph, collapsed, focus), view.canvas_style(graph, collapsed),
+                sorted(collapsed), label)
+
+    hint = json.dumps(view.HOVER_HINT)
+    app.clientside_callback(
+        f"function (node) {{ return (node && node.info) ? node.info : {hint}; }}",
+        Output("arch-hover", "children"), Input("arch-graph", "mouseoverNodeData"))
+
+    @app.callback(
+        Output("arch-layer-title", "children"), Output("arch-maps", "children"),
+        Output("arch-channel", "value"), Output("arch-channel", "max"),
+        Input("arch-layer", "value"), Input("focus", "data"), Input("rendered", "data"),
+        State("arch-ids", "data"), prevent_initial_call=True,
+    )
+    def show_maps(layer, focus, _rendered, ids):
+        graph = graph_for(ids)
+        try:
+            node = graph.node(layer)
+        except ValueError as exc:
+            return None, view.problem(str(exc)), no_update, no_update
+        if not node.inspectable:
+            return view.layer_title(node), view.problem(node.note), no_update, no_update
+        title = html.Div([view.layer_title(node),
+                          view.problem(node.note) if node.note else None])
+        adapter, ds = workspace.model(ids["model"]), workspace.dataset(ids["model"], ids["data"])
+        preds = workspace.predictions(ids["model"], ids["data"])
+        names = workspace.class_names(ids["model"], ids["data"])
+        i = min(max(int(focus or 0), 0), len(ds) - 1)
+        try:
+            fm = feature_maps(adapter, ds.images[i], layer)
+        except ValueError as exc:
+            return title, view.problem(str(exc)), no_update, no_update
+        true, pred = int(ds.labels[i]), int(preds.predicted[i])
+        image_label = html.Span([
+            html.Img(src=f"/api/images/{ids['model']}/{ids['data']}/{i}.png", width=22, height=22,
+                     className="dl-pixelated dl-arch-focus-img", alt=""),
+            f" #{i} ", html.B(names[true] if true >= 0 else "?"), f" → {names[pred]}"],
+            title=f"the image in focus: #{i}, true {names[true] if true >= 0 else '?'}, "
+                  f"predicted {names[pred]}")
+        if fm.is_vector:
+            is_output = node.name in graph.outputs
+            body = html.Div([
+                html.Div([image_label, f" · {fm.n_channels} units"],
+                         title="click a bar: its top images", className="small mb-1"),
+                dcc.Graph(id="arch-vector", config={"displayModeBar": False},
+                          figure=view.vector_figure(fm, names if is_output else None)),
+            ])
+        else:
+            body = view.map_grid(fm, image_label)
+        # a new layer starts at the channel this image drives hardest
+        new_layer = "arch-layer" in ctx.triggered_prop_ids.values() or \
+            "rendered" in ctx.triggered_prop_ids.values()
+        channel = int(fm.channels[0]) if new_layer else no_update
+        return title, body, channel, fm.n_channels - 1
+
+    @app.callback(
+        Output("arch-channel", "value", allow_duplicate=True),
+        Output("arch-tabs", "active_tab", allow_duplicate=True),
+        Input({"type": "arch-map", "channel": ALL}, "n_clicks"), prevent_initial_call=True)
+    def pick_map(clicks):
+        if not ctx.triggered_id or not any(c for c in clicks or [] if c):
+            return no_update, no_update
+        return ctx.triggered_id["channel"], "top"
+
+    @app.callback(
+        Output("arch-channel", "value", allow_duplicate=True),
+        Output("arch-tabs", "active_tab", allow_duplicate=True),
+        Input("arch-vector", "clickData"), prevent_initial_call=True)
+    def pick_unit(click):
+        points = (click or {}).get("points") or []
+        if not points:
+            return no_update, no_update
+        return int(points[0].get("customdata", points[0].get("pointIndex", 0))), "top"
+
+    @app.callback(
+        Output("focus", "data", allow_duplicate=True),
+        Input({"type": "arch-top-image", "index": ALL}, "n_clicks"), prevent_initial_call=True)
+    def focus_top_image(clicks):
+        if not ctx.triggered_id or not any(c for c in clicks or [] if c):
+            return no_update
+        return int(ctx.triggered_id["index"])
+
+    def sampled(ids, request):
+        """The animation's images (its current choice), as dataset indices."""
+        ds = workspace.dataset(ids["model"], ids["data"])
+        preds = workspace.predictions(ids["model"], ids["data"])
+        request = request or {}
+        same = request.get("model") == ids["model"] and request.get("data") == ids["data"]
+        choice = request.get("choice") if same else None
+        n_classes = len(workspace.class_names(ids["model"], ids["data"]))
+        return choose_images(ds.labels, preds.predicted, normalise(choice or {}, n_classes))
+
+    @app.callback(
+        Output("arch-top", "children"),
+        Input("arch-layer", "value"), Input("arch-channel", "value"),
+        Input("arch-tabs", "active_tab"), Input("anim-request", "data"), State("arch-ids", "data"),
+        prevent_initial_call=True,
+    )
+    def show_top(layer, channel, tab, request, ids):
+        if tab != "top":
+            return no_update  # computed when the tab is opened
+        graph = graph_for(ids)
+        try:
+            node = graph.node(layer)
+        except ValueError as exc:
+            return view.problem(str(exc))
+        if not node.inspectable:
+            return view.problem(node.note)
+        adapter = workspace.model(ids["model"])
+        ds = workspace.dataset(ids["model"], ids["data"])
+        preds = workspace.predictions(ids["model"], ids["data"])
+        names = workspace.class_names(ids["model"], ids["data"])
+        try:
+            indices = sampled(ids, request)
+            key = cache_key("channel-means", adapter.fingerprint, adapter.input_range,
+                            ds.fingerprint, indices, layer)
+            means = ArrayCache("channel-means").get_or_compute(
+                key, lambda: {"means": channel_means(adapter, ds.images[indices], layer)})["means"]
+            top = rank_channel(means, layer, int(channel if channel is not None else 0), view.TOP_K)
+        except ValueError as exc:
+            return view.problem(str(exc))
+        labels, predicted = ds.labels[indices], preds.predicted[indices]
+        return html.Div([
+            view.top_images(top, indices, labels, predicted, names, ids, len(indices)),
+            dcc.Graph(figure=view.class_profile(means[:, top.channel], labels, names),
+                      config={"displayModeBar": False}, className="mt-1"),
+        ])
+
+    @app.callback(
+        Output("arch-hist", "children"),
+        Input("arch-layer", "value"), Input("arch-tabs", "active_tab"), Input("focus", "data"),
+        Input("anim-request", "data"), State("arch-ids", "data"), prevent_initial_call=True,
+    )
+    def show_histograms(layer, tab, focus, request, ids):
+        if tab != "hist":
+            return no_update
+        graph = graph_for(ids)
+        try:
+            node = graph.node(layer)
+        except ValueError as exc:
+            return view.problem(str(exc))
+        adapter = workspace.model(ids["model"])
+        ds = workspace.dataset(ids["model"], ids["data"])
+        parts = []
+        try:
+            weights = weight_histogram(adapter.model, layer)
+            parts.append(_graph(view.histogram_figure(weights, f"weights of {layer}")))
+        except ValueError as exc:
+            parts.append(view.problem(str(exc)))
+        if not node.inspectable:
+            parts.append(view.problem(f"No activations: {node.note}"))
+            return parts
+        try:
+            indices = sampled(ids, request)
+            spread = np.linspace(0, len(indices) - 1, min(HISTOGRAM_IMAGES, len(indices)))
+            pick = indices[spread.astype(int)]
+            key = cache_key("activation-histogram", adapter.fingerprint, adapter.input_range,
+                            ds.fingerprint, pick, layer)
+
+            def compute():
+                h = activation_histogram(adapter, ds.images[pick], layer)
+                return {"counts": h.counts, "edges": h.edges, "total": np.int64(h.total),
+                        "zeros": np.float64(h.zeros)}
+
+            z = ArrayCache("activation-histograms").get_or_compute(key, compute)
+            sample = Histogram(f"{len(pick)} animation images", z["counts"], z["edges"],
+                               int(z["total"]), float(z["zeros"]))
+            i = min(max(int(focus or 0), 0), len(ds) - 1)
+            one = activation_histogram(adapter, ds.images[i], layer, bins=len(sample.counts),
+                                       value_range=(sample.edges[0], sample.edges[-1]))
+        except ValueError as exc:
+            parts.append(view.problem(str(exc)))
+            return parts
+        zero_note = f" · {sample.zeros:.0%} exactly 0" if sample.zeros >= 0.01 else ""
+        parts.append(_graph(view.histogram_figure(
+            [sample], f"activations of {layer}{zero_note}", one, f"image #{i}", log=True)))
+        return parts
+
+
+def _graph(figure) -> dcc.Graph:
+    return dcc.Graph(figure=figure, config={"displayModeBar": False})

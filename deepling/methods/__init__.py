@@ -1,0 +1,59 @@
+"""Interpretability methods: one call each, pixel space in and out.
+
+Every method takes pixels in 0..255 (uint8 or float, H×W×C, already fitted to the model) and
+a :class:`~deepling.models.ModelAdapter`; gradients flow through the model's own input
+scaling. Compiled TF functions are kept per adapter (see :class:`ModelProbe`), so only the
+first call on a model pays for tracing.
+"""
+
+from deepling.methods._probe import ModelProbe
+from deepling.methods._targets import Channel, resolve_target
+from deepling.methods.adversarial import Strip, adversarial_strip
+from deepling.methods.edits import (
+    EDIT_ORDER,
+    add_noise,
+    apply_edits,
+    blur,
+    brightness,
+    flip,
+    hue,
+    occlude,
+    rotate,
+)
+from deepling.methods.fgsm import fgsm
+from deepling.methods.gradcam import default_gradcam_layer, gradcam
+from deepling.methods.occlusion import occlusion_sensitivity
+from deepling.methods.robustness import (
+    AUGMENTATIONS,
+    Augmentation,
+    RobustnessCurves,
+    robustness_curves,
+)
+from deepling.methods.saliency import Attribution, saliency
+
+__all__ = [
+    "AUGMENTATIONS",
+    "EDIT_ORDER",
+    "Attribution",
+    "Augmentation",
+    "Channel",
+    "ModelProbe",
+    "RobustnessCurves",
+    "Strip",
+    "add_noise",
+    "adversarial_strip",
+    "apply_edits",
+    "blur",
+    "brightness",
+    "default_gradcam_layer",
+    "fgsm",
+    "flip",
+    "gradcam",
+    "hue",
+    "occlude",
+    "occlusion_sensitivity",
+    "resolve_target",
+    "robustness_curves",
+    "rotate",
+    "saliency",
+]

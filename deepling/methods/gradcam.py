@@ -1,0 +1,82 @@
+"""Grad-CAM (Selvaraju et al. 2017): which regions of a conv layer's maps drive a class.
+
+``cam = ReLU(Σ_k α_k A_k)`` with ``α_k`` the spatial mean of ``∂ z_c / ∂ A_k``, where ``A``
+is the layer's activation and ``z_c`` the class logit (pre-softmax score, as in the paper).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image
+
+from deepling.methods._probe import ModelProbe
+from deepling.methods._targets import find_layer, layer_output
+from deepling.methods.saliency import Attribution, pick_class
+
+_FLATTENERS = ("Flatten", "GlobalAveragePooling", "GlobalMaxPooling", "Reshape")
+
+
+def default_gradcam_layer(model) -> str:
+    """The last convolution before the model flattens or pools globally.
+
+    Falls back to the last layer with a 4-D (N×H×W×C) output when no layer is a
+    convolution (e.g. a nested backbone).
+    """
+    last_conv = last_4d = None
+    for layer in model.layers:
+        kind = type(layer).__name__
+        if kind.startswith(_FLATTENERS):
+            break
+        try:
+            rank = len(layer.output.shape)
+        except (AttributeError, ValueError):
+            continue
+        if rank == 4 and kind != "InputLayer":
+            last_4d = layer.name
+            if "Conv" in kind:
+                last_conv = layer.name
+    name = last_conv or last_4d
+    if name is None:
+        raise ValueError("Found no layer with spatial (N×H×W×C) output for Grad-CAM; pass layer=.")
+    return name
+
+
+def gradcam(adapter, image, layer: str | None = None, class_index: int | None = None) -> Attribution:
+    """Grad-CAM heat map for one image.
+
+    Parameters
+    ----------
+    adapter : ModelAdapter or ModelProbe
+    image : array, shape (H, W, C)
+        Pixels in 0..255.
+    layer : str, optional
+        A layer with N×H_l×W_l×C output; default :func:`default_gradcam_layer`.
+    class_index : int, optional
+        Class to explain; the predicted class by default.
+
+    Returns
+    -------
+    Attribution
+        ``native`` is the H_l×W_l map, ``heatmap`` its bilinear upsampling to the image
+        size; both scaled so the maximum is 1 (all zeros when no region supports the class).
+    """
+    probe = ModelProbe.of(adapter)
+    x, _ = probe.as_batch(image)
+    if len(x) != 1:
+        raise ValueError(f"gradcam takes one image (H×W×C); got {len(x)}.")
+    layer = layer or default_gradcam_layer(probe.model)
+    rank = len(layer_output(find_layer(probe.model, layer)).shape)
+    if rank != 4:
+        raise ValueError(f"Grad-CAM needs a layer with spatial maps (N×H×W×C); '{layer}' has "
+                         f"rank {rank}. Pick a convolution or pooling layer.")
+    probs = probe.predict(x)[0]
+    c = pick_class(probe, probs, class_index)
+    _, acts, grads = (np.asarray(a) for a in probe.layer_gradient(layer)(x, np.array([c], np.int32)))
+    weights = grads[0].mean(axis=(0, 1))
+    cam = np.maximum((acts[0] * weights).sum(axis=-1), 0.0).astype(np.float32)
+    top = float(cam.max())
+    cam = cam / top if top > 0 else np.zeros_like(cam)
+    h, w = x.shape[1:3]
+    up = np.asarray(Image.fromarray(cam).resize((w, h), Image.BILINEAR), np.float32)
+    return Attribution(np.clip(up, 0.0, 1.0), cam, c, float(probs[c]), "gradcam", layer,
+                       "Grad-CAM (relative)")
