@@ -44,11 +44,11 @@ def register(app, workspace) -> None:
         from_url = ctx.triggered_id != "anim-project"
         raw = {k: v for k, v in query.items() if k in ("mode", "classes", "count", "seed")} \
             if from_url else {"mode": mode, "classes": classes, "count": count}
-        n_classes = len(workspace.class_names(model_id, data_id))
+        ds = workspace.dataset(model_id, data_id)
+        n_classes = ds.n_classes  # the choice is about true classes
         try:
             choice = normalise(raw, n_classes)
-            ds = workspace.dataset(model_id, data_id)
-            choose_images(ds.labels, workspace.predictions(model_id, data_id).predicted, choice)
+            choose_images(ds.labels, workspace.predictions(model_id, data_id).predicted, choice, n_classes)
         except ValueError as exc:
             return no_update, True, no_update, no_update, no_update, f"⚠ {exc}"
         key = cache_key("animation", model_id, data_id, choice)

@@ -173,8 +173,8 @@ def register(app, workspace) -> None:
         request = request or {}
         same = request.get("model") == ids["model"] and request.get("data") == ids["data"]
         choice = request.get("choice") if same else None
-        n_classes = len(workspace.class_names(ids["model"], ids["data"]))
-        return choose_images(ds.labels, preds.predicted, normalise(choice or {}, n_classes))
+        return choose_images(ds.labels, preds.predicted, normalise(choice or {}, ds.n_classes),
+                             ds.n_classes)
 
     @app.callback(
         Output("arch-top", "children"),

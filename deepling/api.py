@@ -56,9 +56,10 @@ def register_api(server, workspace) -> None:
         try:
             ds = workspace.dataset(model_id, data_id)
             preds = workspace.predictions(model_id, data_id)
+            # classes are the data's true classes, whatever the model's outputs are
             choice = normalise({k: body.get(k) for k in ("mode", "classes", "count", "seed")},
-                               len(workspace.class_names(model_id, data_id)))
-            choose_images(ds.labels, preds.predicted, choice)
+                               ds.n_classes)
+            choose_images(ds.labels, preds.predicted, choice, ds.n_classes)
         except (ModelError, DataError) as exc:
             return _error(str(exc), 422)
         except ValueError as exc:

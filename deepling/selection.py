@@ -17,15 +17,17 @@ DEFAULT = {"mode": "classes", "classes": None, "count": 50, "seed": 0}
 MAX_COUNT = 50_000
 
 
-def choose_images(labels: np.ndarray, predicted: np.ndarray, choice: dict) -> np.ndarray:
-    """Sorted dataset indices for ``choice`` (see module docstring).
+def choose_images(labels: np.ndarray, predicted: np.ndarray, choice: dict,
+                  n_classes: int | None = None) -> np.ndarray:
+    """Sorted dataset indices for ``choice`` (see module docstring); classes are true
+    labels, 0..``n_classes``-1 (default: as many as the labels show).
 
     Raises
     ------
     ValueError
         Unknown mode, a class out of range, or a choice that selects no image.
     """
-    c = normalise(choice, int(labels.max(initial=0)) + 1)
+    c = normalise(choice, n_classes if n_classes is not None else int(labels.max(initial=0)) + 1)
     rng = np.random.default_rng(c["seed"])
     if c["mode"] == "classes":
         picked = [rng.permutation(np.flatnonzero(labels == k))[: c["count"]] for k in c["classes"]]

@@ -15,7 +15,7 @@ def layer_sequence_task(workspace, params: dict, progress=None):
     model_id, data_id = params["model"], params["data"]
     adapter = workspace.model(model_id)
     ds, preds = workspace.dataset(model_id, data_id), workspace.predictions(model_id, data_id)
-    indices = choose_images(ds.labels, preds.predicted, params["choice"])
+    indices = choose_images(ds.labels, preds.predicted, params["choice"], ds.n_classes)
     if progress:
         progress(0.0, f"projecting {len(indices):,} images through {len(adapter.model.layers)} layers")
     return indices, layer_sequence(adapter, ds.images[indices], progress=progress)

@@ -95,7 +95,8 @@ class UploadStore:
             raise
         if size == 0:
             _discard(tmp)
-            raise UploadError(f"{name} is empty.", 400)
+            raise UploadError(f"{name} is empty (0 bytes): the file may not have been saved "
+                              "completely; send it again.", 400)
         return tmp
 
     # --- models ------------------------------------------------------------------------

@@ -18,7 +18,7 @@ MODE_LABELS = {"classes": "per class", "random": "random sample", "misclassified
 
 
 def layout(ctx) -> dbc.Card:
-    names = ctx["workspace"].class_names(ctx["model_id"], ctx["data_id"])
+    names = ctx["dataset"].class_names  # the choice is by true class
     choose = html.Div([
         dbc.Select(id="anim-mode", value=DEFAULT["mode"], size="sm", style={"width": "9.5rem"},
                    options=[{"label": MODE_LABELS[m], "value": m} for m in MODES]),

@@ -1,0 +1,960 @@
+/*
+ * Deepling.LayerScatter — WebGL renderer for the layer animation.
+ *
+ * Draws one 2-D projection per network layer and morphs between consecutive layers on
+ * the GPU: the two layers around the current (fractional) layer index sit in two vertex
+ * buffers and the vertex shader mixes them, so a frame costs one uniform, not a re-upload.
+ * Plain ES2017, no build step; Dash loads it as a classic script from assets/.
+ *
+ *   const s = new Deepling.LayerScatter(containerElement, {
+ *     onHover(idx, clientX, clientY) {},  // idx|null; x/y = the point's centre in client px
+ *                                          // (mouse position when idx is null). Fired when the
+ *                                          // hovered point changes or moves (e.g. while playing).
+ *     onClick(idx) {},                     // idx|null (null: empty space; also clears a selection)
+ *     onSelect(indices) {},                // Array of indices from box/lasso, or null when cleared
+ *     onFrame(t) {},                       // every animation frame while playing
+ *     onPlayState(playing) {},             // play()/pause(), including pauses caused by the user
+ *     pointSize: null,   // CSS px; default shrinks with the point count (≈6.6 @1k, 4 @10k, 2.8 @50k)
+ *     opacity: null,     // default 0.79 @1k … 0.67 @50k
+ *     background: null,  // clear colour ('#fff', [r,g,b(,a)]); null = transparent (container shows)
+ *     padding: 0.05,     // fraction of the shorter side left around the [-1,1] square
+ *   });
+ *   s.setData({n, nLayers,
+ *              positions,   // Float32Array (or array) nLayers*n*2, layer-major, coords in [-1,1]
+ *              colors,      // Uint8Array n: palette index per point (default 0)
+ *              palette,     // ≤256 colours, [r,g,b] 0..255 or '#rrggbb'; omitted = keep current
+ *                           // (initially Tableau 10)
+ *              marks},      // optional Uint8Array n: 1 = misclassified (drawn with a dark rim)
+ *                           // palette/colours may be plain arrays (e.g. from Dash JSON)
+ *            {keepView})    // keepView: true keeps zoom/pan (default: resetView)
+ *   s.setLayer(t)            // fractional layer in [0, nLayers-1] (clamped); does not pause play
+ *   s.getLayer()
+ *   s.setColors(colors) / s.setMarks(marks|null) / s.setPalette(palette)
+ *   s.setHiddenClasses([k…]) // legend toggles: hidden classes are neither drawn nor pickable
+ *   s.setHighlight(idx|null) // the selected image: larger, outlined, drawn on top (even if hidden)
+ *   s.setSelection(indices|null) // dims everything else; [] dims all; null clears
+ *   s.play({speed: layersPerSecond (1), loop: 'bounce'|'repeat'|'once'}); s.pause(); s.isPlaying()
+ *       Any drag, wheel or click on the plot pauses. 'once' stops at the last layer.
+ *   s.setMode('pan'|'box'|'lasso') — what a plain drag does; shift+drag = box, alt+drag = lasso
+ *   s.resetView()            // also on double-click; wheel zooms around the cursor
+ *   s.toPNG({background: '#fff'}) -> PNG data URL (background null keeps transparency)
+ *   s.resize()               // automatic (ResizeObserver, devicePixelRatio changes); for odd cases
+ *   s.stats() -> {fps, frames, t, playing}  // fps = frames drawn in the last second
+ *   s.screenPosition(i) -> [clientX, clientY] of point i as drawn now (null without data)
+ *   s.destroy()
+ *   s.webgl                  // 2, 1, or 0 when unavailable (a message replaces the plot)
+ *
+ * Rendering happens only on demand (one requestAnimationFrame per change) or while playing,
+ * so an idle plot costs no CPU. The container needs a size (e.g. height: 480px).
+ */
+(function () {
+  'use strict';
+
+  const Deepling = (window.Deepling = window.Deepling || {});
+
+  const PALETTE_SIZE = 256;       // colours are Uint8 indices
+  const DIM_ALPHA = 0.2;          // unselected points while a selection is active: faint context
+  const DRAG_PX = 4;              // movement before a press becomes a drag instead of a click
+  const ZOOM_MIN = 0.2, ZOOM_MAX = 500;
+  const TABLEAU10 = ['#4e79a7', '#f28e2b', '#e15759', '#76b7b2', '#59a14f',
+    '#edc948', '#b07aa1', '#ff9da7', '#9c755f', '#bab0ac'];
+
+  // Written in GLSL ES 1.00 for WebGL1; toGLSL3() adapts them for WebGL2. Software rasterisers (SwiftShader
+  // on machines without a GPU) spend most of a frame in the fragment shader, so it is kept free of
+  // branches, discard and sqrt; everything per point is worked out once in the vertex shader.
+  const VERT = `
+precision highp float;
+attribute vec2 a_from;       // layer floor(t)
+attribute vec2 a_to;         // layer floor(t) + 1
+attribute vec4 a_meta;       // class, mark, dimmed, unused (unnormalised bytes)
+uniform float u_mix;
+uniform vec2 u_scale;
+uniform vec2 u_offset;
+uniform float u_size;        // diameter, device px
+uniform float u_px;          // device px per CSS px
+uniform float u_alpha;
+uniform float u_dim;
+uniform sampler2D u_palette; // 256x1 RGBA, alpha 0 = class hidden
+varying vec4 v_color;        // core colour, opacity
+varying vec3 v_shape;        // edge slope, rim start and rim slope in units of q = (r/R)^2
+void main() {
+  vec4 pal = texture2D(u_palette, vec2((a_meta.x + 0.5) / 256.0, 0.5));
+  gl_Position = vec4(mix(a_from, a_to, u_mix) * u_scale + u_offset, 0.0, 1.0);
+  float mark = step(0.5, a_meta.y);
+  // misclassified points are a little bigger so their dark rim stays visible
+  float size = u_size * (1.0 + 0.25 * mark) + mark * u_px;
+  if (pal.a < 0.5) { gl_Position = vec4(2.0, 2.0, 2.0, 1.0); size = 1.0; }  // hidden: clipped away
+  gl_PointSize = size;
+  float R = 0.5 * size;
+  float inner = max(R - max(u_px, 0.3 * R), 0.1 * R);
+  // near the edge R - r ~ (R/2)(1 - q) and r - inner ~ (q - qi) R^2 / (2 inner): both in pixels
+  v_shape = vec3(0.5 * R, mark > 0.5 ? (inner * inner) / (R * R) : 8.0, R * R / (2.0 * inner));
+  v_color = vec4(mix(pal.rgb, vec3(1.0), 0.4 * mark), u_alpha * (a_meta.z > 0.5 ? u_dim : 1.0));
+}`;
+
+  const FRAG = `
+precision mediump float;
+varying vec4 v_color;
+varying vec3 v_shape;
+void main() {
+  vec2 d = gl_PointCoord - 0.5;
+  float q = 4.0 * dot(d, d);
+  float cover = clamp(v_shape.x * (1.0 - q) + 0.5, 0.0, 1.0);       // 1-px anti-aliased edge
+  float rim = clamp((q - v_shape.y) * v_shape.z + 0.5, 0.0, 1.0);  // 0 unless marked
+  // the rim is the class colour at half brightness; undo the core's 40 % lightening to get it
+  vec3 col = mix(v_color.rgb, (v_color.rgb - 0.4) / 1.2, rim);
+  float a = v_color.a * cover;
+  gl_FragColor = vec4(col * a, a);                                  // premultiplied alpha
+}`;
+
+  // The highlighted point: drawn alone, on top, opaque, even if its class is hidden.
+  const HIGHLIGHT_VERT = `
+precision highp float;
+attribute vec2 a_from;
+attribute vec2 a_to;
+attribute vec4 a_meta;
+uniform float u_mix;
+uniform vec2 u_scale;
+uniform vec2 u_offset;
+uniform mediump float u_size; // shared with the fragment shader, so the precisions must match
+uniform sampler2D u_palette;
+varying vec3 v_rgb;
+void main() {
+  gl_Position = vec4(mix(a_from, a_to, u_mix) * u_scale + u_offset, 0.0, 1.0);
+  gl_PointSize = u_size;
+  v_rgb = texture2D(u_palette, vec2((a_meta.x + 0.5) / 256.0, 0.5)).rgb;
+}`;
+
+  const HIGHLIGHT_FRAG = `
+precision mediump float;
+uniform mediump float u_size;
+uniform float u_px;
+varying vec3 v_rgb;
+void main() {
+  float R = 0.5 * u_size;
+  float r = length(gl_PointCoord - 0.5) * u_size;
+  float cover = clamp(R - r + 0.5, 0.0, 1.0);
+  // class-coloured core, white gap, near-black outline
+  float inGap = clamp(r - (R - 4.0 * u_px) + 0.5, 0.0, 1.0);
+  float inOutline = clamp(r - (R - 2.0 * u_px) + 0.5, 0.0, 1.0);
+  vec3 col = mix(mix(v_rgb, vec3(1.0), inGap), vec3(0.11, 0.12, 0.14), inOutline);
+  gl_FragColor = vec4(col, 1.0) * cover;
+}`;
+
+  function clamp(x, lo, hi) { return x < lo ? lo : x > hi ? hi : x; }
+
+  function parseColor(c) {
+    if (Array.isArray(c) || ArrayBuffer.isView(c)) {
+      return [c[0] | 0, c[1] | 0, c[2] | 0, c.length > 3 ? c[3] | 0 : 255];
+    }
+    const s = String(c).trim();
+    let m = /^#([0-9a-f]{3})$/i.exec(s);
+    if (m) return [0, 1, 2].map((i) => parseInt(m[1][i] + m[1][i], 16)).concat(255);
+    m = /^#([0-9a-f]{6})$/i.exec(s);
+    if (m) return [0, 2, 4].map((i) => parseInt(m[1].substr(i, 2), 16)).concat(255);
+    m = /^rgba?\(([^)]+)\)$/i.exec(s);
+    if (m) {
+      const p = m[1].split(',').map(Number);
+      return [p[0] | 0, p[1] | 0, p[2] | 0, p.length > 3 ? Math.round(p[3] * 255) : 255];
+    }
+    throw new Error('LayerScatter: cannot parse colour ' + s);
+  }
+
+  function toTyped(a, Type, name, length) {
+    if (a == null) return null;
+    const out = a instanceof Type ? a : Type.from(a);
+    if (length != null && out.length !== length) {
+      throw new Error(`LayerScatter: ${name} has ${out.length} values, expected ${length}`);
+    }
+    return out;
+  }
+
+  // WebGL2 gets the same shaders as GLSL ES 3.00 with flat varyings: every fragment of a point
+  // sees the same values anyway, and not interpolating them per fragment is measurably cheaper
+  // for software rasterisers.
+  function toGLSL3(src, stage) {
+    let out = '#version 300 es\n' + src
+      .replace(/\battribute\b/g, 'in')
+      .replace(/\bvarying\b/g, stage === 'vertex' ? 'flat out' : 'flat in')
+      .replace(/\btexture2D\b/g, 'texture');
+    if (stage === 'fragment') {
+      out = out.replace(/\bgl_FragColor\b/g, 'fragColor')
+        .replace(/(precision \w+ float;)/, '$1\nout vec4 fragColor;');
+    }
+    return out;
+  }
+
+  function link(gl, vert, frag, uniforms) {
+    if (typeof WebGL2RenderingContext !== 'undefined' && gl instanceof WebGL2RenderingContext) {
+      vert = toGLSL3(vert, 'vertex');
+      frag = toGLSL3(frag, 'fragment');
+    }
+    const prog = gl.createProgram();
+    gl.attachShader(prog, compile(gl, gl.VERTEX_SHADER, vert));
+    gl.attachShader(prog, compile(gl, gl.FRAGMENT_SHADER, frag));
+    // same fixed locations in both programs so one set of attribute pointers serves both;
+    // a_from on 0 keeps attribute 0 enabled, which WebGL1 drivers require
+    ['a_from', 'a_to', 'a_meta'].forEach((name, i) => gl.bindAttribLocation(prog, i, name));
+    gl.linkProgram(prog);
+    if (!gl.getProgramParameter(prog, gl.LINK_STATUS) && !gl.isContextLost()) {
+      throw new Error('LayerScatter program: ' + gl.getProgramInfoLog(prog));
+    }
+    const u = {};
+    for (const name of uniforms) u[name] = gl.getUniformLocation(prog, name);
+    return { prog, u };
+  }
+
+  function compile(gl, type, src) {
+    const sh = gl.createShader(type);
+    gl.shaderSource(sh, src);
+    gl.compileShader(sh);
+    if (!gl.getShaderParameter(sh, gl.COMPILE_STATUS) && !gl.isContextLost()) {
+      throw new Error('LayerScatter shader: ' + gl.getShaderInfoLog(sh));
+    }
+    return sh;
+  }
+
+  class LayerScatter {
+    constructor(container, options) {
+      if (!container || !container.appendChild) throw new Error('LayerScatter: container element required');
+      this.container = container;
+      this.opts = Object.assign({
+        onHover: null, onClick: null, onSelect: null, onFrame: null, onPlayState: null,
+        pointSize: null, opacity: null, background: null, padding: 0.05,
+      }, options || {});
+      this._data = null;
+      this._t = 0;
+      this._mode = 'pan';
+      this._view = { cx: 0, cy: 0, zoom: 1 };
+      this._w = 1; this._h = 1; this._dpr = 1;
+      this._hidden = new Uint8Array(PALETTE_SIZE);
+      this._highlight = null;
+      this._hover = null;          // {idx, x, y}
+      this._pointer = null;        // last local pointer position while inside the canvas
+      this._drag = null;
+      this._playing = false;
+      this._play = { speed: 1, loop: 'bounce', dir: 1, last: null };
+      this._raf = 0;
+      this._frames = 0;
+      this._frameTimes = [];
+      this._interp = null;         // cached interpolated positions for picking
+      this._interpKey = null;
+      this._listeners = [];
+      this.webgl = 0;
+
+      if (getComputedStyle(container).position === 'static') container.style.position = 'relative';
+      this.canvas = this._makeCanvas('dl-scatter-canvas');
+      this.overlay = this._makeCanvas('dl-scatter-overlay');
+      this.overlay.style.pointerEvents = 'none';
+      this.canvas.style.touchAction = 'none';
+
+      this._tick = this._tick.bind(this);
+      if (!this._createContext()) return;
+      this._initResources();
+      this._bindEvents();
+      this._resizeObserver = typeof ResizeObserver !== 'undefined'
+        ? new ResizeObserver(() => this.resize()) : null;
+      if (this._resizeObserver) this._resizeObserver.observe(container);
+      else this._listen(window, 'resize', () => this.resize());
+      // ResizeObserver misses a devicePixelRatio change (window dragged to a projector or a
+      // retina screen, browser zoom), which would leave the canvas blurry. Browsers signal it
+      // through a resolution media query or a window resize, depending on the cause.
+      this._listen(window, 'resize', () => { if ((window.devicePixelRatio || 1) !== this._dpr) this.resize(); });
+      this.resize();
+      this._watchPixelRatio();
+      this._updateCursor();
+    }
+
+    _watchPixelRatio() {
+      if (!window.matchMedia) return;
+      const mq = window.matchMedia(`(resolution: ${window.devicePixelRatio || 1}dppx)`);
+      const onChange = () => {
+        mq.removeEventListener('change', onChange);
+        if (!this.gl) return;
+        this.resize();
+        this._watchPixelRatio();
+      };
+      mq.addEventListener('change', onChange);
+      this._unwatchPixelRatio = () => mq.removeEventListener('change', onChange);
+    }
+
+    // ---- setup ---------------------------------------------------------------------------
+
+    _makeCanvas(cls) {
+      const c = document.createElement('canvas');
+      c.className = cls;
+      // absolute so the canvas' pixel size never feeds back into the container's layout size
+      Object.assign(c.style, { position: 'absolute', left: '0', top: '0', width: '100%',
+        height: '100%', display: 'block' });
+      this.container.appendChild(c);
+      return c;
+    }
+
+    _createContext() {
+      // antialias off: the fragment shader smooths the point edges, MSAA would only cost fill
+      const attrs = { alpha: true, premultipliedAlpha: true, antialias: false, depth: false,
+        stencil: false, preserveDrawingBuffer: false };
+      let gl = this.canvas.getContext('webgl2', attrs);
+      let version = 2;
+      if (!gl) {
+        gl = this.canvas.getContext('webgl', attrs) || this.canvas.getContext('experimental-webgl', attrs);
+        version = 1;
+      }
+      // the palette is read in the vertex shader; a few old WebGL1 GPUs cannot do that
+      if (!gl || gl.getParameter(gl.MAX_VERTEX_TEXTURE_IMAGE_UNITS) < 1) {
+        this.canvas.remove();
+        this.overlay.remove();
+        const msg = document.createElement('div');
+        msg.className = 'dl-scatter-message';
+        msg.textContent = 'The layer animation needs WebGL, which this browser has disabled or does '
+          + 'not support. Enabling hardware acceleration or using a current browser should help.';
+        Object.assign(msg.style, { padding: '1em', color: '#555', font: '14px system-ui, sans-serif' });
+        this.container.appendChild(msg);
+        this._message = msg;
+        return false;
+      }
+      this.gl = gl;
+      this.webgl = version;
+      this._listen(this.canvas, 'webglcontextlost', (e) => { e.preventDefault(); this._cancelFrame(); });
+      this._listen(this.canvas, 'webglcontextrestored', () => {
+        this._initResources();
+        if (this._data) this._uploadData();
+        this._requestDraw();
+      });
+      return true;
+    }
+
+    _initResources() {
+      const gl = this.gl;
+      const common = ['u_mix', 'u_scale', 'u_offset', 'u_size', 'u_px', 'u_palette'];
+      this._points = link(gl, VERT, FRAG, common.concat(['u_alpha', 'u_dim']));
+      this._ring = link(gl, HIGHLIGHT_VERT, HIGHLIGHT_FRAG, common);
+      this._posBuf = [gl.createBuffer(), gl.createBuffer()];
+      this._bufLayer = [-1, -1];
+      this._metaBuf = gl.createBuffer();
+      this._paletteTex = gl.createTexture();
+      gl.bindTexture(gl.TEXTURE_2D, this._paletteTex);
+      gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_MIN_FILTER, gl.NEAREST);
+      gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_MAG_FILTER, gl.NEAREST);
+      gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_WRAP_S, gl.CLAMP_TO_EDGE);
+      gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_WRAP_T, gl.CLAMP_TO_EDGE);
+      this._paletteRGBA = this._paletteRGBA || this._buildPalette(TABLEAU10);
+      this._uploadPalette();
+      gl.enable(gl.BLEND);
+      gl.blendFunc(gl.ONE, gl.ONE_MINUS_SRC_ALPHA);
+      gl.disable(gl.DEPTH_TEST);
+      for (let i = 0; i < 3; i++) gl.enableVertexAttribArray(i);
+      this._maxPoint = gl.getParameter(gl.ALIASED_POINT_SIZE_RANGE)[1];
+    }
+
+    _listen(target, type, fn, opts) {
+      target.addEventListener(type, fn, opts);
+      this._listeners.push([target, type, fn, opts]);
+    }
+
+    _bindEvents() {
+      const c = this.canvas;
+      this._listen(c, 'pointerdown', (e) => this._onDown(e));
+      this._listen(c, 'pointermove', (e) => this._onMove(e));
+      this._listen(c, 'pointerup', (e) => this._onUp(e));
+      this._listen(c, 'pointercancel', () => { this._drag = null; this._clearOverlay(); this._updateCursor(); });
+      this._listen(c, 'pointerleave', (e) => {
+        if (this._drag) return;
+        this._pointer = null;
+        this._setHover(null, e.clientX, e.clientY);
+      });
+      this._listen(c, 'wheel', (e) => this._onWheel(e), { passive: false });
+      this._listen(c, 'dblclick', (e) => { e.preventDefault(); this._interrupt(); this.resetView(); });
+    }
+
+    // ---- data ----------------------------------------------------------------------------
+
+    setData(d, options) {
+      const n = d.n | 0, nLayers = d.nLayers | 0;
+      if (n < 0 || nLayers < 1) throw new Error('LayerScatter: need n >= 0 and nLayers >= 1');
+      const data = {
+        n, nLayers,
+        positions: toTyped(d.positions, Float32Array, 'positions', n * nLayers * 2),
+        colors: toTyped(d.colors, Uint8Array, 'colors', n) || new Uint8Array(n),
+        marks: toTyped(d.marks, Uint8Array, 'marks', n),
+        selected: null,
+      };
+      this._data = data;
+      if (d.palette) this._paletteRGBA = this._buildPalette(d.palette);
+      // indices refer to the old point set, class-based hiding stays meaningful
+      this._highlight = null;
+      this._setHover(null);
+      this._t = clamp(this._t, 0, nLayers - 1);
+      this._interpKey = null;
+      if (nLayers < 2) this.pause();
+      if (!this.gl) return;
+      this._uploadData();
+      if (!(options && options.keepView)) this._view = { cx: 0, cy: 0, zoom: 1 };
+      this._requestDraw();
+    }
+
+    _uploadData() {
+      const gl = this.gl, d = this._data;
+      const bytes = Math.max(1, d.n) * 8;
+      for (const b of this._posBuf) {
+        gl.bindBuffer(gl.ARRAY_BUFFER, b);
+        gl.bufferData(gl.ARRAY_BUFFER, bytes, gl.DYNAMIC_DRAW);
+      }
+      this._bufLayer = [-1, -1];
+      this._meta = new Uint8Array(Math.max(1, d.n) * 4);
+      gl.bindBuffer(gl.ARRAY_BUFFER, this._metaBuf);
+      gl.bufferData(gl.ARRAY_BUFFER, this._meta.byteLength, gl.DYNAMIC_DRAW);
+      this._writeMeta();
+      this._uploadPalette();
+    }
+
+    // One Uint8 vec4 per point (class, mark, dimmed): recolouring or selecting re-sends 4n bytes,
+    // positions stay untouched.
+    _writeMeta() {
+      const d = this._data, m = this._meta, gl = this.gl;
+      if (!d || !gl) return;
+      const sel = d.selected;
+      for (let i = 0; i < d.n; i++) {
+        m[4 * i] = d.colors[i];
+        m[4 * i + 1] = d.marks ? (d.marks[i] ? 1 : 0) : 0;
+        m[4 * i + 2] = sel && !sel[i] ? 1 : 0;
+      }
+      gl.bindBuffer(gl.ARRAY_BUFFER, this._metaBuf);
+      gl.bufferSubData(gl.ARRAY_BUFFER, 0, m);
+      this._requestDraw();
+    }
+
+    _buildPalette(palette) {
+      if (palette.length > PALETTE_SIZE) throw new Error('LayerScatter: at most 256 palette colours');
+      const rgba = new Uint8Array(PALETTE_SIZE * 4).fill(160);   // unknown classes: grey
+      palette.forEach((c, i) => { rgba.set(parseColor(c).slice(0, 3), 4 * i); });
+      return rgba;
+    }
+
+    _uploadPalette() {
+      const gl = this.gl;
+      if (!gl) return;
+      const tex = this._paletteRGBA.slice();
+      for (let k = 0; k < PALETTE_SIZE; k++) tex[4 * k + 3] = this._hidden[k] ? 0 : 255;
+      gl.bindTexture(gl.TEXTURE_2D, this._paletteTex);
+      gl.texImage2D(gl.TEXTURE_2D, 0, gl.RGBA, PALETTE_SIZE, 1, 0, gl.RGBA, gl.UNSIGNED_BYTE, tex);
+      this._requestDraw();
+    }
+
+    setColors(colors) {
+      if (!this._data) return;
+      this._data.colors = toTyped(colors, Uint8Array, 'colors', this._data.n);
+      this._writeMeta();
+    }
+
+    setMarks(marks) {
+      if (!this._data) return;
+      this._data.marks = toTyped(marks, Uint8Array, 'marks', this._data.n);
+      this._writeMeta();
+    }
+
+    setPalette(palette) {
+      this._paletteRGBA = this._buildPalette(palette);
+      this._uploadPalette();
+    }
+
+    setHiddenClasses(classes) {
+      this._hidden.fill(0);
+      for (const k of classes || []) if (k >= 0 && k < PALETTE_SIZE) this._hidden[k] = 1;
+      this._uploadPalette();
+      if (this._hover && this._isHidden(this._hover.idx)) this._setHover(null);
+    }
+
+    setHighlight(idx) {
+      const n = this._data ? this._data.n : 0;
+      this._highlight = idx != null && idx >= 0 && idx < n ? idx | 0 : null;
+      this._requestDraw();
+    }
+
+    setSelection(indices) {
+      const d = this._data;
+      if (!d) return;
+      if (indices == null) {
+        d.selected = null;
+      } else {
+        d.selected = new Uint8Array(d.n);
+        for (const i of indices) if (i >= 0 && i < d.n) d.selected[i] = 1;
+      }
+      this._writeMeta();
+    }
+
+    _isHidden(i) { return this._hidden[this._data.colors[i]] === 1; }
+
+    // ---- layers and playback ---------------------------------------------------------------
+
+    setLayer(t) {
+      if (!this._data) return;
+      const v = clamp(+t || 0, 0, this._data.nLayers - 1);
+      if (v === this._t) return;
+      this._t = v;
+      this._requestDraw();
+    }
+
+    getLayer() { return this._t; }
+
+    _layerPair() {
+      const L = this._data.nLayers;
+      if (L === 1) return { lo: 0, hi: 0, mix: 0 };
+      const lo = Math.min(Math.floor(this._t), L - 2);
+      return { lo, hi: lo + 1, mix: this._t - lo };
+    }
+
+    // Two buffers remember which layer they hold: stepping from layer L to L+1 re-uses the
+    // buffer with L+1 and uploads only L+2.
+    _bindLayers(lo, hi) {
+      const held = this._bufLayer;
+      let a = held.indexOf(lo);
+      let b = held.indexOf(hi);
+      if (a < 0) { a = b === 0 ? 1 : 0; this._uploadLayer(a, lo); }
+      if (b < 0) { b = lo === hi ? a : 1 - a; this._uploadLayer(b, hi); }
+      return [a, b];
+    }
+
+    _uploadLayer(buf, layer) {
+      const gl = this.gl, d = this._data, len = d.n * 2;
+      gl.bindBuffer(gl.ARRAY_BUFFER, this._posBuf[buf]);
+      gl.bufferSubData(gl.ARRAY_BUFFER, 0, d.positions.subarray(layer * len, (layer + 1) * len));
+      this._bufLayer[buf] = layer;
+    }
+
+    play(options) {
+      if (!this._data || this._data.nLayers < 2 || !this.gl) return;
+      const o = options || {};
+      const p = this._play;
+      if (o.speed != null) p.speed = Math.max(1e-3, +o.speed);
+      if (o.loop != null) {
+        if (!['bounce', 'repeat', 'once'].includes(o.loop)) throw new Error('LayerScatter: unknown loop ' + o.loop);
+        p.loop = o.loop;
+      }
+      if (p.loop === 'once' && this._t >= this._data.nLayers - 1) this._t = 0;
+      if (p.loop !== 'bounce') p.dir = 1;
+      p.last = null;
+      if (!this._playing) {
+        this._playing = true;
+        if (this.opts.onPlayState) this.opts.onPlayState(true);
+      }
+      this._requestDraw();
+    }
+
+    pause() {
+      if (!this._playing) return;
+      this._playing = false;
+      if (this.opts.onPlayState) this.opts.onPlayState(false);
+    }
+
+    isPlaying() { return this._playing; }
+
+    _advance(now) {
+      const p = this._play, end = this._data.nLayers - 1;
+      // cap the step so returning to a background tab does not jump several layers
+      const dt = p.last == null ? 0 : Math.min(0.1, (now - p.last) / 1000);
+      p.last = now;
+      let t = this._t + p.dir * p.speed * dt;
+      if (p.loop === 'bounce') {
+        while (t > end || t < 0) {
+          if (t > end) { t = 2 * end - t; p.dir = -1; } else { t = -t; p.dir = 1; }
+        }
+      } else if (p.loop === 'repeat') {
+        if (t > end) t %= end;
+      } else if (t >= end) {
+        t = end;
+        this.pause();
+      }
+      this._t = t;
+    }
+
+    // ---- drawing -------------------------------------------------------------------------------
+
+    _requestDraw() {
+      if (!this._raf && this.gl) this._raf = requestAnimationFrame(this._tick);
+    }
+
+    _cancelFrame() {
+      if (this._raf) cancelAnimationFrame(this._raf);
+      this._raf = 0;
+    }
+
+    _tick(now) {
+      this._raf = 0;
+      const playing = this._playing && this._data;
+      if (playing) this._advance(now);
+      this._render();
+      if (playing) {
+        if (this.opts.onFrame) this.opts.onFrame(this._t);
+        // the point under a still cursor changes while the layout moves
+        if (this._pointer && !this._drag) this._hoverAt(this._pointer.x, this._pointer.y);
+        if (this._playing) this._requestDraw();
+      }
+    }
+
+    _pointSizeCss() {
+      const n = Math.max(1, this._data ? this._data.n : 1);
+      const base = this.opts.pointSize || clamp(30 / Math.pow(n, 0.22), 2, 9);
+      // grow a little when zoomed in so clusters open up instead of staying specks
+      return base * clamp(Math.sqrt(this._view.zoom), 1, 3);
+    }
+
+    _opacity() {
+      if (this.opts.opacity != null) return this.opts.opacity;
+      const n = Math.max(1, this._data ? this._data.n : 1);
+      return clamp(1.0 - 0.07 * Math.log10(n), 0.45, 0.9);
+    }
+
+    // CSS px per data unit
+    _scale() {
+      return 0.5 * Math.min(this._w, this._h) * (1 - 2 * this.opts.padding) * this._view.zoom;
+    }
+
+    _render() {
+      const gl = this.gl;
+      if (!gl || gl.isContextLost()) return;
+      const now = performance.now();
+      this._frames++;
+      this._frameTimes.push(now);
+      while (this._frameTimes[0] < now - 1000) this._frameTimes.shift();
+
+      gl.viewport(0, 0, this.canvas.width, this.canvas.height);
+      const bg = this.opts.background == null ? [0, 0, 0, 0] : parseColor(this.opts.background);
+      const ba = bg[3] / 255;
+      gl.clearColor(bg[0] / 255 * ba, bg[1] / 255 * ba, bg[2] / 255 * ba, ba);
+      gl.clear(gl.COLOR_BUFFER_BIT);
+      const d = this._data;
+      if (!d || d.n === 0) return;
+
+      const { lo, hi, mix } = this._layerPair();
+      const [a, b] = this._bindLayers(lo, hi);
+      gl.bindBuffer(gl.ARRAY_BUFFER, this._posBuf[a]);
+      gl.vertexAttribPointer(0, 2, gl.FLOAT, false, 0, 0);
+      gl.bindBuffer(gl.ARRAY_BUFFER, this._posBuf[b]);
+      gl.vertexAttribPointer(1, 2, gl.FLOAT, false, 0, 0);
+      gl.bindBuffer(gl.ARRAY_BUFFER, this._metaBuf);
+      gl.vertexAttribPointer(2, 4, gl.UNSIGNED_BYTE, false, 0, 0);
+      gl.activeTexture(gl.TEXTURE0);
+      gl.bindTexture(gl.TEXTURE_2D, this._paletteTex);
+
+      const k = this._scale(), v = this._view;
+      const sx = 2 * k / this._w, sy = 2 * k / this._h;
+      const size = Math.min(this._pointSizeCss() * this._dpr, this._maxPoint);
+      const common = (u, pointSize) => {
+        gl.uniform1i(u.u_palette, 0);
+        gl.uniform1f(u.u_mix, mix);
+        gl.uniform2f(u.u_scale, sx, sy);
+        gl.uniform2f(u.u_offset, -v.cx * sx, -v.cy * sy);
+        gl.uniform1f(u.u_size, pointSize);
+        gl.uniform1f(u.u_px, this._dpr);
+      };
+      gl.useProgram(this._points.prog);
+      common(this._points.u, size);
+      gl.uniform1f(this._points.u.u_alpha, this._opacity());
+      gl.uniform1f(this._points.u.u_dim, DIM_ALPHA);
+      gl.drawArrays(gl.POINTS, 0, d.n);
+
+      if (this._highlight != null) {
+        gl.useProgram(this._ring.prog);
+        common(this._ring.u, Math.min(size * 1.6 + 10 * this._dpr, this._maxPoint));
+        gl.drawArrays(gl.POINTS, this._highlight, 1);
+      }
+    }
+
+    stats() {
+      const now = performance.now();
+      const recent = this._frameTimes.filter((x) => x >= now - 1000).length;
+      return { fps: recent, frames: this._frames, t: this._t, playing: this._playing };
+    }
+
+    toPNG(options) {
+      const o = Object.assign({ background: '#ffffff' }, options || {});
+      if (!this.gl) return null;
+      // the drawing buffer is not preserved, so draw and read it back in the same task
+      this._render();
+      if (o.background == null) return this.canvas.toDataURL('image/png');
+      const c = document.createElement('canvas');
+      c.width = this.canvas.width;
+      c.height = this.canvas.height;
+      const ctx = c.getContext('2d');
+      const bg = parseColor(o.background);
+      ctx.fillStyle = `rgba(${bg[0]},${bg[1]},${bg[2]},${bg[3] / 255})`;
+      ctx.fillRect(0, 0, c.width, c.height);
+      ctx.drawImage(this.canvas, 0, 0);
+      return c.toDataURL('image/png');
+    }
+
+    resize() {
+      if (!this.gl) return;
+      const w = Math.max(1, this.container.clientWidth), h = Math.max(1, this.container.clientHeight);
+      const dpr = window.devicePixelRatio || 1;
+      const W = Math.round(w * dpr), H = Math.round(h * dpr);
+      this._w = w; this._h = h; this._dpr = dpr;
+      if (this.canvas.width !== W || this.canvas.height !== H) {
+        this.canvas.width = this.overlay.width = W;
+        this.canvas.height = this.overlay.height = H;
+        // resizing clears the canvas; redraw now rather than next frame to avoid a blank flash
+        this._render();
+      }
+    }
+
+    destroy() {
+      this.pause();
+      this._cancelFrame();
+      if (this._resizeObserver) this._resizeObserver.disconnect();
+      if (this._unwatchPixelRatio) this._unwatchPixelRatio();
+      for (const [target, type, fn, opts] of this._listeners) target.removeEventListener(type, fn, opts);
+      this._listeners = [];
+      const gl = this.gl;
+      if (gl && !gl.isContextLost()) {
+        this._posBuf.concat([this._metaBuf]).forEach((b) => gl.deleteBuffer(b));
+        gl.deleteTexture(this._paletteTex);
+        gl.deleteProgram(this._points.prog);
+        gl.deleteProgram(this._ring.prog);
+      }
+      this.gl = null;
+      this._data = null;
+      [this.canvas, this.overlay, this._message].forEach((el) => el && el.remove());
+    }
+
+    // ---- view and interaction -----------------------------------------------------------------
+
+    resetView() {
+      this._view = { cx: 0, cy: 0, zoom: 1 };
+      this._requestDraw();
+    }
+
+    setMode(mode) {
+      if (!['pan', 'box', 'lasso'].includes(mode)) throw new Error('LayerScatter: unknown mode ' + mode);
+      this._mode = mode;
+      this._updateCursor();
+    }
+
+    _interrupt() { this.pause(); }
+
+    _local(e) {
+      const r = this.canvas.getBoundingClientRect();
+      return { x: e.clientX - r.left, y: e.clientY - r.top, left: r.left, top: r.top };
+    }
+
+    _onWheel(e) {
+      e.preventDefault();
+      this._interrupt();
+      const p = this._local(e);
+      // normalise line/page deltas to pixels
+      const dy = e.deltaY * (e.deltaMode === 1 ? 16 : e.deltaMode === 2 ? this._h : 1);
+      const v = this._view, k0 = this._scale();
+      const x = v.cx + (p.x - this._w / 2) / k0, y = v.cy - (p.y - this._h / 2) / k0;
+      v.zoom = clamp(v.zoom * Math.exp(-dy * 0.0015), ZOOM_MIN, ZOOM_MAX);
+      const k1 = this._scale();
+      // keep the data point under the cursor fixed
+      v.cx = x - (p.x - this._w / 2) / k1;
+      v.cy = y + (p.y - this._h / 2) / k1;
+      this._requestDraw();
+      this._hoverAt(p.x, p.y);
+    }
+
+    _onDown(e) {
+      // one primary button/finger drives a drag; a second finger must not restart it
+      if (e.button !== 0 || !e.isPrimary || this._drag || !this._data) return;
+      this._interrupt();
+      const p = this._local(e);
+      const mode = e.shiftKey ? 'box' : e.altKey ? 'lasso' : this._mode;
+      this._drag = { mode, x0: p.x, y0: p.y, x: p.x, y: p.y, moved: false, path: [[p.x, p.y]],
+        cx0: this._view.cx, cy0: this._view.cy };
+      this.canvas.setPointerCapture(e.pointerId);
+      e.preventDefault();
+    }
+
+    _onMove(e) {
+      const p = this._local(e);
+      const d = this._drag;
+      if (!d) {
+        this._pointer = p;
+        this._hoverAt(p.x, p.y);
+        return;
+      }
+      d.x = p.x; d.y = p.y;
+      if (!d.moved && Math.hypot(p.x - d.x0, p.y - d.y0) < DRAG_PX) return;
+      if (!d.moved) { d.moved = true; this._setHover(null, e.clientX, e.clientY); this._updateCursor(); }
+      if (d.mode === 'pan') {
+        const k = this._scale();
+        this._view.cx = d.cx0 - (p.x - d.x0) / k;
+        this._view.cy = d.cy0 + (p.y - d.y0) / k;
+        this._requestDraw();
+      } else {
+        const last = d.path[d.path.length - 1];
+        if (Math.hypot(p.x - last[0], p.y - last[1]) >= 2) d.path.push([p.x, p.y]);
+        this._drawOverlay(d);
+      }
+    }
+
+    _onUp(e) {
+      const d = this._drag;
+      if (!d) return;
+      this._drag = null;
+      if (this.canvas.hasPointerCapture(e.pointerId)) this.canvas.releasePointerCapture(e.pointerId);
+      this._updateCursor();
+      const p = this._local(e);
+      if (!d.moved) {
+        const idx = this._pick(p.x, p.y);
+        if (idx == null && this._data.selected) {
+          this.setSelection(null);
+          if (this.opts.onSelect) this.opts.onSelect(null);
+        }
+        if (this.opts.onClick) this.opts.onClick(idx);
+        return;
+      }
+      if (d.mode === 'pan') return;
+      this._clearOverlay();
+      const idx = d.mode === 'box' ? this._selectBox(d) : this._selectLasso(d.path);
+      const sel = idx.length ? idx : null;
+      this.setSelection(sel);
+      if (this.opts.onSelect) this.opts.onSelect(sel);
+    }
+
+    _updateCursor() {
+      if (!this.canvas) return;
+      const d = this._drag;
+      const mode = d ? d.mode : this._mode;
+      let cursor = mode === 'pan' ? 'grab' : 'crosshair';
+      if (d && d.moved && mode === 'pan') cursor = 'grabbing';
+      else if (!d && this._hover) cursor = 'pointer';
+      this.canvas.style.cursor = cursor;
+    }
+
+    _drawOverlay(d) {
+      const ctx = this.overlay.getContext('2d');
+      ctx.setTransform(this._dpr, 0, 0, this._dpr, 0, 0);
+      ctx.clearRect(0, 0, this._w, this._h);
+      ctx.beginPath();
+      if (d.mode === 'box') {
+        ctx.rect(Math.min(d.x0, d.x), Math.min(d.y0, d.y), Math.abs(d.x - d.x0), Math.abs(d.y - d.y0));
+      } else {
+        d.path.forEach(([x, y], i) => (i ? ctx.lineTo(x, y) : ctx.moveTo(x, y)));
+        ctx.closePath();
+      }
+      ctx.fillStyle = 'rgba(78, 121, 167, 0.10)';
+      ctx.fill();
+      ctx.setLineDash([4, 3]);
+      ctx.lineWidth = 1;
+      ctx.strokeStyle = 'rgba(30, 34, 40, 0.8)';
+      ctx.stroke();
+    }
+
+    _clearOverlay() {
+      const ctx = this.overlay.getContext('2d');
+      ctx.setTransform(1, 0, 0, 1, 0, 0);
+      ctx.clearRect(0, 0, this.overlay.width, this.overlay.height);
+    }
+
+    // ---- picking (CPU, screen space) ------------------------------------------------------------
+
+    // Positions at the current t, computed only when a pointer needs them.
+    _positionsNow() {
+      const d = this._data;
+      if (this._interpKey === this._t && this._interpData === d) return this._interp;
+      const { lo, hi, mix } = this._layerPair();
+      const len = d.n * 2, P = d.positions, a = lo * len, b = hi * len;
+      if (!this._interp || this._interp.length !== len) this._interp = new Float32Array(len);
+      const out = this._interp;
+      for (let i = 0; i < len; i++) out[i] = P[a + i] + (P[b + i] - P[a + i]) * mix;
+      this._interpKey = this._t;
+      this._interpData = d;
+      return out;
+    }
+
+    // Where point i is drawn now, in client px ([x, y]), or null without data.
+    screenPosition(i) {
+      const d = this._data;
+      if (!d || i < 0 || i >= d.n) return null;
+      const pos = this._positionsNow(), f = this._toScreenFn(), r = this.canvas.getBoundingClientRect();
+      return [r.left + f.sx(pos[2 * i]), r.top + f.sy(pos[2 * i + 1])];
+    }
+
+    // Screen (CSS px, canvas-local) of every point as a function of the current view.
+    _toScreenFn() {
+      const k = this._scale(), v = this._view, w2 = this._w / 2, h2 = this._h / 2;
+      return { k, sx: (x) => w2 + (x - v.cx) * k, sy: (y) => h2 - (y - v.cy) * k };
+    }
+
+    _pick(x, y) {
+      const d = this._data;
+      if (!d || !d.n) return null;
+      const pos = this._positionsNow();
+      const k = this._scale(), v = this._view;
+      // compare in data units: one transform of the cursor instead of n transforms of points
+      const mx = v.cx + (x - this._w / 2) / k, my = v.cy - (y - this._h / 2) / k;
+      const r = Math.max(5, this._pointSizeCss() / 2 + 3) / k;
+      let best = null, bestD = r * r;
+      const colors = d.colors, hidden = this._hidden;
+      for (let i = 0; i < d.n; i++) {
+        if (hidden[colors[i]]) continue;
+        const dx = pos[2 * i] - mx, dy = pos[2 * i + 1] - my;
+        const dd = dx * dx + dy * dy;
+        if (dd <= bestD) { bestD = dd; best = i; }   // <= : later (drawn on top) wins ties
+      }
+      return best;
+    }
+
+    _hoverAt(x, y) {
+      const r = this.canvas.getBoundingClientRect();
+      const idx = this._pick(x, y);
+      if (idx == null) { this._setHover(null, r.left + x, r.top + y); return; }
+      const pos = this._positionsNow(), f = this._toScreenFn();
+      this._setHover(idx, r.left + f.sx(pos[2 * idx]), r.top + f.sy(pos[2 * idx + 1]));
+    }
+
+    _setHover(idx, cx, cy) {
+      const h = this._hover;
+      if (idx == null) {
+        if (!h) return;
+        this._hover = null;
+        this._updateCursor();
+        if (this.opts.onHover) this.opts.onHover(null, cx, cy);
+        return;
+      }
+      // re-announce when the point moved under the cursor (playing, zooming) so tooltips follow
+      if (h && h.idx === idx && Math.abs(h.x - cx) < 1 && Math.abs(h.y - cy) < 1) return;
+      this._hover = { idx, x: cx, y: cy };
+      this._updateCursor();
+      if (this.opts.onHover) this.opts.onHover(idx, cx, cy);
+    }
+
+    _visibleScreenPoints(fn) {
+      const d = this._data, pos = this._positionsNow(), f = this._toScreenFn();
+      for (let i = 0; i < d.n; i++) {
+        if (this._hidden[d.colors[i]]) continue;
+        fn(i, f.sx(pos[2 * i]), f.sy(pos[2 * i + 1]));
+      }
+    }
+
+    _selectBox(d) {
+      const x0 = Math.min(d.x0, d.x), x1 = Math.max(d.x0, d.x);
+      const y0 = Math.min(d.y0, d.y), y1 = Math.max(d.y0, d.y);
+      const out = [];
+      this._visibleScreenPoints((i, x, y) => { if (x >= x0 && x <= x1 && y >= y0 && y <= y1) out.push(i); });
+      return out;
+    }
+
+    _selectLasso(path) {
+      if (path.length < 3) return [];
+      let x0 = Infinity, x1 = -Infinity, y0 = Infinity, y1 = -Infinity;
+      for (const [x, y] of path) { x0 = Math.min(x0, x); x1 = Math.max(x1, x); y0 = Math.min(y0, y); y1 = Math.max(y1, y); }
+      const out = [], m = path.length;
+      this._visibleScreenPoints((i, x, y) => {
+        if (x < x0 || x > x1 || y < y0 || y > y1) return;
+        // even-odd ray casting
+        let inside = false;
+        for (let a = 0, b = m - 1; a < m; b = a++) {
+          const ya = path[a][1], yb = path[b][1];
+          if ((ya > y) !== (yb > y) && x < (path[b][0] - path[a][0]) * (y - ya) / (yb - ya) + path[a][0]) inside = !inside;
+        }
+        if (inside) out.push(i);
+      });
+      return out;
+    }
+  }
+
+  Deepling.LayerScatter = LayerScatter;
+})();

@@ -1,0 +1,14 @@
+"""Layer projections: where the images sit, layer by layer, in two dimensions.
+
+:class:`PivotMDS` lays out points from their distances to a few pivots,
+:func:`procrustes_align` turns one layout onto another, and :func:`layer_sequence` streams
+images through a model once and returns one aligned layout per layer.
+"""
+
+from deepling.projection.activations import pivot_products, select_layers
+from deepling.projection.pivot_mds import PivotMDS, maxmin_pivots
+from deepling.projection.procrustes import Alignment, procrustes_align
+from deepling.projection.sequence import LayerSequence, layer_sequence
+
+__all__ = ["Alignment", "LayerSequence", "PivotMDS", "layer_sequence", "maxmin_pivots",
+           "pivot_products", "procrustes_align", "select_layers"]

@@ -1,0 +1,398 @@
+"""Streaming a model's layer activations down to k numbers per image and layer.
+
+Pivot MDS lays out a layer from the squared distances of every image to k pivot images in
+that layer's activation space. Of those distances it needs only the inner products with
+the pivots (:meth:`PivotMDS.fit_transform_inner_products`): the norms the distances also
+contain depend on the image alone or on the pivot alone, and double centring removes such
+terms. A layer's activations for all N images would not fit in memory (the demo CNN's
+first conv block alone is 32,768 floats per image), so they are never collected:
+
+1. **Candidates.** A random subset of the images (128 for 50 pivots) goes through the model
+   once; its activations are kept for every layer (in groups of layers when they would
+   exceed a memory budget) and pivots are chosen per layer by max–min among them, with
+   their exact distances.
+2. **Stream.** The other images pass through the model in batches; of each batch only
+   the N_batch×k inner products per layer with that layer's (centred) pivots are kept:
+   one float32 matrix product (the candidates' come from their kept activations). With
+   many batches this happens inside a compiled model whose outputs are just those
+   products; a few batches run eagerly, with NumPy.
+
+Every image is forwarded once (plus the candidates once per layer group), so the cost is
+one prediction pass plus, per layer, a k-column matrix product.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn.utils import check_random_state
+
+from deepling.data.dataset import Dataset
+from deepling.projection.pivot_mds import maxmin_select
+
+# Layers that return their input unchanged at inference: their frame would repeat the
+# previous one, so the default selection leaves them out (name them to keep them).
+IDENTITY_AT_INFERENCE = frozenset({
+    "Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D", "AlphaDropout",
+    "GaussianDropout", "GaussianNoise", "ActivityRegularization", "Identity",
+    "RandomFlip", "RandomRotation", "RandomTranslation", "RandomZoom", "RandomContrast",
+    "RandomBrightness",
+})
+
+# Pivots are chosen among this many random images (at least 2 per pivot), so pivot choice
+# sees enough of the data to find its extremes without a second pass over all of it. More
+# candidates cost m²·D for their distance matrix and hardly improved the layouts measured.
+MIN_CANDIDATES = 128
+CANDIDATES_PER_PIVOT = 2
+# Candidate activations held at once; layers are processed in groups that fit.
+CANDIDATE_BUDGET_BYTES = 512 * 2**20
+# Compiling the streaming model costs about as much as 6 batches of 256 gain from it.
+GRAPH_MIN_BATCHES = 6
+
+
+@dataclass(frozen=True)
+class LayerRef:
+    """A layer whose output can be projected: its name, class name and symbolic output."""
+
+    name: str
+    type: str
+    tensor: object
+
+
+@dataclass(frozen=True, eq=False)
+class PivotProducts:
+    """Per layer, every image's inner products with that layer's centred pivots.
+
+    Attributes
+    ----------
+    names, types : tuple of str
+        Layer names and class names, input first, in topological order.
+    shapes : tuple of tuple of int
+        Output shape per layer, without the batch axis.
+    products : tuple of ndarray of float32, shape (n_images, k)
+        ``products[l][i, j] = <a_i, p_j - c>``: image i's activations in layer l with
+        pivot j minus the pivots' mean c. The squared distance is
+        ``|a_i - c|² + |p_j - c|² - 2 products[l][i, j]``.
+    pivot_indices : ndarray of int64, shape (n_layers, k)
+        Which images are each layer's pivots.
+    spreads : ndarray of float64, shape (n_layers,)
+        Largest distance of a pivot from the pivots' mean: 0 when the layer is constant.
+    magnitudes : ndarray of float64, shape (n_layers,)
+        Largest pivot norm: the scale to judge whether a spread is real or float32
+        rounding.
+    notes : tuple of str
+        Things the user should hear about (layers whose pivots came from fewer candidates).
+    """
+
+    names: tuple[str, ...]
+    types: tuple[str, ...]
+    shapes: tuple[tuple[int, ...], ...]
+    products: tuple[np.ndarray, ...]
+    pivot_indices: np.ndarray
+    spreads: np.ndarray
+    magnitudes: np.ndarray
+    notes: tuple[str, ...]
+
+
+def select_layers(model, layers=None):
+    """The layers to project, input first, in topological order.
+
+    Parameters
+    ----------
+    model : keras.Model
+        A built model with one input.
+    layers : sequence of str or None
+        Layer names (the input's name included, if wanted); they are put in topological
+        order. ``None`` takes the input and every layer with a single tensor output, except
+        layers that are the identity at inference (:data:`IDENTITY_AT_INFERENCE`).
+        Layers inside nested models are not expanded: a nested model is one layer.
+
+    Returns
+    -------
+    chosen : list of LayerRef
+    skipped : list of str
+        ``"name (Type): reason"`` for every layer left out by the default selection.
+
+    Raises
+    ------
+    ValueError
+        An unknown or unusable layer name, an empty list, or nothing to project.
+    """
+    entries, skipped, unusable = [_input_ref(model)], [], {}
+    for layer in model.layers:
+        kind = type(layer).__name__
+        if kind == "InputLayer":
+            continue
+        # A shared layer has one output per call: which one to show is ambiguous.
+        if len(getattr(layer, "_inbound_nodes", ())) > 1:
+            unusable[layer.name] = f"{layer.name} ({kind}): used at several places in the graph"
+            continue
+        try:
+            out = layer.output
+        except (AttributeError, ValueError):  # never called: not part of the graph
+            unusable[layer.name] = f"{layer.name} ({kind}): not connected to the input"
+            continue
+        if not _is_tensor(out):
+            unusable[layer.name] = f"{layer.name} ({kind}): several outputs"
+            continue
+        entries.append(LayerRef(layer.name, kind, out))
+
+    if layers is None:
+        chosen = [e for e in entries if e.type not in IDENTITY_AT_INFERENCE]
+        skipped = list(unusable.values()) + [f"{e.name} ({e.type}): identity at inference"
+                                              for e in entries if e.type in IDENTITY_AT_INFERENCE]
+        if len(chosen) < 2:
+            raise ValueError(
+                f"Model {model.name!r} has no layer to project: no layer after the input has a "
+                "single tensor output that changes it at inference"
+                + (f" (skipped: {'; '.join(skipped)})" if skipped else "") + "."
+            )
+        return chosen, skipped
+
+    if isinstance(layers, str):
+        layers = [layers]
+    wanted = list(dict.fromkeys(layers))
+    if not wanted:
+        raise ValueError("layers is empty: name at least one layer, or pass layers=None for all.")
+    by_name = {e.name: e for e in entries}
+    bad = [n for n in wanted if n in unusable]
+    if bad:
+        raise ValueError("Cannot project " + "; ".join(unusable[n] for n in bad) + ".")
+    unknown = [n for n in wanted if n not in by_name]
+    if unknown:
+        raise ValueError(f"No layer named {', '.join(map(repr, unknown))} in model "
+                         f"{model.name!r}; its layers are: {', '.join(by_name)}.")
+    return [e for e in entries if e.name in set(wanted)], []
+
+
+def check_images(adapter, images) -> np.ndarray:
+    """``images`` as a uint8 N×H×W×C array that fits ``adapter``'s model, else ValueError."""
+    if isinstance(images, Dataset):
+        images = images.images
+    images = np.asarray(images)
+    expected = tuple(adapter.input_shape)
+    shown = "×".join("any" if d is None else str(d) for d in expected)
+    if images.ndim != 4:
+        raise ValueError(f"images must be an N×H×W×C array; got shape {images.shape}. "
+                         "Pass a batch of images (a Dataset's .images).")
+    if len(images) < 2:
+        raise ValueError(f"{'No images' if len(images) == 0 else 'Only one image'} selected: "
+                         "a projection needs at least 2 images.")
+    if any(e is not None and e != g for e, g in zip(expected, images.shape[1:])):
+        raise ValueError(
+            f"The images are {'×'.join(map(str, images.shape[1:]))} but {adapter.name} takes "
+            f"{shown}; convert them with adapter.fit_dataset(dataset) first."
+        )
+    if images.dtype != np.uint8:
+        raise ValueError(f"images must be uint8 pixels (0–255), got {images.dtype}; the "
+                         "model adapter scales them to the model's input range.")
+    return images
+
+
+def pivot_products(adapter, images, layers=None, *, n_pivots=50, batch_size=256,
+                   random_state=0, progress=None) -> PivotProducts:
+    """Stream ``images`` through ``adapter``'s model, keeping products with pivots per layer.
+
+    Parameters
+    ----------
+    adapter : ModelAdapter
+        The model and its input convention.
+    images : ndarray of uint8, shape (N, H, W, C), or Dataset
+        Images already fitted to the model (see ``ModelAdapter.fit_dataset``).
+    layers : sequence of str or None, default=None
+        Which layers; see :func:`select_layers`.
+    n_pivots : int, default=50
+        Pivots per layer (fewer when there are fewer images).
+    batch_size : int, default=256
+        Images per forward pass; it bounds memory and does not change the result.
+    random_state : int, RandomState instance or None, default=0
+        Chooses the candidate images and each layer's first pivot.
+    progress : callable, optional
+        ``progress(fraction, message)`` with fraction rising from 0 to 1.
+
+    Returns
+    -------
+    PivotProducts
+    """
+    import keras
+
+    images = check_images(adapter, images)
+    if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}.")
+    if not isinstance(n_pivots, (int, np.integer)) or n_pivots < 1:
+        raise ValueError(f"n_pivots must be a positive integer, got {n_pivots!r}.")
+    report = progress or (lambda fraction, message: None)
+    refs, _ = select_layers(adapter.model, layers)
+    model_input = adapter.model.inputs[0]
+    rng = check_random_state(random_state)
+    n = len(images)
+
+    def forward(model, index):
+        """Activations of ``model`` for the images at ``index``, as float32 N×D arrays."""
+        outs = model(adapter.preprocess(images[index]), training=False)
+        outs = outs if isinstance(outs, (list, tuple)) else [outs]
+        # np.asarray shares the tensors' memory: no copy of the activations.
+        return [np.asarray(o, dtype=np.float32).reshape(len(index), -1) for o in outs]
+
+    full = keras.Model(model_input, [r.tensor for r in refs])
+    # One image gives the real output shapes (a model may leave spatial sizes open) and
+    # shows early, with a clear message, if the model cannot run on these images at all.
+    try:
+        probe = full(adapter.preprocess(images[:1]), training=False)
+    except Exception as exc:
+        raise ValueError(f"{adapter.name} could not run on these images: {exc}") from exc
+    probe = probe if isinstance(probe, (list, tuple)) else [probe]
+    shapes = tuple(tuple(int(d) for d in o.shape[1:]) for o in probe)
+    sizes = np.array([int(np.prod(s)) for s in shapes])
+
+    k = min(int(n_pivots), n)
+    wanted = min(n, max(MIN_CANDIDATES, CANDIDATES_PER_PIVOT * int(n_pivots)))
+    # The largest layer must fit the budget at m candidates; never fewer than k, though.
+    m = int(max(k, min(wanted, CANDIDATE_BUDGET_BYTES // (4 * sizes.max()))))
+    notes = [] if m == wanted else [
+        (f"pivots chosen among {m} images, not {wanted}, to keep the activations of layer "
+         f"{refs[int(sizes.argmax())].name} within memory")]
+    cand = np.arange(n) if m == n else np.sort(rng.choice(n, m, replace=False))
+    # Every layer starts max–min from the same image: layers that only rescale or reshape
+    # the previous one then get the same pivots, hence the same layout, and do not jitter.
+    first_pivot_seed = int(rng.randint(2**31 - 1))
+    groups = _groups(sizes * m * 4, CANDIDATE_BUDGET_BYTES)
+    total = len(groups) * m + (n - m)
+    done = 0
+    report(0.0, f"Choosing {k} pivots per layer among {m} images")
+
+    products = [np.empty((n, k), np.float32) for _ in refs]
+    pivots, pivot_idx = [None] * len(refs), np.empty((len(refs), k), np.int64)
+    centred_t = [None] * len(refs)  # per layer: (pivots - their mean)ᵀ, D × k
+    for group in groups:
+        model = full if len(group) == len(refs) else keras.Model(
+            model_input, [refs[i].tensor for i in group])
+        acts = [[] for _ in group]
+        for start in range(0, m, batch_size):
+            index = cand[start:start + batch_size]
+            for chunks, a in zip(acts, forward(model, index)):
+                chunks.append(a)
+            done += len(index)
+            report(done / total, f"Choosing pivots ({done:,} of {total:,} images through the model)")
+        for slot, i in enumerate(group):
+            chunks, acts[slot] = acts[slot], None  # free each layer's candidates when done
+            a = chunks[0] if len(chunks) == 1 else np.concatenate(chunks)
+            idx = _maxmin_among(a, k, first_pivot_seed)
+            pivots[i], pivot_idx[i] = a[idx], cand[idx]
+            centred_t[i] = _centred_t(pivots[i])
+            products[i][cand] = _products(a, centred_t[i])  # as for streamed images
+            del chunks, a
+
+    rest = np.setdiff1d(np.arange(n), cand, assume_unique=True)
+    # Full batches go through a compiled model that computes the products in its graph
+    # (activations never leave it, and the graph runs ~30% faster than eager calls) once
+    # there are enough of them to repay its tracing; the rest run eagerly with NumPy.
+    compiled = None
+    if len(rest) // batch_size >= GRAPH_MIN_BATCHES:
+        layer = _pivot_product_layer()
+        compiled = keras.Model(model_input, [layer(centred_t[i], name=f"pivot_products_{i}")(r.tensor)
+                                             for i, r in enumerate(refs)])
+    for start in range(0, len(rest), batch_size):
+        index = rest[start:start + batch_size]
+        if compiled is not None and len(index) == batch_size:  # one shape: traced once
+            outs = compiled.predict_on_batch(adapter.preprocess(images[index]))
+            for i, g in enumerate(outs if isinstance(outs, (list, tuple)) else [outs]):
+                products[i][index] = g
+        else:
+            for i, a in enumerate(forward(full, index)):
+                products[i][index] = _products(a, centred_t[i])
+        done += len(index)
+        report(done / total, f"Streaming images through the model ({done:,} of {total:,})")
+    with np.errstate(over="ignore", invalid="ignore"):  # non-finite layers: caller warns
+        spreads = np.array([_max_norm(c.T) for c in centred_t])
+        magnitudes = np.array([_max_norm(p) for p in pivots])
+    return PivotProducts(tuple(r.name for r in refs), tuple(r.type for r in refs), shapes,
+                         tuple(products), pivot_idx, spreads, magnitudes, tuple(notes))
+
+
+def _maxmin_among(a, k, seed):
+    """Max–min pivots among the rows of ``a`` (float32 m×D) from their full distance matrix.
+
+    One centred Gram matrix product (m²·D, compute-bound) is cheaper than k passes over
+    ``a`` (k·m·D, memory-bound) for the sizes used here; centring first keeps float32
+    cancellation small.
+    """
+    with np.errstate(over="ignore", invalid="ignore"):  # non-finite layers: caller warns
+        a = a - a.mean(axis=0, dtype=np.float64).astype(np.float32)
+        norms = np.einsum("ij,ij->i", a, a, dtype=np.float64)
+        gram = (a @ a.T).astype(np.float64)
+        full = np.maximum(norms[:, None] + norms[None, :] - 2.0 * gram, 0.0)
+    np.fill_diagonal(full, 0.0)
+    return maxmin_select(len(a), k, lambda j: full[:, j], seed)[0]
+
+
+def _centred_t(pivots):
+    """(pivots − their mean)ᵀ as a contiguous float32 D×k matrix.
+
+    Centring the pivots keeps the products ``a·(p − c)`` accurate in float32: their error
+    scales with |a|·|p − c| rather than |a|·|p|, and a constant layer gives exact zeros.
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        centre = pivots.mean(axis=0, dtype=np.float64).astype(np.float32)
+        return np.ascontiguousarray((pivots - centre).T)
+
+
+def _products(a, centred_t):
+    with np.errstate(over="ignore", invalid="ignore"):  # non-finite layers: caller warns
+        return a @ centred_t
+
+
+def _max_norm(rows):
+    return float(np.sqrt(np.einsum("ij,ij->i", rows, rows, dtype=np.float64).max()))
+
+
+def _pivot_product_layer():
+    """A Keras layer class computing ``flatten(a) @ centred_pivots_t`` inside a model graph.
+
+    Defined on demand so that importing this module does not import Keras.
+    """
+    import keras
+    from keras import ops
+
+    class PivotProducts(keras.layers.Layer):
+        """Inner products of each sample's activations with fixed centred pivots (N × k)."""
+
+        def __init__(self, centred_pivots_t, **kwargs):
+            super().__init__(trainable=False, **kwargs)
+            self._value = centred_pivots_t
+
+        def build(self, input_shape):
+            # A weight, not a constant: tracing copies constants into the graph (slow).
+            self._pivots_t = self.add_weight(shape=self._value.shape, initializer="zeros",
+                                             trainable=False, name="centred_pivots_t")
+            self._pivots_t.assign(self._value)
+
+        def call(self, a):
+            flat = ops.reshape(ops.cast(a, "float32"), (ops.shape(a)[0], -1))
+            return ops.matmul(flat, self._pivots_t)
+
+    return PivotProducts
+
+
+def _groups(candidate_bytes, budget):
+    """Consecutive layer indices grouped so each group's candidate activations fit."""
+    groups, current, used = [], [], 0
+    for i, b in enumerate(candidate_bytes):
+        if current and used + b > budget:
+            groups.append(current)
+            current, used = [], 0
+        current.append(i)
+        used += int(b)
+    return groups + [current]
+
+
+def _input_ref(model):
+    tensor = model.inputs[0]
+    history = getattr(tensor, "_keras_history", None)
+    name = getattr(getattr(history, "operation", None), "name", None) or "input"
+    return LayerRef(name, "InputLayer", tensor)
+
+
+def _is_tensor(out) -> bool:
+    return hasattr(out, "shape") and hasattr(out, "dtype") and not isinstance(out, (list, tuple, dict))

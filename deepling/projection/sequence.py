@@ -1,0 +1,286 @@
+"""One 2-D layout of the images per layer, each turned onto the one before.
+
+:func:`layer_sequence` is what the layer animation shows: the images pass through the
+model once (:func:`~deepling.projection.activations.pivot_products`), every layer is laid
+out with Pivot MDS, each layout is aligned to the previous one with Procrustes (mirror
+included) so that only real change moves the points, and all frames share one viewport.
+Results are cached on disk by model, images and parameters.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from numbers import Integral
+
+import numpy as np
+
+from deepling.cache import ArrayCache, cache_key
+from deepling.projection.activations import check_images, pivot_products, select_layers
+from deepling.projection.pivot_mds import PivotMDS
+from deepling.projection.procrustes import procrustes_align
+
+# Bump when the computation changes, so old cache entries are not reused.
+FORMAT_VERSION = 1
+# A layer whose pivots (max–min spread, so its most different images) lie within this
+# fraction of their norm of each other has collapsed to a point: float32 cannot resolve
+# finer differences anyway.
+COLLAPSE_RTOL = 1e-5
+# Share of the progress bar for streaming; the rest is layout and alignment.
+_STREAM_SHARE = 0.95
+_DIAGNOSTICS = ("mirrored", "rotation_deg", "residual_before", "residual_after",
+                "residual_alternative")
+
+
+@dataclass(frozen=True, eq=False)
+class LayerSequence:
+    """Aligned 2-D layouts of the same images, one per layer.
+
+    Attributes
+    ----------
+    names, types : tuple of str
+        Layer names and class names, the input first, in topological order.
+    shapes : tuple of tuple of int
+        Each layer's output shape without the batch axis.
+    layouts : ndarray of float32, shape (n_layers, n_images, 2)
+        Layout ``l`` is aligned to layout ``l - 1``; all share one viewport: every point
+        lies within the unit disc, so every coordinate is in [-1, 1].
+    collapsed : ndarray of bool, shape (n_layers,)
+        Layers that could not be laid out, their layout all zeros: activations the same
+        for all images, or not finite (the warnings say which).
+    mirrored, rotation_deg, residual_before, residual_after, residual_alternative : ndarray
+        Shape (n_layers - 1,). Entry ``l - 1`` describes turning layer ``l`` onto the last non-collapsed layer
+        before it (see :class:`~deepling.projection.procrustes.Alignment`; residuals are
+        relative to that layer's RMS radius). NaN residuals mean there was no such layer.
+    aligned : bool
+        False when the alignment was measured but not applied (``align=False``).
+    n_pivots : int
+        Pivots per layer actually used.
+    warnings : tuple of str
+        What the user should know (collapsed layers, reduced pivot candidates).
+    skipped : tuple of str
+        Layers left out of the default selection, with the reason.
+    from_cache : bool
+        Whether this result was read from the disk cache (not stored in it).
+    """
+
+    names: tuple[str, ...]
+    types: tuple[str, ...]
+    shapes: tuple[tuple[int, ...], ...]
+    layouts: np.ndarray
+    collapsed: np.ndarray
+    mirrored: np.ndarray
+    rotation_deg: np.ndarray
+    residual_before: np.ndarray
+    residual_after: np.ndarray
+    residual_alternative: np.ndarray
+    aligned: bool = True
+    n_pivots: int = 0
+    warnings: tuple[str, ...] = ()
+    skipped: tuple[str, ...] = ()
+    from_cache: bool = field(default=False, compare=False)
+
+    def __post_init__(self):
+        for name in ("layouts", "collapsed", *_DIAGNOSTICS):
+            # Read-only views: frozen all the way down, without touching the caller's arrays.
+            view = np.asarray(getattr(self, name)).view()
+            view.setflags(write=False)
+            object.__setattr__(self, name, view)
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    @property
+    def n_images(self) -> int:
+        return int(self.layouts.shape[1])
+
+    def layout(self, name: str) -> np.ndarray:
+        """The N×2 layout of the layer called ``name``."""
+        if name not in self.names:
+            raise KeyError(f"No layer {name!r} in this sequence; it has: {', '.join(self.names)}.")
+        return self.layouts[self.names.index(name)]
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        """Plain arrays (no objects, no pickling) for :class:`~deepling.cache.ArrayCache`."""
+        arrays = {
+            "format": np.array(FORMAT_VERSION),
+            "names": np.array(self.names, dtype=str),
+            "types": np.array(self.types, dtype=str),
+            "shapes": np.array([",".join(map(str, s)) for s in self.shapes], dtype=str),
+            "aligned": np.array(self.aligned),
+            "n_pivots": np.array(self.n_pivots),
+            "warnings": np.array(self.warnings, dtype=str),
+            "skipped": np.array(self.skipped, dtype=str),
+        }
+        for name in ("layouts", "collapsed", *_DIAGNOSTICS):
+            arrays[name] = np.asarray(getattr(self, name))
+        return arrays
+
+    @classmethod
+    def from_arrays(cls, arrays, from_cache: bool = False) -> LayerSequence:
+        """Rebuild from :meth:`to_arrays` output; ValueError if it is from another version."""
+        if int(arrays.get("format", -1)) != FORMAT_VERSION:
+            raise ValueError("These arrays were written by another version of layer_sequence.")
+        return cls(
+            names=tuple(str(s) for s in arrays["names"]),
+            types=tuple(str(s) for s in arrays["types"]),
+            shapes=tuple(tuple(int(d) for d in str(s).split(",") if d) for s in arrays["shapes"]),
+            layouts=np.asarray(arrays["layouts"], dtype=np.float32),
+            collapsed=np.asarray(arrays["collapsed"], dtype=bool),
+            mirrored=np.asarray(arrays["mirrored"], dtype=bool),
+            **{k: np.asarray(arrays[k], dtype=np.float64) for k in _DIAGNOSTICS[1:]},
+            aligned=bool(arrays["aligned"]),
+            n_pivots=int(arrays["n_pivots"]),
+            warnings=tuple(str(s) for s in arrays["warnings"]),
+            skipped=tuple(str(s) for s in arrays["skipped"]),
+            from_cache=from_cache,
+        )
+
+
+def layer_sequence(adapter, images, layers=None, *, n_pivots=50, batch_size=256,
+                   random_state=0, progress=None, cache=True, align=True) -> LayerSequence:
+    """Lay out ``images`` in every layer of ``adapter``'s model, aligned frame to frame.
+
+    Parameters
+    ----------
+    adapter : ModelAdapter
+        The model and its input convention.
+    images : ndarray of uint8, shape (N, H, W, C), or Dataset
+        At least 2 images, already fitted to the model (``adapter.fit_dataset``).
+    layers : sequence of str or None, default=None
+        Layer names, put in topological order. ``None`` takes the input and every layer
+        with a single tensor output, in topological order (branches and merges included),
+        except layers that are the identity at inference such as Dropout, whose frames
+        would repeat the previous one; name them to include them. Layers used at several
+        places in the graph, or with several outputs, are left out (see ``skipped``).
+    n_pivots : int, default=50
+        Pivots per layer for Pivot MDS; cost grows linearly with it.
+    batch_size : int, default=256
+        Images per forward pass. Bounds memory; does not change the result.
+    random_state : int, RandomState instance or None, default=0
+        Chooses pivot candidates and first pivots. Only an int (or the default) is cached;
+        ``None`` or a RandomState gives a fresh, uncached result.
+    progress : callable, optional
+        ``progress(fraction, message)``, fraction rising from 0 to 1, for a progress bar.
+    cache : bool or ArrayCache, default=True
+        Read and write results in the ``"projections"`` disk cache (or the given one),
+        keyed by the model fingerprint, the image bytes and the parameters.
+    align : bool, default=True
+        Turn each layout onto the previous one. With False, the layouts keep the
+        orientation Pivot MDS gave them (the diagnostics are still measured).
+
+    Returns
+    -------
+    LayerSequence
+
+    Raises
+    ------
+    ValueError
+        Images that do not fit the model, fewer than 2 images, unknown layer names, or a
+        model with no layer to project.
+
+    Notes
+    -----
+    Each layer's Pivot MDS layout is centred and scaled to unit RMS radius, then rotated
+    (or mirrored and rotated) onto the previous non-collapsed layer's aligned layout
+    without changing its size, so frames neither shrink nor grow along the sequence.
+    Finally one factor for all frames puts the farthest point of any frame on the unit
+    circle.
+    """
+    images = check_images(adapter, images)
+    if not isinstance(n_pivots, Integral) or isinstance(n_pivots, bool) or n_pivots < 1:
+        raise ValueError(f"n_pivots must be a positive integer, got {n_pivots!r}.")
+    refs, skipped = select_layers(adapter.model, layers)
+    report = progress or (lambda fraction, message: None)
+
+    store = _cache_for(cache, random_state)
+    key = None
+    if store is not None:
+        key = cache_key("layer_sequence", FORMAT_VERSION, adapter.fingerprint,
+                        list(adapter.input_range), images, [r.name for r in refs],
+                        int(n_pivots), int(random_state), bool(align))
+        hit = store.get(key)
+        if hit is not None:
+            try:
+                result = LayerSequence.from_arrays(hit, from_cache=True)
+            except (KeyError, ValueError):  # stale or damaged entry: recompute
+                result = None
+            if result is not None:
+                report(1.0, "Layer projections loaded from the cache")
+                return result
+
+    stream = pivot_products(
+        adapter, images, [r.name for r in refs], n_pivots=n_pivots, batch_size=batch_size,
+        random_state=random_state,
+        progress=lambda f, message: report(_STREAM_SHARE * f, message),
+    )
+    report(_STREAM_SHARE, "Laying out each layer")
+    raw, collapsed, warnings = [], [], list(stream.notes)
+    for name, kind, products, spread, magnitude in zip(
+            stream.names, stream.types, stream.products, stream.spreads, stream.magnitudes):
+        layout = None
+        if not (np.isfinite(products).all() and np.isfinite(magnitude)):
+            warnings.append(f"{name} ({kind}): gives NaN or infinite activations for some "
+                            "images, so it cannot be laid out; shown as a single point. Check "
+                            "the model's input range.")
+        elif spread == 0.0 or spread <= COLLAPSE_RTOL * magnitude:
+            warnings.append(f"{name} ({kind}): all {len(images)} images give the same "
+                            "activations; shown as a single point in the centre.")
+        else:
+            layout = _layout(products)
+        collapsed.append(layout is None)
+        raw.append(np.zeros((len(images), 2)) if layout is None else layout)
+
+    layouts, diagnostics = _align_chain(raw, collapsed, align)
+    radius = np.sqrt((layouts ** 2).sum(axis=2)).max()
+    if radius > 0:
+        layouts = layouts / radius
+    result = LayerSequence(
+        names=stream.names, types=stream.types, shapes=stream.shapes,
+        layouts=np.clip(layouts, -1.0, 1.0).astype(np.float32),
+        collapsed=np.array(collapsed, dtype=bool), **diagnostics, aligned=bool(align),
+        n_pivots=int(stream.products[0].shape[1]), warnings=tuple(warnings),
+        skipped=tuple(skipped),
+    )
+    if store is not None:
+        store.put(key, result.to_arrays())
+    report(1.0, "Layer projections ready")
+    return result
+
+
+def _cache_for(cache, random_state):
+    """The cache to use, or None when off or the result would not be reproducible."""
+    if cache is False or cache is None:
+        return None
+    if not isinstance(random_state, Integral) or isinstance(random_state, bool):
+        return None  # None or a RandomState: every call differs, so nothing to reuse
+    return cache if isinstance(cache, ArrayCache) else ArrayCache("projections")
+
+
+def _layout(products):
+    """Centred, unit-RMS Pivot MDS layout from N×k pivot products; None if it has no spread."""
+    layout = PivotMDS(n_components=2).fit_transform_inner_products(products)
+    layout -= layout.mean(axis=0)
+    rms = np.sqrt((layout ** 2).sum(axis=1).mean())
+    return layout / rms if rms > 0 else None
+
+
+def _align_chain(raw, collapsed, align):
+    """Turn each layout onto the last non-collapsed one before it; collect diagnostics."""
+    n_layers, n = len(raw), raw[0].shape[0]
+    out = np.zeros((n_layers, n, 2))
+    diag = {name: np.full(max(n_layers - 1, 0), np.nan) for name in _DIAGNOSTICS}
+    diag["mirrored"] = np.zeros(max(n_layers - 1, 0), dtype=bool)
+    reference = None
+    for i, layout in enumerate(raw):
+        if reference is not None:
+            a = procrustes_align(reference, layout, scaling="match_rms")
+            for name in _DIAGNOSTICS:
+                diag[name][i - 1] = getattr(a, name)
+            if align and not collapsed[i]:
+                layout = a.layout
+        elif i > 0:
+            diag["rotation_deg"][i - 1] = 0.0
+        out[i] = layout
+        if not collapsed[i]:
+            reference = out[i]
+    return out, diag

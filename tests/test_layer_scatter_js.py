@@ -1,0 +1,412 @@
+"""assets/layer_scatter.js in isolation: a static page, headless Chromium (SwiftShader WebGL), real input.
+
+Six points in three classes on three layers, pure palette colours, opacity 1 and big points,
+so expected pixels can be computed from the documented mapping: the [-1, 1] square is centred
+and fitted into the shorter side of the container minus ``padding`` on each side.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
+         "--window-size=800,600", "--force-device-scale-factor=1"]
+
+W, H, PAD, SIZE = 400, 300, 0.05, 12
+SCALE = 0.5 * min(W, H) * (1 - 2 * PAD)          # CSS px per data unit
+PALETTE = [(230, 20, 20), (20, 160, 40), (30, 60, 230)]
+CLASSES = [0, 0, 1, 1, 2, 2]
+# layer-major: layer 0 on the left half, layer 2 mirrored to the right, layer 1 in between
+LAYER0 = [(-0.8, 0.6), (-0.6, -0.6), (-0.3, 0.3), (-0.8, -0.1), (-0.2, -0.5), (-0.5, 0.0)]
+LAYERS = [LAYER0, [(0.0, y) for _, y in LAYER0], [(-x, y) for x, y in LAYER0]]
+
+PAGE = """<!doctype html><html><head><meta charset="utf-8">
+<script src="%(js)s"></script></head>
+<body style="margin:0"><div id="plot" style="position:absolute; left:20px; top:30px; width:%(w)dpx;
+height:%(h)dpx"></div><div id="plot2" style="width:100px; height:80px"></div></body></html>"""
+
+SETUP = """
+const [layers, classes, palette, size, pad, width] = arguments;
+if (window.s) window.s.destroy();
+window.events = {hover: [], click: [], select: [], frames: [], play: []};
+const el = document.getElementById('plot');
+el.style.width = width + 'px';
+window.s = new Deepling.LayerScatter(el, {
+  pointSize: size, opacity: 1, padding: pad,
+  onHover: (i, x, y) => events.hover.push([i, x, y]),
+  onClick: (i) => events.click.push(i),
+  onSelect: (ix) => events.select.push(ix),
+  onFrame: (t) => events.frames.push(t),
+  onPlayState: (p) => events.play.push(p),
+});
+s.setData({n: classes.length, nLayers: layers.length, positions: layers.flat(2),
+           colors: classes, palette: palette});
+return s.webgl;
+"""
+
+
+def chrome(flags):
+    """Headless Chromium through selenium 3.141 (dash[testing]) or 4.x."""
+    import selenium
+    from selenium import webdriver
+    from selenium.webdriver.chrome.options import Options
+
+    opts = Options()
+    opts.binary_location = CHROMIUM
+    for flag in flags + [f"--user-data-dir={tempfile.mkdtemp(prefix='deepling-test-')}"]:
+        opts.add_argument(flag)
+    if int(selenium.__version__.split(".")[0]) >= 4:
+        from selenium.webdriver.chrome.service import Service
+
+        return webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
+    from selenium.webdriver.remote.remote_connection import RemoteConnection
+
+    RemoteConnection.set_timeout(120)   # 3.141 hands urllib3 2.x a sentinel timeout it rejects
+    return webdriver.Chrome(executable_path=CHROMEDRIVER, options=opts)
+
+
+@pytest.fixture(scope="module")
+def driver():
+    if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
+        pytest.fail("needs /usr/bin/chromium and /usr/bin/chromedriver (apt install chromium chromium-driver)")
+    drv = chrome(FLAGS)
+    drv.set_script_timeout(30)
+    folder = Path(tempfile.mkdtemp(prefix="deepling-scatter-"))
+    page = folder / "page.html"
+    page.write_text(PAGE % {"js": (ROOT / "assets" / "layer_scatter.js").as_uri(), "w": W, "h": H})
+    drv.get(page.as_uri())
+    yield drv
+    drv.quit()
+
+
+@pytest.fixture
+def scatter(driver):
+    assert driver.execute_script(SETUP, LAYERS, CLASSES, PALETTE, SIZE, PAD, W) == 2, "WebGL2 expected"
+    return driver
+
+
+def wait_for(driver, expression: str, timeout: float = 5.0):
+    """Poll a JS expression until it is truthy (layout and emulation changes land asynchronously)."""
+    deadline = time.monotonic() + timeout
+    while not driver.execute_script(f"return {expression};"):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {expression}")
+        time.sleep(0.05)
+
+
+def png(driver) -> np.ndarray:
+    url = driver.execute_script("return s.toPNG({background: null});")
+    return np.asarray(Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1]))).convert("RGBA"))
+
+
+def screen(x: float, y: float) -> tuple[float, float]:
+    """Data → canvas-local CSS px (== device px at scale factor 1)."""
+    return W / 2 + x * SCALE, H / 2 - y * SCALE
+
+
+def layer_at(t: float, i: int) -> tuple[float, float]:
+    lo = min(int(t), len(LAYERS) - 2)
+    m = t - lo
+    (x0, y0), (x1, y1) = LAYERS[lo][i], LAYERS[lo + 1][i]
+    return x0 + (x1 - x0) * m, y0 + (y1 - y0) * m
+
+
+def colour_at(img: np.ndarray, x: float, y: float) -> np.ndarray:
+    return img[int(round(y)), int(round(x))]
+
+
+def class_pixels(img: np.ndarray, k: int) -> int:
+    rgb = img[..., :3].astype(int)
+    return int((np.abs(rgb - PALETTE[k]).sum(-1) < 40).sum())
+
+
+def point_centre_client(driver, i: int, t: float) -> tuple[float, float]:
+    return on_canvas(driver, screen(*layer_at(t, i)))[0]
+
+
+def canvas_origin(driver) -> tuple[float, float]:
+    return tuple(driver.execute_script("const r = s.canvas.getBoundingClientRect(); return [r.left, r.top];"))
+
+
+def pointer(driver, points, press=True, key=None):
+    """Real input in client px: move to points[0], (press,) move through the rest, (release).
+
+    Viewport coordinates, because selenium 3 and 4 disagree on where element offsets start.
+    """
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    chain = ActionChains(driver)
+    if key:
+        chain.key_down(key)
+    w3c = chain.w3c_actions
+
+    def step(action, *args):
+        getattr(w3c.pointer_action, action)(*args)
+        w3c.key_action.pause()          # keeps the key and pointer sources in step
+
+    step("move_to_location", int(round(points[0][0])), int(round(points[0][1])))
+    if press:
+        step("pointer_down")
+    for x, y in points[1:]:
+        step("move_to_location", int(round(x)), int(round(y)))
+    if press:
+        step("pointer_up")
+    if key:
+        chain.key_up(key)
+    chain.perform()
+
+
+def move_mouse(driver, x: float, y: float):
+    pointer(driver, [(x, y)], press=False)
+
+
+def on_canvas(driver, *points):
+    """Canvas-local px → client px."""
+    left, top = canvas_origin(driver)
+    return [(left + x, top + y) for x, y in points]
+
+
+def test_draws_each_point_in_its_class_colour(scatter):
+    img = png(scatter)
+    assert img.shape == (H, W, 4)
+    assert (img[..., 3] > 0).sum() > 6 * 0.5 * SIZE ** 2     # six discs, not stray pixels
+    for i, k in enumerate(CLASSES):
+        got = colour_at(img, *screen(*LAYER0[i]))
+        assert np.abs(got[:3].astype(int) - PALETTE[k]).max() < 8, (i, got)
+        assert got[3] == 255
+    # round sprites: the corner of a point's bounding square stays empty
+    x, y = screen(*LAYER0[0])
+    assert colour_at(img, x + SIZE / 2 - 1, y + SIZE / 2 - 1)[3] == 0
+
+
+def test_set_layer_moves_points_by_interpolation(scatter):
+    before = png(scatter)
+    scatter.execute_script("s.setLayer(1.5)")
+    assert scatter.execute_script("return s.getLayer()") == 1.5
+    after = png(scatter)
+    assert (before != after).any()
+    for i, k in enumerate(CLASSES):
+        assert colour_at(after, *screen(*LAYER0[i]))[3] == 0          # gone from layer 0 position
+        got = colour_at(after, *screen(*layer_at(1.5, i)))            # halfway between layers 1 and 2
+        assert np.abs(got[:3].astype(int) - PALETTE[k]).max() < 8, (i, got)
+    scatter.execute_script("s.setLayer(99)")                           # clamped to the last layer
+    assert scatter.execute_script("return s.getLayer()") == 2
+
+
+def test_play_bounces_and_reports_frames_then_pause_stops(scatter):
+    scatter.execute_script("s.play({speed: 8, loop: 'bounce'})")
+    time.sleep(0.8)
+    playing, stats, frames, play_events = scatter.execute_script(
+        "return [s.isPlaying(), s.stats(), events.frames, events.play]")
+    assert playing and play_events == [True]
+    assert len(frames) >= 10 and stats["fps"] >= 5
+    assert all(0 <= t <= 2 for t in frames)
+    first_top = next(i for i, t in enumerate(frames) if t > 1.7)   # KeyError-free: StopIteration fails
+    assert min(frames[first_top:]) < 1.0                                # came back down: ping-pong
+    scatter.execute_script("s.pause()")
+    t0, n0 = scatter.execute_script("return [s.getLayer(), events.frames.length]")
+    time.sleep(0.3)
+    t1, n1, events = scatter.execute_script("return [s.getLayer(), events.frames.length, events.play]")
+    assert (t1, n1) == (t0, n0) and events == [True, False]
+    # idle: nothing scheduled, so no frames are drawn
+    f0 = scatter.execute_script("return s.stats().frames")
+    time.sleep(0.3)
+    assert scatter.execute_script("return s.stats().frames") == f0
+
+
+def test_hover_click_and_drag_pause(scatter):
+    scatter.execute_script("s.setLayer(0.5)")
+    x, y = point_centre_client(scatter, 2, 0.5)
+    move_mouse(scatter, x + 2, y - 1)                  # a couple of px off the centre still hits
+    hover = scatter.execute_script("return events.hover")
+    assert hover and hover[-1][0] == 2
+    assert abs(hover[-1][1] - x) < 1 and abs(hover[-1][2] - y) < 1   # reports the point's centre
+    move_mouse(scatter, *point_centre_client(scatter, 4, 0.5))
+    assert scatter.execute_script("return events.hover")[-1][0] == 4
+    move_mouse(scatter, *on_canvas(scatter, (W - 5, 5))[0])    # empty corner
+    assert scatter.execute_script("return events.hover")[-1][0] is None
+
+    scatter.execute_script("s.play({speed: 0.5})")
+    pointer(scatter, [point_centre_client(scatter, 4, scatter.execute_script("return s.getLayer()"))])
+    clicks, playing = scatter.execute_script("return [events.click, s.isPlaying()]")
+    assert clicks == [4] and not playing               # clicking the plot pauses playback
+
+
+def test_hidden_classes_are_not_drawn_or_picked(scatter):
+    img = png(scatter)
+    counts = [class_pixels(img, k) for k in range(3)]
+    assert min(counts) > 0.5 * SIZE ** 2
+    scatter.execute_script("s.setHiddenClasses([1])")
+    img = png(scatter)
+    assert class_pixels(img, 1) == 0
+    assert class_pixels(img, 0) == counts[0] and class_pixels(img, 2) == counts[2]
+    move_mouse(scatter, *point_centre_client(scatter, 2, 0))
+    hover = scatter.execute_script("return events.hover")
+    assert not hover or hover[-1][0] != 2
+    scatter.execute_script("s.setHiddenClasses([])")
+    assert class_pixels(png(scatter), 1) == counts[1]
+
+
+def test_box_selection_dims_the_rest(scatter):
+    from selenium.webdriver.common.keys import Keys
+
+    # a box around the left-most points of layer 0: indices 0 (x -0.8) and 3 (x -0.8)
+    pointer(scatter, on_canvas(scatter, screen(-0.9, 0.75), screen(-0.7, -0.2)), key=Keys.SHIFT)
+    assert scatter.execute_script("return events.select") == [[0, 3]]
+    img = png(scatter)
+    assert colour_at(img, *screen(*LAYER0[0]))[3] == 255
+    assert colour_at(img, *screen(*LAYER0[1]))[3] < 64                # dimmed
+    scatter.execute_script("s.setSelection(null)")
+    assert colour_at(png(scatter), *screen(*LAYER0[1]))[3] == 255
+
+
+def test_highlight_draws_outlined_point_on_top(scatter):
+    x, y = screen(*LAYER0[5])
+    edge = x + (SIZE * 1.6 + 10) / 2 - 1.5             # inside the highlight's 2-px outline
+    before = png(scatter)
+    scatter.execute_script("s.setHighlight(5)")
+    img = png(scatter)
+    assert colour_at(before, edge, y)[3] == 0           # outside the normal disc
+    ring = colour_at(img, edge, y)
+    assert ring[3] == 255 and ring[:3].max() < 80
+    assert np.abs(colour_at(img, x, y)[:3].astype(int) - PALETTE[2]).max() < 8
+
+
+def test_resize_follows_container(scatter):
+    scatter.execute_script("document.getElementById('plot').style.width = '300px'")
+    wait_for(scatter, "s.canvas.width === 300")
+    assert png(scatter).shape == (H, 300, 4)
+
+
+def test_message_without_webgl(driver):
+    # a container whose canvases refuse every WebGL context: the API stays callable, no exceptions
+    result = driver.execute_script("""
+      const orig = HTMLCanvasElement.prototype.getContext;
+      HTMLCanvasElement.prototype.getContext = function (kind, a) {
+        return /webgl/.test(kind) ? null : orig.call(this, kind, a); };
+      try {
+        const el = document.getElementById('plot2');
+        const t = new Deepling.LayerScatter(el, {});
+        t.setData({n: 1, nLayers: 2, positions: [0, 0, 1, 1]});
+        t.setLayer(1); t.play(); t.setHiddenClasses([0]); t.setHighlight(0);
+        const out = [t.webgl, el.textContent, t.toPNG(), t.isPlaying()];
+        t.destroy();
+        return out.concat([el.children.length]);
+      } finally { HTMLCanvasElement.prototype.getContext = orig; }""")
+    webgl, text, png_url, playing, children_after = result
+    assert webgl == 0 and "WebGL" in text and png_url is None and not playing
+    assert children_after == 0
+
+
+def test_hover_picks_the_nearest_of_close_points(scatter):
+    # two points 8 px apart: both lie within the pick radius of a cursor between them
+    d = 8 / SCALE
+    scatter.execute_script("s.setData({n: 2, nLayers: 1, positions: [0, 0, arguments[0], 0], "
+                           "colors: [0, 1]})", d)
+    x0, y0 = screen(0, 0)
+    for offset, expected in [(2, 0), (6, 1), (1, 0)]:
+        move_mouse(scatter, *on_canvas(scatter, (x0 + offset, y0))[0])
+        assert scatter.execute_script("return events.hover")[-1][0] == expected, offset
+
+
+def test_webgl1_fallback_draws_the_same(driver):
+    reference = None
+    for refuse in ("nothing", "webgl2"):
+        version = driver.execute_script("""
+          const orig = HTMLCanvasElement.prototype.getContext;
+          const refuse = arguments[0];
+          HTMLCanvasElement.prototype.getContext = function (kind, a) {
+            return kind === refuse ? null : orig.call(this, kind, a); };
+          try { return (new Function(arguments[1])).apply(null, arguments[2]); }
+          finally { HTMLCanvasElement.prototype.getContext = orig; }""",
+            refuse, SETUP, [LAYERS, CLASSES, PALETTE, SIZE, PAD, W])
+        driver.execute_script("s.setLayer(0.25)")
+        img = png(driver)
+        if reference is None:
+            assert version == 2
+            reference = img
+        else:
+            assert version == 1
+            assert np.abs(img.astype(int) - reference.astype(int)).max() <= 2
+
+
+def test_follows_device_pixel_ratio(scatter):
+    x, y = screen(*LAYER0[0])
+    width_1x = int((png(scatter)[int(round(y)), :, 3] > 128).sum())
+    # Emulation delivers a DPR change reliably only with a viewport change (its resolution media
+    # query lags one change behind), so the viewport narrows a little too; the container keeps
+    # its fixed CSS size, so only the pixel-ratio handling can resize the canvas.
+    scatter.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                            {"width": 780, "height": 600, "deviceScaleFactor": 2, "mobile": False})
+    try:
+        wait_for(scatter, f"s.canvas.width === {2 * W} && s.canvas.height === {2 * H}")
+        img = png(scatter)
+        width_2x = int((img[int(round(2 * y)), :, 3] > 128).sum())
+        assert 1.7 * width_1x <= width_2x <= 2.3 * width_1x      # same CSS size, twice the pixels
+    finally:
+        scatter.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+    wait_for(scatter, f"s.canvas.width === {W}")
+
+
+def test_lasso_selects_inside_the_polygon_and_plain_drag_pans(scatter):
+    from selenium.webdriver.common.keys import Keys
+
+    # a triangle around points 2 (-0.3, 0.3) and 5 (-0.5, 0.0); point 4 (-0.2, -0.5) is inside its
+    # bounding box but below the edge from (-0.6, -0.1) to (-0.05, -0.6), so it must stay out
+    corners = [screen(-0.6, -0.1), screen(-0.25, 0.5), screen(-0.05, -0.6)]
+    pointer(scatter, on_canvas(scatter, *corners, corners[0]), key=Keys.ALT)
+    assert scatter.execute_script("return events.select") == [[2, 5]]
+
+    before = png(scatter)
+    x, y = screen(0.5, -0.8)                           # empty area, so no point is clicked
+    pointer(scatter, on_canvas(scatter, (x, y), (x + 20, y), (x + 40, y)))
+    moved = png(scatter)
+    assert scatter.execute_script("return events.select") == [[2, 5]]   # no new selection
+    # content followed the drag: point 0 (dimmed, it is outside the lasso) now sits 40 px right
+    origin = screen(*LAYER0[0])
+    assert colour_at(before, *origin)[3] > 0
+    assert (colour_at(moved, *np.add(origin, (40, 0))) == colour_at(before, *origin)).all()
+    assert colour_at(moved, *origin)[3] == 0
+
+
+def test_marks_draw_a_dark_rim_around_a_lighter_core(scatter):
+    x, y = screen(*LAYER0[0])
+    plain = png(scatter)
+    scatter.execute_script("s.setMarks([1, 0, 0, 0, 0, 0])")
+    marked = png(scatter)
+    core, rim = colour_at(marked, x, y), colour_at(marked, x + SIZE / 2 - 0.5, y)
+    red = np.array(PALETTE[0])
+    assert (core[:3].astype(int) >= red - 2).all() and core[:3].sum() > red.sum() + 60   # lightened
+    assert rim[3] > 128 and rim[:3].sum() < 0.7 * red.sum()                              # darker rim
+    assert colour_at(plain, x + SIZE / 2 + 1, y)[3] == 0 < colour_at(marked, x + SIZE / 2 + 1, y)[3]  # bigger
+    # unmarked points are unchanged
+    assert (colour_at(marked, *screen(*LAYER0[1])) == colour_at(plain, *screen(*LAYER0[1]))).all()
+    scatter.execute_script("s.setMarks(null)")
+    assert (png(scatter) == plain).all()
+
+
+def test_recovers_from_a_lost_webgl_context(scatter):
+    before = png(scatter)
+    scatter.set_script_timeout(10)
+    restored = scatter.execute_async_script("""
+      const done = arguments[arguments.length - 1];
+      const ext = s.gl.getExtension('WEBGL_lose_context');
+      s.canvas.addEventListener('webglcontextrestored', () => setTimeout(() => done(true), 50), {once: true});
+      ext.loseContext();
+      setTimeout(() => ext.restoreContext(), 100);""")
+    assert restored
+    assert (png(scatter) == before).all()
