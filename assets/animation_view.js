@@ -205,6 +205,10 @@
     url.searchParams.set('count', c.count);
     if (c.mode === 'classes') url.searchParams.set('classes', c.classes.join(','));
     else url.searchParams.delete('classes');
+    for (const key of ['true', 'predicted']) {
+      if (c.mode === 'cell') url.searchParams.set(key, c[key]);
+      else url.searchParams.delete(key);
+    }
     window.history.replaceState(null, '', url.toString());
     return `${data.n} points, ${data.nLayers} layers`;
   }

@@ -42,8 +42,11 @@ def register(app, workspace) -> None:
         model_id, data_id = rendered["model"], rendered["data"]
         query = from_query(search)
         from_url = ctx.triggered_id != "anim-project"
-        raw = {k: v for k, v in query.items() if k in ("mode", "classes", "count", "seed")} \
-            if from_url else {"mode": mode, "classes": classes, "count": count}
+        keys = ("mode", "classes", "count", "seed", "true", "predicted")
+        raw = {k: v for k, v in query.items() if k in keys}
+        if not from_url:  # the controls; a confusion cell keeps the cell the URL names
+            raw = {"mode": mode, "classes": classes, "count": count,
+                   "true": query.get("true"), "predicted": query.get("predicted")}
         ds = workspace.dataset(model_id, data_id)
         n_classes = ds.n_classes  # the choice is about true classes
         try:

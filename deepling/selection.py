@@ -1,8 +1,9 @@
 """Which images go into the layer animation: the user's choice, made reproducible.
 
 A choice is a small dict (also the URL's query): ``mode`` "classes" (``count`` images of
-each class in ``classes``), "random" (``count`` images of any class) or "misclassified"
-(up to ``count`` images the model gets wrong). The same choice and seed always pick the
+each class in ``classes``), "random" (``count`` images of any class), "misclassified"
+(up to ``count`` images the model gets wrong) or "cell" (up to ``count`` images of true
+class ``true`` predicted as ``predicted``: a confusion-matrix cell). The same choice and seed always pick the
 same images, so a link reproduces the view.
 """
 
@@ -12,7 +13,7 @@ from urllib.parse import parse_qs, urlencode
 
 import numpy as np
 
-MODES = ("classes", "random", "misclassified")
+MODES = ("classes", "random", "misclassified", "cell")
 DEFAULT = {"mode": "classes", "classes": None, "count": 50, "seed": 0}
 MAX_COUNT = 50_000
 
@@ -34,6 +35,9 @@ def choose_images(labels: np.ndarray, predicted: np.ndarray, choice: dict,
         idx = np.concatenate(picked) if picked else np.array([], dtype=np.int64)
     elif c["mode"] == "random":
         idx = rng.permutation(len(labels))[: c["count"]]
+    elif c["mode"] == "cell":
+        cell = (labels == c["true"]) & (predicted == c["predicted"])
+        idx = rng.permutation(np.flatnonzero(cell))[: c["count"]]
     else:
         idx = rng.permutation(np.flatnonzero(predicted != labels))[: c["count"]]
     if len(idx) < 2:
@@ -56,7 +60,13 @@ def normalise(choice: dict | None, n_classes: int) -> dict:
     bad = [k for k in classes if not 0 <= k < n_classes]
     if bad:
         raise ValueError(f"class {bad[0]} does not exist; classes are 0..{n_classes - 1}.")
-    return {"mode": c["mode"], "classes": classes, "count": count, "seed": int(c["seed"])}
+    out = {"mode": c["mode"], "classes": classes, "count": count, "seed": int(c["seed"])}
+    if c["mode"] == "cell":
+        for key in ("true", "predicted"):
+            if c.get(key) is None or not 0 <= int(c[key]) < n_classes:
+                raise ValueError(f"A confusion cell needs '{key}' = a class 0..{n_classes - 1}.")
+            out[key] = int(c[key])
+    return out
 
 
 def from_query(search: str | None) -> dict:
@@ -66,7 +76,7 @@ def from_query(search: str | None) -> dict:
     for key in ("mode", "model", "data", "layer"):
         if q.get(key):
             out[key] = q[key]
-    for key in ("count", "seed"):
+    for key in ("count", "seed", "true", "predicted"):
         if q.get(key, "").lstrip("-").isdigit():
             out[key] = int(q[key])
     if q.get("classes"):
@@ -78,6 +88,8 @@ def to_query(choice: dict, **extra) -> str:
     q = {"mode": choice["mode"], "count": choice["count"]}
     if choice["mode"] == "classes":
         q["classes"] = ",".join(map(str, choice["classes"]))
+    if choice["mode"] == "cell":
+        q.update(true=choice["true"], predicted=choice["predicted"])
     if choice.get("seed"):
         q["seed"] = choice["seed"]
     q.update({k: v for k, v in extra.items() if v is not None})

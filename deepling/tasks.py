@@ -21,9 +21,17 @@ def layer_sequence_task(workspace, params: dict, progress=None):
     return indices, layer_sequence(adapter, ds.images[indices], progress=progress)
 
 
+def robustness_task(workspace, params: dict, progress=None):
+    """The testing view's robustness simulation for ``{"model", "data", "size"}``."""
+    from deepling.metrics import run_robustness
+
+    return run_robustness(workspace, params["model"], params["data"], int(params["size"]),
+                          progress=progress)
+
+
 def run_task(workspace, name: str, params: dict, progress=None):
     """Run the task called ``name``; ValueError for an unknown name."""
-    tasks = {"layer_sequence": layer_sequence_task}
+    tasks = {"layer_sequence": layer_sequence_task, "robustness": robustness_task}
     if name not in tasks:
         raise ValueError(f"Unknown task {name!r}; known: {', '.join(sorted(tasks))}.")
     return tasks[name](workspace, params, progress)

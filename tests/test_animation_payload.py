@@ -88,3 +88,15 @@ def test_csv_export_has_a_row_per_image_and_layer():
     rows = text.strip().splitlines()
     assert rows[0].startswith("layer_index,layer,image_index") and len(rows) == 1 + 3 * 4
     assert rows[2].split(",")[:5] == ["0", "layer0", "11", "dog", "cat"]
+
+
+def test_confusion_cell_choice():
+    labels = np.repeat(np.arange(3), 10)
+    predicted = labels.copy()
+    predicted[:4] = 2  # four class-0 images taken for class 2
+    choice = normalise(from_query("?mode=cell&true=0&predicted=2&count=50"), 3)
+    idx = choose_images(labels, predicted, choice)
+    np.testing.assert_array_equal(idx, [0, 1, 2, 3])
+    assert normalise(from_query(to_query(choice)), 3) == choice
+    with pytest.raises(ValueError, match="needs 'predicted'"):
+        normalise({"mode": "cell", "true": 0}, 3)

@@ -14,7 +14,8 @@ from dash import dcc, html
 from deepling.selection import DEFAULT, MODES
 from deepling.views.common import card
 
-MODE_LABELS = {"classes": "per class", "random": "random sample", "misclassified": "misclassified"}
+MODE_LABELS = {"classes": "per class", "random": "random sample", "misclassified": "misclassified",
+               "cell": "confusion cell"}
 
 
 def layout(ctx) -> dbc.Card:

@@ -1,38 +1,142 @@
-"""Data view: the dataset, accuracy per class and the images the model gets wrong."""
+"""Data view: accuracy, the confusion matrix, accuracy per class and a filterable image grid.
+
+A confusion cell is a question ("which cats does it call dogs?"): clicking one sends its
+images to the layer animation (through the URL, so the link reproduces it), to the
+``subset`` store for the other views, and to the grid's filters. Grid tiles focus an image.
+"""
 
 from __future__ import annotations
 
+import dash_bootstrap_components as dbc
 import numpy as np
+import plotly.graph_objects as go
 from dash import dcc, html
 
-from deepling.views.common import card, class_color, note_list, thumbnail
+from deepling.metrics import Scores, scores
+from deepling.views.common import card, class_color, note_list
 from deepling.views.figures import per_class_accuracy
 
-GRID_SIZE = 24
+GRID_SIZE = 60
+ANY = "any"
+SORT_LABELS = {"confidence-asc": "least confident first", "confidence-desc": "most confident first",
+               "index": "dataset order"}
 
 
 def layout(ctx) -> object:
+    """The card for the page's model and data; the page is rebuilt when they change."""
     ds, preds = ctx["dataset"], ctx["predictions"]
     names = ctx["workspace"].class_names(ctx["model_id"], ctx["data_id"])
-    wrong = np.flatnonzero(preds.predicted != ds.labels)
-    # The least confident mistakes first: where the model hesitates.
-    order = wrong[np.argsort(preds.confidence[wrong])][:GRID_SIZE]
-    grid = html.Div([_tile(ds, preds, names, int(i)) for i in order], className="dl-grid")
+    s = scores(ds.labels, preds.predicted, len(names))
+    classes = [{"label": n, "value": str(k)} for k, n in enumerate(names)]
+    controls = html.Div([
+        html.Div([
+            dbc.Select(id="data-true", value=ANY, size="sm", className="dl-data-select",
+                       options=[{"label": "any true class", "value": ANY}] + classes),
+            dbc.Select(id="data-pred", value=ANY, size="sm", className="dl-data-select",
+                       options=[{"label": "any prediction", "value": ANY}] + classes),
+        ], className="d-flex gap-2"),
+        html.Div([
+            dbc.Select(id="data-sort", value="confidence-asc", size="sm", className="dl-data-select",
+                       options=[{"label": v, "value": k} for k, v in SORT_LABELS.items()]),
+            dbc.Switch(id="data-errors", label="errors only", value=True, className="small mb-0 text-nowrap"),
+            dbc.Button("reset", id="data-reset", size="sm", color="link", className="p-0 small"),
+        ], className="d-flex gap-3 align-items-center"),
+        html.Div([
+            html.Span("confidence", className="small text-muted"),
+            html.Div(dcc.RangeSlider(id="data-conf", min=0, max=1, step=0.05, value=[0, 1],
+                                     marks={v: f"{v:.0%}" for v in (0, 0.25, 0.5, 0.75, 1)},
+                                     allowCross=False, allow_direct_input=False),
+                     className="flex-grow-1"),
+        ], className="d-flex align-items-center gap-2 dl-data-conf"),
+    ], className="d-flex flex-column gap-2")
     body = [
         html.Div(ds.describe(), className="small text-muted"),
         note_list(ds.notes),
-        dcc.Graph(figure=per_class_accuracy(ds.labels, preds.predicted, names),
-                  config={"displayModeBar": False}, id="class-accuracy"),
-        html.Div(f"{len(wrong):,} misclassified — least confident first; click one to focus it",
-                 className="small fw-semibold mt-1 mb-1"),
-        grid,
+        _section("Confusion matrix", "rows: true class · columns: predicted · click a cell"),
+        dcc.Graph(id="data-confusion", config={"displayModeBar": False}, className="dl-data-confusion",
+                  figure=confusion_figure(s, names)),
+        html.Div(id="data-cell-status", className="small text-muted dl-data-status"),
+        _section("Accuracy per class", None),
+        dcc.Graph(id="class-accuracy", config={"displayModeBar": False},
+                  figure=per_class_accuracy(ds.labels, preds.predicted, names)),
+        _section("Images", "click one to focus it"),
+        controls,
+        html.Div(id="data-grid-count", className="small fw-semibold mb-1"),
+        html.Div(id="data-grid", className="dl-grid dl-data-grid"),
+        html.Div(id="data-focus-sink", hidden=True),
     ]
-    return card("Data", body, "data-card")
+    extra = dbc.Badge(accuracy_text(s), id="data-accuracy", color="success", className="dl-data-badge")
+    return card("Data", body, "data-card", extra=extra)
 
 
-def _tile(ds, preds, names, i: int) -> html.Button:
-    p = int(preds.predicted[i])
-    title = f"#{i}: true {names[ds.labels[i]]}, predicted {names[p]} ({preds.confidence[i]:.0%})"
-    return html.Button(thumbnail(ds.images[i], 40, title=title),
-                       id={"type": "data-tile", "index": i}, className="dl-tile",
-                       style={"borderColor": class_color(p)}, title=title)
+def _section(title, hint) -> html.Div:
+    return html.Div([html.Span(title, className="fw-semibold"),
+                     html.Span(hint, className="text-muted ms-2") if hint else None],
+                    className="small mt-2 mb-1 dl-data-section")
+
+
+def accuracy_text(s: Scores) -> str:
+    if not s.n_labelled:
+        return "no labels"
+    return f"accuracy {s.accuracy:.1%} · {s.n_labelled:,} images"
+
+
+def confusion_figure(s: Scores, class_names, selected: tuple[int, int] | None = None) -> go.Figure:
+    """Heat map of the confusion matrix: counts as text, colour by share of the true class.
+
+    Colouring by row share rather than count keeps a rare class's mistakes as visible as a
+    common one's; the count is written in each cell and the hover says both.
+    """
+    cm = s.confusion
+    names = list(class_names)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        share = np.where(cm.sum(1, keepdims=True) > 0, cm / cm.sum(1, keepdims=True), 0.0)
+    share_of_true = np.round(share * 100, 1)
+    fig = go.Figure(go.Heatmap(
+        z=share.tolist(), x=names, y=names, text=cm.tolist(), texttemplate="%{text}", zmin=0, zmax=1,
+        colorscale=[[0, "#f7fbff"], [0.02, "#e3eef9"], [0.15, "#9ecae1"], [0.5, "#4292c6"],
+                    [1, "#08306b"]],
+        customdata=share_of_true.tolist(), showscale=False, xgap=1, ygap=1, textfont=dict(size=10),
+        hovertemplate="true %{y} → predicted %{x}<br><b>%{text}</b> images "
+                      "(%{customdata}% of %{y})<extra></extra>",
+    ))
+    fig.update_layout(
+        height=400, margin=dict(l=8, r=8, t=8, b=8), plot_bgcolor="white", paper_bgcolor="white",
+        # Category axes: class names such as "0".."9" must not become numbers.
+        xaxis=dict(type="category", title=dict(text="predicted", font=dict(size=11)), tickangle=-45,
+                   tickfont=dict(size=10), fixedrange=True, side="bottom"),
+        yaxis=dict(type="category", title=dict(text="true", font=dict(size=11)), autorange="reversed",
+                   tickfont=dict(size=10), fixedrange=True, scaleanchor="x", constrain="domain"),
+        shapes=cell_outline(selected),
+    )
+    return fig
+
+
+def cell_outline(selected: tuple[int, int] | None) -> list[dict]:
+    """A frame around the clicked cell (true row, predicted column), in category units."""
+    if selected is None:
+        return []
+    i, j = selected
+    return [dict(type="rect", x0=j - 0.5, x1=j + 0.5, y0=i - 0.5, y1=i + 0.5, xref="x", yref="y",
+                 line=dict(color="#e15759", width=2.5))]
+
+
+def grid_tiles(indices, labels, predicted, confidence, class_names, data_key: str,
+               focus: int | None = None) -> list[html.Button]:
+    """One button per image: a thumbnail framed in the predicted class's colour, with a
+    bar as long as the model's confidence. Images come from the app's PNG endpoint, so
+    the browser caches them across re-filters."""
+    tiles = []
+    for i in map(int, indices):
+        t, p, c = int(labels[i]), int(predicted[i]), float(confidence[i])
+        true_name = class_names[t] if t >= 0 else "unknown"
+        title = f"#{i}: true {true_name}, predicted {class_names[p]} ({c:.0%})"
+        tiles.append(html.Button([
+            html.Img(src=f"/api/images/{data_key}/{i}.png", width=40, height=40, alt=title,
+                     className="dl-pixelated"),
+            html.Span(className="dl-data-bar", style={"width": f"{c:.0%}", "background": class_color(p)}),
+        ], id={"type": "data-tile", "index": i}, title=title,
+            className="dl-tile dl-data-tile" + (" dl-data-focused" if i == focus else "")
+                      + (" dl-data-wrong" if t >= 0 and t != p else ""),
+            style={"borderColor": class_color(p)}))
+    return tiles

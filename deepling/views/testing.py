@@ -1,0 +1,384 @@
+"""Testing view: where the model is unsure, what it looks at, and what breaks it.
+
+Three panels follow the image in focus (the ``focus`` store every view shares):
+
+* the confidence embedding: the penultimate layer's 2-D layout of the animation's images,
+  the less confident ones drawn larger, so ambiguous images stand out; a click focuses one;
+* explanations: Grad-CAM, gradient saliency and occlusion sensitivity for the image in
+  focus and, when the what-if panel has edits, for the edited image beside it;
+* the robustness simulation: the mean probability of the true class per class as each
+  augmentation gets stronger, computed in the background over a stratified sample, with
+  the image in focus drawn on top.
+"""
+
+from __future__ import annotations
+
+import dash_bootstrap_components as dbc
+import numpy as np
+import plotly.graph_objects as go
+from dash import dcc, html
+from PIL import Image
+from plotly.subplots import make_subplots
+
+from deepling.views.common import card, class_color, image_uri
+
+SAMPLE_SIZES = (200, 500, 1000, 2000)
+DEFAULT_SAMPLE = 1000
+PANEL_PX = 160  # display size of each explanation panel (an integer zoom of the image)
+AUTO_CLASS = "auto"
+
+# Colour maps as a few anchors, interpolated: no matplotlib needed at run time.
+# Inferno (sequential; dark = none, bright = most) for Grad-CAM and saliency.
+_INFERNO = np.array([[0, 0, 4], [40, 11, 84], [101, 21, 110], [159, 42, 99], [212, 72, 66],
+                     [245, 125, 21], [250, 193, 39], [252, 255, 164]], np.float32)
+# Blue–white–red (diverging) for occlusion: red where covering the patch lowers the
+# probability (evidence for the class), blue where it raises it.
+_DIVERGING = np.array([[59, 76, 192], [141, 176, 254], [242, 242, 242], [244, 154, 123],
+                       [180, 4, 38]], np.float32)
+
+
+# --- model facts the layout needs ---------------------------------------------------------
+def spatial_layers(model) -> list[str]:
+    """Layers with an N×H×W×C output, input excluded: the ones Grad-CAM can explain."""
+    names = []
+    for layer in model.layers:
+        if type(layer).__name__ == "InputLayer":
+            continue
+        try:
+            rank = len(layer.output.shape)
+        except (AttributeError, ValueError):  # shared or multi-output layers
+            continue
+        if rank == 4:
+            names.append(layer.name)
+    return names
+
+
+def penultimate_layer(model) -> str:
+    """The layer whose output feeds the classifier: the model's last learned features.
+
+    Layers that are the identity at inference (Dropout…) are skipped, and a separate
+    Softmax/Activation at the end counts as part of the classifier.
+    """
+    from deepling.projection import select_layers
+
+    refs, _ = select_layers(model)
+    names = [r.name for r in refs]
+    types = [r.type for r in refs]
+    end = len(refs) - 1
+    if types[end] in ("Softmax", "Activation") and end > 1:
+        end -= 1
+    if end < 1:
+        raise ValueError(f"Model {model.name!r} has no layer before its classifier to lay out.")
+    return names[end - 1]
+
+
+# --- layout ----------------------------------------------------------------------------
+def layout(ctx) -> html.Div:
+    adapter = ctx["adapter"]
+    names = ctx["workspace"].class_names(ctx["model_id"], ctx["data_id"])
+    embed = card("Confidence embedding", [
+        html.Div(id="test-embed-caption", className="small text-muted"),
+        html.Div("Larger, darker points: the model is less sure; outlined: wrong. Click one to "
+                 "focus it.", className="small text-muted mb-1"),
+        dcc.Loading(dcc.Graph(id="test-embed", figure=empty_figure("laying out the images…", 380),
+                              config={"displayModeBar": False}, className="dl-test-embed"),
+                    delay_show=400, type="dot"),
+        dcc.Store(id="test-embed-points"),  # {"indices", "x", "y", "marker": trace index}
+        html.Div(id="test-embed-sink", hidden=True),
+    ], "test-embed-card")
+
+    layers = spatial_layers(adapter.model)
+    controls = html.Div([
+        dbc.InputGroup([dbc.InputGroupText("layer"),
+                        dbc.Select(id="test-layer", options=[{"label": n, "value": n} for n in layers],
+                                   value=_default_layer(adapter.model, layers))],
+                       size="sm", style={"width": "13rem"}),
+        dbc.InputGroup([dbc.InputGroupText("class"),
+                        dbc.Select(id="test-class", value=AUTO_CLASS, options=class_options(names))],
+                       size="sm", style={"width": "14rem"}),
+    ], className="d-flex flex-wrap gap-2")
+    explain = card("Explanations: Grad-CAM · saliency · occlusion", [
+        dcc.Loading(html.Div(id="test-explain", className="dl-test-explain"),
+                    delay_show=400, type="dot"),
+        # The what-if panel (strip view) writes its edit spec here: a dict for
+        # deepling.methods.edits.apply_edits. Empty or None: no edited row.
+        dcc.Store(id="whatif-edits"),
+    ], "test-explain-card", extra=controls)
+
+    robust_controls = html.Div([
+        dbc.InputGroup([dbc.InputGroupText("sample"),
+                        dbc.Select(id="test-robust-size", value=str(DEFAULT_SAMPLE),
+                                   options=[{"label": f"{n:,}", "value": str(n)} for n in SAMPLE_SIZES]),
+                        dbc.InputGroupText("images")],
+                       size="sm", style={"width": "14rem"}),
+        dbc.Button("Run simulation", id="test-robust-run", size="sm", color="primary"),
+    ], className="d-flex gap-2 align-items-center")
+    progress = html.Div([
+        dbc.Progress(id="test-robust-progress", value=0, striped=True, animated=True,
+                     className="flex-grow-1 dl-test-hidden", style={"height": "6px"}),
+        html.Span(id="test-robust-status", className="small text-muted dl-test-status"),
+    ], id="test-robust-progress-row", className="d-flex align-items-center gap-2 mb-1")
+    robust = card("Robustness simulation", [
+        html.Div("Mean probability of the true class, per class, as each augmentation gets "
+                 "stronger; the thick dashed line is the image in focus.",
+                 className="small text-muted mb-1"),
+        progress,
+        dcc.Graph(id="test-robust-graph", config={"displayModeBar": False},
+                  figure=empty_figure("", 500)),
+        dcc.Store(id="test-robust-request"),  # {"key", "size", "model", "data", "started"}
+        dcc.Store(id="test-robust-result"),   # the curves, JSON (see callbacks.testing)
+        dcc.Interval(id="test-robust-poll", interval=500, disabled=True),
+    ], "test-robust-card", extra=robust_controls)
+
+    return html.Div([
+        dbc.Row([dbc.Col(embed, lg=4, className="mb-3"), dbc.Col(explain, lg=8, className="mb-3")]),
+        dbc.Row([dbc.Col(robust, lg=12, className="mb-3")]),
+    ], id="testing-view")
+
+
+def class_options(names) -> list[dict]:
+    return [{"label": "predicted class", "value": AUTO_CLASS}] + \
+        [{"label": n, "value": str(k)} for k, n in enumerate(names)]
+
+
+def layer_options(model) -> tuple[list[dict], str | None]:
+    layers = spatial_layers(model)
+    return [{"label": n, "value": n} for n in layers], _default_layer(model, layers)
+
+
+def _default_layer(model, layers) -> str | None:
+    from deepling.methods import default_gradcam_layer
+
+    try:
+        return default_gradcam_layer(model)
+    except ValueError:
+        return layers[-1] if layers else None
+
+
+# --- explanation panels ------------------------------------------------------------------
+def colorize(values: np.ndarray, lut: np.ndarray) -> np.ndarray:
+    """Values in [0, 1] → RGB float32 through a colour map given by evenly spaced anchors."""
+    v = np.clip(np.nan_to_num(values), 0.0, 1.0) * (len(lut) - 1)
+    lo = np.floor(v).astype(int)
+    hi = np.minimum(lo + 1, len(lut) - 1)
+    t = (v - lo)[..., None]
+    return lut[lo] * (1 - t) + lut[hi] * t
+
+
+def _upscale(array: np.ndarray, size: tuple[int, int], smooth: bool) -> np.ndarray:
+    """H×W or H×W×C → the display size; pixels stay blocky, heat maps may be smooth."""
+    h, w = size
+    if array.shape[:2] == (h, w):
+        return array.astype(np.float32)
+    if array.ndim == 2:
+        img = Image.fromarray(array.astype(np.float32), mode="F")
+        return np.asarray(img.resize((w, h), Image.BILINEAR if smooth else Image.NEAREST), np.float32)
+    return np.stack([_upscale(array[..., c], size, smooth) for c in range(array.shape[-1])], -1)
+
+
+def display_size(shape) -> tuple[int, int]:
+    h, w = shape[:2]
+    scale = max(1, PANEL_PX // max(h, w))
+    return h * scale, w * scale
+
+
+def overlay(image: np.ndarray, heat: np.ndarray, method: str) -> tuple[np.ndarray, float]:
+    """The picture for one explanation panel (uint8 RGB) and the heat map's scale.
+
+    Grad-CAM and occlusion are laid over a greyed copy of the image, the colour's opacity
+    growing with the value so that only the relevant regions are coloured; saliency is
+    noisy at pixel level and reads better on its own. Occlusion is signed: its colours are
+    scaled to ±(largest absolute drop), the scale returned for the legend.
+    """
+    size = display_size(image.shape)
+    rgb = image if image.shape[-1] == 3 else np.repeat(image, 3, axis=-1)
+    base = _upscale(rgb.astype(np.float32), size, smooth=False)
+    grey = base.mean(axis=-1, keepdims=True)
+    faded = 0.55 * base + 0.45 * grey  # colour reads as heat, not as the photo's own colour
+    if method == "saliency":
+        out = colorize(_upscale(heat, size, smooth=False), _INFERNO)
+        return np.clip(out, 0, 255).astype(np.uint8), 1.0
+    if method == "occlusion":
+        scale = float(np.abs(heat).max()) or 1.0
+        h = _upscale(heat / scale, size, smooth=True)
+        color = colorize(0.5 + 0.5 * h, _DIVERGING)
+        alpha = (0.8 * np.abs(h))[..., None]
+    else:
+        scale = 1.0
+        h = _upscale(heat, size, smooth=True)
+        color = colorize(h, _INFERNO)
+        alpha = (0.75 * np.clip(h, 0, 1) ** 0.8)[..., None]
+    out = faded * (1 - alpha) + color * alpha
+    return np.clip(np.rint(out), 0, 255).astype(np.uint8), scale
+
+
+def _gradient_css(lut: np.ndarray) -> str:
+    stops = ", ".join(f"rgb({int(r)},{int(g)},{int(b)})" for r, g, b in lut)
+    return f"linear-gradient(to right, {stops})"
+
+
+def panel(picture: np.ndarray, title, note, legend=None, testid: str = "") -> html.Figure:
+    """One picture with a title, a note and (optionally) its colour legend."""
+    h, w = picture.shape[:2]
+    return html.Figure([
+        html.Img(src=image_uri(picture), width=w, height=h, className="dl-pixelated dl-test-img",
+                 alt=str(title)),
+        html.Figcaption([html.Div(title, className="fw-semibold"), html.Div(note, className="text-muted"),
+                         legend]),
+    ], className="dl-test-panel", **({"data-method": testid} if testid else {}))
+
+
+def legend_bar(method: str, scale: float) -> html.Div:
+    if method == "occlusion":
+        lut, left, right = _DIVERGING, f"−{scale:.2g}", f"+{scale:.2g}"
+    else:
+        lut, left, right = _INFERNO, "low", "high"
+    return html.Div([html.Span(left), html.Span(className="dl-test-cbar",
+                                                style={"background": _gradient_css(lut)}),
+                     html.Span(right)], className="dl-test-legend")
+
+
+def explanation_row(label, image: np.ndarray, maps: dict, class_names, verdict) -> html.Div:
+    """The image and its three maps, in a row; ``maps`` method → Attribution."""
+    size = display_size(image.shape)
+    shown = np.clip(_upscale(image.astype(np.float32), size, smooth=False), 0, 255).astype(np.uint8)
+    if shown.shape[-1] == 1:
+        shown = np.repeat(shown, 3, axis=-1)
+    panels = [panel(shown, label, verdict, testid="image")]
+    titles = {"gradcam": "Grad-CAM", "saliency": "Saliency", "occlusion": "Occlusion"}
+    for method in ("gradcam", "saliency", "occlusion"):
+        attr = maps.get(method)
+        if attr is None:
+            continue
+        if isinstance(attr, Exception):
+            panels.append(html.Figure([html.Div(str(attr), className="dl-test-failed small")],
+                                      className="dl-test-panel"))
+            continue
+        picture, scale = overlay(image, attr.heatmap, method)
+        cls = class_names[attr.class_index]
+        title = titles[method] + (f" · {attr.layer}" if attr.layer else "")
+        note = f"drop in p({cls})" if method == "occlusion" else f"for {cls} ({attr.probability:.0%})"
+        panels.append(panel(picture, title, note, legend_bar(method, scale), testid=method))
+    return html.Div(panels, className="dl-test-row")
+
+
+# --- figures ---------------------------------------------------------------------------
+def empty_figure(message: str, height: int) -> go.Figure:
+    fig = go.Figure()
+    fig.update_layout(height=height, margin=dict(l=8, r=8, t=8, b=8), plot_bgcolor="white",
+                      paper_bgcolor="white", xaxis=dict(visible=False), yaxis=dict(visible=False))
+    if message:
+        fig.add_annotation(text=message, showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper",
+                           font=dict(color="#888", size=13))
+    return fig
+
+
+def embedding_figure(xy: np.ndarray, indices: np.ndarray, labels, predicted, confidence,
+                     class_names, focus: int | None = None) -> go.Figure:
+    """Points of the penultimate layer's layout, coloured by the predicted class.
+
+    Size and opacity grow with *ambiguity* (1 − confidence, rescaled so that a uniform
+    guess over K classes is 1): confident points fade into small dots while the images
+    the model hesitates on stand out. Wrong predictions get a dark outline. The last trace
+    marks the image in focus.
+    """
+    k = len(class_names)
+    ambiguity = np.clip((1.0 - confidence) / max(1.0 - 1.0 / k, 1e-6), 0.0, 1.0)
+    sizes = 4 + 10 * ambiguity
+    opacity = 0.3 + 0.7 * ambiguity
+    wrong = (labels >= 0) & (labels != predicted)
+    fig = go.Figure()
+    for c in range(k):
+        m = predicted == c
+        if not m.any():
+            continue
+        true_names = [class_names[t] if t >= 0 else "?" for t in labels[m]]
+        fig.add_trace(go.Scatter(
+            x=xy[m, 0], y=xy[m, 1], mode="markers", name=class_names[c],
+            # Plain lists: clicks read customdata back, whatever Plotly's array encoding.
+            customdata=np.stack([indices[m], confidence[m]], axis=1).tolist(), text=true_names,
+            marker=dict(color=class_color(c), size=sizes[m], opacity=opacity[m],
+                        line=dict(color=np.where(wrong[m], "#222", "rgba(0,0,0,0)"),
+                                  width=np.where(wrong[m], 1.2, 0))),
+            hovertemplate=(f"#%{{customdata[0]}} · true %{{text}}<br>predicted {class_names[c]} "
+                           "%{customdata[1]:.0%}<extra></extra>"),
+        ))
+    fig.add_trace(focus_marker(xy, indices, focus))
+    fig.update_layout(
+        height=380, margin=dict(l=4, r=4, t=4, b=4), plot_bgcolor="white", paper_bgcolor="white",
+        xaxis=dict(visible=False), yaxis=dict(visible=False, scaleanchor="x"),
+        legend=dict(orientation="h", y=-0.02, yanchor="top", font=dict(size=11),
+                    itemsizing="constant", title=dict(text="predicted ", font=dict(size=11))),
+        hoverlabel=dict(bgcolor="white"), clickmode="event", dragmode="pan",
+    )
+    return fig
+
+
+def focus_marker(xy, indices, focus) -> go.Scatter:
+    hit = np.flatnonzero(np.asarray(indices) == focus) if focus is not None else []
+    x, y = ([float(xy[hit[0], 0])], [float(xy[hit[0], 1])]) if len(hit) else ([], [])
+    return go.Scatter(x=x, y=y, mode="markers", name="in focus", showlegend=False,
+                      hoverinfo="skip",
+                      marker=dict(size=22, color="rgba(0,0,0,0)", line=dict(color="#111", width=2.5)))
+
+
+def robustness_figure(result: dict | None, focus_curves: dict | None, class_names,
+                      focus_label: str = "image in focus") -> go.Figure:
+    """Small multiples, one per augmentation: per-class mean curves and the focus image.
+
+    Parameters
+    ----------
+    result : dict or None
+        ``{"augs": [{"name", "label", "unit", "magnitudes", "per_class", "mean",
+        "accuracy"}], "n": int}`` from the simulation, or None before it has run.
+    focus_curves : dict or None
+        Augmentation name → ``{"magnitudes", "probability"}`` for the image in focus.
+    """
+    from deepling.methods import AUGMENTATIONS
+
+    augs = list(AUGMENTATIONS.values())
+    cols = 3
+    rows = -(-len(augs) // cols)
+    titles = [f"{a.label} <span style='color:#888;font-size:11px'>({a.unit})</span>" for a in augs]
+    fig = make_subplots(rows=rows, cols=cols, subplot_titles=titles, shared_yaxes=True,
+                        horizontal_spacing=0.04, vertical_spacing=0.16)
+    by_name = {a["name"]: a for a in (result or {}).get("augs", [])}
+    for n, aug in enumerate(augs):
+        row, col = n // cols + 1, n % cols + 1
+        sim = by_name.get(aug.name)
+        if sim is not None:
+            mags = sim["magnitudes"]
+            for k, values in enumerate(sim["per_class"]):
+                if values is None or all(v is None for v in values):
+                    continue
+                fig.add_trace(go.Scatter(
+                    x=mags, y=values, mode="lines", name=class_names[k], legendgroup=class_names[k],
+                    showlegend=n == 0, line=dict(color=class_color(k), width=1.6),
+                    hovertemplate=f"{class_names[k]}: %{{y:.0%}} at %{{x}}<extra></extra>"),
+                    row=row, col=col)
+            fig.add_trace(go.Scatter(
+                x=mags, y=sim["mean"], mode="lines", name="all classes", legendgroup="all",
+                showlegend=n == 0, line=dict(color="#555", width=3),
+                customdata=sim["accuracy"],
+                hovertemplate="all classes: %{y:.0%} · accuracy %{customdata:.0%} at %{x}<extra></extra>"),
+                row=row, col=col)
+        curve = (focus_curves or {}).get(aug.name)
+        if curve is not None:
+            fig.add_trace(go.Scatter(
+                x=curve["magnitudes"], y=curve["probability"], mode="lines+markers", name=focus_label,
+                legendgroup="focus", showlegend=n == 0,
+                line=dict(color="#111", width=3, dash="dash"), marker=dict(size=6),
+                hovertemplate=f"{focus_label}: %{{y:.0%}} at %{{x}}<extra></extra>"),
+                row=row, col=col)
+    fig.update_yaxes(range=[-0.02, 1.02], tickformat=".0%", gridcolor="#eef0f3", zeroline=False)
+    fig.update_xaxes(gridcolor="#eef0f3", zeroline=False)
+    for r in range(1, rows + 1):
+        fig.update_yaxes(title=dict(text="p(true class)", font=dict(size=11)), row=r, col=1)
+    fig.update_annotations(font=dict(size=13))
+    fig.update_layout(height=500, margin=dict(l=8, r=8, t=28, b=8), plot_bgcolor="white",
+                      paper_bgcolor="white", hovermode="closest",
+                      legend=dict(orientation="v", x=1.01, y=1, font=dict(size=11)))
+    if not by_name and not focus_curves:
+        fig.add_annotation(text="Run the simulation to see the curves", showarrow=False,
+                           x=0.5, y=0.5, xref="paper", yref="paper", font=dict(color="#888"))
+    return fig
