@@ -205,7 +205,6 @@ def report(scale, compare, command, quick, n_pivots, load):
     from deepling.projection import layer_sequence
     from deepling.projection.activations import (
         CANDIDATES_PER_PIVOT,
-        GRAPH_MIN_BATCHES,
         MIN_CANDIDATES,
     )
 
@@ -234,9 +233,9 @@ def report(scale, compare, command, quick, n_pivots, load):
          "pipeline is `layer_sequence` on the uint8 images. *First* is the first call in a fresh "
          "process (both pay TensorFlow's first-run set-up, predict also traces its graph), "
          "*best* the best of the next two calls (predict) or of two calls (pipeline). The "
-         f"pipeline compiles its own products model on every call once it streams ≥ "
-         f"{GRAPH_MIN_BATCHES} full batches (eager below that), so that tracing is in all its "
-         "figures. **Ratio, warm** = pipeline best ÷ predict best: the "
+         "pipeline traces its two compiled functions (candidate activations, pivot products) "
+         "on its first call on a model and keeps them on the model's adapter; later calls, "
+         "with other images and pivots, reuse them. **Ratio, warm** = pipeline best ÷ predict best: the "
          "steady state of a running app, and the figure the goal refers to. *Ratio, cold* = "
          "first ÷ first. *CPU* ratios divide process CPU times instead of wall times: everything "
          "runs on one thread, so they are what the wall ratios would be on an idle machine, and "
@@ -261,12 +260,13 @@ def report(scale, compare, command, quick, n_pivots, load):
     mds_each = np.mean([r["mds"] for r in rows])
     lines += [
         "",
-        ("Where the time goes (profiled on this machine): the products with 50 pivots cost "
-         "about a third of a forward pass (one k-column matrix product per layer, ~10 M "
-         "multiply-adds per image against the model's ~39 M); below the compiled path's "
-         "threshold the model runs eagerly, about 30% slower than the traced `predict`; above "
-         "it, tracing the products model costs about half a second per call. Fewer pivots "
-         "lower the first cost in proportion (`--n-pivots`)."),
+        ("Where the time goes (profiled on this machine at N = 1,000): the products with 50 pivots "
+         "cost about a quarter of a forward pass (one k-column matrix product per layer, ~11 M "
+         "multiply-adds per image against the model's ~39 M); choosing the pivots and laying out "
+         "the layers cost a fixed ~0.25 s per call whatever N (a 128×128 Gram matrix per layer "
+         "among the candidate images, their products, 18 small SVDs and alignments), which is why "
+         "the ratio is highest at small N. Fewer pivots lower the first cost in proportion "
+         "(`--n-pivots`)."),
     ]
     largest = max(scale)
     q_big = scale[largest][1]

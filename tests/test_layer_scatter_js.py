@@ -353,13 +353,14 @@ def test_follows_device_pixel_ratio(scatter):
     scatter.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
                             {"width": 780, "height": 600, "deviceScaleFactor": 2, "mobile": False})
     try:
-        wait_for(scatter, f"s.canvas.width === {2 * W} && s.canvas.height === {2 * H}")
+        # generous: on a loaded machine the emulated change can take seconds to land
+        wait_for(scatter, f"s.canvas.width === {2 * W} && s.canvas.height === {2 * H}", timeout=20)
         img = png(scatter)
         width_2x = int((img[int(round(2 * y)), :, 3] > 128).sum())
         assert 1.7 * width_1x <= width_2x <= 2.3 * width_1x      # same CSS size, twice the pixels
     finally:
         scatter.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
-    wait_for(scatter, f"s.canvas.width === {W}")
+    wait_for(scatter, f"s.canvas.width === {W}", timeout=20)
 
 
 def test_lasso_selects_inside_the_polygon_and_plain_drag_pans(scatter):

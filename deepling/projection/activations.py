@@ -13,9 +13,13 @@ first conv block alone is 32,768 floats per image), so they are never collected:
    their exact distances.
 2. **Stream.** The other images pass through the model in batches; of each batch only
    the N_batch×k inner products per layer with that layer's (centred) pivots are kept:
-   one float32 matrix product (the candidates' come from their kept activations). With
-   many batches this happens inside a compiled model whose outputs are just those
-   products; a few batches run eagerly, with NumPy.
+   one float32 matrix product inside a compiled function whose outputs are just those
+   products, so activations never leave the graph (the candidates' products come from
+   their kept activations).
+
+Both passes run as ``tf.function`` graphs that take the pivots as arguments, traced once
+per model and layer choice and kept on the model's adapter: the next projection on the
+same model, whatever its images and pivots, skips tracing.
 
 Every image is forwarded once (plus the candidates once per layer group), so the cost is
 one prediction pass plus, per layer, a k-column matrix product.
@@ -47,8 +51,8 @@ MIN_CANDIDATES = 128
 CANDIDATES_PER_PIVOT = 2
 # Candidate activations held at once; layers are processed in groups that fit.
 CANDIDATE_BUDGET_BYTES = 512 * 2**20
-# Compiling the streaming model costs about as much as 6 batches of 256 gain from it.
-GRAPH_MIN_BATCHES = 6
+# Where the compiled functions live on a ModelAdapter (one dict per model).
+_FUNCTIONS = "_deepling_projection_functions"
 
 
 @dataclass(frozen=True)
@@ -215,7 +219,7 @@ def pivot_products(adapter, images, layers=None, *, n_pivots=50, batch_size=256,
     -------
     PivotProducts
     """
-    import keras
+    import tensorflow as tf
 
     images = check_images(adapter, images)
     if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
@@ -224,25 +228,22 @@ def pivot_products(adapter, images, layers=None, *, n_pivots=50, batch_size=256,
         raise ValueError(f"n_pivots must be a positive integer, got {n_pivots!r}.")
     report = progress or (lambda fraction, message: None)
     refs, _ = select_layers(adapter.model, layers)
-    model_input = adapter.model.inputs[0]
     rng = check_random_state(random_state)
     n = len(images)
 
-    def forward(model, index):
-        """Activations of ``model`` for the images at ``index``, as float32 N×D arrays."""
-        outs = model(adapter.preprocess(images[index]), training=False)
-        outs = outs if isinstance(outs, (list, tuple)) else [outs]
+    def forward(group, index):
+        """Activations of the layers ``group`` for the images at ``index``, float32 N×D."""
+        outs = _compiled(adapter, refs, group, "activations")(adapter.preprocess(images[index]))
         # np.asarray shares the tensors' memory: no copy of the activations.
         return [np.asarray(o, dtype=np.float32).reshape(len(index), -1) for o in outs]
 
-    full = keras.Model(model_input, [r.tensor for r in refs])
     # One image gives the real output shapes (a model may leave spatial sizes open) and
     # shows early, with a clear message, if the model cannot run on these images at all.
+    every = tuple(range(len(refs)))
     try:
-        probe = full(adapter.preprocess(images[:1]), training=False)
+        probe = _compiled(adapter, refs, every, "activations")(adapter.preprocess(images[:1]))
     except Exception as exc:
         raise ValueError(f"{adapter.name} could not run on these images: {exc}") from exc
-    probe = probe if isinstance(probe, (list, tuple)) else [probe]
     shapes = tuple(tuple(int(d) for d in o.shape[1:]) for o in probe)
     sizes = np.array([int(np.prod(s)) for s in shapes])
 
@@ -266,12 +267,10 @@ def pivot_products(adapter, images, layers=None, *, n_pivots=50, batch_size=256,
     pivots, pivot_idx = [None] * len(refs), np.empty((len(refs), k), np.int64)
     centred_t = [None] * len(refs)  # per layer: (pivots - their mean)ᵀ, D × k
     for group in groups:
-        model = full if len(group) == len(refs) else keras.Model(
-            model_input, [refs[i].tensor for i in group])
         acts = [[] for _ in group]
         for start in range(0, m, batch_size):
             index = cand[start:start + batch_size]
-            for chunks, a in zip(acts, forward(model, index)):
+            for chunks, a in zip(acts, forward(group, index)):
                 chunks.append(a)
             done += len(index)
             report(done / total, f"Choosing pivots ({done:,} of {total:,} images through the model)")
@@ -285,23 +284,12 @@ def pivot_products(adapter, images, layers=None, *, n_pivots=50, batch_size=256,
             del chunks, a
 
     rest = np.setdiff1d(np.arange(n), cand, assume_unique=True)
-    # Full batches go through a compiled model that computes the products in its graph
-    # (activations never leave it, and the graph runs ~30% faster than eager calls) once
-    # there are enough of them to repay its tracing; the rest run eagerly with NumPy.
-    compiled = None
-    if len(rest) // batch_size >= GRAPH_MIN_BATCHES:
-        layer = _pivot_product_layer()
-        compiled = keras.Model(model_input, [layer(centred_t[i], name=f"pivot_products_{i}")(r.tensor)
-                                             for i, r in enumerate(refs)])
+    stream = _compiled(adapter, refs, every, "products")
+    pivots_t = [tf.constant(c) for c in centred_t]  # converted once, not per batch
     for start in range(0, len(rest), batch_size):
         index = rest[start:start + batch_size]
-        if compiled is not None and len(index) == batch_size:  # one shape: traced once
-            outs = compiled.predict_on_batch(adapter.preprocess(images[index]))
-            for i, g in enumerate(outs if isinstance(outs, (list, tuple)) else [outs]):
-                products[i][index] = g
-        else:
-            for i, a in enumerate(forward(full, index)):
-                products[i][index] = _products(a, centred_t[i])
+        for i, g in enumerate(stream(adapter.preprocess(images[index]), pivots_t)):
+            products[i][index] = np.asarray(g)
         done += len(index)
         report(done / total, f"Streaming images through the model ({done:,} of {total:,})")
     with np.errstate(over="ignore", invalid="ignore"):  # non-finite layers: caller warns
@@ -347,32 +335,42 @@ def _max_norm(rows):
     return float(np.sqrt(np.einsum("ij,ij->i", rows, rows, dtype=np.float64).max()))
 
 
-def _pivot_product_layer():
-    """A Keras layer class computing ``flatten(a) @ centred_pivots_t`` inside a model graph.
+def _compiled(adapter, refs, group, kind):
+    """A ``tf.function`` over the model for the layers ``refs[i] for i in group``.
 
-    Defined on demand so that importing this module does not import Keras.
+    ``"activations"``: preprocessed images → those layers' outputs. ``"products"``:
+    (preprocessed images, per layer the centred pivotsᵀ as D×k) → per layer the N×k
+    products, so activations never leave the graph. The pivots are arguments, not
+    constants, and the batch size is open, so one trace serves every projection on this
+    model with the same layers; it is kept on the adapter (one per model, never shared
+    between models), and tracing it twice in a race is only wasted time.
     """
     import keras
-    from keras import ops
+    import tensorflow as tf
 
-    class PivotProducts(keras.layers.Layer):
-        """Inner products of each sample's activations with fixed centred pivots (N × k)."""
+    functions = adapter.__dict__.setdefault(_FUNCTIONS, {})
+    key = (kind, tuple(refs[i].name for i in group))
+    if key in functions:
+        return functions[key]
+    model_input = adapter.model.inputs[0]
+    sub = keras.Model(model_input, [refs[i].tensor for i in group])
+    image = tf.TensorSpec((None, *model_input.shape[1:]), tf.float32)
 
-        def __init__(self, centred_pivots_t, **kwargs):
-            super().__init__(trainable=False, **kwargs)
-            self._value = centred_pivots_t
+    def outputs(x):
+        outs = sub(x, training=False)
+        return list(outs) if isinstance(outs, (list, tuple)) else [outs]
 
-        def build(self, input_shape):
-            # A weight, not a constant: tracing copies constants into the graph (slow).
-            self._pivots_t = self.add_weight(shape=self._value.shape, initializer="zeros",
-                                             trainable=False, name="centred_pivots_t")
-            self._pivots_t.assign(self._value)
+    if kind == "activations":
+        fn = tf.function(outputs, input_signature=[image])
+    else:
+        def products(x, pivots_t):
+            return [tf.matmul(tf.reshape(tf.cast(a, tf.float32), (tf.shape(a)[0], -1)), p)
+                    for a, p in zip(outputs(x), pivots_t)]
 
-        def call(self, a):
-            flat = ops.reshape(ops.cast(a, "float32"), (ops.shape(a)[0], -1))
-            return ops.matmul(flat, self._pivots_t)
-
-    return PivotProducts
+        pivot_specs = [tf.TensorSpec((None, None), tf.float32) for _ in group]
+        fn = tf.function(products, input_signature=[image, pivot_specs])
+    functions[key] = fn
+    return fn
 
 
 def _groups(candidate_bytes, budget):
