@@ -201,6 +201,9 @@
     if (wasPlaying) view.scatter.play({speed: speed(), loop: 'bounce'});
     const url = new URL(window.location.href);
     const c = payload.choice;
+    // The address is the link to this view: model, data, the images, the layer.
+    url.searchParams.set('model', payload.model);
+    url.searchParams.set('data', payload.data);
     url.searchParams.set('mode', c.mode);
     url.searchParams.set('count', c.count);
     if (c.mode === 'classes') url.searchParams.set('classes', c.classes.join(','));

@@ -21,14 +21,15 @@ def _resolve(workspace, rendered):
     return rendered.get("model") or workspace.default_model_id, rendered.get("data") or workspace.default_data_id
 
 
-def cell_query(true: int, pred: int, count: int) -> str:
+def cell_query(model_id: str, data_id: str, true: int, pred: int, count: int) -> str:
     """The animation's URL query for the images of one confusion cell.
 
     Mode ``cell`` of :func:`deepling.selection.choose_images`: up to ``count`` images of
-    true class ``true`` that the model predicts as ``pred``.
+    true class ``true`` that the model predicts as ``pred``, of this model and data (so
+    the address stays a link to the view).
     """
-    return "?" + urlencode({"mode": "cell", "true": int(true), "predicted": int(pred),
-                            "count": int(min(count, CELL_ANIMATION_MAX))})
+    return "?" + urlencode({"model": model_id, "data": data_id, "mode": "cell", "true": int(true),
+                            "predicted": int(pred), "count": int(min(count, CELL_ANIMATION_MAX))})
 
 
 def register(app, workspace) -> None:
@@ -59,7 +60,7 @@ def register(app, workspace) -> None:
         if len(idx) == 1:  # the animation needs two images; one is simply the one to look at
             return (*filters, idx.tolist(), no_update, int(idx[0]),
                     f"{what}: 1 image, now in focus (the layer animation needs at least 2).", figure)
-        query = cell_query(true, pred, len(idx))
+        query = cell_query(m, d, true, pred, len(idx))
         if query == search:
             # Location only reports a change; the animation may have moved on since this
             # query was set (its own controls rewrite the address bar, not this prop), so

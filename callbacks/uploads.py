@@ -33,8 +33,9 @@ def register(app, workspace) -> None:
     @app.callback(Output("open-model", "options"), Output("open-model", "value"),
                   Output("open-data", "options"), Output("open-data", "value"),
                   Input("open-modal", "is_open"), Input("session", "data"),
-                  State("rendered", "data"), State("upload-result", "data"))
-    def list_choices(is_open, session, rendered, last_upload):
+                  State("rendered", "data"), State("upload-result", "data"),
+                  State("open-model", "value"), State("open-data", "value"))
+    def list_choices(is_open, session, rendered, last_upload, chosen_model, chosen_data):
         if not is_open:
             return no_update, no_update, no_update, no_update
         session = session or {}
@@ -47,19 +48,26 @@ def register(app, workspace) -> None:
         current = rendered or {}
         model_value, data_value = current.get("model"), current.get("data")
         if last_upload and ctx.triggered_id == "session":  # select what was just uploaded
+            # ...keeping the other choice made in this dialog (a model uploaded, then data)
+            model_value, data_value = chosen_model or model_value, chosen_data or data_value
             if last_upload["kind"] == "model":
                 model_value = last_upload["id"]
             else:
                 data_value = last_upload["id"]
         return models, model_value, data, data_value
 
-    @app.callback(Output("url", "search"), Input("open-apply", "n_clicks"),
-                  State("open-model", "value"), State("open-data", "value"),
-                  prevent_initial_call=True)
-    def open_choice(_n, model_id, data_id):
-        if not model_id or not data_id:
-            return no_update
-        return f"?model={model_id}&data={data_id}"
+    # Opening another model or data loads the page anew: everything on it is rebuilt anyway,
+    # and the address bar is then exactly the link that reproduces it. (Not through
+    # dcc.Location: the animation rewrites the address behind its back, and a refreshing
+    # Location then writes its stale search back over the new address.)
+    app.clientside_callback(
+        """function (n, model, data) {
+            if (!n || !model || !data) return window.dash_clientside.no_update;
+            window.location.assign('/?' + new URLSearchParams({model: model, data: data}));
+            return window.dash_clientside.no_update;
+        }""",
+        Output("open-apply", "title"), Input("open-apply", "n_clicks"),
+        State("open-model", "value"), State("open-data", "value"), prevent_initial_call=True)
 
 
 def _server_model_label(workspace) -> str:
