@@ -202,8 +202,13 @@ def render_strip(strip, names, label):
                       f" {strip.probabilities[k, p]:.0%}"], className="dl-flip" if flipped else ""),
         ], className="dl-strip-cell small"))
     target = _target_name(strip, names)
-    flip = (f"the prediction flips at step {strip.flip_step}" if strip.flip_step is not None
-            else "the prediction does not flip")
+    if strip.flip_step is not None:
+        flip = f"the prediction flips at step {strip.flip_step}"
+    elif not isinstance(strip.target, Channel) and int(strip.predicted[0]) == int(strip.target):
+        # the default for a misclassified image: push on to see what the model sees in it
+        flip = f"already predicted {target}: the strip shows what makes it {target}"
+    else:
+        flip = "the prediction does not flip"
     head = html.Div([f"towards {target} ({strip.score_name}) · {flip} · change maps share one "
                      f"scale (max {vmax:.0f} levels)"] + [html.Div(n) for n in strip.notes],
                     className="small text-muted mb-1")
@@ -227,11 +232,12 @@ def probability_lines(strip, names, label) -> go.Figure:
                         name=f"{names[k]} ({role})", line=dict(color=class_color(k), width=2))
     if strip.flip_frame is not None:
         fig.add_vline(x=strip.flip_frame - 0.5, line=dict(color="#999", dash="dot"))
-    fig.update_layout(height=150, margin=dict(l=8, r=8, t=8, b=8), plot_bgcolor="white",
-                      yaxis=dict(range=[0, 1], tickformat=".0%", gridcolor="#eee"),
+    fig.update_layout(height=170, margin=dict(l=8, r=8, t=28, b=8), plot_bgcolor="white",
+                      yaxis=dict(range=[0, 1.02], tickformat=".0%", gridcolor="#eee",
+                                 tickvals=[0, 0.5, 1]),
                       xaxis=dict(title=None, gridcolor="#eee", tickvals=frames,
                                  ticktext=[f"step {s}" for s in strip.steps]),
-                      legend=dict(orientation="h", y=1.15))
+                      legend=dict(orientation="h", x=0, y=1.02, yanchor="bottom"))
     return fig
 
 

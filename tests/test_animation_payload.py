@@ -8,7 +8,7 @@ import pytest
 from callbacks.animation import layouts_csv
 from deepling.projection import LayerSequence
 from deepling.selection import choose_images, from_query, normalise, to_query
-from deepling.views.payload import dequantise, quantise, sequence_payload, unb64
+from deepling.views.payload import dequantise, fit_view, quantise, sequence_payload, unb64
 
 
 def _sequence(n_layers=12, n=10_000, seed=0):
@@ -34,8 +34,11 @@ def test_payload_is_compact_typed_arrays():
     assert len(text) < 12 * n * 2 * 2 * 1.4 + 200_000
     assert isinstance(payload["positions"], str)
     back = dequantise(unb64(payload["positions"], "<u2")).reshape(seq.layouts.shape)
-    assert np.abs(back - seq.layouts).max() < 2.0 / 65535
-    np.testing.assert_array_equal(unb64(payload["labels"], np.uint8), labels)
+    # points travel in a shuffled order; their dataset indices say which is which
+    order = unb64(payload["indices"], "<i4")
+    assert sorted(order) == list(range(n)) and (order[:100] != np.arange(100)).any()
+    assert np.abs(back - fit_view(seq.layouts)[:, order]).max() < 2.0 / 65535
+    np.testing.assert_array_equal(unb64(payload["labels"], np.uint8), labels[order])
     assert payload["layers"][1]["mirrored"] is True and payload["layers"][2]["mirrored"] is False
     assert payload["layers"][1]["residualAfter"] is None  # NaN becomes null
     assert "mirrored" not in payload["layers"][0]
@@ -100,3 +103,20 @@ def test_confusion_cell_choice():
     assert normalise(from_query(to_query(choice)), 3) == choice
     with pytest.raises(ValueError, match="needs 'predicted'"):
         normalise({"mode": "cell", "true": 0}, 3)
+
+
+def test_view_fits_the_bulk_and_keeps_far_points_inside_in_order():
+    rng = np.random.default_rng(1)
+    frames = rng.normal(scale=0.05, size=(3, 1000, 2))
+    frames[1, :5] = [[0.9, 0.0], [0.0, -0.95], [0.7, 0.7], [0.3, 0.0], [0.5, 0.0]]  # far points
+    fitted = fit_view(frames)
+    r_in, r_out = np.hypot(*frames.transpose(2, 0, 1)), np.hypot(*fitted.transpose(2, 0, 1))
+    bulk = r_in <= np.quantile(r_in, 0.99)
+    # the bulk: one scale factor for every frame, and it now fills most of the view
+    factors = r_out[bulk] / r_in[bulk]
+    assert np.ptp(factors) < 1e-4 * factors.mean() and r_out[bulk].max() > 0.8
+    # far points: inside the view, directions kept, order of radii kept
+    assert r_out.max() < 1.0
+    far = frames[1, :5]
+    np.testing.assert_allclose(fitted[1, :5] / r_out[1, :5, None], far / r_in[1, :5, None], atol=1e-5)
+    assert (np.argsort(r_out[1, :5]) == np.argsort(r_in[1, :5])).all()

@@ -4,6 +4,11 @@
 positions are quantised to uint16 over the shared [-1, 1] viewport (a step of 3e-5 of the
 view, far below a pixel) and travel as base64, ~0.8 MB for that case, decoded once in JS
 into a Float32Array.
+
+Two things are for the eye only (the CSV export and the API keep the layouts as computed):
+the view is fitted to the bulk of the points (:func:`fit_view`), and the points are sent
+in a fixed shuffled order, because WebGL draws in buffer order and class-sorted points
+would bury every class under the next one.
 """
 
 from __future__ import annotations
@@ -35,6 +40,40 @@ def dequantise(q: np.ndarray) -> np.ndarray:
     return q.astype(np.float32) * (2.0 / _Q) - 1.0
 
 
+# Radius, pooled over all frames, below which the bulk of the points lies...
+BULK_QUANTILE = 0.99
+# ...and where it is drawn: inside, positions are one scale factor of the layouts; beyond,
+# radii are compressed smoothly into the rim (order kept), so a few far points in one
+# layer do not shrink every frame to a dot in the middle of the view.
+LINEAR_RADIUS = 0.85
+
+
+def fit_view(layouts: np.ndarray) -> np.ndarray:
+    """Layouts (frames × N × 2, within the unit disc) scaled so their bulk fills the view.
+
+    One factor for all frames puts the pooled ``BULK_QUANTILE`` radius at
+    ``LINEAR_RADIUS``; a radius ``u`` beyond it becomes ``LINEAR_RADIUS + rim · x / (x + rim)``
+    with ``x = u − LINEAR_RADIUS`` and ``rim = 1 − LINEAR_RADIUS``: continuous with slope 1,
+    always below 1, and slow enough to saturate that far points keep their order.
+    """
+    layouts = np.asarray(layouts, dtype=np.float64)
+    radius = np.hypot(layouts[..., 0], layouts[..., 1])
+    bulk = float(np.quantile(radius, BULK_QUANTILE)) if radius.size else 0.0
+    if bulk <= 0.0:
+        return layouts.astype(np.float32)
+    u = radius * (LINEAR_RADIUS / bulk)
+    rim = 1.0 - LINEAR_RADIUS
+    x = np.maximum(u - LINEAR_RADIUS, 0.0)
+    fitted = np.where(u <= LINEAR_RADIUS, u, LINEAR_RADIUS + rim * x / (x + rim))
+    factor = np.divide(fitted, radius, out=np.zeros_like(radius), where=radius > 0)
+    return (layouts * factor[..., None]).astype(np.float32)
+
+
+def draw_order(n: int) -> np.ndarray:
+    """A fixed shuffle of ``n`` points: the same images are always drawn in the same order."""
+    return np.random.default_rng(0).permutation(n)
+
+
 def sequence_payload(sequence, indices, labels, predicted, confidence, class_names,
                      data_key: str) -> dict:
     """The layer sequence plus per-point facts for colouring, marking and tooltips.
@@ -49,6 +88,7 @@ def sequence_payload(sequence, indices, labels, predicted, confidence, class_nam
     """
     layouts = np.asarray(sequence.layouts, dtype=np.float32)
     n_layers, n, _ = layouts.shape
+    order = draw_order(n)
     layers = []
     for i in range(n_layers):
         layer = {"name": sequence.names[i], "type": sequence.types[i],
@@ -62,11 +102,11 @@ def sequence_payload(sequence, indices, labels, predicted, confidence, class_nam
         layers.append(layer)
     return {
         "n": int(n), "nLayers": int(n_layers), "layers": layers,
-        "positions": b64(quantise(layouts)),
-        "indices": b64(np.asarray(indices, dtype="<i4")),
-        "labels": b64(np.asarray(labels, dtype=np.uint8)),
-        "predicted": b64(np.asarray(predicted, dtype=np.uint8)),
-        "confidence": b64(np.rint(np.asarray(confidence) * 255).astype(np.uint8)),
+        "positions": b64(quantise(fit_view(layouts)[:, order])),
+        "indices": b64(np.asarray(indices, dtype="<i4")[order]),
+        "labels": b64(np.asarray(labels, dtype=np.uint8)[order]),
+        "predicted": b64(np.asarray(predicted, dtype=np.uint8)[order]),
+        "confidence": b64(np.rint(np.asarray(confidence) * 255).astype(np.uint8)[order]),
         "classNames": list(class_names), "palette": palette_rgb(len(class_names)),
         "warnings": list(sequence.warnings), "dataKey": data_key,
     }

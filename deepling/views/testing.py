@@ -110,7 +110,7 @@ def layout(ctx) -> html.Div:
                         dbc.Select(id="test-robust-size", value=str(DEFAULT_SAMPLE),
                                    options=[{"label": f"{n:,}", "value": str(n)} for n in SAMPLE_SIZES]),
                         dbc.InputGroupText("images")],
-                       size="sm", style={"width": "14rem"}),
+                       size="sm", style={"width": "16rem"}),
         dbc.Button("Run simulation", id="test-robust-run", size="sm", color="primary"),
     ], className="d-flex gap-2 align-items-center")
     progress = html.Div([
