@@ -254,8 +254,12 @@ void main() {
       this._bindEvents();
       this._resizeObserver = typeof ResizeObserver !== 'undefined'
         ? new ResizeObserver(() => this.resize()) : null;
-      if (this._resizeObserver) this._resizeObserver.observe(container);
-      else this._listen(window, 'resize', () => this.resize());
+      if (this._resizeObserver) {
+        // The device-pixel box also changes with devicePixelRatio (zoom, another screen),
+        // which a CSS-box observer never reports; browsers without that box (Safari) throw.
+        try { this._resizeObserver.observe(container, {box: 'device-pixel-content-box'}); }
+        catch (e) { this._resizeObserver.observe(container); }
+      } else this._listen(window, 'resize', () => this.resize());
       // ResizeObserver misses a devicePixelRatio change (window dragged to a projector or a
       // retina screen, browser zoom), which would leave the canvas blurry. Browsers signal it
       // through a resolution media query or a window resize, depending on the cause.

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import threading
 
 import numpy as np
 from dash import Input, Output, State, ctx, no_update
@@ -21,6 +22,33 @@ from deepling.views.payload import sequence_payload
 def compute_sequence(workspace, model_id, data_id, choice):
     """The layer sequence for a choice of images (a disk-cache hit once the job is done)."""
     return layer_sequence_task(workspace, {"model": model_id, "data": data_id, "choice": choice})
+
+
+def submit_projection(jobs, workspace, model_id, data_id, raw) -> tuple[str, dict]:
+    """Start (or join) the projection job for a choice of images; ValueError if it is bad."""
+    ds = workspace.dataset(model_id, data_id)
+    choice = normalise(raw, ds.n_classes)  # the choice is about true classes
+    choose_images(ds.labels, workspace.predictions(model_id, data_id).predicted, choice, ds.n_classes)
+    key = cache_key("animation", model_id, data_id, choice)
+    jobs.submit(key, "layer_sequence", {"model": model_id, "data": data_id, "choice": choice})
+    return key, choice
+
+
+def warm_up(app, workspace) -> None:
+    """Project the first page's images now, in the background: the first visitor (a
+    presenter opening the laptop) then finds the animation ready, and the model's compiled
+    functions traced. On a thread of its own, so a slow Celery broker cannot hold up the
+    start; errors surface when the page asks for the same projection."""
+    jobs = app.server.config["DEEPLING_JOBS"]
+
+    def submit():
+        try:
+            submit_projection(jobs, workspace, workspace.default_model_id,
+                              workspace.default_data_id, {})
+        except Exception:  # noqa: BLE001 - the page's own request reports it
+            pass
+
+    threading.Thread(target=submit, name="deepling-warm-up", daemon=True).start()
 
 
 def register(app, workspace) -> None:
@@ -47,18 +75,13 @@ def register(app, workspace) -> None:
         if not from_url:  # the controls; a confusion cell keeps the cell the URL names
             raw = {"mode": mode, "classes": classes, "count": count,
                    "true": query.get("true"), "predicted": query.get("predicted")}
-        ds = workspace.dataset(model_id, data_id)
-        n_classes = ds.n_classes  # the choice is about true classes
         try:
-            choice = normalise(raw, n_classes)
-            choose_images(ds.labels, workspace.predictions(model_id, data_id).predicted, choice, n_classes)
+            key, choice = submit_projection(jobs, workspace, model_id, data_id, raw)
         except ValueError as exc:
             return no_update, True, no_update, no_update, no_update, f"⚠ {exc}"
-        key = cache_key("animation", model_id, data_id, choice)
-        jobs.submit(key, "layer_sequence", {"model": model_id, "data": data_id, "choice": choice})
         request = {"key": key, "choice": choice, "model": model_id, "data": data_id,
                    "layer": query.get("layer")}
-        all_classes = choice["classes"] == list(range(n_classes))
+        all_classes = choice["classes"] == list(range(workspace.dataset(model_id, data_id).n_classes))
         controls = (choice["mode"], None if all_classes else choice["classes"], choice["count"]) \
             if from_url else (no_update,) * 3
         return request, False, *controls, "starting…"

@@ -40,6 +40,7 @@ def create_app(config: Config | None = None, workspace: Workspace | None = None)
     app.server.config["DEEPLING_JOBS"] = job_runner(config, workspace)
     app.layout = lambda: serve_layout(workspace)
     callbacks.register_all(app, workspace)
+    callbacks.animation.warm_up(app, workspace)
 
     register_api(app.server, workspace)
     # Flask refuses bodies over this before they are read; UploadStore counts bytes too.
