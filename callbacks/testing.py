@@ -52,12 +52,14 @@ def embedding_indices(labels, predicted, choice: dict | None) -> tuple[np.ndarra
 
 
 def compute_embedding(adapter, images) -> tuple[str, np.ndarray]:
-    """(layer name, N×2 layout) of the penultimate layer; disk-cached by layer_sequence."""
+    """(layer name, N×2 layout) of the penultimate layer, fitted to its bulk as the layer
+    animation is (a few far points would squeeze the rest); disk-cached by layer_sequence."""
     from deepling.projection import layer_sequence
+    from deepling.views.payload import fit_view
 
     layer = view.penultimate_layer(adapter.model)
     seq = layer_sequence(adapter, images, layers=[layer])
-    return layer, np.asarray(seq.layout(layer))
+    return layer, fit_view(seq.layout(layer)[None])[0]
 
 
 # --- explanations -------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import dash
@@ -9,7 +10,13 @@ import dash
 from deepling.config import Config
 from deepling.workspace import Workspace
 
-ASSETS = Path(__file__).resolve().parent.parent / "assets"
+def _assets_folder() -> Path:
+    """The checkout's assets/ (also an editable install's), else the copy a wheel installs."""
+    beside = Path(__file__).resolve().parent.parent / "assets"
+    return beside if beside.is_dir() else Path(sys.prefix) / "share" / "deepling" / "assets"
+
+
+ASSETS = _assets_folder()
 
 
 def create_app(config: Config | None = None, workspace: Workspace | None = None) -> dash.Dash:
