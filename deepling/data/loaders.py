@@ -205,7 +205,10 @@ def _decode_all(files: list[Path], size):
             skipped["not an image"].append(f.name)
     readable = [f for f in files if f in headers]
     if not readable:
-        raise DataError(f"None of the {len(files)} files could be read as an image.")
+        shown = ", ".join(f.name for f in files[:3]) + (", …" if len(files) > 3 else "")
+        raise DataError(f"None of the {len(files)} files could be read as an image ({shown}). "
+                        "Put PNG, JPEG, BMP, GIF, TIFF or WebP files in one folder per class "
+                        "(cat/0001.png, dog/0002.png).")
     channels = 1 if all(headers[f][2] in _GRAY_MODES for f in readable) else 3
     sizes = collections.Counter(headers[f][:2] for f in readable)
     target = tuple(size) if size else sizes.most_common(1)[0][0]
@@ -223,7 +226,9 @@ def _decode_all(files: list[Path], size):
     keep = [index[f] for f, a in zip(readable, decoded) if a is not None]
     arrays = [a for a in decoded if a is not None]
     if not arrays:
-        raise DataError(f"None of the {len(files)} files could be decoded as an image.")
+        reasons = "; ".join(f"{reason}: {', '.join(names[:3])}" for reason, names in skipped.items())
+        raise DataError(f"None of the {len(files)} files could be decoded as an image ({reasons}). "
+                        "Check that they are complete image files.")
 
     notes = []
     n_resized = sum(n for s, n in sizes.items() if s != target)
