@@ -40,28 +40,30 @@ def dequantise(q: np.ndarray) -> np.ndarray:
     return q.astype(np.float32) * (2.0 / _Q) - 1.0
 
 
-# Radius, pooled over all frames, below which the bulk of the points lies...
+# Radius of each frame below which the bulk of its points lies...
 BULK_QUANTILE = 0.99
-# ...and where it is drawn: inside, positions are one scale factor of the layouts; beyond,
-# radii are compressed smoothly into the rim (order kept), so a few far points in one
-# layer do not shrink every frame to a dot in the middle of the view.
+# ...and where it is drawn: inside, positions are one scale factor of the layout; beyond,
+# radii are compressed smoothly into the rim (order kept), so a few far points do not
+# shrink a frame to a dot in the middle of the view.
 LINEAR_RADIUS = 0.85
 
 
 def fit_view(layouts: np.ndarray) -> np.ndarray:
-    """Layouts (frames × N × 2, within the unit disc) scaled so their bulk fills the view.
+    """Layouts (frames × N × 2, centred) scaled so each frame's bulk fills the view.
 
-    One factor for all frames puts the pooled ``BULK_QUANTILE`` radius at
+    Each layer's scale is arbitrary (Pivot MDS layouts are normalised per layer anyway), so
+    each frame gets its own factor, putting its ``BULK_QUANTILE`` radius at
     ``LINEAR_RADIUS``; a radius ``u`` beyond it becomes ``LINEAR_RADIUS + rim · x / (x + rim)``
     with ``x = u − LINEAR_RADIUS`` and ``rim = 1 − LINEAR_RADIUS``: continuous with slope 1,
     always below 1, and slow enough to saturate that far points keep their order.
     """
     layouts = np.asarray(layouts, dtype=np.float64)
     radius = np.hypot(layouts[..., 0], layouts[..., 1])
-    bulk = float(np.quantile(radius, BULK_QUANTILE)) if radius.size else 0.0
-    if bulk <= 0.0:
+    if radius.size == 0:
         return layouts.astype(np.float32)
-    u = radius * (LINEAR_RADIUS / bulk)
+    bulk = np.quantile(radius, BULK_QUANTILE, axis=-1, keepdims=True)
+    # a collapsed frame (every point at the centre) stays there
+    u = np.divide(radius * LINEAR_RADIUS, bulk, out=np.zeros_like(radius), where=bulk > 0)
     rim = 1.0 - LINEAR_RADIUS
     x = np.maximum(u - LINEAR_RADIUS, 0.0)
     fitted = np.where(u <= LINEAR_RADIUS, u, LINEAR_RADIUS + rim * x / (x + rim))
