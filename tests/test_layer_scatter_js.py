@@ -104,7 +104,11 @@ def wait_for(driver, expression: str, timeout: float = 5.0):
     deadline = time.monotonic() + timeout
     while not driver.execute_script(f"return {expression};"):
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {expression}")
+            state = driver.execute_script(
+                "const c = window.s && s.canvas; return {dpr: window.devicePixelRatio, "
+                "canvas: c && [c.width, c.height], css: c && [c.clientWidth, c.clientHeight], "
+                "inner: [innerWidth, innerHeight]};")
+            raise AssertionError(f"timed out waiting for {expression}; page state {state}")
         time.sleep(0.05)
 
 
@@ -349,18 +353,34 @@ def test_follows_device_pixel_ratio(scatter):
     width_1x = int((png(scatter)[int(round(y)), :, 3] > 128).sum())
     # Emulation delivers a DPR change reliably only with a viewport change (its resolution media
     # query lags one change behind), so the viewport narrows a little too; the container keeps
-    # its fixed CSS size, so only the pixel-ratio handling can resize the canvas.
-    scatter.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
-                            {"width": 780, "height": 600, "deviceScaleFactor": 2, "mobile": False})
+    # its fixed CSS size, so only the pixel-ratio handling can resize the canvas. Headless
+    # Chromium now and then drops an emulated change altogether (it did in about half of the
+    # full suite runs on fresh clones), so the change is delivered again, with another
+    # viewport width, before the test gives up.
+    resized = f"s.canvas.width === {2 * W} && s.canvas.height === {2 * H}"
     try:
-        # generous: on a loaded machine the emulated change can take seconds to land
-        wait_for(scatter, f"s.canvas.width === {2 * W} && s.canvas.height === {2 * H}", timeout=20)
+        for attempt, width in enumerate((780, 770, 760)):
+            scatter.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                                    {"width": width, "height": 600, "deviceScaleFactor": 2,
+                                     "mobile": False})
+            try:
+                wait_for(scatter, resized, timeout=8)
+                break
+            except AssertionError:
+                if attempt == 2:
+                    raise
         img = png(scatter)
         width_2x = int((img[int(round(2 * y)), :, 3] > 128).sum())
         assert 1.7 * width_1x <= width_2x <= 2.3 * width_1x      # same CSS size, twice the pixels
     finally:
         scatter.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
-    wait_for(scatter, f"s.canvas.width === {W}", timeout=20)
+    try:
+        wait_for(scatter, f"s.canvas.width === {W}", timeout=8)
+    except AssertionError:  # the same dropped change, on the way back: deliver it again
+        scatter.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                                {"width": 790, "height": 600, "deviceScaleFactor": 1, "mobile": False})
+        scatter.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+        wait_for(scatter, f"s.canvas.width === {W}", timeout=12)
 
 
 def test_lasso_selects_inside_the_polygon_and_plain_drag_pans(scatter):
