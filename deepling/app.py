@@ -10,6 +10,7 @@ import dash
 from deepling.config import Config
 from deepling.workspace import Workspace
 
+
 def _assets_folder() -> Path:
     """The checkout's assets/ (also an editable install's), else the copy a wheel installs."""
     beside = Path(__file__).resolve().parent.parent / "assets"
