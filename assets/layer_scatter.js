@@ -260,9 +260,10 @@ void main() {
         try { this._resizeObserver.observe(container, {box: 'device-pixel-content-box'}); }
         catch (e) { this._resizeObserver.observe(container); }
       } else this._listen(window, 'resize', () => this.resize());
-      // ResizeObserver misses a devicePixelRatio change (window dragged to a projector or a
-      // retina screen, browser zoom), which would leave the canvas blurry. Browsers signal it
-      // through a resolution media query or a window resize, depending on the cause.
+      // Where only the CSS box can be observed, a devicePixelRatio change (window dragged to a
+      // projector or a retina screen, browser zoom) would leave the canvas blurry. Browsers
+      // also signal it through a resolution media query or a window resize, depending on the
+      // cause; listening to those as well costs nothing (resize() skips a size it already has).
       this._listen(window, 'resize', () => { if ((window.devicePixelRatio || 1) !== this._dpr) this.resize(); });
       this.resize();
       this._watchPixelRatio();
