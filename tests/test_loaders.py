@@ -114,12 +114,16 @@ def test_npz_refuses_objects_and_missing_keys(tmp_path):
     np.savez(tmp_path / "obj.npz", x=np.array([object()], dtype=object), y=[0])
     with pytest.raises(DataError, match="does not unpickle"):
         load_npz(tmp_path / "obj.npz")
+    np.save(tmp_path / "plain.npy", np.zeros(3))
+    with pytest.raises(DataError, match="not an .npz archive"):
+        load_npz(tmp_path / "plain.npy")
     np.savez(tmp_path / "nokeys.npz", images=np.zeros((1, 4, 4, 3), np.uint8))
     with pytest.raises(DataError, match=r"lacks array\(s\) \['x', 'y'\]"):
         load_npz(tmp_path / "nokeys.npz")
-    (tmp_path / "junk.npz").write_bytes(b"junk")
-    with pytest.raises(DataError, match="not a readable .npz"):
+    (tmp_path / "junk.npz").write_bytes(b"junk")  # numpy would call this pickled data
+    with pytest.raises(DataError, match=r"not an \.npz archive.*numpy\.savez") as info:
         load_npz(tmp_path / "junk.npz")
+    assert "allow_pickle" not in str(info.value)  # never advise loading it unsafely
 
 
 def test_load_dataset_explains_unknown_input(tmp_path):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import collections
 import hashlib
 import os
+import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -247,6 +248,11 @@ def load_npz(path: str | os.PathLike, origin: str | None = None) -> Dataset:
     ``class_names``. Object arrays are refused: reading them would unpickle user data."""
     path = Path(path)
     origin = origin or str(path)
+    # np.load takes any non-zip for a pickle and then suggests loading it unsafely: say
+    # what the file should be instead.
+    if not zipfile.is_zipfile(path):
+        raise DataError(f"{path.name} is not an .npz archive. Save the arrays with "
+                        "numpy.savez('data.npz', x=images, y=labels) and upload that file.")
     try:
         z = np.load(path, allow_pickle=False)
     except Exception as exc:
