@@ -71,7 +71,7 @@ def main(argv=None) -> int:
     from callbacks.testing import compute_embedding, explain_image
     from deepling.data import load_cifar10
     from deepling.methods import AUGMENTATIONS, gradcam
-    from deepling.metrics import (
+    from deepling.service.metrics import (
         filter_images,
         image_robustness,
         scores,
@@ -79,8 +79,8 @@ def main(argv=None) -> int:
         stratified_sample,
     )
     from deepling.models import load_demo_model
-    from deepling.views.data import confusion_figure
-    from deepling.views.testing import explanation_row
+    from deepling.web.views.data import confusion_figure
+    from deepling.web.views.testing import explanation_row
 
     adapter = load_demo_model()
     test = adapter.fit_dataset(load_cifar10("test"))

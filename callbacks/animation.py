@@ -13,10 +13,10 @@ import threading
 import numpy as np
 from dash import Input, Output, State, ctx, no_update
 
-from deepling.cache import cache_key
-from deepling.selection import choose_images, from_query, normalise
-from deepling.tasks import layer_sequence_task
-from deepling.views.payload import sequence_payload
+from deepling.service.cache import cache_key
+from deepling.service.selection import choose_images, from_query, normalise
+from deepling.service.tasks import layer_sequence_task
+from deepling.web.views.payload import sequence_payload
 
 
 def compute_sequence(workspace, model_id, data_id, choice):

@@ -13,13 +13,13 @@ import json
 import numpy as np
 from dash import ALL, Input, Output, State, ctx, dcc, html, no_update
 
-from deepling.cache import ArrayCache, cache_key
+from deepling.service.cache import ArrayCache, cache_key
 from deepling.methods.feature_maps import (
     Histogram, activation_histogram, channel_means, feature_maps, rank_channel, weight_histogram,
 )
 from deepling.models.graph import layer_graph
-from deepling.selection import choose_images, from_query, normalise
-from deepling.views import architecture as view
+from deepling.service.selection import choose_images, from_query, normalise
+from deepling.web.views import architecture as view
 
 # Images whose activations make a layer's histogram: enough for a stable shape, one batch.
 HISTOGRAM_IMAGES = 64

@@ -6,9 +6,9 @@ from urllib.parse import urlencode
 
 from dash import ALL, Input, Output, Patch, State, ctx, no_update
 
-from deepling.metrics import cell_indices, filter_images
-from deepling.selection import MAX_COUNT
-from deepling.views import data as view
+from deepling.service.metrics import cell_indices, filter_images
+from deepling.service.selection import MAX_COUNT
+from deepling.web.views import data as view
 
 # Largest cell sent to the layer animation whole; a bigger one is sampled down (by the
 # animation's own seeded choice) so a click never starts a projection of many minutes.
@@ -24,7 +24,7 @@ def _resolve(workspace, rendered):
 def cell_query(model_id: str, data_id: str, true: int, pred: int, count: int) -> str:
     """The animation's URL query for the images of one confusion cell.
 
-    Mode ``cell`` of :func:`deepling.selection.choose_images`: up to ``count`` images of
+    Mode ``cell`` of :func:`deepling.service.selection.choose_images`: up to ``count`` images of
     true class ``true`` that the model predicts as ``pred``, of this model and data (so
     the address stays a link to the view).
     """

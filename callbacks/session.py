@@ -12,8 +12,8 @@ from dash import Input, Output, State, html, no_update
 
 from deepling.data import DataError
 from deepling.models import ModelError
-from deepling.selection import from_query
-from deepling.views.shell import navbar, page
+from deepling.service.selection import from_query
+from deepling.web.views.shell import navbar, page
 
 
 def register(app, workspace) -> None:

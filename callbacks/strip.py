@@ -9,11 +9,11 @@ import plotly.graph_objects as go
 from dash import Input, Output, State, dcc, html, no_update
 
 from deepling.data.images import ImageDecodeError, decode_image
-from deepling.focus import edited_image, focused_image, is_identity
+from deepling.web.focus import edited_image, focused_image, is_identity
 from deepling.methods import Channel, adversarial_strip
-from deepling.views.common import class_color, image_uri, thumbnail
-from deepling.views.figures import probability_bars
-from deepling.views.heatmaps import heat, strip_png
+from deepling.web.views.common import class_color, image_uri, thumbnail
+from deepling.web.views.figures import probability_bars
+from deepling.web.views.heatmaps import heat, strip_png
 
 EDIT_INPUTS = ("whatif-brightness", "whatif-hue", "whatif-rotate", "whatif-blur", "whatif-fgsm",
                "whatif-patch")

@@ -3,7 +3,7 @@
 The embedding and the explanations take well under a second once the model's functions
 are traced, so they run in the callback. The robustness simulation (every augmentation at
 every magnitude over up to 2,000 images) runs as the background task ``robustness`` (see
-:mod:`deepling.tasks`) and the page polls its progress, as the layer animation does.
+:mod:`deepling.service.tasks`) and the page polls its progress, as the layer animation does.
 """
 
 from __future__ import annotations
@@ -11,16 +11,16 @@ from __future__ import annotations
 import numpy as np
 from dash import Input, Output, State, ctx, html, no_update
 
-from deepling.focus import edited_image, focused_image, is_identity
-from deepling.metrics import (
+from deepling.web.focus import edited_image, focused_image, is_identity
+from deepling.service.metrics import (
     cached_robustness,
     image_robustness,
     robustness_json,
     robustness_key,
     stratified_sample,
 )
-from deepling.selection import choose_images
-from deepling.views import testing as view
+from deepling.service.selection import choose_images
+from deepling.web.views import testing as view
 
 EMBED_DEFAULT = 500   # images in the embedding when the animation has chosen none
 EMBED_MAX = 2000      # above this the embedding subsamples: it is an SVG scatter, not WebGL
@@ -55,7 +55,7 @@ def compute_embedding(adapter, images) -> tuple[str, np.ndarray]:
     """(layer name, N×2 layout) of the penultimate layer, fitted to its bulk as the layer
     animation is (a few far points would squeeze the rest); disk-cached by layer_sequence."""
     from deepling.projection import layer_sequence
-    from deepling.views.payload import fit_view
+    from deepling.web.views.payload import fit_view
 
     layer = view.penultimate_layer(adapter.model)
     seq = layer_sequence(adapter, images, layers=[layer])

@@ -54,7 +54,7 @@ def marker_dir(tmp_path_factory):
 
 
 def _hostile_models(tmp, marker):
-    from deepling.paths import DEMO_MODEL
+    from deepling.resources import DEMO_MODEL
 
     demo = DEMO_MODEL.read_bytes()
     files = {

@@ -39,7 +39,7 @@ def test_projection_runs_on_a_celery_worker(redis_url):
     cache = tempfile.mkdtemp(prefix="deepling-celery-")
     env = {**os.environ, "DEEPLING_BROKER_URL": redis_url, "DEEPLING_CACHE": cache}
     log = open(os.path.join(cache, "worker.log"), "w+")
-    worker = subprocess.Popen([sys.executable, "-m", "celery", "-A", "deepling.worker", "worker",
+    worker = subprocess.Popen([sys.executable, "-m", "celery", "-A", "deepling.service.worker", "worker",
                                "--pool=solo", "--loglevel=INFO", "--without-gossip",
                                "--without-mingle", "--without-heartbeat"],
                               cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)

@@ -145,7 +145,7 @@ def test_layout_fits_the_demo_at_a_readable_size():
     """All 20 layers of the demo CNN in the 1/3-width column, drawn at least ~0.9×."""
     from deepling.models.demo import build_demo_model
     from deepling.models.graph import layer_graph
-    from deepling.views.architecture import (
+    from deepling.web.views.architecture import (
         CANVAS_W, NODE_H, NODE_W, canvas_style, graph_elements,
     )
 
@@ -175,7 +175,7 @@ def test_layout_fits_the_demo_at_a_readable_size():
 
 def test_folding_a_stage_replaces_it_by_one_node(branchy):
     from deepling.models.graph import layer_graph
-    from deepling.views.architecture import graph_elements
+    from deepling.web.views.architecture import graph_elements
 
     g = layer_graph(branchy)
     folded = graph_elements(g, collapsed={0})
@@ -194,7 +194,7 @@ def test_a_residual_skip_is_drawn_inside_its_stage(keras):
     from keras import layers
 
     from deepling.models.graph import layer_graph
-    from deepling.views.architecture import graph_elements
+    from deepling.web.views.architecture import graph_elements
 
     x = inp = keras.Input((8, 8, 4), name="img")
     for k in range(3):

@@ -8,7 +8,7 @@ import pytest
 from scipy.spatial import procrustes
 from sklearn.metrics.pairwise import euclidean_distances
 
-from deepling.cache import ArrayCache
+from deepling.service.cache import ArrayCache
 from deepling.models import ModelAdapter
 from deepling.projection import LayerSequence, layer_sequence, pivot_products
 from deepling.projection.activations import MIN_CANDIDATES

@@ -1,9 +1,9 @@
-"""Scores, confusion matrix, grid filters and the stratified sample (deepling.metrics)."""
+"""Scores, confusion matrix, grid filters and the stratified sample (deepling.service.metrics)."""
 
 import numpy as np
 import pytest
 
-from deepling.metrics import (
+from deepling.service.metrics import (
     cell_indices,
     confusion_matrix,
     filter_images,

@@ -10,7 +10,7 @@ from keras import layers
 from deepling.data import DataError, Dataset
 from deepling.models import ModelAdapter, ModelError, layer_table, model_summary
 from deepling.models.summary import inbound_layers
-from deepling.paths import DEMO_MODEL
+from deepling.resources import DEMO_MODEL
 
 
 def _tiny(shape=(8, 8, 3), softmax=True, rescale=False):

@@ -7,9 +7,9 @@ from PIL import Image
 
 from callbacks.strip import whatif_spec
 from deepling.data import Dataset
-from deepling.focus import edited_image, focused_image, is_identity
-from deepling.views.common import image_uri
-from deepling.views.heatmaps import colormap, heat, strip_png
+from deepling.web.focus import edited_image, focused_image, is_identity
+from deepling.web.views.common import image_uri
+from deepling.web.views.heatmaps import colormap, heat, strip_png
 
 
 def test_whatif_spec_leaves_out_identity_edits():

@@ -15,7 +15,7 @@ from callbacks.testing import (
     explain_image,
 )
 from deepling.methods import AUGMENTATIONS
-from deepling.metrics import (
+from deepling.service.metrics import (
     cached_robustness,
     image_robustness,
     robustness_json,
@@ -23,7 +23,7 @@ from deepling.metrics import (
     simulate_robustness,
     stratified_sample,
 )
-from deepling.views import testing as view
+from deepling.web.views import testing as view
 
 
 @pytest.fixture(scope="module")
@@ -75,8 +75,8 @@ def test_simulation_at_magnitude_zero_equals_the_unaugmented_probabilities(demo_
 
 
 def test_run_robustness_samples_by_class_caches_and_serialises():
-    from deepling.config import Config
-    from deepling.workspace import Workspace
+    from deepling.service.config import Config
+    from deepling.service.workspace import Workspace
 
     ws = Workspace(Config(model=None, data="cifar10"))
     m, d = ws.default_model_id, ws.default_data_id

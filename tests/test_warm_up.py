@@ -13,8 +13,8 @@ pytestmark = pytest.mark.slow
 def test_the_first_pages_projection_is_ready_without_a_visit(tmp_path):
     import diskcache
 
-    from deepling.cache import cache_key
-    from deepling.selection import normalise
+    from deepling.service.cache import cache_key
+    from deepling.service.selection import normalise
 
     key = cache_key("animation", "demo", "default", normalise({}, 10))
     with running_app(env={"DEEPLING_CACHE": str(tmp_path)}):

@@ -19,7 +19,7 @@ import zlib
 from pathlib import Path, PurePosixPath
 
 from deepling.data.dataset import DataError, Dataset
-from deepling.limits import UploadLimits
+from deepling.service.limits import UploadLimits
 
 _CHUNK = 1 << 20
 # Members smaller than this may pack as tightly as they like (a blank 1 kB image is fine).

@@ -18,7 +18,7 @@ from PIL import Image
 
 from deepling.data.dataset import DataError, Dataset
 from deepling.data.images import ImageDecodeError, decode_image
-from deepling.paths import cache_dir
+from deepling.service.paths import cache_dir
 
 CIFAR10_ENV = "DEEPLING_CIFAR10"
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer",

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from deepling.paths import DEMO_MODEL
+from deepling.resources import DEMO_MODEL
 
 DEFAULTS = dict(epochs=24, batch_size=128, seed=1234, learning_rate=2e-3)
 

@@ -21,9 +21,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from deepling.limits import UploadLimits
+from deepling.service.limits import UploadLimits
 from deepling.models.adapter import ModelAdapter, ModelError, file_fingerprint
-from deepling.paths import DEMO_MODEL
+from deepling.resources import DEMO_MODEL
 
 MODEL_SUFFIXES = (".keras", ".h5", ".hdf5")
 

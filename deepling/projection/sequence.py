@@ -14,7 +14,7 @@ from numbers import Integral
 
 import numpy as np
 
-from deepling.cache import ArrayCache, cache_key
+from deepling.service.cache import ArrayCache, cache_key
 from deepling.projection.activations import check_images, pivot_products, select_layers
 from deepling.projection.pivot_mds import PivotMDS
 from deepling.projection.procrustes import procrustes_align
@@ -100,7 +100,7 @@ class LayerSequence:
         return self.layouts[self.names.index(name)]
 
     def to_arrays(self) -> dict[str, np.ndarray]:
-        """Plain arrays (no objects, no pickling) for :class:`~deepling.cache.ArrayCache`."""
+        """Plain arrays (no objects, no pickling) for :class:`~deepling.service.cache.ArrayCache`."""
         arrays = {
             "format": np.array(FORMAT_VERSION),
             "names": np.array(self.names, dtype=str),

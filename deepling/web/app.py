@@ -7,13 +7,13 @@ from pathlib import Path
 
 import dash
 
-from deepling.config import Config
-from deepling.workspace import Workspace
+from deepling.service.config import Config
+from deepling.service.workspace import Workspace
 
 
 def _assets_folder() -> Path:
     """The checkout's assets/ (also an editable install's), else the copy a wheel installs."""
-    beside = Path(__file__).resolve().parent.parent / "assets"
+    beside = Path(__file__).resolve().parents[2] / "assets"
     return beside if beside.is_dir() else Path(sys.prefix) / "share" / "deepling" / "assets"
 
 
@@ -28,9 +28,9 @@ def create_app(config: Config | None = None, workspace: Workspace | None = None)
     not on the first page view.
     """
     import callbacks
-    from deepling.api import register_api
-    from deepling.jobs import job_runner
-    from deepling.views.shell import serve_layout
+    from deepling.web.api import register_api
+    from deepling.service.jobs import job_runner
+    from deepling.web.views.shell import serve_layout
 
     config = config or Config.from_env()
     workspace = workspace or Workspace(config)

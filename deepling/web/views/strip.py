@@ -7,7 +7,7 @@ import dash_bootstrap_components as dbc
 from dash import dcc, html
 
 from deepling.methods.adversarial import DEFAULT_STEP_SIZE, DEFAULT_STEPS
-from deepling.views.common import card
+from deepling.web.views.common import card
 
 
 def layout(ctx) -> dbc.Card:

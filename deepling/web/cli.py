@@ -34,7 +34,7 @@ def serve(argv=None, prog: str = "deepling serve") -> int:
     if a.data and a.data.lower() not in ("cifar10", "cifar-10") and not os.path.exists(a.data):
         return _fail(f"--data {a.data}: no such file or folder. Give an image folder, a .zip, "
                      "an .npz, or 'cifar10'.")
-    from deepling.config import Config
+    from deepling.service.config import Config
     from deepling.data import DataError
     from deepling.models import ModelError
 
@@ -42,7 +42,7 @@ def serve(argv=None, prog: str = "deepling serve") -> int:
                              debug=a.debug or None, input_range=a.input_range)
     print(f"Deepling: loading {config.model or 'the demo model'} and {config.data} …", flush=True)
     try:
-        from deepling.app import create_app
+        from deepling.web.app import create_app
 
         app = create_app(config)
     except (DataError, ModelError) as exc:

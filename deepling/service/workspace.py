@@ -14,11 +14,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from deepling.cache import ArrayCache, cache_key
-from deepling.config import Config
+from deepling.service.cache import ArrayCache, cache_key
+from deepling.service.config import Config
 from deepling.data import DataError, Dataset, load_dataset
 from deepling.models import ModelAdapter, ModelError, load_demo_model, load_model_file
-from deepling.uploads import UploadStore, is_upload_id
+from deepling.service.uploads import UploadStore, is_upload_id
 
 DEMO_ID = "demo"
 DEFAULT_ID = "default"

@@ -20,7 +20,7 @@ from dash import dcc, html
 from PIL import Image
 from plotly.subplots import make_subplots
 
-from deepling.views.common import card, class_color, image_uri
+from deepling.web.views.common import card, class_color, image_uri
 
 SAMPLE_SIZES = (200, 500, 1000, 2000)
 DEFAULT_SAMPLE = 1000

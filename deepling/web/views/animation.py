@@ -11,8 +11,8 @@ from __future__ import annotations
 import dash_bootstrap_components as dbc
 from dash import dcc, html
 
-from deepling.selection import DEFAULT, MODES
-from deepling.views.common import card
+from deepling.service.selection import DEFAULT, MODES
+from deepling.web.views.common import card
 
 MODE_LABELS = {"classes": "per class", "random": "random sample", "misclassified": "misclassified",
                "cell": "confusion cell"}

@@ -190,7 +190,7 @@ ROBUSTNESS_SEED = 0
 
 def robustness_key(adapter, dataset, size: int, seed: int = ROBUSTNESS_SEED) -> str:
     """Cache key (and job key) of one simulation: model, data, sample and the grids."""
-    from deepling.cache import cache_key
+    from deepling.service.cache import cache_key
     from deepling.methods import AUGMENTATIONS
 
     grids = {name: list(a.grid) for name, a in AUGMENTATIONS.items()}
@@ -245,7 +245,7 @@ def run_robustness(workspace, model_id, data_id, size: int, progress=None) -> di
     Disk-cached under :func:`robustness_key`; the result also holds the sample's dataset
     ``indices``. This is what the ``robustness`` background task runs.
     """
-    from deepling.cache import ArrayCache
+    from deepling.service.cache import ArrayCache
 
     adapter, ds = workspace.model(model_id), workspace.dataset(model_id, data_id)
 
@@ -260,7 +260,7 @@ def run_robustness(workspace, model_id, data_id, size: int, progress=None) -> di
 
 def cached_robustness(workspace, model_id, data_id, size: int) -> dict[str, np.ndarray] | None:
     """The simulation's result if it is in the disk cache, else None (never computes)."""
-    from deepling.cache import ArrayCache
+    from deepling.service.cache import ArrayCache
 
     adapter, ds = workspace.model(model_id), workspace.dataset(model_id, data_id)
     return ArrayCache("robustness").get(robustness_key(adapter, ds, size))

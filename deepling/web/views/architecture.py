@@ -21,7 +21,7 @@ from dash import dcc, html
 
 from deepling.models.graph import LayerGraph, layer_graph
 from deepling.models.summary import format_count
-from deepling.views.common import PALETTE, card, class_color, image_uri, note_list
+from deepling.web.views.common import PALETTE, card, class_color, image_uri, note_list
 
 KIND_COLORS = {
     "input": "#8c8c8c", "conv": "#4e79a7", "norm": "#76b7b2", "pool": "#f28e2b",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 
-from deepling.views.common import class_color
+from deepling.web.views.common import class_color
 
 _MARGIN = dict(l=8, r=8, t=8, b=8)
 

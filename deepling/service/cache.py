@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from deepling.paths import cache_dir
+from deepling.service.paths import cache_dir
 
 
 def cache_key(*parts) -> str:

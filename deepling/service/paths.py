@@ -1,4 +1,4 @@
-"""Where Deepling keeps files: the cache, uploads, the packaged demo model."""
+"""Where Deepling keeps files: the cache and the uploads."""
 
 from __future__ import annotations
 
@@ -6,8 +6,6 @@ import os
 from pathlib import Path
 
 CACHE_ENV = "DEEPLING_CACHE"
-PACKAGE_DIR = Path(__file__).resolve().parent
-DEMO_MODEL = PACKAGE_DIR / "resources" / "demo_cnn.keras"
 
 
 def cache_dir(*parts: str) -> Path:

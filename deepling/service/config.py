@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from deepling.paths import cache_dir
+from deepling.service.paths import cache_dir
 
 
 @dataclass(frozen=True)

@@ -12,9 +12,9 @@ import numpy as np
 import plotly.graph_objects as go
 from dash import dcc, html
 
-from deepling.metrics import Scores, scores
-from deepling.views.common import card, class_color, note_list
-from deepling.views.figures import per_class_accuracy
+from deepling.service.metrics import Scores, scores
+from deepling.web.views.common import card, class_color, note_list
+from deepling.web.views.figures import per_class_accuracy
 
 GRID_SIZE = 60
 ANY = "any"

@@ -1,7 +1,7 @@
 """The Celery worker for many users across processes or machines.
 
     DEEPLING_BROKER_URL=redis://HOST:6379/0 DEEPLING_CACHE=/shared/deepling \\
-        celery -A deepling.worker worker --pool=threads --concurrency=2
+        celery -A deepling.service.worker worker --pool=threads --concurrency=2
 
 Use ``--pool=threads`` or ``--pool=solo``: the default pool forks, and TensorFlow does not
 survive a fork once used. Workers and web processes must share ``DEEPLING_CACHE`` (results
@@ -16,9 +16,9 @@ import threading
 
 from celery import Task
 
-from deepling.config import Config
-from deepling.jobs import celery_app
-from deepling.tasks import run_task
+from deepling.service.config import Config
+from deepling.service.jobs import celery_app
+from deepling.service.tasks import run_task
 
 _config = Config.from_env()
 if not _config.broker_url:
@@ -37,7 +37,7 @@ class WorkspaceTask(Task):
     def workspace(self):
         with self._lock:
             if self._workspace is None:
-                from deepling.workspace import Workspace
+                from deepling.service.workspace import Workspace
 
                 type(self)._workspace = Workspace(_config)
         return self._workspace

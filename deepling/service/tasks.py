@@ -10,7 +10,7 @@ from __future__ import annotations
 def layer_sequence_task(workspace, params: dict, progress=None):
     """The layer animation's projection for ``{"model", "data", "choice"}``."""
     from deepling.projection import layer_sequence
-    from deepling.selection import choose_images
+    from deepling.service.selection import choose_images
 
     model_id, data_id = params["model"], params["data"]
     adapter = workspace.model(model_id)
@@ -23,7 +23,7 @@ def layer_sequence_task(workspace, params: dict, progress=None):
 
 def robustness_task(workspace, params: dict, progress=None):
     """The testing view's robustness simulation for ``{"model", "data", "size"}``."""
-    from deepling.metrics import run_robustness
+    from deepling.service.metrics import run_robustness
 
     return run_robustness(workspace, params["model"], params["data"], int(params["size"]),
                           progress=progress)

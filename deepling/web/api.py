@@ -17,9 +17,9 @@ from deepling.data import DataError
 from deepling.data.images import encode_png
 from deepling.models import ModelError
 from deepling.models.loading import MODEL_SUFFIXES
-from deepling.uploads import DATA_SUFFIXES, UploadError
+from deepling.service.uploads import DATA_SUFFIXES, UploadError
 
-log = logging.getLogger("deepling.api")
+log = logging.getLogger("deepling.web.api")
 
 
 def register_api(server, workspace) -> None:
@@ -46,9 +46,9 @@ def register_api(server, workspace) -> None:
         "classes": [..], "count": n}``, every key optional. The work runs as a background
         job (threads, or Celery workers) like the app's own; this request waits for it.
         """
-        from deepling.cache import cache_key
-        from deepling.selection import choose_images, normalise
-        from deepling.tasks import layer_sequence_task
+        from deepling.service.cache import cache_key
+        from deepling.service.selection import choose_images, normalise
+        from deepling.service.tasks import layer_sequence_task
 
         body = request.get_json(silent=True) or {}
         model_id = str(body.get("model") or workspace.default_model_id)

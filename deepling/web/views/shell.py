@@ -5,8 +5,8 @@ from __future__ import annotations
 import dash_bootstrap_components as dbc
 from dash import dcc, html
 
-from deepling.views import animation, architecture, data, strip, testing
-from deepling.views.uploads import upload_modal
+from deepling.web.views import animation, architecture, data, strip, testing
+from deepling.web.views.uploads import upload_modal
 
 
 def serve_layout(workspace) -> html.Div:

@@ -17,7 +17,7 @@ import base64
 
 import numpy as np
 
-from deepling.views.common import palette_rgb
+from deepling.web.views.common import palette_rgb
 
 _Q = 65535.0
 

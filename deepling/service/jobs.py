@@ -6,7 +6,7 @@ Two interchangeable runners, chosen by :func:`job_runner`:
   (TensorFlow releases the GIL, so pages stay responsive) and keeps their status in a
   diskcache ``Cache``, which is safe across processes on one machine.
 * :class:`CeleryJobs` (when ``DEEPLING_BROKER_URL`` names a Redis broker) sends tasks to
-  Celery workers (``celery -A deepling.worker worker``) on this or other machines, which
+  Celery workers (``celery -A deepling.service.worker worker``) on this or other machines, which
   share ``DEEPLING_CACHE`` with the web processes; status comes from Celery's result backend.
 
 Why not Dash's ``DiskcacheManager``: it forks a process per job, and TensorFlow, once used
@@ -26,7 +26,7 @@ import traceback
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from deepling.tasks import run_task
+from deepling.service.tasks import run_task
 
 STATUS_TTL = 6 * 3600
 UNKNOWN = {"state": "unknown", "progress": 0.0, "message": ""}
@@ -138,7 +138,7 @@ class CeleryJobs:
 
 
 def celery_app(broker_url: str):
-    """The Celery app shared by web processes and workers (``deepling/worker.py``)."""
+    """The Celery app shared by web processes and workers (``deepling/service/worker.py``)."""
     try:
         from celery import Celery
     except ImportError:
