@@ -12,6 +12,10 @@
   const view = (D.animationView = D.animationView || {scatter: null, data: null});
 
   const UNKNOWN_NAME = 'unknown';
+  // Thumbnails by default up to this many images, dots above; the user's choice wins and
+  // is kept in the link (?points=thumbnails|dots).
+  const THUMBNAILS_UP_TO = 300;
+  const STYLES = ['thumbnails', 'dots'];
 
   function className(d, k) { return k < d.classNames.length ? d.classNames[k] : UNKNOWN_NAME; }
 
@@ -141,6 +145,49 @@
     tip.hidden = false;
   }
 
+  function currentStyle() {
+    const d = view.data;
+    let style = view.style;
+    if (!STYLES.includes(style)) {
+      const asked = new URL(window.location.href).searchParams.get('points');
+      style = STYLES.includes(asked) ? asked : d.n <= THUMBNAILS_UP_TO ? 'thumbnails' : 'dots';
+    }
+    return style === 'thumbnails' && !d.atlas ? 'dots' : style;   // no atlas past 65,536 images
+  }
+
+  // The atlas of this image set is fetched once, when thumbnails are first shown.
+  function applyStyle() {
+    const d = view.data, s = view.scatter;
+    if (!d || !s) return;
+    const style = currentStyle();
+    s.setStyle(style);
+    if (style === 'thumbnails' && view.atlasFor !== d.key) {
+      view.atlasFor = d.key;
+      s.setAtlas(null);
+      const img = new Image();
+      img.onload = () => {
+        if (view.data === d) s.setAtlas({image: img, tile: d.atlas.tile, columns: d.atlas.columns});
+      };
+      img.onerror = () => { if (view.data === d) view.atlasFor = null; };
+      img.src = `/api/atlas/${d.dataKey}/${d.key}.jpg`;
+    }
+    const b = el('anim-style');
+    if (b) {
+      b.textContent = style === 'thumbnails' ? 'dots' : 'pictures';
+      b.title = style === 'thumbnails' ? 'draw the images as dots' : 'draw each image itself';
+      b.disabled = !d.atlas;
+    }
+  }
+
+  function toggleStyle() {
+    if (!view.data || !view.scatter) return;
+    view.style = currentStyle() === 'thumbnails' ? 'dots' : 'thumbnails';
+    applyStyle();
+    const url = new URL(window.location.href);
+    url.searchParams.set('points', view.style);
+    window.history.replaceState(null, '', url.toString());
+  }
+
   function mount(payload) {
     const host = el('scatter-host');
     if (!payload || !host || !D.LayerScatter) return window.dash_clientside.no_update;
@@ -181,6 +228,8 @@
     slider.value = String(start);
     view.lastUrlLayer = null;
     showLayer(start);
+    if (view.atlasFor !== data.key) { view.atlasFor = null; view.scatter.setAtlas(null); }
+    applyStyle();
     applyColors();
     if (wasPlaying) view.scatter.play({speed: speed(), loop: 'bounce'});
     const url = new URL(window.location.href);
@@ -247,6 +296,7 @@
     const t = ev.target;
     if (!(t instanceof Element)) return;
     if (t.closest('#anim-play')) togglePlay();
+    else if (t.closest('#anim-style')) toggleStyle();
     else if (t.closest('#anim-png') && view.scatter) {
       const a = document.createElement('a');
       const name = view.data ? view.data.layers[Math.round(view.scatter.getLayer())].name : 'layer';

@@ -21,7 +21,7 @@
  *     onFrame(t) {},                       // every animation frame while playing
  *     onPlayState(playing) {},             // play()/pause(), including pauses caused by the user
  *     pointSize: null,   // CSS px; default shrinks with the point count (≈6.6 @1k, 4 @10k, 2.8 @50k)
- *     thumbnailSize: null, // CSS px at zoom 1; default ≈40 @10, 14 @1k, 8 @10k; grows with zoom
+ *     thumbnailSize: null, // CSS px at zoom 1; default ≈50 @10, 25 @100, 13 @1k, 8 @10k; follows zoom
  *     opacity: null,     // default 0.79 @1k … 0.67 @50k (dots; thumbnails are opaque)
  *     background: null,  // clear colour ('#fff', [r,g,b(,a)]); null = transparent (container shows)
  *     padding: 0.05,     // fraction of the shorter side left around the [-1,1] square
@@ -833,7 +833,7 @@ void main() {
     // Thumbnails follow the zoom more than dots: zooming in is how one looks at the pictures.
     _thumbSizeCss() {
       const n = Math.max(1, this._data ? this._data.n : 1);
-      const base = this.opts.thumbnailSize || clamp(80 / Math.pow(n, 0.3), 8, 48);
+      const base = this.opts.thumbnailSize || clamp(100 / Math.pow(n, 0.3), 8, 64);
       const size = base * clamp(Math.pow(this._view.zoom, 0.8), 0.5, 12);
       return Math.min(size, 256, this._maxPoint / this._dpr);
     }

@@ -118,6 +118,55 @@ def draw_order(n: int) -> np.ndarray:
     return np.random.default_rng(0).permutation(n)
 
 
+# Thumbnails travel as one JPEG atlas per image set, tile i = point i in draw order, at most
+# ATLAS_SIDE px square (16 MB as an RGBA texture): 32-px tiles up to 4,096 images, 16 px up
+# to 16,384, 8 px up to 65,536 (the renderer's tile limit).
+ATLAS_SIDE = 2048
+ATLAS_TILES = (32, 16, 8)
+
+
+def atlas_layout(n: int) -> dict | None:
+    """``{"tile", "columns", "rows"}`` of the thumbnail atlas for ``n`` points; None if too many."""
+    for tile in ATLAS_TILES:
+        columns = max(1, int(np.ceil(np.sqrt(n))))
+        if columns * tile <= ATLAS_SIDE:
+            return {"tile": tile, "columns": columns, "rows": max(1, -(-n // columns))}
+    return None
+
+
+def thumbnail_atlas(images: np.ndarray, chunk: int = 4096) -> np.ndarray:
+    """uint8 N×H×W×C images → the H'×W'×3 atlas :func:`atlas_layout` describes.
+
+    Images are shrunk to the tile by block means when the sizes divide (CIFAR-10's 32 px
+    to 16 or 8), else resized with Pillow; in chunks, so 60,000 images never need a float
+    copy of them all.
+    """
+    from PIL import Image
+
+    n, h, w = images.shape[:3]
+    spec = atlas_layout(n)
+    if spec is None:
+        raise ValueError(f"{n:,} images are too many for a thumbnail atlas (at most 65,536).")
+    tile, cols = spec["tile"], spec["columns"]
+    out = np.full((spec["rows"] * tile, cols * tile, 3), 255, np.uint8)
+    for start in range(0, n, chunk):
+        part = images[start:start + chunk]
+        if part.shape[-1] == 1:
+            part = np.repeat(part, 3, axis=-1)
+        part = part[..., :3]
+        if h == w and h % tile == 0:
+            f = h // tile
+            small = part.reshape(len(part), tile, f, tile, f, 3).mean(axis=(2, 4))
+            small = np.rint(small).astype(np.uint8)
+        else:
+            small = np.stack([np.asarray(Image.fromarray(im).resize((tile, tile), Image.BILINEAR))
+                              for im in part])
+        for j, im in enumerate(small, start):
+            r, c = divmod(j, cols)
+            out[r * tile:(r + 1) * tile, c * tile:(c + 1) * tile] = im
+    return out
+
+
 def sequence_payload(sequence, indices, labels, predicted, confidence, class_names,
                      data_key: str) -> dict:
     """The layer sequence plus per-point facts for colouring, marking and tooltips.
@@ -153,7 +202,7 @@ def sequence_payload(sequence, indices, labels, predicted, confidence, class_nam
         "predicted": encode("predicted", class_codes(predicted)[order]),
         "confidence": encode("confidence", np.rint(np.asarray(confidence)[order] * 255)),
         "classNames": list(class_names), "palette": palette_rgb(len(class_names)),
-        "warnings": list(sequence.warnings), "dataKey": data_key,
+        "warnings": list(sequence.warnings), "dataKey": data_key, "atlas": atlas_layout(n),
     }
 
 
