@@ -58,7 +58,8 @@
  *   s.resetView()            // also on double-click; wheel zooms around the cursor
  *   s.toPNG({background: '#fff'}) -> PNG data URL (background null keeps transparency)
  *   s.resize()               // automatic (ResizeObserver, devicePixelRatio changes); for odd cases
- *   s.stats() -> {fps, frames, t, playing}  // fps = frames drawn in the last second
+ *   s.stats() -> {fps, frames, t, playing, style, thumbnails}  // fps = frames drawn in the last
+ *                           // second; thumbnails: whether they are drawn (the atlas is in)
  *   s.screenPosition(i) -> [clientX, clientY] of point i as drawn now (null without data)
  *   s.destroy()
  *   s.webgl                  // 2, 1, or 0 when unavailable (a message replaces the plot)
@@ -91,21 +92,21 @@
   // a GPU) spend most of a frame in the fragment shader, so fragment shaders are kept free of
   // branches, discard and sqrt; everything per point is worked out in the vertex shader.
   // Every program reads the same vertex layout (ATTRIBUTES), at fixed locations.
-  const ATTRIBUTES = ['a_from', 'a_to', 'a_meta'];
+  const ATTRIBUTES = ['a_from', 'a_to', 'a_color', 'a_meta'];
   const VERTEX_COMMON = `
 precision highp float;
 attribute vec2 a_from;       // layer lo, uint16 normalised to 0..1
 attribute vec2 a_to;         // layer lo + 1
-attribute vec4 a_meta;       // class, flags (1 mark + 2 dimmed), tile low byte, tile high byte
+attribute vec4 a_color;      // class colour, alpha 0 = class hidden (normalised bytes)
+attribute vec4 a_meta;       // flags (1 mark + 2 dimmed), tile low byte, tile high byte, unused
 uniform float u_mix;
 uniform vec2 u_scale;
 uniform vec2 u_offset;
 uniform mediump float u_px;  // device px per CSS px (mediump: fragment shaders share it)
-uniform sampler2D u_palette; // 256x1 RGBA, alpha 0 = class hidden
-vec4 classColor() { return texture2D(u_palette, vec2((a_meta.x + 0.5) / 256.0, 0.5)); }
+vec4 classColor() { return a_color; }
 vec4 position() { return vec4((mix(a_from, a_to, u_mix) * 2.0 - 1.0) * u_scale + u_offset, 0.0, 1.0); }
-float isMarked() { return mod(a_meta.y, 2.0); }
-float isDimmed() { return step(1.5, a_meta.y); }
+float isMarked() { return mod(a_meta.x, 2.0); }
+float isDimmed() { return step(1.5, a_meta.x); }
 `;
 
   const DOT_VERT = VERTEX_COMMON + `
@@ -187,7 +188,7 @@ void main() {
   float size = u_size;
   if (pal.a < 0.5 && u_highlight < 0.5) { gl_Position = vec4(2.0, 2.0, 2.0, 1.0); size = 1.0; }
   gl_PointSize = size;
-  float tile = a_meta.z + 256.0 * a_meta.w;
+  float tile = a_meta.y + 256.0 * a_meta.z;
   float row = floor((tile + 0.5) / u_grid.x);
   v_tile = vec4((tile - row * u_grid.x) * u_grid.y, row * u_grid.y, mark,
                 mix(mix(1.0, u_dim, isDimmed()), 1.0, u_highlight));
@@ -215,7 +216,7 @@ void main() {
   gl_FragColor = vec4(col * v_tile.w, v_tile.w);                    // premultiplied alpha
 }`;
 
-  const COMMON_UNIFORMS = ['u_mix', 'u_scale', 'u_offset', 'u_px', 'u_palette'];
+  const COMMON_UNIFORMS = ['u_mix', 'u_scale', 'u_offset', 'u_px'];
 
   // What a frame draws, in order. program: key into PROGRAMS; active(s): whether it draws
   // now; range(s): [first, count] of points; set(gl, u, s): its own uniforms; pick: how
@@ -235,7 +236,7 @@ void main() {
     gl.uniform1f(u.u_border, Math.max(1, Math.min(2, size / 16)) * s._dpr);
     gl.uniform1f(u.u_highlight, highlight ? 1 : 0);
     gl.uniform2f(u.u_grid, a.columns, a.tile);
-    gl.uniform1i(u.u_atlas, 1);
+    gl.uniform1i(u.u_atlas, 0);
     gl.uniform2f(u.u_atlasSize, a.width, a.height);
   }
 
@@ -505,8 +506,7 @@ void main() {
         gl = this.canvas.getContext('webgl', attrs) || this.canvas.getContext('experimental-webgl', attrs);
         version = 1;
       }
-      // the palette is read in the vertex shader; a few old WebGL1 GPUs cannot do that
-      if (!gl || gl.getParameter(gl.MAX_VERTEX_TEXTURE_IMAGE_UNITS) < 1) {
+      if (!gl) {
         this.canvas.remove();
         this.overlay.remove();
         const msg = document.createElement('div');
@@ -535,10 +535,8 @@ void main() {
       for (const [key, spec] of Object.entries(PROGRAMS)) this._programs[key] = link(gl, spec);
       this._posBuf = gl.createBuffer();
       this._metaBuf = gl.createBuffer();
-      this._paletteTex = this._makeTexture(gl.NEAREST);
       this._atlasTex = this._makeTexture(gl.LINEAR);
       this._paletteRGBA = this._paletteRGBA || this._buildPalette([]);
-      this._uploadPalette();
       if (this._atlas) this._uploadAtlas();
       gl.enable(gl.BLEND);
       gl.blendFunc(gl.ONE, gl.ONE_MINUS_SRC_ALPHA);
@@ -608,24 +606,27 @@ void main() {
       const gl = this.gl, d = this._data;
       gl.bindBuffer(gl.ARRAY_BUFFER, this._posBuf);
       gl.bufferData(gl.ARRAY_BUFFER, d.n ? d.positions : new Uint16Array(2), gl.STATIC_DRAW);
-      this._meta = new Uint8Array(Math.max(1, d.n) * 4);
+      this._meta = new Uint8Array(Math.max(1, d.n) * 8);
       gl.bindBuffer(gl.ARRAY_BUFFER, this._metaBuf);
       gl.bufferData(gl.ARRAY_BUFFER, this._meta.byteLength, gl.DYNAMIC_DRAW);
       this._writeMeta();
-      this._uploadPalette();
     }
 
-    // One Uint8 vec4 per point (class, mark + 2·dimmed, atlas tile as two bytes): recolouring
-    // or selecting re-sends 4n bytes, positions stay untouched.
+    // Two Uint8 vec4 per point: the class colour (alpha 0 when the class is hidden) and
+    // (mark + 2·dimmed, atlas tile as two bytes). Recolouring, hiding or selecting re-sends
+    // 8n bytes, positions stay untouched. Colours are looked up here rather than in the vertex
+    // shader: a texture fetch per vertex is slow in software rasterisers.
     _writeMeta() {
       const d = this._data, m = this._meta, gl = this.gl;
       if (!d || !gl) return;
-      const sel = d.selected, marks = d.marks;
+      const sel = d.selected, marks = d.marks, pal = this._paletteRGBA, hidden = this._hidden;
       for (let i = 0; i < d.n; i++) {
-        m[4 * i] = d.colors[i];
-        m[4 * i + 1] = (marks && marks[i] ? 1 : 0) + (sel && !sel[i] ? 2 : 0);
-        m[4 * i + 2] = i & 255;          // atlas tile: point i shows tile i
-        m[4 * i + 3] = (i >> 8) & 255;
+        const k = d.colors[i], o = 8 * i;
+        m[o] = pal[4 * k]; m[o + 1] = pal[4 * k + 1]; m[o + 2] = pal[4 * k + 2];
+        m[o + 3] = hidden[k] ? 0 : 255;
+        m[o + 4] = (marks && marks[i] ? 1 : 0) + (sel && !sel[i] ? 2 : 0);
+        m[o + 5] = i & 255;              // atlas tile: point i shows tile i
+        m[o + 6] = (i >> 8) & 255;
       }
       gl.bindBuffer(gl.ARRAY_BUFFER, this._metaBuf);
       gl.bufferSubData(gl.ARRAY_BUFFER, 0, m);
@@ -637,16 +638,6 @@ void main() {
       const rgba = new Uint8Array(PALETTE_SIZE * 4).fill(UNSET_GREY);   // unknown classes
       palette.forEach((c, i) => { rgba.set(parseColor(c).slice(0, 3), 4 * i); });
       return rgba;
-    }
-
-    _uploadPalette() {
-      const gl = this.gl;
-      if (!gl) return;
-      const tex = this._paletteRGBA.slice();
-      for (let k = 0; k < PALETTE_SIZE; k++) tex[4 * k + 3] = this._hidden[k] ? 0 : 255;
-      gl.bindTexture(gl.TEXTURE_2D, this._paletteTex);
-      gl.texImage2D(gl.TEXTURE_2D, 0, gl.RGBA, PALETTE_SIZE, 1, 0, gl.RGBA, gl.UNSIGNED_BYTE, tex);
-      this._requestDraw();
     }
 
     setColors(colors) {
@@ -663,7 +654,7 @@ void main() {
 
     setPalette(palette) {
       this._paletteRGBA = this._buildPalette(palette);
-      this._uploadPalette();
+      this._writeMeta();
     }
 
     setAtlas(atlas) {
@@ -710,7 +701,7 @@ void main() {
     setHiddenClasses(classes) {
       this._hidden.fill(0);
       for (const k of classes || []) if (k >= 0 && k < PALETTE_SIZE) this._hidden[k] = 1;
-      this._uploadPalette();
+      this._writeMeta();
       if (this._hover && this._isHidden(this._hover.idx)) this._setHover(null);
     }
 
@@ -871,10 +862,9 @@ void main() {
       gl.vertexAttribPointer(0, 2, gl.UNSIGNED_SHORT, true, 0, lo * d.n * 4);
       gl.vertexAttribPointer(1, 2, gl.UNSIGNED_SHORT, true, 0, hi * d.n * 4);
       gl.bindBuffer(gl.ARRAY_BUFFER, this._metaBuf);
-      gl.vertexAttribPointer(2, 4, gl.UNSIGNED_BYTE, false, 0, 0);
+      gl.vertexAttribPointer(2, 4, gl.UNSIGNED_BYTE, true, 8, 0);
+      gl.vertexAttribPointer(3, 4, gl.UNSIGNED_BYTE, false, 8, 4);
       gl.activeTexture(gl.TEXTURE0);
-      gl.bindTexture(gl.TEXTURE_2D, this._paletteTex);
-      gl.activeTexture(gl.TEXTURE1);
       gl.bindTexture(gl.TEXTURE_2D, this._atlasTex);
 
       const k = this._scale(), v = this._view;
@@ -883,7 +873,6 @@ void main() {
         if (!pass.active(this)) continue;
         const { prog, u } = this._programs[pass.program];
         gl.useProgram(prog);
-        gl.uniform1i(u.u_palette, 0);
         gl.uniform1f(u.u_mix, mix);
         gl.uniform2f(u.u_scale, sx, sy);
         gl.uniform2f(u.u_offset, -v.cx * sx, -v.cy * sy);
@@ -897,7 +886,8 @@ void main() {
     stats() {
       const now = performance.now();
       const recent = this._frameTimes.filter((x) => x >= now - 1000).length;
-      return { fps: recent, frames: this._frames, t: this._t, playing: this._playing };
+      return { fps: recent, frames: this._frames, t: this._t, playing: this._playing,
+        style: this._style, thumbnails: this._thumbnailsOn() };
     }
 
     toPNG(options) {
@@ -941,7 +931,7 @@ void main() {
       const gl = this.gl;
       if (gl && !gl.isContextLost()) {
         [this._posBuf, this._metaBuf].forEach((b) => gl.deleteBuffer(b));
-        [this._paletteTex, this._atlasTex].forEach((t) => gl.deleteTexture(t));
+        gl.deleteTexture(this._atlasTex);
         Object.values(this._programs).forEach((p) => gl.deleteProgram(p.prog));
       }
       this.gl = null;

@@ -96,3 +96,28 @@ def test_choosing_classes_changes_point_count(app_url, driver):
              message="14 points after choosing 7 per class")
     legend = driver.execute_script("return document.getElementById('scatter-legend').innerText")
     assert "cat" in legend and "dog" in legend
+
+
+def test_few_images_show_as_thumbnails_and_one_click_switches(app_url, driver):
+    import urllib.request
+
+    from PIL import Image
+    import io
+
+    open_view(driver, app_url, "?mode=classes&classes=3,5&count=5", 10)
+    wait_for(driver, "return window.Deepling.animationView.scatter.stats().thumbnails",
+             timeout=30, message="the thumbnail atlas to arrive")
+    key, data_key, atlas = driver.execute_script(
+        "const d = window.Deepling.animationView.data; return [d.key, d.dataKey, d.atlas];")
+    with urllib.request.urlopen(f"{app_url}/api/atlas/{data_key}/{key}.jpg") as r:
+        assert r.headers["Content-Type"] == "image/jpeg"
+        img = Image.open(io.BytesIO(r.read()))
+    assert img.size == (atlas["columns"] * atlas["tile"], atlas["rows"] * atlas["tile"])
+    ink, _ = canvas_signature(driver)
+    assert ink > 5 * 40 * 40, "ten thumbnails cover more than ten dots"
+    driver.find_element("id", "anim-style").click()
+    assert driver.execute_script("return window.Deepling.animationView.scatter.getStyle()") == "dots"
+    assert "points=dots" in driver.current_url                         # the link keeps the choice
+    driver.find_element("id", "anim-style").click()
+    assert driver.execute_script("return window.Deepling.animationView.scatter.stats().thumbnails")
+    assert console_errors(driver) == []

@@ -467,3 +467,59 @@ def test_unpack_decodes_a_python_payload(scatter):
     left, top = canvas_origin(scatter)
     x, y = got["at"]
     assert abs(x - left - screen(*positions[2, 5])[0]) < 0.05 and abs(y - top - screen(*positions[2, 5])[1]) < 0.05
+
+
+TILE_COLOURS = [(250, 250, 250), (10, 10, 10), (120, 200, 250), (250, 200, 120), (200, 120, 250), (90, 90, 160)]
+THUMB = 24
+
+
+def use_thumbnails(driver):
+    """A 3×2 atlas of 4-px tiles, each one flat colour, and 24-px thumbnails."""
+    tile, cols = 4, 3
+    atlas = np.zeros((2 * tile, cols * tile, 4), np.uint8)
+    for i, c in enumerate(TILE_COLOURS):
+        r, k = divmod(i, cols)
+        atlas[r * tile:(r + 1) * tile, k * tile:(k + 1) * tile] = (*c, 255)
+    driver.execute_script("""
+        s.opts.thumbnailSize = arguments[3];
+        s.setAtlas({image: {width: arguments[1], height: arguments[2], data: arguments[0]}, tile: 4, columns: 3});
+        s.setStyle('thumbnails');""", atlas.ravel().tolist(), cols * tile, 2 * tile, THUMB)
+
+
+def test_thumbnails_draw_each_points_image_in_a_class_frame(scatter):
+    use_thumbnails(scatter)
+    img = png(scatter)
+    for i, k in enumerate(CLASSES):
+        x, y = screen(*LAYER0[i])
+        assert np.abs(colour_at(img, x, y)[:3].astype(int) - TILE_COLOURS[i]).max() < 8, i
+        # the frame, at the left edge, is the class colour; squares: the corners are drawn
+        assert np.abs(colour_at(img, x - THUMB / 2 + 0.5, y)[:3].astype(int) - PALETTE[k]).max() < 8, i
+        assert colour_at(img, x - THUMB / 2 + 1, y - THUMB / 2 + 1)[3] == 255
+    scatter.execute_script("s.setStyle('dots')")                  # one call back to dots
+    x, y = screen(*LAYER0[0])
+    assert colour_at(png(scatter), x + SIZE / 2 - 1, y + SIZE / 2 - 1)[3] == 0
+
+
+def test_thumbnails_pick_by_their_square_and_mark_errors(scatter):
+    use_thumbnails(scatter)
+    x, y = point_centre_client(scatter, 2, 0)
+    move_mouse(scatter, x + THUMB / 2 - 2, y + THUMB / 2 - 2)   # a corner: outside any dot's disc
+    assert scatter.execute_script("return events.hover")[-1][0] == 2
+    scatter.execute_script("s.setMarks([0, 0, 1, 0, 0, 0])")
+    img = png(scatter)
+    cx, cy = screen(*LAYER0[2])
+    flag = colour_at(img, cx + THUMB / 2 - 3, cy - THUMB / 2 + 3)    # top right corner: red flag
+    assert flag[0] > 150 and flag[1] < 60 and flag[2] < 60
+    plain = colour_at(img, *screen(*LAYER0[1]))                      # unmarked: its own image
+    assert np.abs(plain[:3].astype(int) - TILE_COLOURS[1]).max() < 8
+
+
+def test_thumbnail_highlight_selection_and_png(scatter):
+    use_thumbnails(scatter)
+    scatter.execute_script("s.setHighlight(5); s.setSelection([5])")
+    img = png(scatter)
+    x, y = screen(*LAYER0[5])
+    edge = colour_at(img, x + (THUMB * 1.5 + 8) / 2 - 2, y)          # bigger, with a dark frame
+    assert edge[3] == 255 and edge[:3].max() < 60
+    assert np.abs(colour_at(img, x, y)[:3].astype(int) - TILE_COLOURS[5]).max() < 8
+    assert colour_at(img, *screen(*LAYER0[0]))[3] < 64                # not selected: dimmed
