@@ -320,6 +320,15 @@
     applyColors();
   });
   document.addEventListener('change', (ev) => {
+    if (ev.target && ev.target.id === 'anim-split') {
+      // another split is other data: the whole page follows, through the link
+      const url = new URL(window.location.href);
+      const split = ev.target.value;
+      url.searchParams.set('data', split === 'test' ? 'default' : `default@${split}`);
+      url.searchParams.delete('layer');
+      window.location.assign(url.toString());
+      return;
+    }
     if (ev.target && ev.target.id === 'anim-speed' && view.scatter && view.scatter.isPlaying()) {
       view.scatter.play({speed: speed(), loop: 'bounce'});
     }

@@ -24,6 +24,7 @@ CIFAR10_ENV = "DEEPLING_CIFAR10"
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer",
                    "dog", "frog", "horse", "ship", "truck")
 SPLITS = ("train", "test")
+ALL = "all"  # every image: the train split, then the test split
 _GRAY_MODES = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F"}
 
 
@@ -38,11 +39,14 @@ def load_dataset(spec: str, split: str = "test", size: tuple[int, int] | None = 
     ----------
     spec : str
         ``"cifar10"``, a folder of class folders, a ``.zip`` of one, or an ``.npz``.
-    split : {"test", "train"}
-        Which split to take where the data has both.
+    split : {"test", "train", "all"}
+        Which split to take where the data has both; ``"all"`` is train then test, one
+        dataset (for CIFAR-10 all 60,000 images, the test images at 50,000 onwards).
     size : (height, width), optional
         Resize images from folders and zips to this size.
     """
+    if split == ALL:
+        return _train_and_test(spec, size)
     if spec.lower() in ("cifar10", "cifar-10"):
         return load_cifar10(split)
     path = Path(spec).expanduser()
@@ -61,6 +65,18 @@ def load_dataset(spec: str, split: str = "test", size: tuple[int, int] | None = 
 
         return load_image_zip(path, split=split, size=size)
     raise DataError(f"{path.name}: unknown data format {suffix!r}; use a folder, a .zip or an .npz.")
+
+
+def _train_and_test(spec: str, size) -> Dataset:
+    train, test = load_dataset(spec, "train", size), load_dataset(spec, "test", size)
+    if train.fingerprint == test.fingerprint:  # data without splits: it is all of it already
+        return test
+    if train.class_names != test.class_names or train.image_shape != test.image_shape:
+        raise DataError(f"{spec}: the train and test splits differ in classes or image size, so "
+                        "they cannot be shown as one; choose one split.")
+    origin = test.origin.replace("test", "train + test", 1) if "test" in test.origin else f"{spec} (train + test)"
+    return Dataset(np.concatenate([train.images, test.images]), np.concatenate([train.labels, test.labels]),
+                   test.class_names, origin, train.notes + test.notes)
 
 
 # --- CIFAR-10 -----------------------------------------------------------------------------

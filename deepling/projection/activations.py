@@ -302,14 +302,20 @@ def pivot_products(adapter, images, layers=None, *, n_pivots=50, batch_size=256,
 def _maxmin_among(a, k, seed):
     """Max–min pivots among the rows of ``a`` (float32 m×D) from their full distance matrix.
 
-    One centred Gram matrix product (m²·D, compute-bound) is cheaper than k passes over
-    ``a`` (k·m·D, memory-bound) for the sizes used here; centring first keeps float32
-    cancellation small.
+    One centred Gram matrix product (m²·D, compute-bound; a symmetric rank-k update, so
+    half a general product) is cheaper than k passes over ``a`` (k·m·D, memory-bound) for
+    the sizes used here; centring first keeps float32 cancellation small (a float32 mean
+    of the m rows is accurate enough for that, and distances do not depend on it).
     """
+    from scipy.linalg.blas import ssyrk
+
     with np.errstate(over="ignore", invalid="ignore"):  # non-finite layers: caller warns
-        a = a - a.mean(axis=0, dtype=np.float64).astype(np.float32)
+        a = a - a.mean(axis=0)
         norms = np.einsum("ij,ij->i", a, a, dtype=np.float64)
-        gram = (a @ a.T).astype(np.float64)
+        # aᵀ is Fortran-ordered D×m: BLAS reads it in place; the upper triangle is filled
+        upper = ssyrk(1.0, a.T, trans=1)
+        gram = np.triu(upper).astype(np.float64)
+        gram = gram + np.triu(gram, 1).T
         full = np.maximum(norms[:, None] + norms[None, :] - 2.0 * gram, 0.0)
     np.fill_diagonal(full, 0.0)
     return maxmin_select(len(a), k, lambda j: full[:, j], seed)[0]

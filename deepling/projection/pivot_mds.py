@@ -319,19 +319,30 @@ class PivotMDS(TransformerMixin, BaseEstimator):
                 delattr(self, name)
 
     def _embed(self, c):
-        """Layout from the double-centred N×k matrix ``c``; sets the fitted attributes."""
+        """Layout from the double-centred N×k matrix ``c``; sets the fitted attributes.
+
+        The top singular pairs come from the k×k matrix ``cᵀc`` (an eigenproblem of the
+        pivots' size, N·k² work) instead of an SVD of the N×k matrix: the same layout, and
+        cheap at every N, where LAPACK's SVD of a tall matrix costs a fixed few ms a layer and
+        far more when its threads compete for a busy CPU.
+        """
         n, k = c.shape
-        u, s, vt = np.linalg.svd(c, full_matrices=False)
-        u, vt = svd_flip(u, vt)  # deterministic signs
-        d = min(self.n_components, len(s))
+        w, v = np.linalg.eigh(c.T @ c)
+        w, v = w[::-1], v[:, ::-1]  # descending
+        s = np.sqrt(np.maximum(w, 0.0))
+        d = min(self.n_components, k)
         s_d = s[:d]
-        # Directions with (numerically) zero singular value carry rounding noise only.
-        tol = s[0] * max(n, k) * np.finfo(np.float64).eps
-        weights = np.where(s_d > tol, np.sqrt(s_d * np.sqrt(n / k)), 0.0)
-        inv = np.divide(weights, s_d, out=np.zeros_like(s_d), where=s_d > tol)
+        # Directions with (numerically) zero singular value carry rounding noise only; from
+        # cᵀc a singular value is resolved to about sqrt(eps) of the largest.
+        tol = s[0] * max(n, k) * np.sqrt(np.finfo(np.float64).eps)
+        keep = s_d > tol
+        u = np.divide(c @ v[:, :d], s_d, out=np.zeros((n, d)), where=keep)
+        u, vt = svd_flip(u, v[:, :d].T)  # deterministic signs
+        weights = np.where(keep, np.sqrt(s_d * np.sqrt(n / k)), 0.0)
+        inv = np.divide(weights, s_d, out=np.zeros_like(s_d), where=keep)
         self.embedding_ = np.zeros((n, self.n_components))
-        self.embedding_[:, :d] = u[:, :d] * weights
+        self.embedding_[:, :d] = u * weights
         self._projection = np.zeros((k, self.n_components))  # transform: c_new @ v / s * w
-        self._projection[:, :d] = vt[:d].T * inv
+        self._projection[:, :d] = vt.T * inv
         self.singular_values_ = np.pad(s_d, (0, self.n_components - d))
         self.n_pivots_ = k

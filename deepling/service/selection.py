@@ -15,7 +15,7 @@ import numpy as np
 
 MODES = ("classes", "random", "misclassified", "cell")
 DEFAULT = {"mode": "classes", "classes": None, "count": 50, "seed": 0}
-MAX_COUNT = 50_000
+MAX_COUNT = 100_000  # all 60,000 CIFAR-10 images fit
 
 
 def choose_images(labels: np.ndarray, predicted: np.ndarray, choice: dict,

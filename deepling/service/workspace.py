@@ -22,6 +22,7 @@ from deepling.service.uploads import UploadStore, is_upload_id
 
 DEMO_ID = "demo"
 DEFAULT_ID = "default"
+DATA_SPLITS = ("test", "train", "all")  # the server's data as "default@<split>"
 
 
 @dataclass(frozen=True)
@@ -142,8 +143,10 @@ class Workspace:
         raise ModelError(f"Unknown model id {model_id!r}: use 'demo', 'default' or the id an upload returned.")
 
     def _load_data(self, data_id: str) -> Dataset:
-        if data_id == DEFAULT_ID:
-            return load_dataset(self.config.data)
+        # "default@train" / "default@all": another split of the server's data (#17)
+        base, _, split = data_id.partition("@")
+        if base == DEFAULT_ID and split in ("", *DATA_SPLITS):
+            return load_dataset(self.config.data, split=split or "test")
         if is_upload_id(data_id):
             return self.uploads.load_dataset(data_id)
         raise DataError(f"Unknown dataset id {data_id!r}: use 'default' or the id an upload returned.")

@@ -11,23 +11,36 @@ from __future__ import annotations
 import dash_bootstrap_components as dbc
 from dash import dcc, html
 
-from deepling.service.selection import DEFAULT, MODES
+from deepling.service.selection import DEFAULT, MAX_COUNT, MODES
+from deepling.service.workspace import DATA_SPLITS, DEFAULT_ID
 from deepling.web.views.common import card
 
 MODE_LABELS = {"classes": "per class", "random": "random sample", "misclassified": "misclassified",
                "cell": "confusion cell"}
+SPLIT_LABELS = {"test": "test images", "train": "training images", "all": "all images"}
+
+
+def split_choice(data_id: str):
+    """Which split of the server's data to take images from (a new page: every view follows)."""
+    base, _, split = data_id.partition("@")
+    if base != DEFAULT_ID:
+        return None  # an upload is one set of images
+    return dbc.Select(id="anim-split", value=split or "test", size="sm", style={"width": "9.5rem"},
+                      title="the page switches to these images (all views)",
+                      options=[{"label": SPLIT_LABELS[s], "value": s} for s in DATA_SPLITS])
 
 
 def layout(ctx) -> dbc.Card:
     names = ctx["dataset"].class_names  # the choice is by true class
     choose = html.Div([
+        split_choice(ctx.get("data_id", DEFAULT_ID)),
         dbc.Select(id="anim-mode", value=DEFAULT["mode"], size="sm", style={"width": "9.5rem"},
                    options=[{"label": MODE_LABELS[m], "value": m} for m in MODES]),
         dcc.Dropdown(id="anim-classes", multi=True, placeholder="all classes",
                      options=[{"label": n, "value": k} for k, n in enumerate(names)],
                      className="dl-class-picker"),
         dbc.InputGroup([dbc.InputGroupText("count"),
-                        dbc.Input(id="anim-count", type="number", min=1, max=50000, step=1,
+                        dbc.Input(id="anim-count", type="number", min=1, max=MAX_COUNT, step=1,
                                   value=DEFAULT["count"], debounce=True)],
                        size="sm", style={"width": "9rem"}),
         dbc.Button("Project", id="anim-project", size="sm", color="primary"),
