@@ -42,6 +42,7 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # this checkout's deepling, also in the worker processes
 RESULTS = ROOT / "benchmarks" / "results" / "projection.md"
 SCALE_SIZES, COMPARE_SIZE = (1_000, 5_000, 10_000, 60_000), 2_000
 QUICK_SCALE_SIZES, QUICK_COMPARE_SIZE = (300, 600), 300
@@ -235,7 +236,9 @@ def run_worker(kind, n, n_pivots, layers=()):
     out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, check=False)
     if out.returncode != 0:
         sys.exit(f"{kind} N={n} failed:\n{out.stderr[-3000:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    print(f"    {json.dumps(result)[:400]}", flush=True)
+    return result
 
 
 def gb(n_bytes):

@@ -26,7 +26,6 @@ def split_choice(data_id: str):
     if base != DEFAULT_ID:
         return None  # an upload is one set of images
     return dbc.Select(id="anim-split", value=split or "test", size="sm", style={"width": "9.5rem"},
-                      title="the page switches to these images (all views)",
                       options=[{"label": SPLIT_LABELS[s], "value": s} for s in DATA_SPLITS])
 
 
