@@ -6,7 +6,7 @@ from urllib.parse import urlencode
 
 from dash import ALL, Input, Output, Patch, State, ctx, no_update
 
-from deepling.service.metrics import cell_indices, filter_images
+from deepling.evaluation import cell_indices, filter_images
 from deepling.service.selection import MAX_COUNT
 from deepling.web.views import data as view
 

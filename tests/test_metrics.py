@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from deepling.service.metrics import (
+from deepling.evaluation import (
     cell_indices,
     confusion_matrix,
     filter_images,

@@ -31,7 +31,7 @@ from deepling.methods.feature_maps import (
     weight_histogram,
 )
 from deepling.methods.fgsm import fgsm
-from deepling.methods.gradcam import default_gradcam_layer, gradcam
+from deepling.methods.gradcam import default_gradcam_layer, gradcam, spatial_layers
 from deepling.methods.occlusion import occlusion_sensitivity
 from deepling.methods.robustness import (
     AUGMENTATIONS,
@@ -69,6 +69,7 @@ __all__ = [
     "robustness_curves",
     "rotate",
     "saliency",
+    "spatial_layers",
     "top_activating",
     "weight_histogram",
 ]

@@ -12,8 +12,27 @@ from PIL import Image
 from deepling.methods._probe import ModelProbe
 from deepling.methods._targets import find_layer, layer_output
 from deepling.methods.saliency import Attribution, pick_class
+from deepling.models.adapter import as_adapter
 
 _FLATTENERS = ("Flatten", "GlobalAveragePooling", "GlobalMaxPooling", "Reshape")
+
+
+def spatial_layers(model) -> list[str]:
+    """Layers with an N×H×W×C output, input excluded: the ones Grad-CAM can explain.
+
+    ``model`` is a ``keras.Model`` or a ``ModelAdapter``.
+    """
+    names = []
+    for layer in as_adapter(model).model.layers:
+        if type(layer).__name__ == "InputLayer":
+            continue
+        try:
+            rank = len(layer.output.shape)
+        except (AttributeError, ValueError):  # shared or multi-output layers
+            continue
+        if rank == 4:
+            names.append(layer.name)
+    return names
 
 
 def default_gradcam_layer(model) -> str:
@@ -23,7 +42,7 @@ def default_gradcam_layer(model) -> str:
     convolution (e.g. a nested backbone).
     """
     last_conv = last_4d = None
-    for layer in model.layers:
+    for layer in as_adapter(model).model.layers:
         kind = type(layer).__name__
         if kind.startswith(_FLATTENERS):
             break

@@ -171,6 +171,25 @@ def select_layers(model, layers=None):
     return [e for e in entries if e.name in set(wanted)], []
 
 
+def penultimate_layer(model) -> str:
+    """The layer whose output feeds the classifier: the model's last learned features.
+
+    Layers that are the identity at inference (Dropout…) are skipped, and a separate
+    Softmax/Activation at the end counts as part of the classifier. ``model`` is a
+    ``keras.Model`` or a ``ModelAdapter``.
+    """
+    model = as_adapter(model).model
+    refs, _ = select_layers(model)
+    names = [r.name for r in refs]
+    types = [r.type for r in refs]
+    end = len(refs) - 1
+    if types[end] in ("Softmax", "Activation") and end > 1:
+        end -= 1
+    if end < 1:
+        raise ValueError(f"Model {model.name!r} has no layer before its classifier to lay out.")
+    return names[end - 1]
+
+
 def check_images(model, images) -> np.ndarray:
     """``images`` as a uint8 N×H×W×C array that fits the model, else ValueError."""
     adapter = as_adapter(model)

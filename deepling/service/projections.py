@@ -73,7 +73,7 @@ class ProjectionService:
     def __init__(self, workspace, jobs=None):
         self.workspace = workspace
         self.jobs = jobs
-        self.store = ArrayCache("projections", workspace.config.cache)
+        self.store = workspace.cache("projections")
 
     # --- choice → images → key ------------------------------------------------------------
     def choose(self, model_id: str, data_id: str, raw_choice: dict | None) -> tuple[dict, np.ndarray]:

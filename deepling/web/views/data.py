@@ -12,7 +12,7 @@ import numpy as np
 import plotly.graph_objects as go
 from dash import dcc, html
 
-from deepling.service.metrics import Scores, scores
+from deepling.evaluation import Scores, scores
 from deepling.web.views.common import card, class_color, note_list
 from deepling.web.views.figures import per_class_accuracy
 
