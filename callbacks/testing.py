@@ -12,7 +12,7 @@ from __future__ import annotations
 from dash import Input, Output, State, ctx, html, no_update
 
 from deepling.service import explanations, robustness
-from deepling.web.focus import edited_image, focused_image, is_identity
+from deepling.service.focus import edited_image, focused_image, is_identity
 from deepling.web.views import testing as view
 
 

@@ -104,7 +104,8 @@ def cell_indices(labels, predicted, true: int, pred: int) -> np.ndarray:
 
 
 def filter_images(labels, predicted, confidence, *, true=None, pred=None, errors_only=False,
-                  confidence_range=(0.0, 1.0), sort: str = "confidence-asc") -> np.ndarray:
+                  confidence_range=(0.0, 1.0), sort: str = "confidence-asc",
+                  among=None) -> np.ndarray:
     """Dataset indices that pass the filters, in the order asked for.
 
     Parameters
@@ -121,6 +122,8 @@ def filter_images(labels, predicted, confidence, *, true=None, pred=None, errors
     sort : {'confidence-asc', 'confidence-desc', 'index'}
         Least confident first (where the model hesitates), most confident first, or
         dataset order. Ties keep dataset order, so the grid does not reshuffle.
+    among : array of int, optional
+        Keep only these dataset indices (a pick of images made in another view).
     """
     if sort not in SORTS:
         raise ValueError(f"sort must be one of {SORTS}, got {sort!r}.")
@@ -134,6 +137,11 @@ def filter_images(labels, predicted, confidence, *, true=None, pred=None, errors
         keep &= predicted == int(pred)
     if errors_only:
         keep &= (labels >= 0) & (labels != predicted)
+    if among is not None:
+        picked = np.zeros(len(keep), bool)
+        among = np.asarray(among, dtype=np.int64).reshape(-1)
+        picked[among[(among >= 0) & (among < len(keep))]] = True
+        keep &= picked
     idx = np.flatnonzero(keep)
     if sort == "index":
         return idx

@@ -121,6 +121,18 @@ def cell_outline(selected: tuple[int, int] | None) -> list[dict]:
                  line=dict(color="#e15759", width=2.5))]
 
 
+def grid_count(n_match: int, n_shown: int, sort: str | None, n_picked: int | None = None) -> str:
+    """The line above the grid: how many images match, of the pick when there is one."""
+    sort = sort or "confidence-asc"
+    picked = f" of the {n_picked:,} picked" if n_picked else ""
+    if not n_match:
+        return (f"None{picked} images matches these filters; widen the confidence range, clear "
+                "a class, or reset the pick." if picked else
+                "No image matches these filters; widen the confidence range or clear a class.")
+    return f"{n_match:,}{picked} images match" + (
+        f" · the first {n_shown} {SORT_LABELS[sort]}" if n_match > n_shown else "")
+
+
 def grid_tiles(indices, labels, predicted, confidence, class_names, data_key: str,
                focus: int | None = None) -> list[html.Button]:
     """One button per image: a thumbnail framed in the predicted class's colour, with a
