@@ -14,7 +14,9 @@ def serve_layout(workspace) -> html.Div:
     data the URL (``/?model=<id>&data=<id>``) or the browser session names."""
     return html.Div([
         dcc.Location(id="url", refresh=False),
-        # One selection links the views: ids, never pixels (see DESIGN.md).
+        # One selection links the views: ids, never pixels (README, "Architecture"). A view
+        # that follows the selection reads these stores; the neurons and training views to
+        # come read ``subset`` as the data and strip views do (picked images first).
         dcc.Store(id="session", storage_type="session"),  # {"model", "data", "uploads"}
         dcc.Store(id="rendered"),  # the (model, data) the page below was built for
         dcc.Store(id="focus"),     # dataset index of the image in focus
