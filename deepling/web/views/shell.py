@@ -81,3 +81,14 @@ def _first_misclassified(ds, preds) -> int:
     """Start the focus on an image the model gets wrong: the interesting case."""
     wrong = ((preds.predicted != ds.labels) & (ds.labels >= 0)).nonzero()[0]
     return int(wrong[0]) if len(wrong) else 0
+
+
+def problem_page(message: str, workspace, model_id: str, data_id: str):
+    """The page for a model or data that cannot be shown: what is wrong, and a way back."""
+    return dbc.Alert([
+        html.H5("Deepling cannot show this model and data"),
+        html.P(message, className="mb-2"),
+        html.P([f"model id {model_id!r}, data id {data_id!r}. ",
+                html.A("Open the default model and data instead",
+                       href=f"/?model={workspace.default_model_id}&data={workspace.default_data_id}")]),
+    ], color="warning", className="mt-3")
