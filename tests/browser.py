@@ -106,12 +106,10 @@ def running_app(*args: str, timeout: float = 240, env: dict | None = None):
 
 
 def wait_for(driver, script, timeout=60, message="condition", interval=0.25, state=None):
-    """Poll JS (``return …``, or a bare expression) until it is truthy; return its value.
+    """Poll JS (``return …``) until it is truthy; return its value.
 
     ``state``: JS returning what to report about the page when the wait times out.
     """
-    if not script.lstrip().startswith("return"):
-        script = f"return ({script});"
     deadline = time.monotonic() + timeout
     while True:
         value = driver.execute_script(script)

@@ -82,8 +82,8 @@ PAGE_STATE = ("const c = window.s && s.canvas; return {dpr: window.devicePixelRa
 
 def wait_for(driver, expression: str, timeout: float = 5.0):
     """Poll a JS expression until it is truthy (layout and emulation changes land asynchronously)."""
-    return browser.wait_for(driver, expression, timeout, message=expression, interval=0.05,
-                            state=PAGE_STATE)
+    return browser.wait_for(driver, f"return {expression};", timeout, message=expression,
+                            interval=0.05, state=PAGE_STATE)
 
 
 def png(driver) -> np.ndarray:
