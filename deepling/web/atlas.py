@@ -17,7 +17,6 @@ from flask import Response, abort
 
 from deepling.data import DataError
 from deepling.models import ModelError
-from deepling.service.cache import ArrayCache
 from deepling.service.projections import Request
 from deepling.web.views.payload import draw_order, thumbnail_atlas
 
@@ -26,7 +25,7 @@ JPEG_QUALITY = 90
 
 
 def register_atlas(server, workspace, projections) -> None:
-    store = ArrayCache("atlas", workspace.config.cache)
+    store = workspace.cache("atlas")
 
     @server.route("/api/atlas/<model_id>/<data_id>/<key>.jpg")
     def atlas_jpeg(model_id, data_id, key):
