@@ -182,14 +182,7 @@ def worker_compare(n, layers, n_pivots):
     def travel(s):
         return float(np.linalg.norm(np.diff(s.layouts.astype(np.float64), axis=0), axis=2).mean())
 
-    def stress(true, layout):
-        got = pdist(layout)
-        got = got * (true @ got) / (got @ got)
-        return float(np.sqrt(np.sum((true - got) ** 2) / np.sum(true ** 2)))
-
-    def variance_shown(Xc, layout):
-        basis, _ = np.linalg.qr(layout - layout.mean(axis=0))
-        return float(np.sum((Xc.T @ basis) ** 2))
+    stress, variance_shown = _stress, _variance_shown
 
     def classical_mds(X):
         Xc = X - X.mean(axis=0)
