@@ -205,7 +205,7 @@ flat varying vec4 v_frame;
 flat varying vec4 v_tile;
 void main() {
   vec2 pc = gl_PointCoord;
-  // stay half a texel inside the tile so linear filtering never reads the neighbour
+  // stay half a texel inside the tile so rounding never reads the neighbour
   vec2 texel = v_tile.xy + clamp(pc * u_grid.y, 0.5, u_grid.y - 0.5);
   vec3 img = texture2D(u_atlas, texel / u_atlasSize).rgb;
   vec2 e = min(pc, 1.0 - pc);
@@ -535,7 +535,9 @@ void main() {
       for (const [key, spec] of Object.entries(PROGRAMS)) this._programs[key] = link(gl, spec);
       this._posBuf = gl.createBuffer();
       this._metaBuf = gl.createBuffer();
-      this._atlasTex = this._makeTexture(gl.LINEAR);
+      // nearest: crisp pixels when zoomed in (as the app shows CIFAR images everywhere), and
+      // the cheapest sample for a software rasteriser
+      this._atlasTex = this._makeTexture(gl.NEAREST);
       this._paletteRGBA = this._paletteRGBA || this._buildPalette([]);
       if (this._atlas) this._uploadAtlas();
       gl.enable(gl.BLEND);
