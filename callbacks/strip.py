@@ -13,7 +13,7 @@ from deepling.web.focus import edited_image, focused_image, is_identity
 from deepling.methods import Channel, adversarial_strip
 from deepling.web.views.common import class_color, image_uri, thumbnail
 from deepling.web.views.figures import probability_bars
-from deepling.web.views.heatmaps import heat, strip_png
+from deepling.web.views.heatmaps import heat, strip_picture
 
 EDIT_INPUTS = ("whatif-brightness", "whatif-hue", "whatif-rotate", "whatif-blur", "whatif-fgsm",
                "whatif-patch")
@@ -113,11 +113,7 @@ def register(app, workspace) -> None:
         except ValueError:
             return no_update
         title = f"Deepling adversarial strip: towards {_target_name(strip, names)}"
-        vmax = float(strip.delta_magnitude.max()) or 1.0
-        captions = [f"step {s}\n{names[p]} {pr[p]:.0%}" for s, p, pr in
-                    zip(strip.steps, strip.predicted, strip.probabilities)]
-        png = strip_png(list(strip.frames), [heat(m, vmax) for m in strip.delta_magnitude],
-                        captions, title)
+        png = strip_picture(strip, names, title)
         return dcc.send_bytes(png, "deepling-strip.png")
 
     @app.callback(Output("whatif-image", "figure"), Output("whatif-probs", "figure"),

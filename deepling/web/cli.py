@@ -1,4 +1,5 @@
-"""Command line: ``deepling serve`` (also ``python run.py``), ``train-demo``, ``evaluate-demo``."""
+"""Command line: ``deepling serve`` (also ``python run.py``), ``report``, ``precompute``,
+``train-demo``, ``evaluate-demo``."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import argparse
 import os
 import sys
 import textwrap
+import time
 
 
 def _range(text: str) -> tuple[float, float]:
@@ -16,10 +18,14 @@ def _range(text: str) -> tuple[float, float]:
     return lo, hi
 
 
-def serve_parser(prog: str = "deepling serve") -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog=prog, description="Start the Deepling app in your browser.")
+def _model_and_data(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--model", help="a .keras or .h5 model file (default: the demo CNN)")
     p.add_argument("--data", help="'cifar10' (default), an image folder, a .zip of one, or an .npz")
+    return p
+
+
+def serve_parser(prog: str = "deepling serve") -> argparse.ArgumentParser:
+    p = _model_and_data(argparse.ArgumentParser(prog=prog, description="Start the Deepling app in your browser."))
     p.add_argument("--host", help="interface to bind (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, help="port (default 8050)")
     p.add_argument("--debug", action="store_true", help="Dash debug mode (reload, dev tools)")
@@ -31,9 +37,8 @@ def serve_parser(prog: str = "deepling serve") -> argparse.ArgumentParser:
 def serve(argv=None, prog: str = "deepling serve") -> int:
     a = serve_parser(prog).parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    if a.data and a.data.lower() not in ("cifar10", "cifar-10") and not os.path.exists(a.data):
-        return _fail(f"--data {a.data}: no such file or folder. Give an image folder, a .zip, "
-                     "an .npz, or 'cifar10'.")
+    if _missing_data(a.data):
+        return _fail(_missing_data(a.data))
     from deepling.service.config import Config
     from deepling.data import DataError
     from deepling.models import ModelError
@@ -56,6 +61,82 @@ def serve(argv=None, prog: str = "deepling serve") -> int:
 
         waitress_serve(app.server, host=config.host, port=config.port,
                        threads=int(os.environ.get("DEEPLING_THREADS", 16)), ident="Deepling")
+    return 0
+
+
+def _missing_data(data) -> str | None:
+    if data and data.lower() not in ("cifar10", "cifar-10") and not os.path.exists(data):
+        return (f"--data {data}: no such file or folder. Give an image folder, a .zip, "
+                "an .npz, or 'cifar10'.")
+    return None
+
+
+def _progress_line():
+    """``progress(fraction, message)`` printing one line per new message (and per 10 %)."""
+    last = {"message": None, "tenth": -1}
+
+    def progress(fraction, message):
+        tenth = int(fraction * 10)
+        if message != last["message"] or tenth != last["tenth"]:
+            print(f"[{fraction:4.0%}] {message}", flush=True)
+            last.update(message=message, tenth=tenth)
+    return progress
+
+
+def _workspace(a):
+    """The workspace ``deepling serve`` would open for these flags (jobs run here, inline)."""
+    from deepling.service.config import Config
+    from deepling.service.workspace import Workspace
+
+    config = Config.from_env(model=a.model, data=a.data, input_range=a.input_range)
+    print(f"Deepling: loading {config.model or 'the demo model'} and {config.data} …", flush=True)
+    return Workspace(config)
+
+
+def report(argv=None) -> int:
+    """``deepling report``: one self-contained HTML file of what a presenter shows."""
+    p = _model_and_data(argparse.ArgumentParser(
+        prog="deepling report", description="Write an offline HTML report (opens from file://, no server)."))
+    p.add_argument("--out", default="report.html", help="where to write it (default report.html)")
+    p.add_argument("--input-range", type=_range, metavar="LO,HI")
+    a = p.parse_args(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if _missing_data(a.data):
+        return _fail(_missing_data(a.data))
+    from deepling.data import DataError
+    from deepling.models import ModelError
+    from deepling.web.report import write_report
+
+    started = time.monotonic()
+    try:
+        size = write_report(a.out, _workspace(a), progress=_progress_line())
+    except (DataError, ModelError, ValueError) as exc:
+        return _fail(str(exc))
+    print(f"Wrote {a.out}: {size / 1e6:.2f} MB in {time.monotonic() - started:.0f} s. "
+          "It opens in any browser, offline (file://).", flush=True)
+    return 0
+
+
+def precompute(argv=None) -> int:
+    """``deepling precompute``: fill the cache so that every view starts instant."""
+    p = _model_and_data(argparse.ArgumentParser(
+        prog="deepling precompute", description="Fill the cache so that every view of the app starts instant."))
+    p.add_argument("--input-range", type=_range, metavar="LO,HI")
+    a = p.parse_args(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if _missing_data(a.data):
+        return _fail(_missing_data(a.data))
+    from deepling.data import DataError
+    from deepling.models import ModelError
+    from deepling.service.precompute import precompute as fill
+    from deepling.web.views.testing import DEFAULT_SAMPLE
+
+    started = time.monotonic()
+    try:
+        done = fill(_workspace(a), robustness_size=DEFAULT_SAMPLE, progress=_progress_line())
+    except (DataError, ModelError, ValueError) as exc:
+        return _fail(str(exc))
+    print(f"Cached in {time.monotonic() - started:.0f} s: " + "; ".join(done), flush=True)
     return 0
 
 
@@ -82,10 +163,13 @@ def evaluate_demo(argv=None) -> int:
 
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
-    commands = {"serve": serve, "train-demo": None, "evaluate-demo": evaluate_demo}
+    commands = {"serve": serve, "report": report, "precompute": precompute,
+                "train-demo": None, "evaluate-demo": evaluate_demo}
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in commands:
-        print("usage: deepling {serve,train-demo,evaluate-demo} [options]\n\n"
+        print("usage: deepling {serve,report,precompute,train-demo,evaluate-demo} [options]\n\n"
               "  serve          start the app (see deepling serve --help)\n"
+              "  report         write an offline HTML report (--model, --data, --out)\n"
+              "  precompute     fill the cache so every view starts instant\n"
               "  train-demo     train the demo CNN on CIFAR-10 and save it\n"
               "  evaluate-demo  measure the demo CNN's test accuracy")
         return 0 if argv and argv[0] in ("-h", "--help") else 2

@@ -54,3 +54,13 @@ def strip_png(frames, changes, captions, title: str, scale: int = 4) -> bytes:
     buf = io.BytesIO()
     canvas.save(buf, format="PNG")
     return buf.getvalue()
+
+
+def strip_picture(strip, class_names, title: str) -> bytes:
+    """The strip as one PNG (the download and the report): frames, change maps on one
+    shared scale, and the top class with its probability under each frame."""
+    vmax = float(strip.delta_magnitude.max()) or 1.0
+    captions = [f"step {s}\n{class_names[p]} {pr[p]:.0%}" for s, p, pr in
+                zip(strip.steps, strip.predicted, strip.probabilities)]
+    return strip_png(list(strip.frames), [heat(m, vmax) for m in strip.delta_magnitude],
+                     captions, title)
