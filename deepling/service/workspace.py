@@ -118,6 +118,11 @@ class Workspace:
                 self.default_data_id = data_id or self.default_data_id
         return model_id, data_id
 
+    def registered(self, kind: str) -> list[str]:
+        """Ids of the in-memory models (``kind="model"``) or datasets (``"data"``)."""
+        with self._lock:
+            return [key for k, key in self._pinned if k == kind]
+
     def predictions(self, model_id: str | None = None, data_id: str | None = None) -> Predictions:
         """Probabilities of the model on every image of the dataset (disk-cached)."""
         adapter, ds = self.model(model_id), self.dataset(model_id, data_id)

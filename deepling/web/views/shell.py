@@ -5,7 +5,7 @@ from __future__ import annotations
 import dash_bootstrap_components as dbc
 from dash import dcc, html
 
-from deepling.web.views import animation, architecture, data, strip, testing
+from deepling.web.views import animation, architecture, compare, data, strip, testing
 from deepling.web.views.uploads import upload_modal
 
 
@@ -47,6 +47,11 @@ def page(workspace, model_id: str, data_id: str) -> tuple:
         ]),
         dbc.Row([dbc.Col(testing.layout(ctx), lg=12)]),
     ]
+    # Tabs: the linked views of one model, and the comparison of two (``?compare=<id>``).
+    views = [dbc.Tabs([
+        dbc.Tab(views, label="Explore", tab_id="explore", className="pt-3"),
+        dbc.Tab(compare.layout(ctx), label="Compare models", tab_id="compare", className="pt-3"),
+    ], id="view-tabs", active_tab="explore")]
     return navbar(adapter.name, ds, accuracy), views, _first_misclassified(ds, preds)
 
 
