@@ -73,9 +73,9 @@ def explain_image(adapter, image, layer: str | None, class_index: int | None) ->
 
     patch = max(2, min(image.shape[:2]) // 4)  # 8 px on CIFAR's 32 px
     calls = {
-        "gradcam": lambda: gradcam(adapter, image, layer=layer, class_index=class_index),
-        "saliency": lambda: saliency(adapter, image, class_index=class_index),
-        "occlusion": lambda: occlusion_sensitivity(adapter, image, class_index=class_index,
+        "gradcam": lambda: gradcam(adapter, image, layer=layer, target=class_index),
+        "saliency": lambda: saliency(adapter, image, target=class_index),
+        "occlusion": lambda: occlusion_sensitivity(adapter, image, target=class_index,
                                                    patch=patch, stride=max(1, patch // 2)),
     }
     out = {}

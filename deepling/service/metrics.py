@@ -224,9 +224,9 @@ def simulate_robustness(adapter, images, labels, *, batch_size: int = 256,
     out = {}
     augs = list(AUGMENTATIONS.values())
     for n, aug in enumerate(augs):
-        def step(done, total, n=n, aug=aug):
+        def step(fraction, _message, n=n, aug=aug):
             if progress is not None:
-                progress((n + done / total) / len(augs),
+                progress((n + fraction) / len(augs),
                          f"{aug.label.lower()} ({n + 1}/{len(augs)}) on {len(images):,} images")
 
         curves = robustness_curves(adapter, images, labels, aug.name, batch_size=batch_size,

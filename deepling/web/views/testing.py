@@ -255,7 +255,7 @@ def explanation_row(label, image: np.ndarray, maps: dict, class_names, verdict) 
                                       className="dl-test-panel"))
             continue
         picture, scale = overlay(image, attr.heatmap, method)
-        cls = class_names[attr.class_index]
+        cls = class_names[attr.target]
         title = titles[method] + (f" · {attr.layer}" if attr.layer else "")
         note = f"drop in p({cls})" if method == "occlusion" else f"for {cls} ({attr.probability:.0%})"
         panels.append(panel(picture, title, note, legend_bar(method, scale), testid=method))
