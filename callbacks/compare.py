@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from dash import ALL, ClientsideFunction, Input, Output, State, ctx, no_update
 
-from callbacks.animation import submit_projection
 from deepling.data import DataError
 from deepling.models import ModelError
 from deepling.service.compare import aligned_sequences, compare_models, same_images_choice
+from deepling.service.projections import Request
 from deepling.service.selection import from_query
 from deepling.web.views import compare as view
 from deepling.web.views.payload import sequence_payload
@@ -20,7 +20,7 @@ _FIGURES = ("cmp-cm-a", "cmp-cm-b", "cmp-cm-diff", "cmp-per-class")
 
 
 def register(app, workspace) -> None:
-    jobs = app.server.config["DEEPLING_JOBS"]
+    projections = app.server.config["DEEPLING_PROJECTIONS"]
 
     @app.callback(Output("cmp-model", "options"), Output("cmp-model", "value"),
                   Output("view-tabs", "active_tab"),
@@ -47,12 +47,11 @@ def register(app, workspace) -> None:
         model_a, data_id = rendered["model"], rendered["data"]
         try:
             choice = same_images_choice({"count": count})
-            key_a, choice = submit_projection(jobs, workspace, model_a, data_id, choice)
-            key_b, _ = submit_projection(jobs, workspace, model_b, data_id, choice)
+            a = projections.submit(model_a, data_id, choice)
+            b = projections.submit(model_b, data_id, a.choice)
         except (ValueError, ModelError, DataError, OSError) as exc:
             return no_update, True, f"⚠ {exc}"
-        return ({"keys": [key_a, key_b], "a": model_a, "b": model_b, "data": data_id,
-                 "choice": choice}, False, "starting…")
+        return {"a": a.to_dict(), "b": b.to_dict()}, False, "starting…"
 
     @app.callback(
         Output("cmp-payload", "data"), Output("cmp-poll", "disabled", allow_duplicate=True),
@@ -68,7 +67,7 @@ def register(app, workspace) -> None:
         rest = (no_update,) * (2 + len(_FIGURES) + 4)  # titles, figures, disagreements
         if not req:
             return (no_update, True, no_update, no_update, *rest)
-        statuses = [jobs.status(k) for k in req["keys"]]
+        statuses = [projections.status(Request.from_dict(req[k])) for k in ("a", "b")]
         failed = [s for s in statuses if s["state"] == "error"]
         if failed:
             return (no_update, True, 100, f"⚠ {failed[0]['message']}", *rest)
@@ -76,7 +75,7 @@ def register(app, workspace) -> None:
         if waiting:
             pct = round(50 * sum(1 if s["state"] == "done" else s["progress"] for s in statuses))
             return (no_update, False, pct, waiting[0]["message"] or "waiting", *rest)
-        return _result(workspace, req, focus)
+        return _result(workspace, projections, req, focus)
 
     @app.callback(Output("focus", "data", allow_duplicate=True),
                   Input({"type": "cmp-tile", "index": ALL}, "n_clicks"), prevent_initial_call=True)
@@ -91,11 +90,15 @@ def register(app, workspace) -> None:
                             Output("cmp-mounted", "title"), Input("focus", "data"))
 
 
-def _result(workspace, req, focus) -> tuple:
+def _result(workspace, projections, req, focus) -> tuple:
     """Everything the view shows once both projections are in the cache."""
-    a, b, data_id = req["a"], req["b"], req["data"]
+    ra, rb = Request.from_dict(req["a"]), Request.from_dict(req["b"])
+    a, b, data_id = ra.model, rb.model, ra.data
     try:
-        indices, seq_a, seq_b, _ = aligned_sequences(workspace, a, b, data_id, req["choice"])
+        aligned = aligned_sequences(projections, ra, rb)
+        if aligned is None:
+            raise ValueError("A projection was removed from the cache; press Compare again.")
+        indices, seq_a, seq_b, _ = aligned
         cmp = compare_models(workspace, a, b, data_id)
     except (ValueError, ModelError, DataError) as exc:
         return (no_update, True, 100, f"⚠ {exc}", *(no_update,) * (2 + len(_FIGURES) + 4))

@@ -86,19 +86,19 @@ def same_images_choice(raw: dict | None) -> dict:
     return choice
 
 
-def aligned_sequences(workspace, model_a: str, model_b: str, data_id: str, choice: dict):
-    """Both models' layer sequences for ``choice`` (cache hits once the jobs are done), B's
-    turned onto A's at layers matched by relative depth.
+def aligned_sequences(projections, request_a, request_b):
+    """Both models' stored projections (None until both jobs are done), B's layouts turned
+    onto A's at layers matched by relative depth.
 
-    Returns ``(indices, sequence_a, sequence_b_aligned, matched)``.
+    Returns ``(indices, sequence_a, sequence_b_aligned, matched)`` or None.
     """
     from deepling.projection.compare import align_to_reference
-    from deepling.service.tasks import layer_sequence_task
 
-    idx_a, seq_a = layer_sequence_task(workspace, {"model": model_a, "data": data_id, "choice": choice})
-    idx_b, seq_b = layer_sequence_task(workspace, {"model": model_b, "data": data_id, "choice": choice})
-    if not np.array_equal(idx_a, idx_b):
+    a, b = projections.result(request_a), projections.result(request_b)
+    if a is None or b is None:
+        return None
+    if not np.array_equal(a.indices, b.indices):
         raise ValueError("The two models were shown different images; choose images by class "
                          "or at random to compare.")
-    seq_b, matched = align_to_reference(seq_a, seq_b)
-    return idx_a, seq_a, seq_b, matched
+    seq_b, matched = align_to_reference(a.sequence, b.sequence)
+    return a.indices, a.sequence, seq_b, matched

@@ -13,7 +13,7 @@ def precompute(workspace, model_id=None, data_id=None, *, robustness_size: int =
                choices=({},), progress=None) -> list[str]:
     """Compute and cache everything a first visit needs; returns what was done, in words."""
     from deepling.service.metrics import run_robustness
-    from deepling.service.tasks import layer_sequence_task
+    from deepling.service.projections import ProjectionService
 
     report = progress or (lambda fraction, message: None)
     model_id, data_id = model_id or workspace.default_model_id, data_id or workspace.default_data_id
@@ -23,10 +23,9 @@ def precompute(workspace, model_id=None, data_id=None, *, robustness_size: int =
     done.append(f"predictions on {len(preds.probabilities):,} images")
     share = 0.5 / max(len(choices), 1)
     for n, choice in enumerate(choices):
-        indices, seq = layer_sequence_task(
-            workspace, {"model": model_id, "data": data_id, "choice": dict(choice)},
-            progress=lambda f, m, n=n: report(0.05 + share * (n + f), m))
-        done.append(f"layer animation of {len(indices):,} images × {len(seq)} layers")
+        p = ProjectionService(workspace).get_or_compute(
+            model_id, data_id, dict(choice), progress=lambda f, m, n=n: report(0.05 + share * (n + f), m))
+        done.append(f"layer animation of {len(p.indices):,} images × {len(p.sequence)} layers")
     if (workspace.dataset(model_id, data_id).labels >= 0).any():
         run_robustness(workspace, model_id, data_id, robustness_size,
                        progress=lambda f, m: report(0.55 + 0.45 * f, f"robustness: {m}"))

@@ -16,9 +16,9 @@ import threading
 import webbrowser
 
 
-def show(model=None, x=None, y=None, *, class_names=None, name: str | None = None,
-         input_range=None, mode: str | None = None, port: int | None = None,
-         height: int = 900, open_browser: bool = True):
+def show(model=None, x=None, y=None, *, class_names=None, input_range=None,
+         mode: str | None = None, port: int | None = None, height: int = 900,
+         open_browser: bool = True):
     """Open Deepling on a model and data already in memory.
 
     Parameters
@@ -31,8 +31,6 @@ def show(model=None, x=None, y=None, *, class_names=None, name: str | None = Non
     y : array-like, optional
         Class indices or one-hot, beside an array ``x``.
     class_names : sequence of str, optional
-    name : str, optional
-        What to call the model in the navbar.
     input_range : (lo, hi), optional
         The pixel range the model expects, if the detected one is wrong.
     mode : {"inline", "external", "tab", "jupyterlab"}, optional
@@ -58,7 +56,7 @@ def show(model=None, x=None, y=None, *, class_names=None, name: str | None = Non
     port = _free_port(config.host, port or config.port)
     config = dataclasses.replace(config, port=port)
     workspace = Workspace(config)
-    workspace.register(as_adapter(model, name, input_range), as_dataset(x, y, class_names),
+    workspace.register(_adapter(model, input_range), as_dataset(x, y, class_names),
                        default=True)
     app = create_app(config, workspace)
     if _in_ipython():
@@ -73,18 +71,15 @@ def show(model=None, x=None, y=None, *, class_names=None, name: str | None = Non
     return app
 
 
-def as_adapter(model, name=None, input_range=None):
-    """A ModelAdapter for a keras.Model, a model file, an adapter, or None (the demo)."""
-    from deepling.models import ModelAdapter, load_demo_model, load_model_file
+def _adapter(model, input_range=None):
+    """A model file or None (the demo) loaded; anything else through ``as_adapter``."""
+    from deepling.models import as_adapter, load_demo_model, load_model_file
 
     if model is None:
         return load_demo_model()
-    if isinstance(model, ModelAdapter):
-        return model
     if isinstance(model, (str, os.PathLike)):
-        return load_model_file(model, name=name, input_range=input_range)
-    return ModelAdapter.from_model(model, name or getattr(model, "name", "model"),
-                                   input_range=input_range)
+        return load_model_file(model, input_range=input_range)
+    return as_adapter(model, input_range)
 
 
 def as_dataset(x, y=None, class_names=None):

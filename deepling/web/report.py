@@ -36,7 +36,7 @@ def build_report(workspace, model_id=None, data_id=None, *, choice=None,
     """
     from deepling.methods import adversarial_strip, gradcam
     from deepling.service.metrics import confusion_matrix, run_robustness, robustness_json
-    from deepling.service.tasks import layer_sequence_task
+    from deepling.service.projections import ProjectionService
     from deepling.web.views.payload import sequence_payload
 
     report = progress or (lambda fraction, message: None)
@@ -55,9 +55,9 @@ def build_report(workspace, model_id=None, data_id=None, *, choice=None,
 
     report(0.05, "projecting the layer animation")
     choice = {**DEFAULT_CHOICE, **(choice or {})}
-    indices, seq = layer_sequence_task(
-        workspace, {"model": model_id, "data": data_id, "choice": choice},
-        progress=lambda f, m: report(0.05 + 0.45 * f, m))
+    projection = ProjectionService(workspace).get_or_compute(
+        model_id, data_id, choice, progress=lambda f, m: report(0.05 + 0.45 * f, m))
+    indices, seq = projection.indices, projection.sequence
     payload = sequence_payload(seq, indices, ds.labels[indices], preds.predicted[indices],
                                preds.confidence[indices], names, "")
 
@@ -74,7 +74,7 @@ def build_report(workspace, model_id=None, data_id=None, *, choice=None,
     report(0.6, "Grad-CAM on misclassified images")
     wrong = np.flatnonzero(labelled & (preds.predicted != ds.labels))
     wrong = wrong[np.argsort(-preds.confidence[wrong], kind="stable")][:N_GRADCAM]
-    cams = [(i, gradcam(adapter, ds.images[i]), gradcam(adapter, ds.images[i], None, int(ds.labels[i])))
+    cams = [(i, gradcam(adapter, ds.images[i]), gradcam(adapter, ds.images[i], target=int(ds.labels[i])))
             for i in wrong]
 
     robustness = robustness_json(run_robustness(
