@@ -9,46 +9,23 @@
  *     slider,            // an <input type=range>; made min 0, max 1
  *     playButton,        // toggles play / pause (optional)
  *     infos,             // one element per panel for the layer's name (optional)
- *     thumbnail(panel, datasetIndex) -> image URL or null (hover tooltips; optional)
+ *     thumbnail(panel, datasetIndex, point) -> image URL or null (hover tooltips; optional)
  *     tooltips,          // one element per panel for the hover tooltip (optional)
  *     onClick(datasetIndex) {},  // a point clicked (in any panel)
  *   });
  *   linked.setDepth(t); linked.play(); linked.pause(); linked.scatters; linked.destroy()
  *
- * Deepling.decodePayload(payload) turns the server's base64 typed arrays
- * (deepling/web/views/payload.py) into typed arrays.
+ * Payloads are read with Deepling.unpack (the payload contract, layer_scatter.js).
  */
 (function () {
   'use strict';
 
   const D = (window.Deepling = window.Deepling || {});
 
-  function decode(b64, Type) {
-    const bin = atob(b64);
-    const bytes = new Uint8Array(bin.length);
-    for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
-    return new Type(bytes.buffer);
-  }
-
-  D.decodePayload = function (payload) {
-    const q = decode(payload.positions, Uint16Array);
-    const positions = new Float32Array(q.length);
-    for (let i = 0; i < q.length; i++) positions[i] = q[i] * (2 / 65535) - 1;
-    const labels = decode(payload.labels, Uint8Array);
-    const predicted = decode(payload.predicted, Uint8Array);
-    const errors = new Uint8Array(labels.length);
-    for (let i = 0; i < labels.length; i++) errors[i] = labels[i] !== predicted[i] ? 1 : 0;
-    return Object.assign({}, payload, {
-      positions, labels, predicted, errors,
-      indices: decode(payload.indices, Int32Array),
-      confidence: decode(payload.confidence, Uint8Array),
-    });
-  };
-
   class LinkedScatters {
     constructor(hosts, payloads, options) {
       const o = (this.options = options || {});
-      this.data = payloads.map(D.decodePayload);
+      this.data = payloads.map(D.unpack);
       this.t = 0;
       this.playing = false;
       this._raf = null;
@@ -102,7 +79,7 @@
       const perMs = (speed || 1) / (1000 * n);
       let dir = this.t >= 1 ? -1 : 1, last = null;
       this.playing = true;
-      if (this.options.playButton) this.options.playButton.textContent = '⏸';
+      if (this.options.playButton) this.options.playButton.textContent = '❚❚';
       const step = (now) => {
         if (!this.playing) return;
         if (last !== null) {
@@ -137,13 +114,13 @@
       const d = this.data[k];
       if (idx === null) { tip.hidden = true; return; }
       const di = d.indices[idx];
-      const t = d.classNames[d.labels[idx]], p = d.classNames[d.predicted[idx]];
-      const src = this.options.thumbnail ? this.options.thumbnail(k, di) : null;
+      const t = d.classNames[d.labels[idx]] || 'unknown', p = d.classNames[d.predicted[idx]] || '?';
+      const src = this.options.thumbnail ? this.options.thumbnail(k, di, idx) : null;
       const wrong = d.labels[idx] !== d.predicted[idx];
       tip.innerHTML = (src ? `<img class="dl-pixelated" width="64" height="64" alt="" src="${src}">` : '') +
         `<div><div class="text-muted">#${di}</div><div>true <b>${t}</b></div>` +
         `<div class="${wrong ? 'text-danger' : ''}">predicted <b>${p}</b> ` +
-        `${Math.round(d.confidence[idx] / 2.55)}%</div></div>`;
+        `${Math.round(d.confidence[idx] * 100)}%</div></div>`;
       const box = tip.parentElement.getBoundingClientRect();
       tip.style.left = `${Math.min(x - box.left + 14, box.width - 170)}px`;
       tip.style.top = `${Math.max(y - box.top - 30, 0)}px`;

@@ -3,7 +3,7 @@
 Everything is computed here (through the workspace and its disk cache, so a second report
 or a running app reuses it) and written into the page: the layer animation's payload as
 JSON (the same typed arrays the app sends, :mod:`deepling.web.views.payload`), thumbnails
-as one JPEG sprite, pictures as PNG data URIs, the confusion matrix and curves as HTML and
+as one JPEG atlas, pictures as PNG data URIs, the confusion matrix and curves as HTML and
 SVG, and the WebGL renderer (``assets/layer_scatter.js``) with its slider wiring
 (``assets/linked_scatter.js``) inlined. No request leaves the page, so it opens from
 ``file://`` on a laptop without network or Python.
@@ -84,7 +84,7 @@ def build_report(workspace, model_id=None, data_id=None, *, choice=None,
     page = _page(
         title=f"Deepling report: {adapter.name} on {ds.origin}",
         model=adapter.name, data=ds.origin, n=int(labelled.sum()), accuracy=accuracy,
-        payload=payload, sprite=_sprite(ds.images[indices]), sprite_indices=indices,
+        payload=payload, atlas=_atlas(ds.images[indices], len(indices)),
         cm=cm, names=names, strips=strips, cams=cams, images=ds.images, labels=ds.labels,
         preds=preds, robustness=robustness)
     report(1.0, "done")
@@ -119,28 +119,24 @@ def _png(image: np.ndarray) -> str:
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
 
 
-def _sprite(images: np.ndarray, columns: int = 32) -> str:
-    """All thumbnails in one JPEG grid (a tooltip shows a cell): far smaller than one PNG each."""
-    n, h, w, c = images.shape
-    rows = -(-n // columns)
-    grid = np.full((rows * h, columns * w, 3), 255, np.uint8)
-    for i, img in enumerate(images):
-        r, q = divmod(i, columns)
-        grid[r * h:(r + 1) * h, q * w:(q + 1) * w] = img if c == 3 else np.repeat(img, 3, axis=-1)
+def _atlas(images: np.ndarray, n: int) -> str:
+    """The points' thumbnails as one JPEG atlas in draw order (the payload contract's
+    :func:`~deepling.web.views.payload.thumbnail_atlas`): tooltips and the pictures mode."""
+    from deepling.web.views.payload import draw_order, thumbnail_atlas
+
     buf = io.BytesIO()
-    Image.fromarray(grid).save(buf, format="JPEG", quality=88)
+    Image.fromarray(thumbnail_atlas(images[draw_order(n)])).save(buf, format="JPEG", quality=88)
     return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode()
 
 
 # --- the page -------------------------------------------------------------------------------
-def _page(*, title, model, data, n, accuracy, payload, sprite, sprite_indices, cm, names,
+def _page(*, title, model, data, n, accuracy, payload, atlas, cm, names,
           strips, cams, images, labels, preds, robustness) -> str:
     from deepling.web.app import ASSETS
     from deepling.web.views.heatmaps import strip_picture
     from deepling.web.views.testing import overlay
 
     e = html.escape
-    h, w = images.shape[1:3]
     strip_html = "".join(
         f'<figure><figcaption><b>{e(names[t])}</b> taken for <b>{e(names[p])}</b> {c:,} times: '
         f'a clear {e(names[t])} (#{i}) pushed towards {e(names[p])}</figcaption>'
@@ -157,8 +153,7 @@ def _page(*, title, model, data, n, accuracy, payload, sprite, sprite_indices, c
         for i, a, b in cams)
     legend = "".join(f'<span class="chip"><i style="background:{class_color(k)}"></i>{e(c)}</span>'
                      for k, c in enumerate(names))
-    data_json = json.dumps({"payload": payload, "sprite": sprite, "spriteIndices": [int(i) for i in sprite_indices],
-                            "cell": [int(w), int(h)], "columns": 32}).replace("</", "<\\/")
+    data_json = json.dumps({"payload": payload, "atlas": atlas}).replace("</", "<\\/")
     scripts = "\n".join((ASSETS / f).read_text(encoding="utf-8").replace("</script", "<\\/script")
                         for f in ("layer_scatter.js", "linked_scatter.js"))
     return _TEMPLATE.format(
@@ -257,28 +252,36 @@ figure.rob{display:inline-block;margin-right:8px}svg text{font-size:10px;fill:#5
 svg .grid{stroke:#e5e7ea}svg .acc{fill:none;stroke:#222;stroke-width:2}svg .mean{fill:none;stroke:#4e79a7;stroke-width:2;stroke-dasharray:3 3}
 """
 
-# Wires the inlined renderer to the slider; thumbnails come from the sprite (no server).
+# Wires the inlined renderer to the slider; thumbnails come from the atlas (no server).
 _GLUE = """
 (function(){
   const R = JSON.parse(document.getElementById('report-data').textContent);
-  const cell = new Map(R.spriteIndices.map((d, i) => [d, i]));
-  const [w, h] = R.cell, sprite = new Image(), cut = new Map();
-  sprite.src = R.sprite;
-  // a tooltip's thumbnail: its cell of the sprite sheet, cut out once
-  function thumbnail(panel, d) {
-    if (!cell.has(d) || !sprite.complete) return null;
-    if (!cut.has(d)) {
-      const i = cell.get(d), c = document.createElement('canvas');
-      c.width = w; c.height = h;
-      c.getContext('2d').drawImage(sprite, (i % R.columns) * w, Math.floor(i / R.columns) * h, w, h, 0, 0, w, h);
-      cut.set(d, c.toDataURL());
-    }
-    return cut.get(d);
-  }
+  const spec = R.payload.atlas, atlas = new Image(), cut = new Map();
   const linked = new Deepling.LinkedScatters([document.getElementById('scatter')], [R.payload], {
     slider: document.getElementById('slider'), playButton: document.getElementById('play'),
     infos: [document.getElementById('layer-info')], tooltips: [document.getElementById('tooltip')],
     thumbnail: thumbnail,
+  });
+  // a tooltip's image: point i's tile of the atlas, cut out once
+  function thumbnail(panel, d, i) {
+    if (!spec || !atlas.complete) return null;
+    if (!cut.has(i)) {
+      const c = document.createElement('canvas'), t = spec.tile;
+      c.width = c.height = t;
+      c.getContext('2d').drawImage(atlas, (i % spec.columns) * t, Math.floor(i / spec.columns) * t, t, t, 0, 0, t, t);
+      cut.set(i, c.toDataURL());
+    }
+    return cut.get(i);
+  }
+  const scatter = linked.scatters[0], style = document.getElementById('style');
+  if (spec) {
+    atlas.onload = () => scatter.setAtlas({image: atlas, tile: spec.tile, columns: spec.columns});
+    atlas.src = R.atlas;
+  } else style.hidden = true;
+  style.addEventListener('click', () => {
+    const pictures = scatter.getStyle() !== 'thumbnails';
+    scatter.setStyle(pictures ? 'thumbnails' : 'dots');
+    style.textContent = pictures ? 'dots' : 'pictures';
   });
   window.deeplingReport = linked;
   linked.play(0.6);
@@ -301,7 +304,8 @@ a misclassified image.</p>
 <div class="dl-scatter-wrap"><div id="scatter" class="dl-scatter"></div>
 <div id="tooltip" class="dl-tooltip" hidden></div></div>
 <div class="player"><button id="play" title="play / pause">▶</button>
-<input id="slider" type="range" aria-label="layer"><span id="layer-info" class="muted"></span></div>
+<input id="slider" type="range" aria-label="layer"><span id="layer-info" class="muted"></span>
+<button id="style" title="draw each point as its image, or as a dot">pictures</button></div>
 </section>
 <section id="confusion"><h2>Confusion matrix</h2><div class="row">{confusion}
 <div><h2>Accuracy per class</h2>{per_class}</div></div></section>
