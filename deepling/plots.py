@@ -100,7 +100,7 @@ def plot_sequence(sequence, layer=None, labels=None, class_names=None,
 def plot_attribution(attribution, image=None, class_names=None, height: int = 320) -> go.Figure:
     """The heat map beside (and, with the image, over) the image it explains."""
     cols = 3 if image is not None else 1
-    what = f"{attribution.method}: {_name(attribution.class_index, class_names)} " \
+    what = f"{attribution.method}: {_name(attribution.target, class_names)} " \
            f"({attribution.probability:.0%})" + (f" at {attribution.layer}" if attribution.layer else "")
     fig = make_subplots(rows=1, cols=cols, horizontal_spacing=0.03,
                         subplot_titles=(["image", "heat map", "overlay"] if image is not None else None))
