@@ -92,3 +92,26 @@ def test_comparison_difference_sums_to_zero():
     assert set(c.only_a) == set(np.flatnonzero(right_a & ~right_b))
     assert set(c.only_b) == set(np.flatnonzero(right_b & ~right_a))
     np.testing.assert_allclose(c.accuracy_a, [right_a[labels == k].mean() for k in range(4)])
+
+
+def test_precompute_fills_the_cache_the_app_reads(cifar_sample, tmp_path, capsys):
+    from deepling.service.metrics import cached_robustness
+    from deepling.service.projections import ProjectionService, Request
+    from deepling.web.cli import main
+    from deepling.web.views.testing import DEFAULT_SAMPLE
+
+    npz = tmp_path / "sample.npz"
+    pick = np.concatenate([np.flatnonzero(cifar_sample.labels == k)[:3] for k in range(10)])
+    np.savez(npz, x=cifar_sample.images[pick], y=cifar_sample.labels[pick])
+    assert main(["precompute", "--data", str(npz)]) == 0
+    out = capsys.readouterr().out
+    assert "[100%] done" in out and "Cached in" in out and "layer animation of 30 images" in out
+
+    # what the first page asks for is already there: no job needed
+    workspace = Workspace(Config.from_env(data=str(npz)))
+    service = ProjectionService(workspace)
+    choice, _ = service.choose("demo", "default", {})
+    request = Request(service.key("demo", "default", choice), "demo", "default", choice)
+    assert service.result(request) is not None
+    assert cached_robustness(workspace, "demo", "default", DEFAULT_SAMPLE) is not None
+    assert main(["report", "--data", str(tmp_path / "missing")]) == 2
