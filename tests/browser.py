@@ -106,3 +106,22 @@ def wait_for(driver, script, timeout=60, message="condition"):
         if time.time() > deadline:
             raise AssertionError(f"timed out after {timeout} s waiting for {message}")
         time.sleep(0.25)
+
+
+def drawn_pixels(driver, scatter: str) -> int:
+    """How many pixels of a LayerScatter's frame (``scatter``: a JS expression for it) are
+    not the white background: a non-blank WebGL frame has many."""
+    return driver.execute_async_script(f"""
+        const done = arguments[arguments.length - 1];
+        const img = new Image();
+        img.src = ({scatter}).toPNG({{background: '#ffffff'}});
+        img.decode().then(() => {{
+          const c = document.createElement('canvas');
+          c.width = img.width; c.height = img.height;
+          const g = c.getContext('2d');
+          g.drawImage(img, 0, 0);
+          const px = g.getImageData(0, 0, c.width, c.height).data;
+          let ink = 0;
+          for (let i = 0; i < px.length; i += 4) if (px[i] < 240 || px[i + 1] < 240 || px[i + 2] < 240) ink++;
+          done(ink);
+        }});""")

@@ -7,26 +7,9 @@ import numpy as np
 import pytest
 from keras import layers
 
-from tests.browser import console_errors, make_driver, quit_driver, running_app, wait_for
+from tests.browser import console_errors, drawn_pixels, make_driver, quit_driver, running_app, wait_for
 
 pytestmark = pytest.mark.browser
-
-INK = """
-const s = window.Deepling.compareView.linked.scatters[arguments[0]];
-const img = new Image();
-img.src = s.toPNG({background: '#ffffff'});
-img.decode().then(() => {
-  const c = document.createElement('canvas');
-  c.width = img.width; c.height = img.height;
-  const g = c.getContext('2d');
-  g.drawImage(img, 0, 0);
-  const px = g.getImageData(0, 0, c.width, c.height).data;
-  let ink = 0;
-  for (let i = 0; i < px.length; i += 4) if (px[i] < 240 || px[i + 1] < 240 || px[i + 2] < 240) ink++;
-  arguments[1](ink);
-});
-"""
-
 
 @pytest.fixture(scope="module")
 def compare_app(tmp_path_factory, cifar_sample):
@@ -59,7 +42,7 @@ def test_two_models_side_by_side_with_one_slider(compare_app):
                     l.scatters.map(s => s.webgl)]""")
         assert n[0] == n[1] == 60 and n[2] < n[3] and all(n[4])  # same images, different depths
         for k in (0, 1):
-            ink = driver.execute_async_script(INK, k)
+            ink = drawn_pixels(driver, f"window.Deepling.compareView.linked.scatters[{k}]")
             assert ink > 100, f"panel {k} looks blank ({ink} drawn pixels)"
 
         # one slider drives both, by relative depth

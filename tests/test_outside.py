@@ -105,7 +105,7 @@ def test_precompute_fills_the_cache_the_app_reads(cifar_sample, tmp_path, capsys
     np.savez(npz, x=cifar_sample.images[pick], y=cifar_sample.labels[pick])
     assert main(["precompute", "--data", str(npz)]) == 0
     out = capsys.readouterr().out
-    assert "[100%] done" in out and "Cached in" in out and "layer animation of 30 images" in out
+    assert "[100%] done" in out and "Cached:" in out and "layer animation of 30 images" in out
 
     # what the first page asks for is already there: no job needed
     workspace = Workspace(Config.from_env(data=str(npz)))

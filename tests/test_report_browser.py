@@ -5,26 +5,9 @@ import re
 import numpy as np
 import pytest
 
-from tests.browser import console_errors, make_driver, quit_driver, wait_for
+from tests.browser import console_errors, drawn_pixels, make_driver, quit_driver, wait_for
 
 pytestmark = pytest.mark.browser
-
-# a non-blank frame: enough pixels of the drawn canvas differ from the white background
-NON_BLANK = """
-const s = window.deeplingReport.scatters[0];
-const img = new Image();
-img.src = s.toPNG({background: '#ffffff'});
-await img.decode();
-const c = document.createElement('canvas');
-c.width = img.width; c.height = img.height;
-const g = c.getContext('2d');
-g.drawImage(img, 0, 0);
-const px = g.getImageData(0, 0, c.width, c.height).data;
-let ink = 0;
-for (let i = 0; i < px.length; i += 4) if (px[i] < 240 || px[i + 1] < 240 || px[i + 2] < 240) ink++;
-return ink;
-"""
-
 
 @pytest.fixture(scope="module")
 def report_file(tmp_path_factory, cifar_sample, demo_model):
@@ -66,9 +49,7 @@ def test_report_plays_from_file_url_without_a_server(report_file):
         wait_for(driver, "return window.deeplingReport.scatters[0].stats().frames > 3",
                  timeout=60, message="the animation playing")
         assert driver.execute_script("return window.deeplingReport.playing")
-        ink = driver.execute_async_script(
-            "const done = arguments[arguments.length - 1];"
-            f"(async () => {{ {NON_BLANK} }})().then(done)")
+        ink = drawn_pixels(driver, "window.deeplingReport.scatters[0]")
         assert ink > 200, f"the frame looks blank ({ink} drawn pixels)"
 
         # the slider moves the points (and pauses the play loop)

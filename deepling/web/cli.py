@@ -83,61 +83,59 @@ def _progress_line():
     return progress
 
 
-def _workspace(a):
-    """The workspace ``deepling serve`` would open for these flags (jobs run here, inline)."""
+def _offline_tool(argv, prog: str, description: str, work, extra_args=None) -> int:
+    """Parse ``--model/--data/--input-range`` (+ ``extra_args``), open the workspace
+    ``deepling serve`` would, and run ``work(args, workspace, progress)`` here, inline,
+    printing progress; returns the exit code (2 with the message for bad model or data)."""
+    p = _model_and_data(argparse.ArgumentParser(prog=prog, description=description))
+    p.add_argument("--input-range", type=_range, metavar="LO,HI",
+                   help="pixel range the model expects, if the detected one is wrong")
+    for flag, options in (extra_args or {}).items():
+        p.add_argument(flag, **options)
+    a = p.parse_args(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if _missing_data(a.data):
+        return _fail(_missing_data(a.data))
+    from deepling.data import DataError
+    from deepling.models import ModelError
     from deepling.service.config import Config
     from deepling.service.workspace import Workspace
 
     config = Config.from_env(model=a.model, data=a.data, input_range=a.input_range)
     print(f"Deepling: loading {config.model or 'the demo model'} and {config.data} …", flush=True)
-    return Workspace(config)
+    started = time.monotonic()
+    try:
+        summary = work(a, Workspace(config), _progress_line())
+    except (DataError, ModelError, ValueError) as exc:
+        return _fail(str(exc))
+    print(f"{summary} ({time.monotonic() - started:.0f} s)", flush=True)
+    return 0
 
 
 def report(argv=None) -> int:
     """``deepling report``: one self-contained HTML file of what a presenter shows."""
-    p = _model_and_data(argparse.ArgumentParser(
-        prog="deepling report", description="Write an offline HTML report (opens from file://, no server)."))
-    p.add_argument("--out", default="report.html", help="where to write it (default report.html)")
-    p.add_argument("--input-range", type=_range, metavar="LO,HI")
-    a = p.parse_args(argv)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    if _missing_data(a.data):
-        return _fail(_missing_data(a.data))
-    from deepling.data import DataError
-    from deepling.models import ModelError
-    from deepling.web.report import write_report
+    def work(a, workspace, progress):
+        from deepling.web.report import write_report
 
-    started = time.monotonic()
-    try:
-        size = write_report(a.out, _workspace(a), progress=_progress_line())
-    except (DataError, ModelError, ValueError) as exc:
-        return _fail(str(exc))
-    print(f"Wrote {a.out}: {size / 1e6:.2f} MB in {time.monotonic() - started:.0f} s. "
-          "It opens in any browser, offline (file://).", flush=True)
-    return 0
+        size = write_report(a.out, workspace, progress=progress)
+        return f"Wrote {a.out}: {size / 1e6:.2f} MB; it opens in any browser, offline (file://)"
+
+    return _offline_tool(argv, "deepling report",
+                         "Write an offline HTML report (opens from file://, no server).", work,
+                         {"--out": dict(default="report.html", help="where to write it (default report.html)")})
 
 
 def precompute(argv=None) -> int:
     """``deepling precompute``: fill the cache so that every view starts instant."""
-    p = _model_and_data(argparse.ArgumentParser(
-        prog="deepling precompute", description="Fill the cache so that every view of the app starts instant."))
-    p.add_argument("--input-range", type=_range, metavar="LO,HI")
-    a = p.parse_args(argv)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    if _missing_data(a.data):
-        return _fail(_missing_data(a.data))
-    from deepling.data import DataError
-    from deepling.models import ModelError
-    from deepling.service.precompute import precompute as fill
-    from deepling.web.views.testing import DEFAULT_SAMPLE
+    def work(a, workspace, progress):
+        from deepling.service.precompute import precompute as fill
+        from deepling.web.views.testing import DEFAULT_SAMPLE
 
-    started = time.monotonic()
-    try:
-        done = fill(_workspace(a), robustness_size=DEFAULT_SAMPLE, progress=_progress_line())
-    except (DataError, ModelError, ValueError) as exc:
-        return _fail(str(exc))
-    print(f"Cached in {time.monotonic() - started:.0f} s: " + "; ".join(done), flush=True)
-    return 0
+        done = fill(workspace, robustness_size=DEFAULT_SAMPLE, progress=progress)
+        return "Cached: " + "; ".join(done)
+
+    return _offline_tool(argv, "deepling precompute",
+                         "Fill the cache so that every view of the app starts instant.", work)
 
 
 def _fail(message: str) -> int:
