@@ -76,13 +76,16 @@ def plot_sequence(sequence, layer=None, labels=None, class_names=None,
                              hovertemplate="image %{customdata}<extra>%{fullData.name}</extra>")
                 for c in classes]
 
-    axis = dict(range=[-1.05, 1.05], visible=False)
+    axis = dict(visible=False)
     if layer is not None:
         fig = go.Figure(traces(layer))
         fig.update_layout(title=f"layer {layer}: {sequence.names[layer]} ({sequence.types[layer]})")
     else:
         frames = [go.Frame(data=traces(i), name=str(i)) for i in range(len(sequence))]
         fig = go.Figure(frames[0].data, frames=frames)
+        # one fixed range for all frames (animations do not rescale), wide enough for each
+        reach = 1.05 * float(np.abs(sequence.layouts).max() or 1.0)
+        axis = dict(axis, range=[-reach, reach])
         step = dict(frame=dict(duration=600, redraw=True), transition=dict(duration=400),
                     mode="immediate")
         fig.update_layout(
