@@ -23,7 +23,7 @@ def register(app, workspace) -> None:
     projections = app.server.config["DEEPLING_PROJECTIONS"]
 
     @app.callback(Output("cmp-model", "options"), Output("cmp-model", "value"),
-                  Output("view-tabs", "active_tab"),
+                  Output("page-tabs", "active_tab"),
                   Input("rendered", "data"), State("session", "data"), State("url", "search"))
     def choices(rendered, session, search):
         """Model B from the address (``compare=``) opens the comparison tab."""
@@ -57,7 +57,7 @@ def register(app, workspace) -> None:
         Output("cmp-payload", "data"), Output("cmp-poll", "disabled", allow_duplicate=True),
         Output("cmp-progress", "value"), Output("cmp-status", "children"),
         Output("cmp-title-a", "children"), Output("cmp-title-b", "children"),
-        *[Output(f, "figure") for f in _FIGURES],
+        *[Output(f, "children") for f in _FIGURES],
         Output("cmp-only-a-title", "children"), Output("cmp-only-a", "children"),
         Output("cmp-only-b-title", "children"), Output("cmp-only-b", "children"),
         Input("cmp-poll", "n_intervals"), State("cmp-request", "data"), State("focus", "data"),
@@ -112,10 +112,10 @@ def _result(workspace, projections, req, focus) -> tuple:
         payloads[key] = sequence_payload(seq, indices, ds.labels[indices], p.predicted[indices],
                                          p.confidence[indices], names, f"{m}/{data_id}")
     acc_a, acc_b = cmp.overall
-    figures = (view.matrix_figure(cmp.cm_a, names, f"A · {name[a]} · {acc_a:.1%}"),
+    figures = map(view.graph, (view.matrix_figure(cmp.cm_a, names, f"A · {name[a]} · {acc_a:.1%}"),
                view.matrix_figure(cmp.cm_b, names, f"B · {name[b]} · {acc_b:.1%}"),
                view.matrix_figure(cmp.difference, names, "B − A (sums to 0)", diverging=True),
-               view.per_class_figure(cmp.accuracy_a, cmp.accuracy_b, names, name[a], name[b]))
+               view.per_class_figure(cmp.accuracy_a, cmp.accuracy_b, names, name[a], name[b])))
     tiles_a = view.disagreement_tiles(cmp.only_a, ds.labels, preds[b].predicted, preds[b].confidence,
                                       names, f"{b}/{data_id}", focus)
     tiles_b = view.disagreement_tiles(cmp.only_b, ds.labels, preds[a].predicted, preds[a].confidence,

@@ -35,7 +35,7 @@ def test_two_models_side_by_side_with_one_slider(compare_app):
         wait_for(driver, "return !!(window.Deepling.compareView && window.Deepling.compareView.linked)",
                  timeout=180, message="both animations mounted")
         assert driver.execute_script(
-            "return document.querySelector('#view-tabs .nav-link.active').innerText") == "Compare models"
+            "return document.querySelector('#page-tabs .nav-link.active').innerText") == "Compare models"
         assert "compare=demo" in driver.current_url  # the link to this comparison
         n = driver.execute_script("""const l = window.Deepling.compareView.linked;
             return [l.data[0].n, l.data[1].n, l.data[0].nLayers, l.data[1].nLayers,

@@ -68,13 +68,11 @@ def layout(ctx) -> html.Div:
             html.Span("relative depth: input → output", className="small text-muted"),
         ], className="d-flex align-items-center gap-2 mt-2"),
     ])
-    matrices = dbc.Row([
-        dbc.Col(dcc.Graph(id="cmp-cm-a", config={"displayModeBar": False}), lg=4),
-        dbc.Col(dcc.Graph(id="cmp-cm-b", config={"displayModeBar": False}), lg=4),
-        dbc.Col(dcc.Graph(id="cmp-cm-diff", config={"displayModeBar": False}), lg=4),
-    ], className="mt-3")
+    # Filled with graphs once a comparison is ready: no empty Plotly figures on page load.
+    matrices = dbc.Row([dbc.Col(html.Div(id=i), lg=4) for i in ("cmp-cm-a", "cmp-cm-b", "cmp-cm-diff")],
+                       className="mt-3")
     rest = dbc.Row([
-        dbc.Col(dcc.Graph(id="cmp-per-class", config={"displayModeBar": False}), lg=5),
+        dbc.Col(html.Div(id="cmp-per-class"), lg=5),
         dbc.Col([html.Div(id="cmp-only-a-title", className="small fw-semibold mb-1"),
                  html.Div(id="cmp-only-a", className="dl-grid mb-2"),
                  html.Div(id="cmp-only-b-title", className="small fw-semibold mb-1"),
@@ -88,6 +86,10 @@ def layout(ctx) -> html.Div:
     return card("Compare two models on the same images",
                 [controls, progress, animations, matrices, rest, *stores], "compare-card",
                 extra=help_text)
+
+
+def graph(figure: go.Figure) -> dcc.Graph:
+    return dcc.Graph(figure=figure, config={"displayModeBar": False})
 
 
 def matrix_figure(cm: np.ndarray, names, title: str, diverging: bool = False) -> go.Figure:

@@ -47,11 +47,12 @@ def page(workspace, model_id: str, data_id: str) -> tuple:
         ]),
         dbc.Row([dbc.Col(testing.layout(ctx), lg=12)]),
     ]
-    # Tabs: the linked views of one model, and the comparison of two (``?compare=<id>``).
-    views = [dbc.Tabs([
-        dbc.Tab(views, label="Explore", tab_id="explore", className="pt-3"),
-        dbc.Tab(compare.layout(ctx), label="Compare models", tab_id="compare", className="pt-3"),
-    ], id="view-tabs", active_tab="explore")]
+    # The views above share one tab; a view of its own gets its own tab (the comparison of
+    # two models opens on ``?compare=<id>``).
+    views = dbc.Tabs([
+        dbc.Tab(views, label="Overview", tab_id="overview"),
+        dbc.Tab(compare.layout(ctx), label="Compare models", tab_id="compare"),
+    ], id="page-tabs", active_tab="overview", className="dl-page-tabs mb-2")
     return navbar(adapter.name, ds, accuracy), views, _first_misclassified(ds, preds)
 
 
