@@ -29,31 +29,46 @@
     g.putImageData(img, 0, 0);
   }
 
-  function stamp(canvas, ev) {
+  function position(canvas, ev) {
     const r = canvas.getBoundingClientRect();
-    const x = ((ev.clientX - r.left) / r.width) * SIZE - 0.5;
-    const y = ((ev.clientY - r.top) / r.height) * SIZE - 0.5;
-    const px = pixelsOf(canvas);
-    const value = ev.shiftKey ? 0 : 255;
+    return [((ev.clientX - r.left) / r.width) * SIZE - 0.5, ((ev.clientY - r.top) / r.height) * SIZE - 0.5];
+  }
+
+  function dot(px, x, y, value) {
     for (let j = Math.floor(y - RADIUS); j <= Math.ceil(y + RADIUS); j++) {
       for (let i = Math.floor(x - RADIUS); i <= Math.ceil(x + RADIUS); i++) {
         if (i < 0 || j < 0 || i >= SIZE || j >= SIZE) continue;
         if ((i - x) ** 2 + (j - y) ** 2 <= RADIUS * RADIUS) px[j * SIZE + i] = value;
       }
     }
+  }
+
+  // Brush dots every half pixel from the last position, so a fast stroke stays unbroken.
+  function stroke(canvas, from, to, erase) {
+    const px = pixelsOf(canvas);
+    const n = Math.max(1, Math.ceil(2 * Math.hypot(to[0] - from[0], to[1] - from[1])));
+    for (let k = 0; k <= n; k++) {
+      dot(px, from[0] + (to[0] - from[0]) * k / n, from[1] + (to[1] - from[1]) * k / n, erase ? 0 : 255);
+    }
     paint(canvas);
   }
 
-  let drawing = null;
+  let drawing = null;  // {canvas, last position}
   document.addEventListener('pointerdown', (ev) => {
     const c = ev.target.closest && ev.target.closest('canvas.dl-shape-canvas');
     if (!c) return;
-    drawing = c;
     c.setPointerCapture(ev.pointerId);
-    stamp(c, ev);
+    const at = position(c, ev);
+    drawing = {canvas: c, last: at};
+    stroke(c, at, at, ev.shiftKey);
     ev.preventDefault();
   });
-  document.addEventListener('pointermove', (ev) => { if (drawing) stamp(drawing, ev); });
+  document.addEventListener('pointermove', (ev) => {
+    if (!drawing) return;
+    const at = position(drawing.canvas, ev);
+    stroke(drawing.canvas, drawing.last, at, ev.shiftKey);
+    drawing.last = at;
+  });
   document.addEventListener('pointerup', () => { drawing = null; });
   document.addEventListener('pointercancel', () => { drawing = null; });
 

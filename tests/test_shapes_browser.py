@@ -42,8 +42,12 @@ def test_four_steps_give_a_result_row(app_url, driver):
         .find(i => i.value === 'cnn').click()""")
     _set_select(driver, "shape-start", "noise")
     driver.execute_script("document.getElementById('shape-run').click()")
-    row = wait_for(driver, """const r = document.querySelector('#shape-results .dl-shape-row');
-        return r && r.innerText.includes('Run 1') && r""", timeout=120, message="the first result row")
+    try:
+        row = wait_for(driver, """const r = document.querySelector('#shape-results .dl-shape-row');
+            return r && r.innerText.includes('Run 1') && r""", timeout=180, message="the first result row")
+    except AssertionError as exc:
+        status = driver.execute_script("return document.getElementById('shape-status').innerText")
+        raise AssertionError(f"{exc}; the workshop's status says {status!r}") from None
     text = row.text
     assert "CNN" in text and "4 classes" in text and "start noise" in text
     assert "training accuracy" in text and "loss" in text

@@ -78,9 +78,9 @@ def _classes():
                 html.Div([
                     dbc.Input(id="shape-draw-name", placeholder="class name", size="sm",
                               maxLength=24),
-                    dbc.Select(id="shape-draw-from", size="sm", value="",
-                               options=[{"label": "start from… (blank)", "value": ""}] +
-                               [{"label": n, "value": n} for n in SHAPES]),
+                    dbc.Select(id="shape-draw-from", size="sm", value="blank",
+                               options=[{"label": "start from: blank", "value": "blank"}] +
+                               [{"label": f"start from: {n}", "value": n} for n in SHAPES]),
                     html.Div([
                         dbc.Button("Clear", id="shape-draw-clear", size="sm", color="secondary",
                                    outline=True),
