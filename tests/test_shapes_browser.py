@@ -68,3 +68,20 @@ def test_four_steps_give_a_result_row(app_url, driver):
         driver.set_window_size(1500, 1100)
         driver.save_screenshot(os.environ["DEEPLING_SCREENSHOT"])
     assert console_errors(driver) == []
+
+
+def test_class_image_panel_on_the_demo_model(app_url, driver):
+    driver.get(app_url + "/")
+    tab = wait_for(driver, """return [...document.querySelectorAll('#strip-card .nav-link')]
+        .find(a => a.innerText.trim() === 'Class image')""", timeout=120, message="the class-image tab")
+    driver.execute_script("arguments[0].click()", tab)
+    _set_select(driver, "ci-class", "4")
+    _set_select(driver, "ci-start", "focus")
+    driver.execute_script("""const i = document.getElementById('ci-steps');
+        const set = Object.getOwnPropertyDescriptor(HTMLInputElement.prototype, 'value').set;
+        set.call(i, '30'); i.dispatchEvent(new Event('input', {bubbles: true}));""")
+    driver.execute_script("document.getElementById('ci-run').click()")
+    text = wait_for(driver, """const o = document.getElementById('ci-output');
+        return o.querySelector('#ci-image') && o.innerText""", timeout=120, message="the class image")
+    assert "class deer" in text and "probability" in text
+    assert console_errors(driver) == []
