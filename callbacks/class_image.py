@@ -67,7 +67,7 @@ def register(app, workspace) -> None:
         bar = "flex-grow-1"
         if not request:
             return no_update, True, 0, bar + " dl-test-hidden", no_update
-        arrays = cached_class_image(request["key"])
+        arrays = cached_class_image(workspace, request["key"])
         if arrays is not None:
             return (view.result(arrays, request["what"], request["score"]), True, 100,
                     bar + " dl-test-hidden", "")

@@ -94,7 +94,7 @@ def register(app, workspace) -> None:
     def poll(_n, request, runs):
         if not request:
             return no_update, True, 0, no_update
-        if cached_workshop(request["key"]) is not None:
+        if cached_workshop(workspace, request["key"]) is not None:
             runs = list(runs or [])
             n = (runs[0]["n"] + 1) if runs else 1
             runs.insert(0, {"key": request["key"], "n": n, "settings": request["settings"]})
@@ -108,7 +108,7 @@ def register(app, workspace) -> None:
     def show_runs(runs):
         rows = []
         for run in runs or []:
-            arrays = cached_workshop(run["key"])
+            arrays = cached_workshop(workspace, run["key"])
             if arrays is None:  # the cache was cleared since
                 rows.append(html.Div(f"Run {run['n']}: no longer in the server's cache; run it again.",
                                      className="small text-muted mb-2"))

@@ -117,7 +117,7 @@ def test_workshop_run_opens_in_the_workspace_like_an_upload(tmp_path):
               "model": "mlp", "start": "black", "step_size": 0.1, "epochs": 10, "seed": 0}
     ws = Workspace(Config(model=None, data=str(tmp_path)))
     out = run_workshop_job(ws, params)
-    assert cached_workshop(workshop_key(params)) is not None
+    assert cached_workshop(ws, workshop_key(params)) is not None
     model_id, data_id = str(out["model_id"]), str(out["data_id"])
     # a second workspace (another process) finds both on disk
     other = Workspace(Config(model=None, data=str(tmp_path)))

@@ -165,7 +165,7 @@ def class_images(model, targets, *, start="gray", steps: int = DEFAULT_STEPS,
 
     All targets must be classes, or all channels of one layer (one graph serves them).
     """
-    probe = ModelProbe.of(as_adapter(model))
+    probe = ModelProbe.of(model)  # a keras.Model is wrapped once (deepling.models.as_adapter)
     resolved = [resolve_target(t, probe.model, probe.n_classes) for t in targets]
     if not resolved:
         return []
@@ -214,17 +214,6 @@ def class_images(model, targets, *, start="gray", steps: int = DEFAULT_STEPS,
     return [ClassImage(out_images[k], t, scores[k],
                        None if layer is not None else float(probs[k, t]), name, settings)
             for k, t in enumerate(resolved)]
-
-
-def as_adapter(model):
-    """A ModelAdapter or ModelProbe as given; a plain keras.Model wrapped in an adapter."""
-    from deepling.models import ModelAdapter
-
-    if isinstance(model, (ModelAdapter, ModelProbe)):
-        return model
-    if not hasattr(model, "layers") or not hasattr(model, "inputs"):
-        raise ValueError(f"Expected a keras.Model or a ModelAdapter, got {type(model).__name__}.")
-    return ModelAdapter.from_model(model, getattr(model, "name", "model"))
 
 
 def _score_function(probe: ModelProbe, layer):

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from deepling.service.cache import ArrayCache, cache_key
+from deepling.service.cache import cache_key
 
 WORKSHOP_CACHE = "shape-workshop"
 CLASS_IMAGE_CACHE = "class-images"
@@ -63,11 +63,12 @@ def run_workshop_job(workspace, params: dict, progress=None) -> dict[str, np.nda
                 "names": np.array(names, dtype=str), "model_id": np.array(model_id),
                 "data_id": np.array(data_id)}
 
-    return ArrayCache(WORKSHOP_CACHE).get_or_compute(workshop_key(params), compute)
+    return workspace.cache(WORKSHOP_CACHE).get_or_compute(workshop_key(params), compute)
 
 
-def cached_workshop(key: str) -> dict[str, np.ndarray] | None:
-    return ArrayCache(WORKSHOP_CACHE).get(key)
+def cached_workshop(workspace, key: str) -> dict[str, np.ndarray] | None:
+    """A run's result if it is in the disk cache, else None (never computes)."""
+    return workspace.cache(WORKSHOP_CACHE).get(key)
 
 
 # --- class images of any model ---------------------------------------------------------------
@@ -117,8 +118,9 @@ def run_class_image_job(workspace, params: dict, progress=None) -> dict[str, np.
         return {"image": r.image, "scores": r.scores,
                 "probability": np.float64(np.nan if r.probability is None else r.probability)}
 
-    return ArrayCache(CLASS_IMAGE_CACHE).get_or_compute(class_image_key(workspace, params), compute)
+    return workspace.cache(CLASS_IMAGE_CACHE).get_or_compute(class_image_key(workspace, params), compute)
 
 
-def cached_class_image(key: str) -> dict[str, np.ndarray] | None:
-    return ArrayCache(CLASS_IMAGE_CACHE).get(key)
+def cached_class_image(workspace, key: str) -> dict[str, np.ndarray] | None:
+    """A class image if it is in the disk cache, else None (never computes)."""
+    return workspace.cache(CLASS_IMAGE_CACHE).get(key)
