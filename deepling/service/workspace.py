@@ -124,6 +124,15 @@ class Workspace:
         with self._lock:
             return [key for k, key in self._pinned if k == kind]
 
+    def add_trained(self, adapter: ModelAdapter, ds: Dataset) -> tuple[str, str]:
+        """Register a model trained on the server and its data (the shape workshop's), so
+        every view opens them by id like uploads; returns (model id, data id)."""
+        model_id, _ = self.uploads.save_model(adapter)
+        data_id, _ = self.uploads.save_dataset(ds)
+        self._store(("model", model_id), adapter)
+        self._store(("data", data_id), ds)
+        return model_id, data_id
+
     def predictions(self, model_id: str | None = None, data_id: str | None = None) -> Predictions:
         """Probabilities of the model on every image of the dataset (disk-cached)."""
         adapter, ds = self.model(model_id), self.dataset(model_id, data_id)

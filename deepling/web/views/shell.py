@@ -5,7 +5,7 @@ from __future__ import annotations
 import dash_bootstrap_components as dbc
 from dash import dcc, html
 
-from deepling.web.views import animation, architecture, compare, data, strip, testing
+from deepling.web.views import animation, architecture, compare, data, shapes, strip, testing
 from deepling.web.views.uploads import upload_modal
 
 
@@ -24,8 +24,13 @@ def serve_layout(workspace) -> html.Div:
         dcc.Store(id="layer"),     # the layer in focus (name), set by the architecture view
         html.Div(navbar(), id="navbar"),
         upload_modal(),
-        dbc.Container(dbc.Spinner(html.Div(style={"height": "60vh"}), color="secondary"),
-                      id="page", fluid=True, className="pt-3"),
+        dbc.Tabs([
+            dbc.Tab(dbc.Container(dbc.Spinner(html.Div(style={"height": "60vh"}), color="secondary"),
+                                  id="page", fluid=True, className="pt-3"),
+                    label="Model", tab_id="tab-model"),
+            dbc.Tab(dbc.Container(shapes.layout(), fluid=True, className="pt-3"),
+                    label="Shape workshop", tab_id="tab-shapes"),
+        ], id="tabs", active_tab="tab-model", className="px-3 pt-2 dl-tabs"),
     ], className="dl-page")
 
 
