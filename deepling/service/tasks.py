@@ -29,9 +29,17 @@ def robustness_task(workspace, params: dict, progress=None):
                           progress=progress)
 
 
+def training_task(workspace, params: dict, progress=None):
+    """A live training run ``{"run", "model", "data", "config"}`` (deepling/service/training.py)."""
+    from deepling.service.training import run_training
+
+    return run_training(workspace, params, progress)
+
+
 def run_task(workspace, name: str, params: dict, progress=None):
     """Run the task called ``name``; ValueError for an unknown name."""
-    tasks = {"layer_sequence": layer_sequence_task, "robustness": robustness_task}
+    tasks = {"layer_sequence": layer_sequence_task, "robustness": robustness_task,
+             "training": training_task}
     if name not in tasks:
         raise ValueError(f"Unknown task {name!r}; known: {', '.join(sorted(tasks))}.")
     return tasks[name](workspace, params, progress)

@@ -73,6 +73,20 @@ class Workspace:
         model_id, data_id = model_id or self.default_model_id, data_id or self.default_data_id
         return self._memo(("fitted", model_id, data_id), lambda: self._fit(model_id, data_id))
 
+    def train_dataset(self, model_id: str | None = None, data_id: str | None = None) -> Dataset | None:
+        """The data's training split fitted to the model (CIFAR-10's 50,000 training images,
+        a folder's ``train/``); None where the data has no other split than the one shown."""
+        model_id, data_id = model_id or self.default_model_id, data_id or self.default_data_id
+        return self._memo(("train", model_id, data_id), lambda: self._fit_train(model_id, data_id))
+
+    def _fit_train(self, model_id: str, data_id: str) -> Dataset | None:
+        if data_id != DEFAULT_ID:  # uploads are stored as one set of images
+            return None
+        train = load_dataset(self.config.data, split="train")
+        if train.fingerprint == self.raw_dataset(data_id).fingerprint:
+            return None
+        return self.model(model_id).fit_dataset(train)
+
     def _fit(self, model_id: str, data_id: str) -> Dataset:
         adapter, raw = self.model(model_id), self.raw_dataset(data_id)
         ds = adapter.fit_dataset(raw)

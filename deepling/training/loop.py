@@ -119,7 +119,7 @@ def train(model, x, y, *, validation=None, config: TrainingConfig | None = None,
                 global_step += 1
                 losses.append(r["loss"]), accs.append(r["accuracy"])
                 out.batch(global_step, epoch, r)
-                if progress:
+                if progress and (b % 10 == 0 or b + 1 == n_batches):
                     progress((epoch - 1 + (b + 1) / n_batches) / cfg.epochs,
                              f"epoch {epoch}/{cfg.epochs}, batch {b + 1}/{n_batches}")
             row = {"epoch": epoch, "loss": float(np.mean(losses)), "accuracy": float(np.mean(accs)),
