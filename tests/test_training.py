@@ -47,7 +47,7 @@ def test_loss_goes_down_and_snapshots_are_bounded(tmp_path):
     assert losses[-1] < 0.6 * losses[0]
     assert record["epochs"][-1]["val_accuracy"] > 0.8
     kept = sorted(p.name for p in tmp_path.glob("*.keras"))
-    assert len(kept) <= 3 and kept[0] == "epoch-001.keras" and kept[-1] == "epoch-005.keras"
+    assert len(kept) <= 3 and kept[0] == "epoch-000.keras" and kept[-1] == "epoch-005.keras"
     # Deltas carry only what is new: every batch point exactly once, in order.
     steps = [s for d in deltas for s in d.get("batches", {}).get("step", [])]
     assert steps == list(range(1, 5 * 10 + 1))
@@ -152,3 +152,18 @@ def test_filter_embedding_lays_out_every_filter():
     assert emb["images"].dtype == np.uint8
     with pytest.raises(ValueError, match="not a 2-D convolution"):
         filter_embedding(model, "fc1")
+
+
+def test_projection_across_training_aligns_each_snapshot_on_the_previous():
+    from deepling.training import projection_across_training
+
+    x, y = colour_data(90)
+    models = [tiny_model()]
+    trained = tiny_model()
+    train(trained, x, y, config=TrainingConfig(epochs=2, batch_size=30, learning_rate=3e-3))
+    models.append(trained)
+    out = projection_across_training(models + [trained], x[:60], "fc1", n_pivots=20)
+    assert out["layouts"].shape == (3, 60, 2)
+    assert len(out["mirrored"]) == 2
+    # The same model twice: the second layout lands on the first.
+    np.testing.assert_allclose(out["layouts"][2], out["layouts"][1], atol=1e-6)

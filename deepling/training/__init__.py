@@ -8,10 +8,11 @@ a conv layer's filters out by their weights. No Dash, no service: a notebook can
 a plain ``keras.Model``.
 """
 
+from deepling.training.across import projection_across_training
 from deepling.training.filters import filter_embedding
 from deepling.training.loop import TrainingConfig, train
 from deepling.training.retrain import retrain_on_selection
 from deepling.training.step import MonitoredStep, filter_layers, make_optimizer
 
 __all__ = ["MonitoredStep", "TrainingConfig", "filter_embedding", "filter_layers",
-           "make_optimizer", "retrain_on_selection", "train"]
+           "make_optimizer", "projection_across_training", "retrain_on_selection", "train"]

@@ -85,6 +85,8 @@ def train(model, x, y, *, validation=None, config: TrainingConfig | None = None,
     global_step = 0
     validate = validation is not None and len(validation[0]) > 0
 
+    if snap_dir:  # the starting point, so hover maps and projections exist from the start
+        record["snapshots"].append(_snapshot(model, snap_dir, 0, [], cfg.max_snapshots))
     if validate:  # the starting point, so the curves show where training began
         vl, va = step.evaluate(*validation)
         out.epoch({"epoch": 0, "val_loss": vl, "val_accuracy": va})
