@@ -36,10 +36,25 @@ def training_task(workspace, params: dict, progress=None):
     return run_training(workspace, params, progress)
 
 
+def retrain_task(workspace, params: dict, progress=None):
+    """Retrain a copy of the open model on picked images (deepling/service/training.py)."""
+    from deepling.service.training import run_retrain
+
+    return run_retrain(workspace, params, progress)
+
+
+def across_training_task(workspace, params: dict, progress=None):
+    """One layer's projection at every snapshot of a run (deepling/service/training.py)."""
+    from deepling.service.training import run_across
+
+    return run_across(workspace, params, progress)
+
+
 def run_task(workspace, name: str, params: dict, progress=None):
     """Run the task called ``name``; ValueError for an unknown name."""
     tasks = {"layer_sequence": layer_sequence_task, "robustness": robustness_task,
-             "training": training_task}
+             "training": training_task, "retrain": retrain_task,
+             "across_training": across_training_task}
     if name not in tasks:
         raise ValueError(f"Unknown task {name!r}; known: {', '.join(sorted(tasks))}.")
     return tasks[name](workspace, params, progress)

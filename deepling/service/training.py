@@ -22,6 +22,7 @@ import json
 import os
 import secrets
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -86,9 +87,9 @@ class RunStore:
             self._put(run_id, "control", ctl)
         return ctl
 
-    def since(self, run_id: str, seq: int) -> tuple[int, list[dict]]:
-        """The deltas after ``seq``: (new head, deltas in order)."""
-        head = self.get(run_id, "head") or 0
+    def since(self, run_id: str, seq: int, limit: int = 40) -> tuple[int, list[dict]]:
+        """The deltas after ``seq``, at most ``limit``: (the last one's seq, deltas in order)."""
+        head = min(self.get(run_id, "head") or 0, seq + limit)
         deltas = [self.get(run_id, f"delta/{k}") for k in range(seq + 1, head + 1)]
         return head, [d for d in deltas if d is not None]
 
@@ -274,8 +275,11 @@ class TrainingService:
         if jobs is None:
             cfg = workspace.config
             jobs = (CeleryJobs(celery_app(cfg.broker_url)) if cfg.broker_url
-                    else ThreadJobs(Path(cfg.cache) / "training-jobs", workspace, max_workers=self.max_runs))
+                    else ThreadJobs(Path(cfg.cache) / "training-jobs", workspace,
+                                    max_workers=self.max_runs + 1))  # + one retrain/projection
         self.jobs = jobs
+        self._lock = threading.Lock()
+        self._snap = (None, None)  # the last snapshot loaded, for hover maps and filters
 
     def start(self, session: str, model_id: str, data_id: str, config: dict) -> str:
         config = {k: config[k] for k in DEFAULTS if config.get(k) not in (None, "")}
@@ -296,9 +300,115 @@ class TrainingService:
     def since(self, run_id: str, seq: int):
         return self.store.since(run_id, seq)
 
+    def layer_sizes(self, source: str, model_id: str) -> list[dict]:
+        """The measured layers of the model a run would train (for the network view)."""
+        if source == "demo":
+            from deepling.models.demo import build_demo_model
+
+            adapter = self.workspace.model(model_id)
+            return _layer_sizes(build_demo_model(adapter.n_outputs, adapter.input_shape))
+        return _layer_sizes(self.workspace.model(model_id).model)
+
+    def side_job(self, task: str, params: dict) -> str:
+        """Start a retrain or across-training job; its id reads the result with :meth:`side`."""
+        side = "s" + secrets.token_urlsafe(9)
+        self.jobs.submit(f"side-{side}", task, {**params, "side": side})
+        return side
+
+    def side(self, side: str) -> tuple[dict, dict | None]:
+        """(job status, result or None)."""
+        return self.jobs.status(f"side-{side}"), self.store.cache.get(f"side/{side}")
+
+    def latest_snapshot(self, run_id: str):
+        """(epoch, keras model) of the run's newest snapshot, or (None, None)."""
+        paths = snapshot_paths(self.store, run_id)
+        if not paths:
+            return None, None
+        path = paths[-1]
+        with self._lock:
+            if self._snap[0] != str(path):
+                self._snap = (str(path), load_snapshot(path))
+            return snapshot_epoch(path), self._snap[1]
+
     def meta(self, run_id: str) -> dict:
         meta = dict(self.store.get(run_id, "meta") or {})
         st = self.jobs.status(f"training-{run_id}")
         if st["state"] == "error" and meta.get("state") in ACTIVE:
             meta.update(state="failed", message=st["message"])
         return meta
+
+
+# --- side jobs: retrain on a selection, projections across the snapshots -----------------
+
+def snapshot_paths(store: RunStore, run_id: str) -> list[Path]:
+    return sorted((store.root / "runs" / run_id / "snapshots").glob("epoch-*.keras"))
+
+
+def snapshot_epoch(path: Path) -> int:
+    return int(Path(path).stem.split("-")[1])
+
+
+def load_snapshot(path):
+    """A snapshot this server wrote itself (from a vetted model), loaded safely."""
+    import keras
+
+    return keras.models.load_model(path, compile=False, safe_mode=True)
+
+
+def run_retrain(workspace, params: dict, progress=None, store: RunStore | None = None) -> dict:
+    """The ``"retrain"`` task: a copy of the open model retrained on the picked images
+    ``{"side", "model", "data", "indices", "iterations", "batch_size", "learning_rate"}``."""
+    from deepling.training import retrain_on_selection
+
+    store = store or RunStore()
+    side = params["side"]
+    model_id, data_id = params["model"], params["data"]
+    shown = workspace.dataset(model_id, data_id)
+    indices = np.asarray(params["indices"], int)
+    if (shown.labels[indices] < 0).any():
+        raise ValueError("Retraining needs the picked images' true classes; some have none.")
+    train_ds = workspace.train_dataset(model_id, data_id)
+    rng = np.random.default_rng(0)
+    others = np.setdiff1d(np.arange(len(shown)), indices)
+    val = rng.choice(others, min(1000, len(others)), replace=False)
+    if train_ds is None:  # no training split: fill batches from the rest of the shown data
+        pool_x, pool_y = shown.images[others], shown.labels[others]
+    else:
+        pool_x, pool_y = train_ds.images, train_ds.labels
+    model = starting_model(workspace, model_id, "copy", 0, 0)
+    result = retrain_on_selection(model, shown.images[indices], shown.labels[indices], pool_x, pool_y,
+                                  iterations=int(params.get("iterations", 30)),
+                                  batch_size=int(params.get("batch_size", 64)),
+                                  learning_rate=float(params.get("learning_rate", 5e-4)),
+                                  validation=(shown.images[val], shown.labels[val]), progress=progress)
+    result["validation"] = int(len(val))
+    folder = store.folder(f"retrain-{side}")
+    tmpdir = Path(tempfile.mkdtemp(dir=folder))
+    model.save(tmpdir / "model.keras")
+    result["model"], _ = workspace.add_model(tmpdir / "model.keras", f"retrained-{side}.keras")
+    store.cache.set(f"side/{side}", result, expire=RUN_TTL)
+    return result
+
+
+def run_across(workspace, params: dict, progress=None, store: RunStore | None = None) -> dict:
+    """The ``"across_training"`` task: ``{"side", "run", "model", "data", "layer", "count"}``;
+    one layer's projection of a stratified sample of the shown images at every snapshot."""
+    from deepling.service.selection import choose_images
+    from deepling.training import projection_across_training
+
+    store = store or RunStore()
+    paths = snapshot_paths(store, params["run"])
+    if len(paths) < 2:
+        raise ValueError("The run has fewer than two snapshots yet: wait for its first epoch.")
+    shown = workspace.dataset(params["model"], params["data"])
+    preds = workspace.predictions(params["model"], params["data"])
+    indices = choose_images(shown.labels, preds.predicted,
+                            {"mode": "classes", "classes": list(range(shown.n_classes)),
+                             "count": int(params.get("count", 40))}, shown.n_classes)
+    models = [load_snapshot(p) for p in paths]
+    out = projection_across_training(models, shown.images[indices], params["layer"], progress=progress)
+    result = {"layouts": out["layouts"].round(5).tolist(), "mirrored": out["mirrored"],
+              "epochs": [snapshot_epoch(p) for p in paths], "indices": indices.tolist(),
+              "labels": shown.labels[indices].tolist(), "layer": params["layer"]}
+    store.cache.set(f"side/{params['side']}", result, expire=RUN_TTL)
+    return result

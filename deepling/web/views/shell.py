@@ -5,7 +5,7 @@ from __future__ import annotations
 import dash_bootstrap_components as dbc
 from dash import dcc, html
 
-from deepling.web.views import animation, architecture, data, strip, testing
+from deepling.web.views import animation, architecture, data, strip, testing, training
 from deepling.web.views.uploads import upload_modal
 
 
@@ -46,6 +46,7 @@ def page(workspace, model_id: str, data_id: str) -> tuple:
             dbc.Col(data.layout(ctx), lg=5, className="mb-3"),
         ]),
         dbc.Row([dbc.Col(testing.layout(ctx), lg=12)]),
+        dbc.Row([dbc.Col(training.layout(ctx), lg=12)], className="mt-3"),
     ]
     return navbar(adapter.name, ds, accuracy), views, _first_misclassified(ds, preds)
 
