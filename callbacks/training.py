@@ -59,13 +59,6 @@ def register(app, workspace) -> None:
         Input("train-poll", "n_intervals"), State("train-run", "data"), State("session", "data"),
         prevent_initial_call=True)
     def poll(_n, run, session):
-        import time; t0 = time.perf_counter()
-        try:
-            return _poll(run, session)
-        finally:
-            print("poll", round(time.perf_counter() - t0, 3), run and run.get("seq"), flush=True)
-
-    def _poll(run, session):
         if not run:
             return (no_update,) * 8 + (True, True, True, no_update, no_update, no_update)
         head, deltas = service.since(run["run"], run["seq"])
@@ -87,15 +80,8 @@ def register(app, workspace) -> None:
         filters = next((d["filters"] for d in reversed(deltas) if "filters" in d), None)
         froze = any("freezes" in d for d in deltas)
         if run["layers"] and (filters or froze):
-            network = Patch()
-            if filters:
-                act, grad = view.network_values(run["layers"], filters)
-                network["data"][0]["y"], network["data"][1]["y"] = act, grad
-            if froze:
-                frozen = meta_frozen(service, run)
-                _, _, colors, ticks = view.network_positions(run["layers"], frozen)
-                network["data"][0]["marker"]["color"] = network["data"][1]["marker"]["color"] = colors
-                network["layout"]["xaxis2"]["ticktext"] = [t[1] for t in ticks]
+            network = view.network_patch(Patch(), run["layers"], filters,
+                                         meta_frozen(service, run) if froze else None)
         epochs = [e["epoch"] for d in deltas for e in d.get("epochs", [])]  # 0: the start
         epoch_out = max(epochs) if epochs else no_update
         status = describe(meta, run)

@@ -205,48 +205,66 @@ def epoch_extension(deltas: list[dict]):
 
 
 def network_figure(layers: list[dict], frozen=()) -> go.Figure:
-    """Bars per filter, layers side by side: trace 0 activation (top), 1 gradient (bottom)."""
+    """A bar per filter, layers side by side; activation on top, gradient below.
+
+    Each layer is one trace per row whose bars are vertical segments of a single line (one
+    SVG path, not one element per bar), so redrawing a thousand bars twice a second stays
+    cheap. Trace ``row * len(layers) + i`` is layer ``i`` (row 0 activation, 1 gradient).
+    """
     fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.06)
-    x, custom, colors, ticks = network_positions(layers, frozen)
+    ticks, pos = [], 0
     for row, name in ((1, "activation"), (2, "gradient")):
-        fig.add_trace(go.Bar(x=x, y=np.zeros(len(x)), customdata=custom, name=name,
-                             marker=dict(color=colors, line=dict(width=0)), width=1.0,
-                             hovertemplate="%{customdata[0]} filter %{customdata[1]}<br>"
-                                           + name + " %{y:.3g}<extra></extra>"), row=row, col=1)
+        pos = 0
+        for i, layer in enumerate(layers):
+            n = layer["filters"]
+            x = np.repeat(np.arange(pos, pos + n), 3).astype(float)
+            x[2::3] = np.nan
+            custom = [[layer["name"], k] for k in range(n) for _ in range(3)]
+            fig.add_trace(go.Scatter(x=x, y=np.full(3 * n, np.nan), customdata=custom, mode="lines",
+                                     name=layer["name"], line=dict(width=2, color=_layer_color(i, layer, frozen)),
+                                     hovertemplate="%{customdata[0]} filter %{customdata[1]}<br>"
+                                                   + name + " %{y:.3g}<extra></extra>"), row=row, col=1)
+            if row == 1:
+                ticks.append((pos + n / 2, layer["name"]))
+            pos += n + GAP
     fig.update_layout(margin=dict(l=50, r=10, t=10, b=30), plot_bgcolor="white",
-                      paper_bgcolor="white", showlegend=False, bargap=0, uirevision="network",
+                      paper_bgcolor="white", showlegend=False, uirevision="network",
                       hovermode="closest")
     fig.update_yaxes(type="log", gridcolor="#eee", exponentformat="power")
     fig.update_yaxes(title=dict(text="activation", font=dict(size=10)), row=1, col=1)
     fig.update_yaxes(title=dict(text="gradient", font=dict(size=10)), row=2, col=1)
     fig.update_xaxes(tickmode="array", tickvals=[t[0] for t in ticks],
-                     ticktext=[t[1] for t in ticks], tickfont=dict(size=10), row=2, col=1)
+                     ticktext=layer_ticks(layers, frozen), tickfont=dict(size=10), row=2, col=1)
     fig.update_xaxes(showticklabels=False, row=1, col=1)
     return fig
 
 
-def network_positions(layers: list[dict], frozen=()):
-    x, custom, colors, ticks, pos = [], [], [], [], 0
-    for i, layer in enumerate(layers):
-        n = layer["filters"]
-        x += range(pos, pos + n)
-        custom += [[layer["name"], k] for k in range(n)]
-        color = FROZEN_COLOR if layer["name"] in frozen else _LAYER_COLORS[i % len(_LAYER_COLORS)]
-        colors += [color] * n
-        ticks.append((pos + n / 2, layer["name"] + (" ❄" if layer["name"] in frozen else "")))
-        pos += n + GAP
-    return x, custom, colors, ticks
+def _layer_color(i, layer, frozen):
+    return FROZEN_COLOR if layer["name"] in frozen else _LAYER_COLORS[i % len(_LAYER_COLORS)]
 
 
-def network_values(layers: list[dict], filters: dict) -> tuple[list, list]:
-    """The activation and gradient bars in the figure's order (a floor keeps log bars drawable)."""
-    act, grad = [], []
-    for layer in layers:
-        n = layer["name"]
-        act += filters["activation"].get(n, [0.0] * layer["filters"])
-        grad += filters["gradient"].get(n, [0.0] * layer["filters"])
-    floor = 1e-12
-    return [max(v, floor) for v in act], [max(v, floor) for v in grad]
+def layer_ticks(layers, frozen) -> list[str]:
+    return [l["name"] + (" ❄" if l["name"] in frozen else "") for l in layers]
+
+
+def network_patch(patch, layers: list[dict], filters: dict | None, frozen=None):
+    """Put new amounts (and frozen colours) into a ``Patch`` of :func:`network_figure`."""
+    n = len(layers)
+    if filters:
+        for row, kind in enumerate(("activation", "gradient")):
+            values = [np.asarray(filters[kind].get(l["name"], []), float) for l in layers]
+            positive = np.concatenate([v[v > 0] for v in values] + [np.array([1e-6])])
+            floor = float(positive.min()) / 2
+            for i, v in enumerate(values):
+                y = np.full(3 * len(v), np.nan)
+                y[0::3], y[1::3] = floor, np.maximum(v, floor)
+                patch["data"][row * n + i]["y"] = y.tolist()
+    if frozen is not None:
+        for row in (0, 1):
+            for i, layer in enumerate(layers):
+                patch["data"][row * n + i]["line"]["color"] = _layer_color(i, layer, frozen)
+        patch["layout"]["xaxis2"]["ticktext"] = layer_ticks(layers, frozen)
+    return patch
 
 
 def activation_map_uri(fmaps, channel: int, scale: int = 1) -> str | None:
