@@ -133,13 +133,9 @@ def _plausibly_alive(meta: dict) -> bool:
     pid, host = meta.get("pid"), meta.get("host")
     if not pid or host != os.uname().nodename:
         return time.time() - meta.get("created", 0) < RUN_TTL
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    from deepling.service.jobs import _alive
+
+    return _alive(pid)
 
 
 # --- the job -------------------------------------------------------------------------------
