@@ -85,8 +85,9 @@ def register(app, workspace) -> None:
         epochs = [e["epoch"] for d in deltas for e in d.get("epochs", [])]  # 0: the start
         epoch_out = max(epochs) if epochs else no_update
         status = describe(meta, run)
-        finished = state in DONE and (meta.get("model") or state == "failed" or
-                                      meta.get("finished"))
+        # Over once the job has finished (saved its model) and every delta has been read.
+        finished = (state in DONE and meta.get("finished")
+                    and head >= (service.store.get(run["run"], "head") or 0))
         frozen = meta_frozen(service, run)
         return (run, _ext(view.curve_extension(deltas, "loss")),
                 _ext(view.curve_extension(deltas, "accuracy")), _ext(view.epoch_extension(deltas)),
@@ -143,7 +144,10 @@ def register(app, workspace) -> None:
     def filters(_epoch, layer, run):
         if not run or not layer:
             return no_update
-        epoch, model = service.latest_snapshot(run["run"])
+        try:
+            epoch, model = service.latest_snapshot(run["run"])
+        except (OSError, ValueError):  # a snapshot being thinned out as we read it
+            return no_update
         if model is None or layer not in [l.name for l in model.layers]:
             return no_update
         from deepling.training import filter_embedding

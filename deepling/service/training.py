@@ -216,7 +216,7 @@ def run_training(workspace, params: dict, progress=None, store: RunStore | None 
         return record
     except Exception as exc:
         msg = f"the run failed: {exc}"
-        store.update_meta(run_id, state="failed", message=msg)
+        store.update_meta(run_id, state="failed", message=msg, finished=time.time())
         store.publish(run_id, {"status": {"state": "failed", "message": msg}})
         raise
 
