@@ -2,7 +2,7 @@
 
 A choice is a small dict (also the URL's query): ``mode`` "classes" (``count`` images of
 each class in ``classes``), "random" (``count`` images of any class), "misclassified"
-(up to ``count`` images the model gets wrong) or "cell" (up to ``count`` images of true
+(up to ``count`` labelled images the model gets wrong) or "cell" (up to ``count`` images of true
 class ``true`` predicted as ``predicted``: a confusion-matrix cell). The same choice and seed always pick the
 same images, so a link reproduces the view.
 """
@@ -39,7 +39,8 @@ def choose_images(labels: np.ndarray, predicted: np.ndarray, choice: dict,
         cell = (labels == c["true"]) & (predicted == c["predicted"])
         idx = rng.permutation(np.flatnonzero(cell))[: c["count"]]
     else:
-        idx = rng.permutation(np.flatnonzero(predicted != labels))[: c["count"]]
+        # an image whose label is unknown (-1) is not an error, whatever the model says
+        idx = rng.permutation(np.flatnonzero((labels >= 0) & (predicted != labels)))[: c["count"]]
     if len(idx) < 2:
         raise ValueError("This choice selects fewer than 2 images; pick more classes or a larger count.")
     return np.sort(idx)
@@ -70,10 +71,11 @@ def normalise(choice: dict | None, n_classes: int) -> dict:
 
 
 def from_query(search: str | None) -> dict:
-    """``?mode=classes&classes=3,5&count=5&layer=conv2b`` → a choice dict (plus layer)."""
+    """``?mode=classes&classes=3,5&count=5&layer=conv2b`` → a choice dict (plus layer, and
+    ``compare``: the comparison view's second model)."""
     q = {k: v[-1] for k, v in parse_qs((search or "").lstrip("?")).items()}
     out = {}
-    for key in ("mode", "model", "data", "layer"):
+    for key in ("mode", "model", "data", "layer", "compare"):
         if q.get(key):
             out[key] = q[key]
     for key in ("count", "seed", "true", "predicted"):

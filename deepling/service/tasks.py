@@ -8,22 +8,17 @@ from __future__ import annotations
 
 
 def layer_sequence_task(workspace, params: dict, progress=None):
-    """The layer animation's projection for ``{"model", "data", "choice"}``."""
-    from deepling.projection import layer_sequence
-    from deepling.service.selection import choose_images
+    """The layer animation's projection for ``{"model", "data", "choice"}``, stored under
+    its key (see :mod:`deepling.service.projections`)."""
+    from deepling.service.projections import ProjectionService
 
-    model_id, data_id = params["model"], params["data"]
-    adapter = workspace.model(model_id)
-    ds, preds = workspace.dataset(model_id, data_id), workspace.predictions(model_id, data_id)
-    indices = choose_images(ds.labels, preds.predicted, params["choice"], ds.n_classes)
-    if progress:
-        progress(0.0, f"projecting {len(indices):,} images through {len(adapter.model.layers)} layers")
-    return indices, layer_sequence(adapter, ds.images[indices], progress=progress)
+    return ProjectionService(workspace).compute(params["model"], params["data"], params["choice"],
+                                                progress)
 
 
 def robustness_task(workspace, params: dict, progress=None):
     """The testing view's robustness simulation for ``{"model", "data", "size"}``."""
-    from deepling.service.metrics import run_robustness
+    from deepling.service.robustness import run_robustness
 
     return run_robustness(workspace, params["model"], params["data"], int(params["size"]),
                           progress=progress)
@@ -50,9 +45,24 @@ def across_training_task(workspace, params: dict, progress=None):
     return run_across(workspace, params, progress)
 
 
+def shape_workshop_task(workspace, params: dict, progress=None):
+    """The shape workshop's "Train and visualise" (see deepling/service/shapes.py)."""
+    from deepling.service.shapes import run_workshop_job
+
+    return run_workshop_job(workspace, params, progress)
+
+
+def class_image_task(workspace, params: dict, progress=None):
+    """A class (or channel) image of any open model (see deepling/service/shapes.py)."""
+    from deepling.service.shapes import run_class_image_job
+
+    return run_class_image_job(workspace, params, progress)
+
+
 def run_task(workspace, name: str, params: dict, progress=None):
     """Run the task called ``name``; ValueError for an unknown name."""
     tasks = {"layer_sequence": layer_sequence_task, "robustness": robustness_task,
+             "shape_workshop": shape_workshop_task, "class_image": class_image_task,
              "training": training_task, "retrain": retrain_task,
              "across_training": across_training_task}
     if name not in tasks:

@@ -12,7 +12,7 @@ import numpy as np
 import plotly.graph_objects as go
 from dash import dcc, html
 
-from deepling.service.metrics import Scores, scores
+from deepling.evaluation import Scores, scores
 from deepling.web.views.common import card, class_color, note_list
 from deepling.web.views.figures import per_class_accuracy
 
@@ -121,8 +121,20 @@ def cell_outline(selected: tuple[int, int] | None) -> list[dict]:
                  line=dict(color="#e15759", width=2.5))]
 
 
+def grid_count(n_match: int, n_shown: int, sort: str | None, n_picked: int | None = None) -> str:
+    """The line above the grid: how many images match (among the pick, when there is one)."""
+    sort = sort or "confidence-asc"
+    among = f" among the {n_picked:,} picked" if n_picked else ""
+    if not n_match:
+        return (f"No image{among} matches these filters; widen the confidence range, clear a "
+                "class, or reset the pick." if among else
+                "No image matches these filters; widen the confidence range or clear a class.")
+    return f"{n_match:,} images match{among}" + (
+        f" · the first {n_shown} {SORT_LABELS[sort]}" if n_match > n_shown else "")
+
+
 def grid_tiles(indices, labels, predicted, confidence, class_names, data_key: str,
-               focus: int | None = None) -> list[html.Button]:
+               focus: int | None = None, tile_type: str = "data-tile") -> list[html.Button]:
     """One button per image: a thumbnail framed in the predicted class's colour, with a
     bar as long as the model's confidence. Images come from the app's PNG endpoint, so
     the browser caches them across re-filters."""
@@ -135,7 +147,7 @@ def grid_tiles(indices, labels, predicted, confidence, class_names, data_key: st
             html.Img(src=f"/api/images/{data_key}/{i}.png", width=40, height=40, alt=title,
                      className="dl-pixelated"),
             html.Span(className="dl-data-bar", style={"width": f"{c:.0%}", "background": class_color(p)}),
-        ], id={"type": "data-tile", "index": i}, title=title,
+        ], id={"type": tile_type, "index": i}, title=title,
             className="dl-tile dl-data-tile" + (" dl-data-focused" if i == focus else "")
                       + (" dl-data-wrong" if t >= 0 and t != p else ""),
             style={"borderColor": class_color(p)}))

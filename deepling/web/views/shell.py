@@ -5,7 +5,7 @@ from __future__ import annotations
 import dash_bootstrap_components as dbc
 from dash import dcc, html
 
-from deepling.web.views import animation, architecture, data, strip, testing, training
+from deepling.web.views import animation, architecture, compare, data, shapes, strip, testing, training
 from deepling.web.views.uploads import upload_modal
 
 
@@ -14,7 +14,9 @@ def serve_layout(workspace) -> html.Div:
     data the URL (``/?model=<id>&data=<id>``) or the browser session names."""
     return html.Div([
         dcc.Location(id="url", refresh=False),
-        # One selection links the views: ids, never pixels (see DESIGN.md).
+        # One selection links the views: ids, never pixels (README, "Architecture"). A view
+        # that follows the selection reads these stores; the neurons and training views to
+        # come read ``subset`` as the data and strip views do (picked images first).
         dcc.Store(id="session", storage_type="session"),  # {"model", "data", "uploads"}
         dcc.Store(id="rendered"),  # the (model, data) the page below was built for
         dcc.Store(id="focus"),     # dataset index of the image in focus
@@ -22,8 +24,13 @@ def serve_layout(workspace) -> html.Div:
         dcc.Store(id="layer"),     # the layer in focus (name), set by the architecture view
         html.Div(navbar(), id="navbar"),
         upload_modal(),
-        dbc.Container(dbc.Spinner(html.Div(style={"height": "60vh"}), color="secondary"),
-                      id="page", fluid=True, className="pt-3"),
+        dbc.Tabs([
+            dbc.Tab(dbc.Container(dbc.Spinner(html.Div(style={"height": "60vh"}), color="secondary"),
+                                  id="page", fluid=True, className="pt-3"),
+                    label="Model", tab_id="tab-model"),
+            dbc.Tab(dbc.Container(shapes.layout(), fluid=True, className="pt-3"),
+                    label="Shape workshop", tab_id="tab-shapes"),
+        ], id="tabs", active_tab="tab-model", className="px-3 pt-2 dl-tabs"),
     ], className="dl-page")
 
 
@@ -48,6 +55,12 @@ def page(workspace, model_id: str, data_id: str) -> tuple:
         dbc.Row([dbc.Col(testing.layout(ctx), lg=12)]),
         dbc.Row([dbc.Col(training.layout(ctx), lg=12)], className="mt-3"),
     ]
+    # The views above share one tab; a view of its own gets its own tab (the comparison of
+    # two models opens on ``?compare=<id>``).
+    views = dbc.Tabs([
+        dbc.Tab(views, label="Overview", tab_id="overview"),
+        dbc.Tab(compare.layout(ctx), label="Compare models", tab_id="compare"),
+    ], id="page-tabs", active_tab="overview", className="dl-page-tabs mb-2")
     return navbar(adapter.name, ds, accuracy), views, _first_misclassified(ds, preds)
 
 
@@ -80,3 +93,14 @@ def _first_misclassified(ds, preds) -> int:
     """Start the focus on an image the model gets wrong: the interesting case."""
     wrong = ((preds.predicted != ds.labels) & (ds.labels >= 0)).nonzero()[0]
     return int(wrong[0]) if len(wrong) else 0
+
+
+def problem_page(message: str, workspace, model_id: str, data_id: str):
+    """The page for a model or data that cannot be shown: what is wrong, and a way back."""
+    return dbc.Alert([
+        html.H5("Deepling cannot show this model and data"),
+        html.P(message, className="mb-2"),
+        html.P([f"model id {model_id!r}, data id {data_id!r}. ",
+                html.A("Open the default model and data instead",
+                       href=f"/?model={workspace.default_model_id}&data={workspace.default_data_id}")]),
+    ], color="warning", className="mt-3")
