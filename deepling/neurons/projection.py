@@ -89,6 +89,7 @@ class NeuronProjection(BaseEstimator):
         self.correlation_ = np.clip(corr, -1.0, 1.0).astype(np.float32)
         ranked = corr.copy()
         np.fill_diagonal(ranked, -np.inf)
+        ranked[:, self.dead_] = -np.inf  # a dead unit is nobody's neighbour
         k = min(int(self.n_neighbors), c - 1)
         self.neighbors_ = np.argsort(-ranked, axis=1, kind="stable")[:, :k]
         if labels is None:

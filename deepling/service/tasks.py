@@ -29,9 +29,17 @@ def robustness_task(workspace, params: dict, progress=None):
                           progress=progress)
 
 
+def neurons_task(workspace, params: dict, progress=None):
+    """The Neurons view's atlas (paths, patterns, neuron layouts) for ``{"model", "data"}``."""
+    from deepling.service.neurons import compute_atlas
+
+    return compute_atlas(workspace, params["model"], params["data"], progress=progress)
+
+
 def run_task(workspace, name: str, params: dict, progress=None):
     """Run the task called ``name``; ValueError for an unknown name."""
-    tasks = {"layer_sequence": layer_sequence_task, "robustness": robustness_task}
+    tasks = {"layer_sequence": layer_sequence_task, "robustness": robustness_task,
+             "neurons": neurons_task}
     if name not in tasks:
         raise ValueError(f"Unknown task {name!r}; known: {', '.join(sorted(tasks))}.")
     return tasks[name](workspace, params, progress)
