@@ -5,7 +5,7 @@ from __future__ import annotations
 import dash_bootstrap_components as dbc
 from dash import dcc, html
 
-from deepling.web.views import animation, architecture, data, strip, testing
+from deepling.web.views import animation, architecture, data, neurons, strip, testing
 from deepling.web.views.uploads import upload_modal
 
 
@@ -47,6 +47,11 @@ def page(workspace, model_id: str, data_id: str) -> tuple:
         ]),
         dbc.Row([dbc.Col(testing.layout(ctx), lg=12)]),
     ]
+    # The views above share one tab; a view of its own gets its own tab.
+    views = dbc.Tabs([
+        dbc.Tab(views, label="Overview", tab_id="overview"),
+        dbc.Tab(neurons.layout(ctx), label="Neurons", tab_id="neurons"),
+    ], id="page-tabs", active_tab="overview", className="dl-page-tabs mb-2")
     return navbar(adapter.name, ds, accuracy), views, _first_misclassified(ds, preds)
 
 
