@@ -114,6 +114,14 @@ def test_mining_matches_brute_force_on_random_paths(closed):
     expected = brute_force(paths, 5, 2, closed)
     assert got == {tuple((int(l), u) for l, u in k): v for k, v in expected.items()}
     assert (pats.support >= 5).all() and (pats.length >= 2).all()
+    if closed:  # the package's own closed search agrees
+        from prefixspan import PrefixSpan
+
+        codes = (paths + 4 * np.arange(4)).tolist()
+        miner = PrefixSpan(codes)
+        miner.minlen = 2
+        theirs = {tuple((c // 4, c % 4) for c in patt) for _, patt in miner.frequent(5, closed=True)}
+        assert theirs == set(got)
 
 
 def test_an_item_is_a_layer_and_a_unit():
