@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from dash import ALL, Input, Output, State, ctx, no_update
 
-from deepling.service.metrics import filter_images
+from deepling.evaluation import filter_images
 from deepling.service.neurons import cached_atlas, submit_atlas
 from deepling.service.selection import normalise, to_query
 from deepling.web.views import neurons as view

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from deepling.models import as_adapter
 from deepling.projection.activations import check_images, select_layers
 
 # Layers whose units the Neurons view shows. The model's output layer is left out by
@@ -138,15 +139,6 @@ def unit_activations(model, images, layers=None, *, batch_size=256,
             m[start:stop] = np.asarray(out)
         report(stop / n, f"{stop:,} of {n:,} images through the model")
     return UnitActivations(tuple(r.name for r in refs), tuple(r.type for r in refs), tuple(means))
-
-
-def as_adapter(model):
-    """A ModelAdapter for a plain keras.Model (or the adapter given)."""
-    from deepling.models.adapter import ModelAdapter
-
-    if isinstance(model, ModelAdapter):
-        return model
-    return ModelAdapter.from_model(model, getattr(model, "name", "model"))
 
 
 def _compiled(adapter, refs):

@@ -15,8 +15,6 @@ from pathlib import Path
 
 import numpy as np
 
-from deepling.service.paths import cache_dir
-
 
 def cache_key(*parts) -> str:
     """A stable hex key from strings, numbers, arrays, lists and dicts."""
@@ -38,12 +36,12 @@ class ArrayCache:
     ----------
     kind : str
         Sub-folder of the cache (``"predictions"``, ``"projections"``...).
-    root : path, optional
-        Defaults to ``$DEEPLING_CACHE/<kind>``.
+    root : path
+        The cache folder: the server's ``Config.cache`` (the one place it is defined).
     """
 
-    def __init__(self, kind: str, root: str | os.PathLike | None = None):
-        self.dir = Path(root) / kind if root else cache_dir(kind)
+    def __init__(self, kind: str, root: str | os.PathLike):
+        self.dir = Path(root) / kind
         self.dir.mkdir(parents=True, exist_ok=True)
 
     def path(self, key: str) -> Path:

@@ -8,7 +8,7 @@ the model's and the data's fingerprints and the mining parameters, where every l
 
 from __future__ import annotations
 
-from deepling.service.cache import ArrayCache, cache_key
+from deepling.service.cache import cache_key
 
 # Bump when the atlas's arrays change meaning: old cache entries are then ignored.
 VERSION = 1
@@ -25,7 +25,7 @@ def cached_atlas(workspace, model_id: str, data_id: str):
     """The atlas if it was computed already, else None (never computes in the caller)."""
     from deepling.neurons import NeuronAtlas
 
-    arrays = ArrayCache("neurons").get(atlas_key(workspace, model_id, data_id))
+    arrays = workspace.cache("neurons").get(atlas_key(workspace, model_id, data_id))
     return None if arrays is None else NeuronAtlas.from_arrays(arrays)
 
 
@@ -35,7 +35,7 @@ def compute_atlas(workspace, model_id: str, data_id: str, progress=None):
 
     adapter, ds = workspace.model(model_id), workspace.dataset(model_id, data_id)
     key = atlas_key(workspace, model_id, data_id)
-    arrays = ArrayCache("neurons").get_or_compute(
+    arrays = workspace.cache("neurons").get_or_compute(
         key, lambda: neuron_atlas(adapter, ds.images, ds.labels, n_classes=ds.n_classes,
                                   progress=progress, **PARAMS).to_arrays())
     return NeuronAtlas.from_arrays(arrays)

@@ -2,10 +2,10 @@
 
 A choice is a small dict (also the URL's query): ``mode`` "classes" (``count`` images of
 each class in ``classes``), "random" (``count`` images of any class), "misclassified"
-(up to ``count`` images the model gets wrong) or "cell" (up to ``count`` images of true
-class ``true`` predicted as ``predicted``: a confusion-matrix cell) or "indices" (the images
-listed in ``indices``, e.g. a neural pattern's: picked images). The same choice and seed
-always pick the same images, so a link reproduces the view.
+(up to ``count`` labelled images the model gets wrong) or "cell" (up to ``count`` images of
+true class ``true`` predicted as ``predicted``: a confusion-matrix cell) or "indices" (the
+images listed in ``indices``, e.g. a neural pattern's: picked images). The same choice and
+seed always pick the same images, so a link reproduces the view.
 """
 
 from __future__ import annotations
@@ -44,7 +44,8 @@ def choose_images(labels: np.ndarray, predicted: np.ndarray, choice: dict,
         cell = (labels == c["true"]) & (predicted == c["predicted"])
         idx = rng.permutation(np.flatnonzero(cell))[: c["count"]]
     else:
-        idx = rng.permutation(np.flatnonzero(predicted != labels))[: c["count"]]
+        # an image whose label is unknown (-1) is not an error, whatever the model says
+        idx = rng.permutation(np.flatnonzero((labels >= 0) & (predicted != labels)))[: c["count"]]
     if len(idx) < 2:
         raise ValueError("This choice selects fewer than 2 images; pick more classes or a larger count.")
     return np.sort(idx)

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from deepling.data import DataError, Dataset, load_npz
-from deepling.service.limits import UploadLimits
+from deepling.data.limits import UploadLimits
 from deepling.models import ModelAdapter, ModelError, load_model_file, model_summary
 from deepling.models.adapter import file_fingerprint
 

@@ -1,7 +1,7 @@
 """The models and datasets one server knows, by id, and what is computed from them.
 
-A session names its model and data by id (``"demo"``, ``"default"`` or an upload's content
-hash) and asks the workspace for them. Loaded models and fitted datasets are immutable and
+A session names its model and data by id (``"demo"``, ``"default"`` or the random id an
+upload was given, see :mod:`deepling.service.uploads`) and asks the workspace for them. Loaded models and fitted datasets are immutable and
 kept in a small per-app cache; everything computed (predictions, projections) goes to the
 disk cache keyed by content, so a restart or another worker process reuses it.
 """
@@ -46,7 +46,8 @@ class Workspace:
     ----------
     config : Config
     max_loaded : int
-        How many models/datasets stay in memory at once (least recently used go first).
+        How many of each kind (models, datasets, fitted datasets, predictions) stay in
+        memory at once; the least recently used of that kind goes first.
     """
 
     def __init__(self, config: Config, max_loaded: int = 6):
@@ -102,7 +103,11 @@ class Workspace:
 
         key = cache_key("predictions", adapter.fingerprint, ds.fingerprint, adapter.input_range)
         return self._memo(("pred", key),
-                          lambda: Predictions(ArrayCache("predictions").get_or_compute(key, compute)["p"]))
+                          lambda: Predictions(self.cache("predictions").get_or_compute(key, compute)["p"]))
+
+    def cache(self, kind: str) -> ArrayCache:
+        """The disk cache for results of one kind, in this server's cache folder."""
+        return ArrayCache(kind, self.config.cache)
 
     def class_names(self, model_id: str | None = None, data_id: str | None = None):
         return self.model(model_id).class_names(self.dataset(model_id, data_id))
@@ -129,8 +134,9 @@ class Workspace:
         with self._lock:
             self._loaded[key] = value
             self._loaded.move_to_end(key)
-            while len(self._loaded) > self.max_loaded * 3:
-                self._loaded.popitem(last=False)
+            same_kind = [k for k in self._loaded if k[0] == key[0]]  # oldest first
+            for old in same_kind[:max(len(same_kind) - self.max_loaded, 0)]:
+                del self._loaded[old]
 
     def _load_model(self, model_id: str) -> ModelAdapter:
         if model_id == DEMO_ID:
@@ -143,7 +149,7 @@ class Workspace:
 
     def _load_data(self, data_id: str) -> Dataset:
         if data_id == DEFAULT_ID:
-            return load_dataset(self.config.data)
+            return load_dataset(self.config.data, cache_dir=self.config.cache_path("datasets"))
         if is_upload_id(data_id):
             return self.uploads.load_dataset(data_id)
         raise DataError(f"Unknown dataset id {data_id!r}: use 'default' or the id an upload returned.")
