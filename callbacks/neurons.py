@@ -169,8 +169,8 @@ def register(app, workspace) -> None:
     @app.callback(Output("focus", "data", allow_duplicate=True),
                   Input({"type": "neu-image", "index": ALL, "slot": ALL}, "n_clicks"),
                   prevent_initial_call=True)
-    def focus_image(clicks):
-        if not ctx.triggered_id or not any(c for c in clicks or [] if c):
+    def focus_image(_clicks):
+        if not _clicked():
             return no_update
         return int(ctx.triggered_id["index"])
 
@@ -182,10 +182,10 @@ def register(app, workspace) -> None:
         Input({"type": "neu-send", "index": ALL}, "n_clicks"),
         State("neu-unit", "data"), State("neu-ids", "data"), State("focus", "data"),
         State("strip-run", "n_clicks"), prevent_initial_call=True)
-    def send(clicks, unit, ids, focus, runs):
+    def send(_clicks, unit, ids, focus, runs):
         """A pattern's (or the unit's) images to the layer animation as picked images, and
         a strip of the image in focus towards the pattern's deepest unit (or the unit)."""
-        if not ctx.triggered_id or not any(c for c in clicks or [] if c):
+        if not _clicked():
             return (no_update,) * 8
         atlas = cached_atlas(workspace, ids["model"], ids["data"])
         if not atlas:
@@ -210,6 +210,11 @@ def register(app, workspace) -> None:
                   f"{layer} unit {target} for image #{focus}."
         return (query, sent.tolist(), "overview", "channel", layer, target, (runs or 0) + 1,
                 message)
+
+
+def _clicked() -> bool:
+    """A real click: new buttons (a re-rendered list) also trigger, with n_clicks None."""
+    return bool(ctx.triggered_id) and bool(ctx.triggered and ctx.triggered[0].get("value"))
 
 
 def _clip(i, n: int) -> int:
