@@ -1,8 +1,10 @@
 """Dash callbacks, one module per view; each module has ``register(app, workspace)``."""
 
-from callbacks import animation, architecture, data, neurons, session, strip, testing, uploads
+from callbacks import (animation, architecture, class_image, compare, data, neurons, session, shapes,
+                       strip, testing, uploads)
 
 
 def register_all(app, workspace) -> None:
-    for module in (session, uploads, animation, architecture, data, strip, testing, neurons):
+    for module in (session, uploads, animation, architecture, data, strip, testing, compare,
+                   shapes, class_image, neurons):
         module.register(app, workspace)

@@ -94,7 +94,8 @@ def register(app, workspace) -> None:
         payload = sequence_payload(seq, indices, ds.labels[indices], preds.predicted[indices],
                                    preds.confidence[indices], workspace.class_names(model_id, data_id),
                                    f"{model_id}/{data_id}")
-        payload.update(choice=choice, model=model_id, data=data_id, startLayer=request.get("layer"))
+        payload.update(choice=choice, model=model_id, data=data_id, key=request["key"],
+                       startLayer=request.get("layer"))
         summary = f"{len(indices):,} images · {len(seq):,} layers"
         if seq.warnings:
             summary += f" · {len(seq.warnings)} warning(s): " + "; ".join(seq.warnings)

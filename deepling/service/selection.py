@@ -83,10 +83,11 @@ def normalise(choice: dict | None, n_classes: int) -> dict:
 
 
 def from_query(search: str | None) -> dict:
-    """``?mode=classes&classes=3,5&count=5&layer=conv2b`` → a choice dict (plus layer)."""
+    """``?mode=classes&classes=3,5&count=5&layer=conv2b`` → a choice dict (plus layer, and
+    ``compare``: the comparison view's second model)."""
     q = {k: v[-1] for k, v in parse_qs((search or "").lstrip("?")).items()}
     out = {}
-    for key in ("mode", "model", "data", "layer"):
+    for key in ("mode", "model", "data", "layer", "compare"):
         if q.get(key):
             out[key] = q[key]
     for key in ("count", "seed", "true", "predicted"):

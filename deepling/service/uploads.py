@@ -144,15 +144,37 @@ class UploadStore:
         finally:
             _discard(tmp)
         ds = Dataset(ds.images, ds.labels, ds.class_names, name, ds.notes)
+        upload_id, summary = self.save_dataset(ds)
+        return upload_id, ds, summary
+
+    def save_dataset(self, ds: Dataset) -> tuple[str, dict]:
+        """Store a dataset made on the server (e.g. the shape workshop's); (id, summary)."""
         upload_id = _new_id()
         folder = self.root / "data" / upload_id
         folder.mkdir()
         np.savez(folder / "data.npz", x=ds.images, y=ds.labels,
                  class_names=np.array(ds.class_names, dtype=str))
         summary = describe_dataset(ds)
-        _write_meta(folder, {"kind": "data", "name": name, "notes": list(ds.notes),
+        _write_meta(folder, {"kind": "data", "name": ds.origin, "notes": list(ds.notes),
                              "summary": summary, "created": time.time()})
-        return upload_id, ds, summary
+        return upload_id, summary
+
+    def save_model(self, adapter: ModelAdapter) -> tuple[str, dict]:
+        """Store a model built and trained on the server (e.g. in the shape workshop).
+
+        It never came from a user's file, so it is recorded as vetted: reopening it (in
+        another process) loads it with ``safe_mode`` but without the isolated worker.
+        """
+        upload_id = _new_id()
+        folder = self.root / "models" / upload_id
+        folder.mkdir()
+        path = folder / "model.keras"
+        adapter.model.save(path)
+        summary = describe_model(adapter)
+        _write_meta(folder, {"kind": "model", "name": adapter.name, "file": path.name,
+                             "sha": file_fingerprint(path), "summary": summary,
+                             "created": time.time()})
+        return upload_id, summary
 
     def load_dataset(self, upload_id: str) -> Dataset:
         meta = self.meta("data", upload_id)

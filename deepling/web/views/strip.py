@@ -11,6 +11,7 @@ from dash import dcc, html
 from deepling.methods import Channel
 from deepling.methods.adversarial import DEFAULT_STEP_SIZE, DEFAULT_STEPS
 from deepling.service.focus import strip_layers
+from deepling.web.views import class_image
 from deepling.web.views.common import card, class_color, thumbnail
 from deepling.web.views.figures import probability_bars
 from deepling.web.views.heatmaps import heat
@@ -34,6 +35,7 @@ def layout(ctx) -> dbc.Card:
         html.Div(dbc.Tabs([
             dbc.Tab(_strip_tab(names, layers), label="Adversarial strip", tab_id="strip"),
             dbc.Tab(_whatif_tab(), label="What-if", tab_id="whatif"),
+            dbc.Tab(class_image.tab(names, layers), label="Class image", tab_id="classimage"),
         ], id="strip-tabs", active_tab="strip", className="dl-strip-tabs"),
             className="flex-grow-1", style={"minWidth": 0}),
     ], className="d-flex gap-3 align-items-start"), "strip-card")
@@ -108,9 +110,10 @@ def subset_chooser(subset, data_key: str, focus=None) -> list:
     if not subset:
         return []
     shown = sorted(int(i) for i in subset)[:SUBSET_SHOWN]
-    more = f" (the first {len(shown)}; all in the data view)" if len(subset) > len(shown) else ""
+    more = f", the first {len(shown)} here (all in the data view)" if len(subset) > len(shown) else ""
     return [
-        html.Div(f"{len(subset):,} picked{more}: click one", className="small text-muted mt-2"),
+        html.Div(f"{len(subset):,} picked: click one", className="small text-muted mt-2",
+                 title=f"images picked by box or lasso in the layer animation{more}"),
         html.Div([html.Button(
             html.Img(src=f"/api/images/{data_key}/{i}.png", width=28, height=28, alt=f"#{i}",
                      className="dl-pixelated"),
