@@ -176,7 +176,7 @@ def register(app, workspace) -> None:
 
     @app.callback(
         Output("url", "search", allow_duplicate=True), Output("subset", "data", allow_duplicate=True),
-        Output("page-tabs", "active_tab"), Output("strip-target-kind", "value"),
+        Output("page-tabs", "active_tab", allow_duplicate=True), Output("strip-target-kind", "value"),
         Output("strip-target-layer", "value"), Output("strip-target-channel", "value"),
         Output("strip-run", "n_clicks"), Output("neu-sent", "children"),
         Input({"type": "neu-send", "index": ALL}, "n_clicks"),
