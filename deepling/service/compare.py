@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from deepling.service.metrics import confusion_matrix
+from deepling.evaluation import confusion_matrix
 
 # choices that pick the same images whatever the model predicts
 SAME_IMAGE_MODES = ("classes", "random")
