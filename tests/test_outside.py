@@ -95,7 +95,7 @@ def test_comparison_difference_sums_to_zero():
 
 
 def test_precompute_fills_the_cache_the_app_reads(cifar_sample, tmp_path, capsys):
-    from deepling.service.metrics import cached_robustness
+    from deepling.service.robustness import cached_robustness
     from deepling.service.projections import ProjectionService, Request
     from deepling.web.cli import main
     from deepling.web.views.testing import DEFAULT_SAMPLE

@@ -12,7 +12,7 @@ from __future__ import annotations
 def precompute(workspace, model_id=None, data_id=None, *, robustness_size: int = 1000,
                choices=({},), progress=None) -> list[str]:
     """Compute and cache everything a first visit needs; returns what was done, in words."""
-    from deepling.service.metrics import run_robustness
+    from deepling.service.robustness import run_robustness
     from deepling.service.projections import ProjectionService
 
     report = progress or (lambda fraction, message: None)

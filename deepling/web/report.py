@@ -35,7 +35,9 @@ def build_report(workspace, model_id=None, data_id=None, *, choice=None,
     ``progress(fraction, message)`` is called as each part is computed.
     """
     from deepling.methods import adversarial_strip, gradcam
-    from deepling.service.metrics import confusion_matrix, run_robustness, robustness_json
+    from deepling.evaluation import confusion_matrix
+    from deepling.service.robustness import run_robustness
+    from deepling.web.views.testing import robustness_json
     from deepling.service.projections import ProjectionService
     from deepling.web.views.payload import sequence_payload
 
