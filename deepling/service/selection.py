@@ -2,9 +2,10 @@
 
 A choice is a small dict (also the URL's query): ``mode`` "classes" (``count`` images of
 each class in ``classes``), "random" (``count`` images of any class), "misclassified"
-(up to ``count`` labelled images the model gets wrong) or "cell" (up to ``count`` images of true
-class ``true`` predicted as ``predicted``: a confusion-matrix cell). The same choice and seed always pick the
-same images, so a link reproduces the view.
+(up to ``count`` labelled images the model gets wrong) or "cell" (up to ``count`` images of
+true class ``true`` predicted as ``predicted``: a confusion-matrix cell) or "indices" (the
+images listed in ``indices``, e.g. a neural pattern's: picked images). The same choice and
+seed always pick the same images, so a link reproduces the view.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from urllib.parse import parse_qs, urlencode
 
 import numpy as np
 
-MODES = ("classes", "random", "misclassified", "cell")
+MODES = ("classes", "random", "misclassified", "cell", "indices")
 DEFAULT = {"mode": "classes", "classes": None, "count": 50, "seed": 0}
 MAX_COUNT = 50_000
 
@@ -35,6 +36,10 @@ def choose_images(labels: np.ndarray, predicted: np.ndarray, choice: dict,
         idx = np.concatenate(picked) if picked else np.array([], dtype=np.int64)
     elif c["mode"] == "random":
         idx = rng.permutation(len(labels))[: c["count"]]
+    elif c["mode"] == "indices":
+        idx = np.asarray(c["indices"], dtype=np.int64)
+        if len(idx) and idx[-1] >= len(labels):
+            raise ValueError(f"image {idx[-1]} does not exist; the dataset has {len(labels):,} images.")
     elif c["mode"] == "cell":
         cell = (labels == c["true"]) & (predicted == c["predicted"])
         idx = rng.permutation(np.flatnonzero(cell))[: c["count"]]
@@ -67,6 +72,13 @@ def normalise(choice: dict | None, n_classes: int) -> dict:
             if c.get(key) is None or not 0 <= int(c[key]) < n_classes:
                 raise ValueError(f"A confusion cell needs '{key}' = a class 0..{n_classes - 1}.")
             out[key] = int(c[key])
+    if c["mode"] == "indices":
+        indices = sorted({int(i) for i in c.get("indices") or []})
+        if indices and indices[0] < 0:
+            raise ValueError(f"image indices must not be negative, got {indices[0]}.")
+        if len(indices) > MAX_COUNT:
+            raise ValueError(f"at most {MAX_COUNT:,} images can be listed, got {len(indices):,}.")
+        out["indices"] = indices
     return out
 
 
@@ -81,6 +93,8 @@ def from_query(search: str | None) -> dict:
     for key in ("count", "seed", "true", "predicted"):
         if q.get(key, "").lstrip("-").isdigit():
             out[key] = int(q[key])
+    if q.get("indices"):
+        out["indices"] = [int(i) for i in q["indices"].split(",") if i.strip().isdigit()]
     if q.get("classes"):
         out["classes"] = [int(k) for k in q["classes"].split(",") if k.strip().lstrip("-").isdigit()]
     return out
@@ -92,6 +106,8 @@ def to_query(choice: dict, **extra) -> str:
         q["classes"] = ",".join(map(str, choice["classes"]))
     if choice["mode"] == "cell":
         q.update(true=choice["true"], predicted=choice["predicted"])
+    if choice["mode"] == "indices":
+        q["indices"] = ",".join(map(str, choice["indices"]))
     if choice.get("seed"):
         q["seed"] = choice["seed"]
     q.update({k: v for k, v in extra.items() if v is not None})

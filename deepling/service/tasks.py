@@ -59,11 +59,18 @@ def class_image_task(workspace, params: dict, progress=None):
     return run_class_image_job(workspace, params, progress)
 
 
+def neurons_task(workspace, params: dict, progress=None):
+    """The Neurons view's atlas (paths, patterns, neuron layouts) for ``{"model", "data"}``."""
+    from deepling.service.neurons import compute_atlas
+
+    return compute_atlas(workspace, params["model"], params["data"], progress=progress)
+
+
 def run_task(workspace, name: str, params: dict, progress=None):
     """Run the task called ``name``; ValueError for an unknown name."""
     tasks = {"layer_sequence": layer_sequence_task, "robustness": robustness_task,
              "shape_workshop": shape_workshop_task, "class_image": class_image_task,
-             "training": training_task, "retrain": retrain_task,
+             "neurons": neurons_task, "training": training_task, "retrain": retrain_task,
              "across_training": across_training_task}
     if name not in tasks:
         raise ValueError(f"Unknown task {name!r}; known: {', '.join(sorted(tasks))}.")

@@ -19,7 +19,7 @@ from deepling.service.selection import DEFAULT, MODES
 from deepling.web.views.common import card
 
 MODE_LABELS = {"classes": "per class", "random": "random sample", "misclassified": "misclassified",
-               "cell": "confusion cell"}
+               "cell": "confusion cell", "indices": "picked images"}
 
 
 def layout(ctx) -> dbc.Card:

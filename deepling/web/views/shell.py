@@ -5,7 +5,8 @@ from __future__ import annotations
 import dash_bootstrap_components as dbc
 from dash import dcc, html
 
-from deepling.web.views import animation, architecture, compare, data, shapes, strip, testing, training
+from deepling.web.views import (animation, architecture, compare, data, neurons, shapes, strip,
+                                testing, training)
 from deepling.web.views.uploads import upload_modal
 
 
@@ -60,6 +61,7 @@ def page(workspace, model_id: str, data_id: str) -> tuple:
     views = dbc.Tabs([
         dbc.Tab(views, label="Overview", tab_id="overview"),
         dbc.Tab(compare.layout(ctx), label="Compare models", tab_id="compare"),
+        dbc.Tab(neurons.layout(ctx), label="Neurons", tab_id="neurons"),
     ], id="page-tabs", active_tab="overview", className="dl-page-tabs mb-2")
     return navbar(adapter.name, ds, accuracy), views, _first_misclassified(ds, preds)
 
