@@ -1,0 +1,142 @@
+"""What a client may send, checked and capped in one place.
+
+The HTTP API and the service functions behind the Dash callbacks both read user input
+through these checks, so a forged request (a list where a number belongs, ``Infinity``,
+``10**9`` images, a 1 MB id) gets one clear :class:`InputError` — a 400/422 with what is
+wrong and what to send — and never reaches heavy work. Every work parameter has a cap here.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+# --- caps on work a request may ask for -----------------------------------------------------
+MAX_IMAGES = 10_000          # images in one projection (count × classes, after the choice)
+MAX_CLASSES = 1_000          # class indices in one request
+MAX_SEED = 2**31 - 1
+MAX_STEPS = 200              # adversarial strip: gradient steps (each is a forward+backward pass)
+MAX_STEP_SIZE = 64.0         # pixel levels per step
+MAX_CHANGE = 255.0
+MAX_BLUR_SIGMA = 16.0        # what-if blur, pixels: beyond this an image is a flat colour
+MAX_ROTATE = 360.0
+MAX_FGSM = 64.0              # what-if FGSM ε, pixel levels
+MAX_ID_LENGTH = 64
+MAX_INDEX = 10**9            # a dataset index (checked against the dataset's length later)
+
+_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_INT_TEXT = re.compile(r"^[+-]?\d{1,12}$")
+
+
+class InputError(ValueError):
+    """A request field that is missing, of the wrong type or out of range.
+
+    ``status`` is the HTTP code: 400 for a malformed request, 422 for a well-formed one that
+    names something that does not exist or cannot be done.
+    """
+
+    def __init__(self, message: str, status: int = 400):
+        super().__init__(message)
+        self.status = status
+
+
+def shown(value, limit: int = 40) -> str:
+    """``repr(value)`` cut short: an error message never echoes a megabyte back."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def integer(value, name: str, lo: int, hi: int) -> int:
+    """A whole number in ``lo..hi``; accepts 3, 3.0 and "3", refuses True, 3.5, inf, [3]."""
+    number = None
+    if isinstance(value, int) and not isinstance(value, bool):
+        number = value
+    elif isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        number = int(value)
+    elif isinstance(value, str) and _INT_TEXT.match(value.strip()):
+        number = int(value.strip())
+    if number is None or not lo <= number <= hi:
+        raise InputError(f"{name} must be between {lo:,} and {hi:,} (a whole number); got {shown(value)}.")
+    return number
+
+
+def number(value, name: str, lo: float, hi: float) -> float:
+    """A finite number in ``lo..hi`` (ints, floats, numeric strings)."""
+    x = None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        x = float(value)
+    elif isinstance(value, str) and len(value) < 32:
+        try:
+            x = float(value)
+        except ValueError:
+            x = None
+    if x is None or not math.isfinite(x) or not lo <= x <= hi:
+        raise InputError(f"{name} must be between {lo:g} and {hi:g} (a number); got {shown(value)}.")
+    return x
+
+
+def integers(value, name: str, lo: int, hi: int, max_len: int = MAX_CLASSES) -> list[int]:
+    """A list of whole numbers in ``lo..hi`` (at most ``max_len``), sorted and unique."""
+    if not isinstance(value, (list, tuple)) or len(value) > max_len:
+        raise InputError(f"{name} must be a list of at most {max_len:,} whole numbers "
+                         f"from {lo} to {hi}, e.g. [3, 5]; got {shown(value)}.")
+    return sorted({integer(v, f"each of {name}", lo, hi) for v in value})
+
+
+def one_of(value, name: str, options) -> str:
+    if not isinstance(value, str) or value not in options:
+        raise InputError(f"{name} must be one of {', '.join(map(repr, options))}; got {shown(value)}.")
+    return value
+
+
+def span(value, name: str, lo: float, hi: float) -> tuple[float, float]:
+    """A ``[low, high]`` pair with ``lo <= low <= high <= hi`` (a range slider's value)."""
+    if not isinstance(value, (list, tuple)) or len(value) != 2:
+        raise InputError(f"{name} must be a pair [low, high] within {lo:g}..{hi:g}; got {shown(value)}.")
+    a, b = (number(v, name, lo, hi) for v in value)
+    if a > b:
+        raise InputError(f"{name} must have low ≤ high; got {shown(value)}.")
+    return a, b
+
+
+def identifier(value, name: str) -> str:
+    """A model or data id: letters, digits, '-' and '_', at most 64 characters."""
+    if not isinstance(value, str) or not _ID.match(value):
+        raise InputError(f"{name} must be an id such as 'demo', 'default' or the id an upload "
+                         f"returned (letters, digits, - and _, at most {MAX_ID_LENGTH}); "
+                         f"got {shown(value)}.")
+    return value
+
+
+def json_object(body, what: str, example: str) -> dict:
+    """The decoded JSON body, which must be an object."""
+    if not isinstance(body, dict):
+        raise InputError(f"Send {what} as a JSON object, e.g. {example}; got {shown(body)}.")
+    return body
+
+
+def known_fields(body: dict, fields, example: str) -> None:
+    unknown = sorted(set(body) - set(fields))
+    if unknown:
+        raise InputError(f"Unknown field {shown(unknown[0])}; the fields are "
+                         f"{', '.join(sorted(fields))}, e.g. {example}.")
+
+
+# --- the projection choice (the API body and the animation's controls) -------------------------
+PROJECTION_EXAMPLE = '{"model": "demo", "mode": "classes", "classes": [3, 5], "count": 50}'
+PROJECTION_FIELDS = ("model", "data", "mode", "classes", "count", "seed", "true", "predicted")
+
+
+def projection_body(body) -> dict:
+    """``POST /api/projections``' body → ``{"model", "data", <raw choice fields>}``.
+
+    Types and caps are checked here; classes against the data's classes later, in
+    :func:`deepling.service.selection.normalise` (which uses the same checks).
+    """
+    body = json_object(body, "the projection request", PROJECTION_EXAMPLE)
+    known_fields(body, PROJECTION_FIELDS, PROJECTION_EXAMPLE)
+    out = {}
+    for key in ("model", "data"):
+        if body.get(key) is not None:
+            out[key] = identifier(body[key], key)
+    return {**body, **out}
