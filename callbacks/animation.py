@@ -13,25 +13,9 @@ import threading
 import numpy as np
 from dash import Input, Output, State, ctx, no_update
 
-from deepling.service.cache import cache_key
-from deepling.service.selection import choose_images, from_query, normalise
-from deepling.service.tasks import layer_sequence_task
+from deepling.service.projections import Request
+from deepling.service.selection import from_query
 from deepling.web.views.payload import sequence_payload
-
-
-def compute_sequence(workspace, model_id, data_id, choice):
-    """The layer sequence for a choice of images (a disk-cache hit once the job is done)."""
-    return layer_sequence_task(workspace, {"model": model_id, "data": data_id, "choice": choice})
-
-
-def submit_projection(jobs, workspace, model_id, data_id, raw) -> tuple[str, dict]:
-    """Start (or join) the projection job for a choice of images; ValueError if it is bad."""
-    ds = workspace.dataset(model_id, data_id)
-    choice = normalise(raw, ds.n_classes)  # the choice is about true classes
-    choose_images(ds.labels, workspace.predictions(model_id, data_id).predicted, choice, ds.n_classes)
-    key = cache_key("animation", model_id, data_id, choice)
-    jobs.submit(key, "layer_sequence", {"model": model_id, "data": data_id, "choice": choice})
-    return key, choice
 
 
 def warm_up(app, workspace) -> None:
@@ -39,12 +23,11 @@ def warm_up(app, workspace) -> None:
     presenter opening the laptop) then finds the animation ready, and the model's compiled
     functions traced. On a thread of its own, so a slow Celery broker cannot hold up the
     start; errors surface when the page asks for the same projection."""
-    jobs = app.server.config["DEEPLING_JOBS"]
+    projections = app.server.config["DEEPLING_PROJECTIONS"]
 
     def submit():
         try:
-            submit_projection(jobs, workspace, workspace.default_model_id,
-                              workspace.default_data_id, {})
+            projections.submit(workspace.default_model_id, workspace.default_data_id, {})
         except Exception:  # noqa: BLE001 - the page's own request reports it
             pass
 
@@ -52,7 +35,7 @@ def warm_up(app, workspace) -> None:
 
 
 def register(app, workspace) -> None:
-    jobs = app.server.config["DEEPLING_JOBS"]
+    projections = app.server.config["DEEPLING_PROJECTIONS"]
     register_clientside(app)
 
     @app.callback(
@@ -76,11 +59,11 @@ def register(app, workspace) -> None:
             raw = {"mode": mode, "classes": classes, "count": count,
                    "true": query.get("true"), "predicted": query.get("predicted")}
         try:
-            key, choice = submit_projection(jobs, workspace, model_id, data_id, raw)
+            submitted = projections.submit(model_id, data_id, raw)
         except ValueError as exc:
             return no_update, True, no_update, no_update, no_update, f"⚠ {exc}"
-        request = {"key": key, "choice": choice, "model": model_id, "data": data_id,
-                   "layer": query.get("layer")}
+        choice = submitted.choice
+        request = {**submitted.to_dict(), "layer": query.get("layer")}
         all_classes = choice["classes"] == list(range(workspace.dataset(model_id, data_id).n_classes))
         controls = (choice["mode"], None if all_classes else choice["classes"], choice["count"]) \
             if from_url else (no_update,) * 3
@@ -96,7 +79,7 @@ def register(app, workspace) -> None:
     def poll_projection(_n, request):
         if not request:
             return no_update, True, 0, "", _row(False)
-        status = jobs.status(request["key"])
+        status = projections.status(Request.from_dict(request))
         state = status["state"]
         if state in ("queued", "running", "unknown"):
             pct = round(100 * status["progress"])
@@ -104,7 +87,10 @@ def register(app, workspace) -> None:
         if state == "error":
             return no_update, True, 100, f"⚠ {status['message']}", _row(True, error=True)
         choice, model_id, data_id = request["choice"], request["model"], request["data"]
-        indices, seq = compute_sequence(workspace, model_id, data_id, choice)  # a cache hit now
+        result = projections.result(Request.from_dict(request))
+        if result is None:
+            return no_update, True, 100, "⚠ The result is gone; press Project again.", _row(True, error=True)
+        indices, seq = result.indices, result.sequence
         ds, preds = workspace.dataset(model_id, data_id), workspace.predictions(model_id, data_id)
         payload = sequence_payload(seq, indices, ds.labels[indices], preds.predicted[indices],
                                    preds.confidence[indices], workspace.class_names(model_id, data_id),
@@ -121,7 +107,10 @@ def register(app, workspace) -> None:
         if not request:
             return no_update
         model_id, data_id = request["model"], request["data"]
-        indices, seq = compute_sequence(workspace, model_id, data_id, request["choice"])
+        result = projections.result(Request.from_dict(request))
+        if result is None:
+            return no_update
+        indices, seq = result.indices, result.sequence
         ds, preds = workspace.dataset(model_id, data_id), workspace.predictions(model_id, data_id)
         names = workspace.class_names(model_id, data_id)
         return {"content": layouts_csv(seq, indices, ds.labels[indices], preds.predicted[indices], names),

@@ -18,7 +18,7 @@ from deepling.methods.feature_maps import (
     Histogram, activation_histogram, channel_means, feature_maps, rank_channel, weight_histogram,
 )
 from deepling.models.graph import layer_graph
-from deepling.service.selection import choose_images, from_query, normalise
+from deepling.service.selection import from_query
 from deepling.web.views import architecture as view
 
 # Images whose activations make a layer's histogram: enough for a stable shape, one batch.
@@ -166,15 +166,13 @@ def register(app, workspace) -> None:
             return no_update
         return int(ctx.triggered_id["index"])
 
+    projections = app.server.config["DEEPLING_PROJECTIONS"]
+
     def sampled(ids, request):
         """The animation's images (its current choice), as dataset indices."""
-        ds = workspace.dataset(ids["model"], ids["data"])
-        preds = workspace.predictions(ids["model"], ids["data"])
         request = request or {}
         same = request.get("model") == ids["model"] and request.get("data") == ids["data"]
-        choice = request.get("choice") if same else None
-        return choose_images(ds.labels, preds.predicted, normalise(choice or {}, ds.n_classes),
-                             ds.n_classes)
+        return projections.choose(ids["model"], ids["data"], request.get("choice") if same else None)[1]
 
     @app.callback(
         Output("arch-top", "children"),

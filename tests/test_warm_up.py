@@ -13,10 +13,12 @@ pytestmark = pytest.mark.slow
 def test_the_first_pages_projection_is_ready_without_a_visit(tmp_path):
     import diskcache
 
-    from deepling.service.cache import cache_key
+    from deepling.service.config import Config
+    from deepling.service.projections import ProjectionService
     from deepling.service.selection import normalise
+    from deepling.service.workspace import Workspace
 
-    key = cache_key("animation", "demo", "default", normalise({}, 10))
+    key = ProjectionService(Workspace(Config(cache=tmp_path))).key("demo", "default", normalise({}, 10))
     with running_app(env={"DEEPLING_CACHE": str(tmp_path)}):
         status = diskcache.Cache(str(tmp_path / "job-status"))
         deadline = time.time() + 180

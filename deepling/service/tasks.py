@@ -8,17 +8,12 @@ from __future__ import annotations
 
 
 def layer_sequence_task(workspace, params: dict, progress=None):
-    """The layer animation's projection for ``{"model", "data", "choice"}``."""
-    from deepling.projection import layer_sequence
-    from deepling.service.selection import choose_images
+    """The layer animation's projection for ``{"model", "data", "choice"}``, stored under
+    its key (see :mod:`deepling.service.projections`)."""
+    from deepling.service.projections import ProjectionService
 
-    model_id, data_id = params["model"], params["data"]
-    adapter = workspace.model(model_id)
-    ds, preds = workspace.dataset(model_id, data_id), workspace.predictions(model_id, data_id)
-    indices = choose_images(ds.labels, preds.predicted, params["choice"], ds.n_classes)
-    if progress:
-        progress(0.0, f"projecting {len(indices):,} images through {len(adapter.model.layers)} layers")
-    return indices, layer_sequence(adapter, ds.images[indices], progress=progress)
+    return ProjectionService(workspace).compute(params["model"], params["data"], params["choice"],
+                                                progress)
 
 
 def robustness_task(workspace, params: dict, progress=None):

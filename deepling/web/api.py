@@ -46,36 +46,27 @@ def register_api(server, workspace) -> None:
         "classes": [..], "count": n}``, every key optional. The work runs as a background
         job (threads, or Celery workers) like the app's own; this request waits for it.
         """
-        from deepling.service.cache import cache_key
-        from deepling.service.selection import choose_images, normalise
-        from deepling.service.tasks import layer_sequence_task
-
         body = request.get_json(silent=True) or {}
         model_id = str(body.get("model") or workspace.default_model_id)
         data_id = str(body.get("data") or workspace.default_data_id)
+        projections = server.config["DEEPLING_PROJECTIONS"]
         try:
-            ds = workspace.dataset(model_id, data_id)
-            preds = workspace.predictions(model_id, data_id)
-            # classes are the data's true classes, whatever the model's outputs are
-            choice = normalise({k: body.get(k) for k in ("mode", "classes", "count", "seed")},
-                               ds.n_classes)
-            choose_images(ds.labels, preds.predicted, choice, ds.n_classes)
+            submitted = projections.submit(
+                model_id, data_id, {k: body.get(k) for k in ("mode", "classes", "count", "seed")})
         except (ModelError, DataError) as exc:
             return _error(str(exc), 422)
         except ValueError as exc:
             return _error(str(exc), 400)
-        jobs = server.config["DEEPLING_JOBS"]
-        params = {"model": model_id, "data": data_id, "choice": choice}
-        key = jobs.submit(cache_key("animation", model_id, data_id, choice), "layer_sequence", params)
         deadline = time.time() + float(body.get("timeout", 600))
-        while (state := jobs.status(key))["state"] not in ("done", "error"):
+        while (state := projections.status(submitted))["state"] not in ("done", "error"):
             if time.time() > deadline:
                 return _error(f"The projection is still running ({state['message']}); ask again "
                               "later: the same request joins the running job.", 504)
             time.sleep(0.2)
         if state["state"] == "error":
             return _error(state["message"], 422)
-        indices, seq = layer_sequence_task(workspace, params)  # a cache hit now
+        result = projections.result(submitted)
+        choice, indices, seq = submitted.choice, result.indices, result.sequence
         return jsonify(model=model_id, data=data_id, choice=choice,
                        indices=indices.tolist(), layers=list(seq.names),
                        mirrored=[bool(m) for m in seq.mirrored],

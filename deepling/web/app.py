@@ -30,6 +30,7 @@ def create_app(config: Config | None = None, workspace: Workspace | None = None)
     import callbacks
     from deepling.web.api import register_api
     from deepling.service.jobs import job_runner
+    from deepling.service.projections import ProjectionService
     from deepling.web.views.shell import serve_layout
 
     config = config or Config.from_env()
@@ -45,7 +46,8 @@ def create_app(config: Config | None = None, workspace: Workspace | None = None)
         update_title=None,
     )
     app.server.config["DEEPLING_WORKSPACE"] = workspace
-    app.server.config["DEEPLING_JOBS"] = job_runner(config, workspace)
+    app.server.config["DEEPLING_JOBS"] = jobs = job_runner(config, workspace)
+    app.server.config["DEEPLING_PROJECTIONS"] = ProjectionService(workspace, jobs)
     app.layout = lambda: serve_layout(workspace)
     callbacks.register_all(app, workspace)
     callbacks.animation.warm_up(app, workspace)

@@ -1,0 +1,138 @@
+"""The layer animation's projection, in one place: choice → images → job → result.
+
+Every caller (the animation's callbacks, the HTTP API, the warm-up, the worker) goes
+through :class:`ProjectionService`::
+
+    service = ProjectionService(workspace, jobs)
+    request = service.submit("demo", "default", {"mode": "classes", "count": 20})
+    service.status(request)   # {"state": "queued"|"running"|"done"|"error"|"unknown", ...}
+    service.result(request)   # a Projection once done, else None; never computes
+
+The job key is made from content, not ids: the model's and the data's fingerprints, the
+model's input range and the normalised choice, so two uploads of the same file share one
+result and a changed model never reuses an old one. The job (the ``layer_sequence`` task,
+on a thread or a Celery worker) computes the projection and stores it under that key in
+the ``projections`` disk cache; a poll only reads it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from deepling.projection import LayerSequence, layer_sequence
+from deepling.service.cache import ArrayCache, cache_key
+from deepling.service.selection import choose_images, normalise
+
+TASK = "layer_sequence"
+# Bump when what is stored under a key changes, so old entries are not read.
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Request:
+    """A submitted projection: what the page keeps (as :meth:`to_dict`) and polls with."""
+
+    key: str
+    model: str
+    data: str
+    choice: dict
+
+    def to_dict(self) -> dict:
+        return {"key": self.key, "model": self.model, "data": self.data, "choice": self.choice}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Request:
+        return cls(str(d["key"]), str(d["model"]), str(d["data"]), dict(d["choice"]))
+
+
+@dataclass(frozen=True)
+class Projection:
+    """The chosen images (sorted dataset indices) and their layouts, one per layer."""
+
+    indices: np.ndarray
+    sequence: LayerSequence
+
+
+class ProjectionService:
+    """Projections of a workspace's models and data, run as jobs and stored by content.
+
+    Parameters
+    ----------
+    workspace : Workspace
+        Where models, datasets, predictions and the cache folder come from.
+    jobs : ThreadJobs or CeleryJobs, optional
+        Runs the work; only :meth:`submit` and :meth:`status` need it (a worker computing
+        a task does not).
+    """
+
+    def __init__(self, workspace, jobs=None):
+        self.workspace = workspace
+        self.jobs = jobs
+        self.store = ArrayCache("projections", workspace.config.cache)
+
+    # --- choice → images → key ------------------------------------------------------------
+    def choose(self, model_id: str, data_id: str, raw_choice: dict | None) -> tuple[dict, np.ndarray]:
+        """(normalised choice, sorted dataset indices); ValueError for a bad choice.
+
+        Classes are the data's true classes, whatever the model's outputs are.
+        """
+        ds = self.workspace.dataset(model_id, data_id)
+        choice = normalise(raw_choice, ds.n_classes)
+        predicted = self.workspace.predictions(model_id, data_id).predicted
+        return choice, choose_images(ds.labels, predicted, choice, ds.n_classes)
+
+    def key(self, model_id: str, data_id: str, choice: dict) -> str:
+        """The job's and the result's key: content fingerprints and the normalised choice."""
+        adapter, ds = self.workspace.model(model_id), self.workspace.dataset(model_id, data_id)
+        return cache_key("projection", FORMAT_VERSION, adapter.fingerprint,
+                         list(adapter.input_range), ds.fingerprint, choice)
+
+    # --- submit → status → result ---------------------------------------------------------
+    def submit(self, model_id: str, data_id: str, raw_choice: dict | None) -> Request:
+        """Start (or join) the projection for a choice; ValueError if the choice is bad.
+
+        A result already stored (by this process, another one, or before a restart) starts
+        no job.
+        """
+        choice, _ = self.choose(model_id, data_id, raw_choice)
+        request = Request(self.key(model_id, data_id, choice), model_id, data_id, choice)
+        if not self._stored(request.key):
+            self.jobs.submit(request.key, TASK, {"model": model_id, "data": data_id, "choice": choice})
+        return request
+
+    def status(self, request: Request) -> dict:
+        """``{"state", "progress", "message"}`` of the job; "done" means :meth:`result` has it."""
+        if self._stored(request.key):
+            return {"state": "done", "progress": 1.0, "message": "done"}
+        status = self.jobs.status(request.key)
+        if status["state"] == "done":  # finished, but its result is gone (cache cleared)
+            return {"state": "error", "progress": 1.0,
+                    "message": "The result was removed from the cache; project again."}
+        return status
+
+    def result(self, request: Request) -> Projection | None:
+        """The stored projection, or None when there is none (yet). Never computes."""
+        arrays = self.store.get(request.key)
+        if arrays is None:
+            return None
+        try:
+            return Projection(np.asarray(arrays.pop("indices"), dtype=np.int64),
+                              LayerSequence.from_arrays(arrays, from_cache=True))
+        except (KeyError, ValueError):  # damaged, or written by another version
+            return None
+
+    # --- the job's body -------------------------------------------------------------------
+    def compute(self, model_id: str, data_id: str, choice: dict, progress=None) -> Projection:
+        """Project the chosen images and store the result under its key (the task's body)."""
+        choice, indices = self.choose(model_id, data_id, choice)
+        adapter, ds = self.workspace.model(model_id), self.workspace.dataset(model_id, data_id)
+        if progress:
+            progress(0.0, f"projecting {len(indices):,} images through {len(adapter.model.layers)} layers")
+        seq = layer_sequence(adapter, ds.images[indices], progress=progress, cache=False)
+        self.store.put(self.key(model_id, data_id, choice), {"indices": indices, **seq.to_arrays()})
+        return Projection(indices, seq)
+
+    def _stored(self, key: str) -> bool:
+        return self.store.path(key).exists()

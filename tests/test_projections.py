@@ -1,0 +1,105 @@
+"""The one projection service: choice → images → content key → job → stored result.
+
+A real workspace (the demo model, a 200-image CIFAR-10 sample saved as .npz) and real
+thread jobs; the projections are of 10 images, so each takes a second or two.
+"""
+
+import time
+
+import numpy as np
+import pytest
+
+from deepling.service.config import Config
+from deepling.service.jobs import ThreadJobs
+from deepling.service.projections import ProjectionService, Request
+from deepling.service.selection import choose_images, normalise
+from deepling.service.workspace import Workspace
+
+CHOICE = {"mode": "classes", "classes": [3, 5], "count": 5}
+
+
+def _npz(path, ds):
+    np.savez(path, x=ds.images, y=ds.labels, class_names=np.array(ds.class_names))
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    return tmp_path_factory.mktemp("projection-cache")
+
+
+@pytest.fixture(scope="module")
+def data_file(cifar_sample, tmp_path_factory):
+    return _npz(tmp_path_factory.mktemp("data") / "sample.npz", cifar_sample)
+
+
+@pytest.fixture(scope="module")
+def workspace(cache, data_file):
+    return Workspace(Config(data=data_file, cache=cache))
+
+
+def _wait(service, request, timeout=120):
+    deadline = time.time() + timeout
+    while (status := service.status(request))["state"] not in ("done", "error"):
+        assert time.time() < deadline, f"projection not done: {status}"
+        time.sleep(0.1)
+    return status
+
+
+def test_submit_status_result_and_the_result_is_stored_by_the_task(workspace, cache):
+    jobs = ThreadJobs(cache, workspace)
+    service = ProjectionService(workspace, jobs)
+    request = service.submit("demo", "default", CHOICE)
+    assert request.choice == normalise(CHOICE, 10)
+    assert service.status(request)["state"] in ("queued", "running", "done")
+    assert _wait(service, request)["state"] == "done", jobs.status(request.key)
+
+    result = service.result(request)
+    ds, preds = workspace.dataset("demo", "default"), workspace.predictions("demo", "default")
+    assert np.array_equal(result.indices, choose_images(ds.labels, preds.predicted, request.choice, 10))
+    assert result.sequence.n_images == 10 and result.sequence.from_cache
+
+    # Another process (here: another service, no job runner) only reads what the task stored.
+    reader = ProjectionService(workspace)
+    again = Request.from_dict(request.to_dict())
+    assert reader.status(again)["state"] == "done"
+    assert np.array_equal(reader.result(again).sequence.layouts, result.sequence.layouts)
+
+    # Asking again starts no job: the stored result answers.
+    jobs.status_cache.clear()
+    assert service.submit("demo", "default", CHOICE) == request
+    assert jobs.status(request.key)["state"] == "unknown"
+
+
+def test_result_never_computes_and_unknown_work_is_unknown(workspace):
+    service = ProjectionService(workspace, ThreadJobs(workspace.config.cache, workspace))
+    choice = normalise({"mode": "random", "count": 7, "seed": 123}, 10)
+    request = Request(service.key("demo", "default", choice), "demo", "default", choice)
+    assert service.result(request) is None
+    assert service.status(request)["state"] == "unknown"
+    assert not service.store.path(request.key).exists()
+
+
+def test_a_bad_choice_is_refused_before_any_job(workspace):
+    jobs = ThreadJobs(workspace.config.cache, workspace)
+    service = ProjectionService(workspace, jobs)
+    with pytest.raises(ValueError, match="class 12 does not exist"):
+        service.submit("demo", "default", {"classes": [12]})
+    with pytest.raises(ValueError, match="fewer than 2 images"):
+        service.submit("demo", "default", {"mode": "cell", "true": 3, "predicted": 3, "count": 1})
+    assert not jobs._running
+
+
+def test_the_key_is_made_of_content_not_ids(workspace, cifar_sample, cache, tmp_path):
+    """The same bytes under another path share a key; other data, or another choice, do not."""
+    service = ProjectionService(workspace)
+    choice = normalise(CHOICE, 10)
+    key = service.key("demo", "default", choice)
+
+    same = Workspace(Config(data=_npz(tmp_path / "copy.npz", cifar_sample), cache=cache))
+    assert ProjectionService(same).key("demo", "default", choice) == key
+
+    other = Workspace(Config(data=_npz(tmp_path / "fewer.npz", cifar_sample.subset(np.arange(150))),
+                             cache=cache))
+    assert ProjectionService(other).key("demo", "default", choice) != key
+    assert service.key("demo", "default", normalise({**CHOICE, "seed": 1}, 10)) != key
