@@ -11,6 +11,7 @@ from dash import Input, Output, State, dcc, html, no_update
 from deepling.data.images import ImageDecodeError, decode_image
 from deepling.web.focus import edited_image, focused_image, is_identity
 from deepling.methods import Channel, adversarial_strip
+from deepling.service import schema
 from deepling.web.views.common import class_color, image_uri, thumbnail
 from deepling.web.views.figures import probability_bars
 from deepling.web.views.heatmaps import heat, strip_png
@@ -166,8 +167,9 @@ def run_strip(workspace, rendered, focus, picture, kind, cls, layer, channel, st
     m, d = rendered["model"], rendered["data"]
     adapter, names = workspace.model(m), workspace.class_names(m, d)
     pixels, label, _ = focused_image(workspace, rendered, focus, picture)
+    knobs = schema.strip_settings(steps, step_size, max_change, channel)  # capped work
     if kind == "channel":
-        target = Channel(str(layer), int(channel or 0))
+        target = Channel(str(layer), knobs["channel"])
     elif cls in (None, "auto"):
         target = None
         pred = int(adapter.predict_proba(pixels[None])[0].argmax())
@@ -177,8 +179,8 @@ def run_strip(workspace, rendered, focus, picture, kind, cls, layer, channel, st
     else:
         target = int(cls)
     strip = adversarial_strip(adapter, pixels, target, label=label, n_frames=8,
-                              steps=int(steps or 8), step_size=float(step_size or 1),
-                              max_change=float(max_change) if max_change else None)
+                              steps=knobs["steps"], step_size=knobs["step_size"] or 1.0,
+                              max_change=knobs["max_change"])
     return strip, names, label
 
 

@@ -15,6 +15,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import shutil
 import sqlite3
 import tempfile
@@ -25,6 +26,7 @@ import numpy as np
 from deepling.service.paths import cache_dir
 
 log = logging.getLogger("deepling.service.cache")
+_KEY = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 
 DISK_FULL_MESSAGE = ("The cache disk is full: Deepling cannot store new uploads or results. "
                      "Free space on it, or set DEEPLING_CACHE to a folder on a larger disk; "
@@ -89,6 +91,9 @@ class ArrayCache:
         self.dir.mkdir(parents=True, exist_ok=True)
 
     def path(self, key: str) -> Path:
+        """The entry's file; a key is a :func:`cache_key` (or a plain word), never a path."""
+        if not isinstance(key, str) or not _KEY.match(key):
+            raise ValueError(f"Not a cache key: {key!r:.40}; keys are made by cache_key().")
         return self.dir / f"{key}.npz"
 
     def get(self, key: str) -> dict[str, np.ndarray] | None:

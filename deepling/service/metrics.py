@@ -18,6 +18,8 @@ import numpy as np
 from sklearn.metrics import confusion_matrix as _sk_confusion_matrix
 from sklearn.metrics import precision_recall_fscore_support
 
+from deepling.service import schema
+
 SORTS = ("confidence-asc", "confidence-desc", "index")
 
 
@@ -122,16 +124,15 @@ def filter_images(labels, predicted, confidence, *, true=None, pred=None, errors
         Least confident first (where the model hesitates), most confident first, or
         dataset order. Ties keep dataset order, so the grid does not reshuffle.
     """
-    if sort not in SORTS:
-        raise ValueError(f"sort must be one of {SORTS}, got {sort!r}.")
+    sort = schema.one_of(sort, "sort", SORTS)
     labels, predicted = np.asarray(labels), np.asarray(predicted)
     confidence = np.asarray(confidence, dtype=np.float64)
-    lo, hi = (float(v) for v in confidence_range)
+    lo, hi = schema.span(confidence_range, "confidence range", 0.0, 1.0)
     keep = (confidence >= lo - 1e-9) & (confidence <= hi + 1e-9)
     if true is not None:
-        keep &= labels == int(true)
+        keep &= labels == schema.integer(true, "true class", -1, schema.MAX_CLASSES)
     if pred is not None:
-        keep &= predicted == int(pred)
+        keep &= predicted == schema.integer(pred, "predicted class", -1, schema.MAX_CLASSES)
     if errors_only:
         keep &= (labels >= 0) & (labels != predicted)
     idx = np.flatnonzero(keep)
@@ -193,9 +194,10 @@ def robustness_key(adapter, dataset, size: int, seed: int = ROBUSTNESS_SEED) -> 
     from deepling.service.cache import cache_key
     from deepling.methods import AUGMENTATIONS
 
+    size = schema.integer(size, "sample size", 1, schema.MAX_ROBUSTNESS_IMAGES)
     grids = {name: list(a.grid) for name, a in AUGMENTATIONS.items()}
     return cache_key("robustness-sim", ROBUSTNESS_VERSION, adapter.fingerprint,
-                     list(adapter.input_range), dataset.fingerprint, int(size), int(seed), grids)
+                     list(adapter.input_range), dataset.fingerprint, size, int(seed), grids)
 
 
 def simulate_robustness(adapter, images, labels, *, batch_size: int = 256,

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from deepling.projection import LayerSequence, layer_sequence
+from deepling.service import schema
 from deepling.service.cache import ArrayCache, cache_key
 from deepling.service.selection import choose_images, normalise
 
@@ -44,7 +45,9 @@ class Request:
 
     @classmethod
     def from_dict(cls, d: dict) -> Request:
-        return cls(str(d["key"]), str(d["model"]), str(d["data"]), dict(d["choice"]))
+        """The page's copy, checked (it comes back from the browser): InputError if forged."""
+        d = schema.projection_request(d)
+        return cls(d["key"], d["model"], d["data"], d["choice"])
 
 
 @dataclass(frozen=True)
@@ -107,6 +110,8 @@ class ProjectionService:
         if self._stored(request.key):
             return {"state": "done", "progress": 1.0, "message": "done"}
         status = self.jobs.status(request.key)
+        if status["state"] == "done" and self.jobs.result(request.key) is not None:
+            return status  # held in memory: the disk was full when it finished
         if status["state"] == "done":  # finished, but its result is gone (cache cleared)
             return {"state": "error", "progress": 1.0,
                     "message": "The result was removed from the cache; project again."}
@@ -116,7 +121,8 @@ class ProjectionService:
         """The stored projection, or None when there is none (yet). Never computes."""
         arrays = self.store.get(request.key)
         if arrays is None:
-            return None
+            held = self.jobs.result(request.key) if self.jobs is not None else None
+            return held if isinstance(held, Projection) else None
         try:
             return Projection(np.asarray(arrays.pop("indices"), dtype=np.int64),
                               LayerSequence.from_arrays(arrays, from_cache=True))

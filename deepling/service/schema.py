@@ -140,3 +140,81 @@ def projection_body(body) -> dict:
         if body.get(key) is not None:
             out[key] = identifier(body[key], key)
     return {**body, **out}
+
+
+_KEY = re.compile(r"^[0-9a-f]{32}$")
+
+
+def job_key(value, name: str = "id") -> str:
+    """A job's / result's key as :func:`deepling.service.cache.cache_key` makes them."""
+    if not isinstance(value, str) or not _KEY.match(value):
+        raise InputError(f"{name} must be a projection id (32 hexadecimal characters) as "
+                         f"POST /api/projections returned it; got {shown(value)}.", 404)
+    return value
+
+
+def projection_request(d) -> dict:
+    """The page's record of a submitted projection (``{"key", "model", "data", "choice"}``),
+    as it comes back from the browser."""
+    d = json_object(d, "the projection request", '{"key": ..., "model": ..., "data": ..., "choice": {...}}')
+    if not isinstance(d.get("choice"), dict):
+        raise InputError(f"choice must be an object; got {shown(d.get('choice'))}.")
+    return {"key": job_key(d.get("key"), "key"), "model": identifier(d.get("model"), "model"),
+            "data": identifier(d.get("data"), "data"), "choice": dict(d["choice"])}
+
+
+# --- the image views (strip, what-if, data grid, robustness) ----------------------------------
+MAX_ROBUSTNESS_IMAGES = 2_000
+# Each edit's arguments and their bounds: (low, high), or the allowed words.
+_EDIT_ARGS = {
+    "rotate": {"degrees": (-MAX_ROTATE, MAX_ROTATE), "fill": ("reflect", "constant", "nearest", "wrap")},
+    "flip": {"direction": ("horizontal", "vertical", "both")},
+    "brightness": {"delta": (-255.0, 255.0), "factor": (0.0, 10.0)},
+    "hue": {"shift": (-360.0, 360.0)},
+    "blur": {"sigma": (0.0, MAX_BLUR_SIGMA)},
+    "noise": {"sigma": (0.0, 255.0), "seed": (0, MAX_SEED)},
+    "occlude": {"x": (-4096, 4096), "y": (-4096, 4096), "size": (0, 4096),
+                "fill": ("gray", "black", "mean")},
+}
+_MAIN_ARG = {"rotate": "degrees", "flip": "direction", "brightness": "delta", "hue": "shift",
+             "blur": "sigma", "noise": "sigma"}
+
+
+def whatif(value) -> dict | None:
+    """A what-if spec ``{"edits": {...}, "fgsm": ε}`` with every magnitude within its cap
+    (a blur of σ = 10⁶ would take a minute; the slider stops at 8)."""
+    if value is None:
+        return None
+    value = json_object(value, "the what-if edits", '{"edits": {"blur": 1.5}, "fgsm": 0}')
+    known_fields(value, ("edits", "fgsm"), '{"edits": {"blur": 1.5}, "fgsm": 0}')
+    edits = value.get("edits") or {}
+    edits = json_object(edits, "the edits", '{"blur": 1.5, "flip": "horizontal"}')
+    known_fields(edits, tuple(_EDIT_ARGS), '{"blur": 1.5}')
+    checked = {}
+    for name, arg in edits.items():
+        args = arg if isinstance(arg, dict) else ({} if arg in (None, False) else {_MAIN_ARG.get(name, "?"): arg})
+        known_fields(args, tuple(_EDIT_ARGS[name]), f'{{"{name}": {{...}}}}')
+        out = {}
+        for key, v in args.items():
+            bound = _EDIT_ARGS[name][key]
+            if isinstance(bound[0], str):
+                if not (key == "fill" and isinstance(v, list) and len(v) <= 4):
+                    v = one_of(v, f"{name} {key}", bound)
+            elif isinstance(bound[0], int) and isinstance(bound[1], int):
+                v = integer(v, f"{name} {key}", *bound)
+            else:
+                v = number(v, f"{name} {key}", *bound)
+            out[key] = v
+        if out:
+            checked[name] = out
+    return {"edits": checked, "fgsm": number(value.get("fgsm") or 0, "FGSM ε", 0.0, MAX_FGSM)}
+
+
+def strip_settings(steps, step_size, max_change, channel=None) -> dict:
+    """The adversarial strip's knobs, capped: each step is a forward and backward pass."""
+    return {"steps": integer(8 if steps in (None, "") else steps, "steps", 1, MAX_STEPS),
+            "step_size": number(1 if step_size in (None, "") else step_size, "step size",
+                                0.0, MAX_STEP_SIZE),
+            "max_change": (number(max_change, "max change", 0.0, MAX_CHANGE) or None)
+            if max_change not in (None, "") else None,
+            "channel": integer(channel or 0, "channel", 0, 1 << 16)}

@@ -13,6 +13,7 @@ import numpy as np
 
 from deepling.data.images import decode_image
 from deepling.methods import apply_edits, fgsm
+from deepling.service import schema
 
 
 def focused_image(workspace, rendered: dict, focus, picture: dict | None = None):
@@ -27,7 +28,7 @@ def focused_image(workspace, rendered: dict, focus, picture: dict | None = None)
         pixels = decode_image(base64.b64decode(picture["png"]), size=(h, w), channels=c)
         return pixels, None, picture["name"]
     ds = workspace.dataset(m, d)
-    i = min(max(int(focus or 0), 0), len(ds) - 1)
+    i = min(schema.integer(focus or 0, "focus", 0, schema.MAX_INDEX), len(ds) - 1)
     label = int(ds.labels[i])
     return ds.images[i], (label if label >= 0 else None), f"image #{i}"
 
@@ -35,7 +36,7 @@ def focused_image(workspace, rendered: dict, focus, picture: dict | None = None)
 def edited_image(adapter, pixels: np.ndarray, label, whatif: dict | None) -> np.ndarray:
     """Apply a what-if spec ``{"edits": <apply_edits dict>, "fgsm": ε}``: the edits, then
     an FGSM step of ε pixel levels against the true class (else the predicted one)."""
-    whatif = whatif or {}
+    whatif = schema.whatif(whatif) or {}  # it comes back from the browser: capped here
     out = apply_edits(pixels, whatif.get("edits"))
     epsilon = float(whatif.get("fgsm") or 0)
     if epsilon:
