@@ -68,17 +68,18 @@ def main(argv=None) -> int:
     import keras
     import tensorflow as tf
 
-    from callbacks.testing import compute_embedding, explain_image
     from deepling.data import load_cifar10
-    from deepling.methods import AUGMENTATIONS, gradcam
-    from deepling.service.metrics import (
+    from deepling.evaluation import (
         filter_images,
         image_robustness,
         scores,
         simulate_robustness,
         stratified_sample,
     )
+    from deepling.methods import AUGMENTATIONS, gradcam
     from deepling.models import load_demo_model
+    from deepling.projection import layer_sequence, penultimate_layer
+    from deepling.service.explanations import explain_image
     from deepling.web.views.data import confusion_figure
     from deepling.web.views.testing import explanation_row
 
@@ -111,7 +112,7 @@ def main(argv=None) -> int:
     cold, warm, cam = timed(lambda: gradcam(adapter, image), a.repeats)
     add(f"Grad-CAM, one image ({cam.layer})", cold, warm, f"test image #{i}")
     cold, warm, _ = timed(lambda: explanation_row(
-        "x", image, explain_image(adapter, image, None, None), names, ""), a.repeats)
+        "x", image, explain_image(adapter, image, None, None)[0], names, ""), a.repeats)
     add("explanation row: Grad-CAM + saliency + occlusion + pictures", cold, warm,
         "what a focus change computes")
     cold, warm, _ = timed(lambda: image_robustness(adapter, image, int(test.labels[i])), a.repeats)
@@ -119,7 +120,8 @@ def main(argv=None) -> int:
 
     sample = stratified_sample(test.labels, 500, seed=0)
     t0 = time.perf_counter()
-    layer, _ = compute_embedding(adapter, test.images[sample])
+    layer = penultimate_layer(adapter)
+    layer_sequence(adapter, test.images[sample], layers=[layer])
     add(f"confidence embedding ({layer}), 500 images, uncached", time.perf_counter() - t0)
 
     n = a.robustness_images

@@ -116,7 +116,7 @@ def worker_pipeline(n, n_pivots):
     adapter, images = _load(n)
     before = PeakRSS().peak
     with PeakRSS() as rss:
-        times = [timed(lambda: layer_sequence(adapter, images, n_pivots=n_pivots, cache=False))
+        times = [timed(lambda: layer_sequence(adapter, images, n_pivots=n_pivots))
                  for _ in range(2)]
     return {"first": times[0][0], "best": min(w for w, _ in times), "first_cpu": times[0][1],
             "best_cpu": min(c for _, c in times), "rss_before": before, "rss_peak": rss.peak,
@@ -133,9 +133,9 @@ def worker_compare(n, layers, n_pivots):
 
     adapter, images = _load(n)
     t0 = time.perf_counter()
-    seq = layer_sequence(adapter, images, n_pivots=n_pivots, cache=False)
+    seq = layer_sequence(adapter, images, n_pivots=n_pivots)
     pipeline = time.perf_counter() - t0
-    unaligned = layer_sequence(adapter, images, n_pivots=n_pivots, cache=False, align=False)
+    unaligned = layer_sequence(adapter, images, n_pivots=n_pivots, align=False)
 
     def travel(s):
         return float(np.linalg.norm(np.diff(s.layouts.astype(np.float64), axis=0), axis=2).mean())
@@ -219,7 +219,7 @@ def report(scale, compare, command, quick, n_pivots, load):
         + ", ".join(f"{k}={os.environ[k]}" for k in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS",
                                                      "OMP_NUM_THREADS") if k in os.environ),
         "",
-        (f"Pipeline: `layer_sequence(adapter, images, n_pivots={n_pivots}, cache=False)` "
+        (f"Pipeline: `layer_sequence(adapter, images, n_pivots={n_pivots})` "
          f"(default n_pivots={defaults['n_pivots']}), batch {defaults['batch_size']}, "
          f"pivots chosen among max({MIN_CANDIDATES}, {CANDIDATES_PER_PIVOT}·k) images; demo CNN, "
          "CIFAR-10 test images; every row measured in a fresh process."),

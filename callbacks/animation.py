@@ -6,15 +6,13 @@ in ``assets/animation_view.js``; these callbacks only start and watch the projec
 
 from __future__ import annotations
 
-import csv
-import io
 import threading
 
-import numpy as np
 from dash import Input, Output, State, ctx, no_update
 
 from deepling.service.projections import Request
 from deepling.service.selection import from_query
+from deepling.web.views import animation as view
 from deepling.web.views.payload import sequence_payload
 
 
@@ -113,21 +111,8 @@ def register(app, workspace) -> None:
         indices, seq = result.indices, result.sequence
         ds, preds = workspace.dataset(model_id, data_id), workspace.predictions(model_id, data_id)
         names = workspace.class_names(model_id, data_id)
-        return {"content": layouts_csv(seq, indices, ds.labels[indices], preds.predicted[indices], names),
+        return {"content": view.layouts_csv(seq, indices, ds.labels[indices], preds.predicted[indices], names),
                 "filename": "deepling-layouts.csv"}
-
-
-def layouts_csv(seq, indices, labels, predicted, names) -> str:
-    """One row per image and layer: the layouts as a user's spreadsheet reads them."""
-    out = io.StringIO()
-    w = csv.writer(out)
-    w.writerow(["layer_index", "layer", "image_index", "true_class", "predicted_class", "x", "y"])
-    for li, name in enumerate(seq.names):
-        xy = np.asarray(seq.layouts[li])
-        for j, i in enumerate(indices):
-            w.writerow([li, name, int(i), names[labels[j]], names[predicted[j]],
-                        f"{xy[j, 0]:.5f}", f"{xy[j, 1]:.5f}"])
-    return out.getvalue()
 
 
 def _row(visible: bool, error: bool = False) -> str:

@@ -10,19 +10,12 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
-from dash import ALL, Input, Output, State, ctx, dcc, html, no_update
+from dash import ALL, Input, Output, State, ctx, html, no_update
 
-from deepling.service.cache import ArrayCache, cache_key
-from deepling.methods.feature_maps import (
-    Histogram, activation_histogram, channel_means, feature_maps, rank_channel, weight_histogram,
-)
 from deepling.models.graph import layer_graph
+from deepling.service import layers
 from deepling.service.selection import from_query
 from deepling.web.views import architecture as view
-
-# Images whose activations make a layer's histogram: enough for a stable shape, one batch.
-HISTOGRAM_IMAGES = 64
 
 
 def register(app, workspace) -> None:
@@ -108,31 +101,16 @@ def register(app, workspace) -> None:
             return view.layer_title(node), view.problem(node.note), no_update, no_update
         title = html.Div([view.layer_title(node),
                           view.problem(node.note) if node.note else None])
-        adapter, ds = workspace.model(ids["model"]), workspace.dataset(ids["model"], ids["data"])
+        ds = workspace.dataset(ids["model"], ids["data"])
         preds = workspace.predictions(ids["model"], ids["data"])
         names = workspace.class_names(ids["model"], ids["data"])
         i = min(max(int(focus or 0), 0), len(ds) - 1)
         try:
-            fm = feature_maps(adapter, ds.images[i], layer)
+            fm = layers.image_feature_maps(workspace, ids["model"], ids["data"], i, layer)
         except ValueError as exc:
             return title, view.problem(str(exc)), no_update, no_update
-        true, pred = int(ds.labels[i]), int(preds.predicted[i])
-        image_label = html.Span([
-            html.Img(src=f"/api/images/{ids['model']}/{ids['data']}/{i}.png", width=22, height=22,
-                     className="dl-pixelated dl-arch-focus-img", alt=""),
-            f" #{i} ", html.B(names[true] if true >= 0 else "?"), f" → {names[pred]}"],
-            title=f"the image in focus: #{i}, true {names[true] if true >= 0 else '?'}, "
-                  f"predicted {names[pred]}")
-        if fm.is_vector:
-            is_output = node.name in graph.outputs
-            body = html.Div([
-                html.Div([image_label, f" · {fm.n_channels} units"],
-                         title="click a bar: its top images", className="small mb-1"),
-                dcc.Graph(id="arch-vector", config={"displayModeBar": False},
-                          figure=view.vector_figure(fm, names if is_output else None)),
-            ])
-        else:
-            body = view.map_grid(fm, image_label)
+        label = view.focus_label(ids, i, int(ds.labels[i]), int(preds.predicted[i]), names)
+        body = view.maps_panel(fm, label, names if node.name in graph.outputs else None)
         # a new layer starts at the channel this image drives hardest
         new_layer = "arch-layer" in ctx.triggered_prop_ids.values() or \
             "rendered" in ctx.triggered_prop_ids.values()
@@ -190,25 +168,17 @@ def register(app, workspace) -> None:
             return view.problem(str(exc))
         if not node.inspectable:
             return view.problem(node.note)
-        adapter = workspace.model(ids["model"])
         ds = workspace.dataset(ids["model"], ids["data"])
         preds = workspace.predictions(ids["model"], ids["data"])
         names = workspace.class_names(ids["model"], ids["data"])
         try:
             indices = sampled(ids, request)
-            key = cache_key("channel-means", adapter.fingerprint, adapter.input_range,
-                            ds.fingerprint, indices, layer)
-            means = ArrayCache("channel-means").get_or_compute(
-                key, lambda: {"means": channel_means(adapter, ds.images[indices], layer)})["means"]
-            top = rank_channel(means, layer, int(channel if channel is not None else 0), view.TOP_K)
+            means, top = layers.top_images(workspace, ids["model"], ids["data"], indices, layer,
+                                           int(channel if channel is not None else 0), view.TOP_K)
         except ValueError as exc:
             return view.problem(str(exc))
-        labels, predicted = ds.labels[indices], preds.predicted[indices]
-        return html.Div([
-            view.top_images(top, indices, labels, predicted, names, ids, len(indices)),
-            dcc.Graph(figure=view.class_profile(means[:, top.channel], labels, names),
-                      config={"displayModeBar": False}, className="mt-1"),
-        ])
+        return view.top_panel(top, means, indices, ds.labels[indices], preds.predicted[indices],
+                              names, ids)
 
     @app.callback(
         Output("arch-hist", "children"),
@@ -223,12 +193,11 @@ def register(app, workspace) -> None:
             node = graph.node(layer)
         except ValueError as exc:
             return view.problem(str(exc))
-        adapter = workspace.model(ids["model"])
         ds = workspace.dataset(ids["model"], ids["data"])
         parts = []
         try:
-            weights = weight_histogram(adapter.model, layer)
-            parts.append(_graph(view.histogram_figure(weights, f"weights of {layer}")))
+            weights = layers.weight_histograms(workspace, ids["model"], layer)
+            parts.append(view.graph(view.histogram_figure(weights, f"weights of {layer}")))
         except ValueError as exc:
             parts.append(view.problem(str(exc)))
         if not node.inspectable:
@@ -236,30 +205,13 @@ def register(app, workspace) -> None:
             return parts
         try:
             indices = sampled(ids, request)
-            spread = np.linspace(0, len(indices) - 1, min(HISTOGRAM_IMAGES, len(indices)))
-            pick = indices[spread.astype(int)]
-            key = cache_key("activation-histogram", adapter.fingerprint, adapter.input_range,
-                            ds.fingerprint, pick, layer)
-
-            def compute():
-                h = activation_histogram(adapter, ds.images[pick], layer)
-                return {"counts": h.counts, "edges": h.edges, "total": np.int64(h.total),
-                        "zeros": np.float64(h.zeros)}
-
-            z = ArrayCache("activation-histograms").get_or_compute(key, compute)
-            sample = Histogram(f"{len(pick)} animation images", z["counts"], z["edges"],
-                               int(z["total"]), float(z["zeros"]))
+            sample = layers.sample_histogram(workspace, ids["model"], ids["data"], indices, layer)
             i = min(max(int(focus or 0), 0), len(ds) - 1)
-            one = activation_histogram(adapter, ds.images[i], layer, bins=len(sample.counts),
-                                       value_range=(sample.edges[0], sample.edges[-1]))
+            one = layers.image_histogram(workspace, ids["model"], ids["data"], i, layer, sample)
         except ValueError as exc:
             parts.append(view.problem(str(exc)))
             return parts
         zero_note = f" · {sample.zeros:.0%} exactly 0" if sample.zeros >= 0.01 else ""
-        parts.append(_graph(view.histogram_figure(
+        parts.append(view.graph(view.histogram_figure(
             [sample], f"activations of {layer}{zero_note}", one, f"image #{i}", log=True)))
         return parts
-
-
-def _graph(figure) -> dcc.Graph:
-    return dcc.Graph(figure=figure, config={"displayModeBar": False})

@@ -6,7 +6,7 @@ from urllib.parse import urlencode
 
 from dash import ALL, Input, Output, Patch, State, ctx, no_update
 
-from deepling.service.metrics import cell_indices, filter_images
+from deepling.evaluation import cell_indices, filter_images
 from deepling.service.selection import MAX_COUNT
 from deepling.web.views import data as view
 
@@ -84,26 +84,29 @@ def register(app, workspace) -> None:
         return view.ANY, view.ANY, True, [0, 1], "confidence-asc", "", figure, None
 
     @app.callback(
+        Output("data-errors", "value", allow_duplicate=True), Input("subset", "data"),
+        prevent_initial_call=True)
+    def show_all_picked(subset):
+        # A pick is a set of images to look at, right or wrong.
+        return False if subset else no_update
+
+    @app.callback(
         Output("data-grid", "children"), Output("data-grid-count", "children"),
         Input("data-true", "value"), Input("data-pred", "value"), Input("data-errors", "value"),
-        Input("data-conf", "value"), Input("data-sort", "value"),
+        Input("data-conf", "value"), Input("data-sort", "value"), Input("subset", "data"),
         State("rendered", "data"), State("focus", "data"))
-    def grid(true, pred, errors, conf, sort, rendered, focus):
+    def grid(true, pred, errors, conf, sort, subset, rendered, focus):
         m, d = _resolve(workspace, rendered)
         ds, preds, names = workspace.dataset(m, d), workspace.predictions(m, d), workspace.class_names(m, d)
         idx = filter_images(ds.labels, preds.predicted, preds.confidence,
                             true=None if true in (None, view.ANY) else int(true),
                             pred=None if pred in (None, view.ANY) else int(pred),
                             errors_only=bool(errors), confidence_range=conf or (0, 1),
-                            sort=sort or "confidence-asc")
+                            sort=sort or "confidence-asc", among=subset or None)
         shown = idx[:view.GRID_SIZE]
-        count = f"{len(idx):,} images match" + (
-            f" · the first {len(shown)} {view.SORT_LABELS[sort or 'confidence-asc']}" if len(idx) > len(shown) else "")
-        if not len(idx):
-            count = "No image matches these filters; widen the confidence range or clear a class."
         tiles = view.grid_tiles(shown, ds.labels, preds.predicted, preds.confidence, names,
                                 f"{m}/{d}", focus)
-        return tiles, count
+        return tiles, view.grid_count(len(idx), len(shown), sort, len(subset) if subset else None)
 
     @app.callback(Output("focus", "data", allow_duplicate=True),
                   Input({"type": "data-tile", "index": ALL}, "n_clicks"), prevent_initial_call=True)
@@ -112,10 +115,11 @@ def register(app, workspace) -> None:
             return no_update
         return int(ctx.triggered_id["index"])
 
-    # Ring the focused tile without re-rendering the grid (the focus moves on every click).
+    # Ring the focused tile (here and among the strip view's picked images) without
+    # re-rendering them (the focus moves on every click).
     app.clientside_callback(
         """function (focus) {
-            document.querySelectorAll('.dl-data-tile').forEach(function (t) {
+            document.querySelectorAll('.dl-data-tile, .dl-strip-pick').forEach(function (t) {
                 var id = JSON.parse(t.id || '{}');
                 t.classList.toggle('dl-data-focused', id.index === focus);
             });

@@ -1,111 +1,25 @@
 """Testing view callbacks: confidence embedding, explanations, robustness simulation.
 
 The embedding and the explanations take well under a second once the model's functions
-are traced, so they run in the callback. The robustness simulation (every augmentation at
-every magnitude over up to 2,000 images) runs as the background task ``robustness`` (see
-:mod:`deepling.service.tasks`) and the page polls its progress, as the layer animation does.
+are traced, so the callbacks ask :mod:`deepling.service.explanations` for them directly.
+The robustness simulation (every augmentation at every magnitude over up to 2,000 images)
+runs as the background task ``robustness`` (:mod:`deepling.service.robustness`) and the
+page polls its progress, as the layer animation does.
 """
 
 from __future__ import annotations
 
-import numpy as np
 from dash import Input, Output, State, ctx, html, no_update
 
-from deepling.web.focus import edited_image, focused_image, is_identity
-from deepling.service.metrics import (
-    cached_robustness,
-    image_robustness,
-    robustness_json,
-    robustness_key,
-    stratified_sample,
-)
-from deepling.service.selection import choose_images
+from deepling.service import explanations, robustness
+from deepling.service.focus import edited_image, focused_image, is_identity
 from deepling.web.views import testing as view
-
-EMBED_DEFAULT = 500   # images in the embedding when the animation has chosen none
-EMBED_MAX = 2000      # above this the embedding subsamples: it is an SVG scatter, not WebGL
-SEED = 0
-
-
-# --- confidence embedding ---------------------------------------------------------------
-def embedding_indices(labels, predicted, choice: dict | None) -> tuple[np.ndarray, str]:
-    """The images to lay out: the animation's choice, else a stratified sample.
-
-    Returns the sorted dataset indices and a phrase saying where they came from.
-    """
-    idx, source = None, "the layer animation's images"
-    if choice:
-        try:
-            idx = choose_images(labels, predicted, choice)
-        except ValueError:
-            idx = None  # the animation reports a bad choice itself; show a sample meanwhile
-    if idx is None:
-        source = "a stratified sample"
-        if (labels >= 0).any():
-            idx = stratified_sample(labels, EMBED_DEFAULT, SEED)
-        else:
-            idx = np.random.default_rng(SEED).permutation(len(labels))[:EMBED_DEFAULT]
-    if len(idx) > EMBED_MAX:
-        keep = np.random.default_rng(SEED).choice(len(idx), EMBED_MAX, replace=False)
-        idx, source = idx[keep], f"{EMBED_MAX:,} of the layer animation's {len(idx):,} images"
-    return np.sort(idx), source
-
-
-def compute_embedding(adapter, images) -> tuple[str, np.ndarray]:
-    """(layer name, N×2 layout) of the penultimate layer, fitted to its bulk as the layer
-    animation is (a few far points would squeeze the rest); disk-cached by layer_sequence."""
-    from deepling.projection import layer_sequence
-    from deepling.web.views.payload import fit_view
-
-    layer = view.penultimate_layer(adapter.model)
-    seq = layer_sequence(adapter, images, layers=[layer])
-    return layer, fit_view(seq.layout(layer)[None])[0]
-
-
-# --- explanations -------------------------------------------------------------------------
-def explain_image(adapter, image, layer: str | None, class_index: int | None) -> dict:
-    """Grad-CAM, saliency and occlusion for one image; a method that fails gives its error.
-
-    A model can suit one method and not another (no spatial layer for Grad-CAM, say), so
-    each failure is shown in its own panel instead of blanking the row.
-    """
-    from deepling.methods import gradcam, occlusion_sensitivity, saliency
-
-    patch = max(2, min(image.shape[:2]) // 4)  # 8 px on CIFAR's 32 px
-    calls = {
-        "gradcam": lambda: gradcam(adapter, image, layer=layer, class_index=class_index),
-        "saliency": lambda: saliency(adapter, image, class_index=class_index),
-        "occlusion": lambda: occlusion_sensitivity(adapter, image, class_index=class_index,
-                                                   patch=patch, stride=max(1, patch // 2)),
-    }
-    out = {}
-    for name, call in calls.items():
-        try:
-            out[name] = call()
-        except ValueError as exc:
-            out[name] = exc
-    return out
-
-
-def describe_whatif(whatif: dict) -> str:
-    """``{"edits": {"rotate": 15.0, "blur": 1.0}, "fgsm": 4}`` → ``"rotate 15, blur 1, FGSM ε 4"``."""
-    parts = []
-    for name, value in ((whatif or {}).get("edits") or {}).items():
-        if isinstance(value, dict):
-            value = ", ".join(f"{k} {_num(v)}" for k, v in value.items() if k not in ("x", "y", "fill"))
-        parts.append(f"{name} {_num(value)}".strip())
-    if (whatif or {}).get("fgsm"):
-        parts.append(f"FGSM ε {_num(whatif['fgsm'])}")
-    return ", ".join(parts)
-
-
-def _num(v):
-    return f"{v:g}" if isinstance(v, float) else str(v)
 
 
 # --- wiring -----------------------------------------------------------------------------------
 def register(app, workspace) -> None:
     jobs = app.server.config["DEEPLING_JOBS"]
+    projections = app.server.config["DEEPLING_PROJECTIONS"]
 
     @app.callback(Output("test-embed", "figure"), Output("test-embed-caption", "children"),
                   Output("test-embed-points", "data"),
@@ -116,13 +30,16 @@ def register(app, workspace) -> None:
         m, d = rendered["model"], rendered["data"]
         adapter, ds = workspace.model(m), workspace.dataset(m, d)
         preds, names = workspace.predictions(m, d), workspace.class_names(m, d)
-        idx, source = embedding_indices(ds.labels, preds.predicted, (request or {}).get("choice"))
+        chosen = explanations.animation_images(projections, m, d, (request or {}).get("choice"))
+        idx, source = explanations.embedding_indices(ds.labels, chosen)
         if len(idx) < 2:
             return view.empty_figure("The embedding needs at least 2 images.", 380), "", None
         try:
-            layer, xy = compute_embedding(adapter, ds.images[idx])
+            layer, raw = explanations.compute_embedding(workspace.cache("projections"), adapter,
+                                                        ds.images[idx])
         except ValueError as exc:
             return view.empty_figure(f"⚠ {exc}", 380), "", None
+        xy = view.fit_embedding(raw)
         fig = view.embedding_figure(xy, idx, ds.labels[idx], preds.predicted[idx],
                                     preds.confidence[idx], names, focus)
         caption = [html.B(layer), f" (the layer before the classifier) · {len(idx):,} images, {source}"]
@@ -172,9 +89,8 @@ def register(app, workspace) -> None:
         pixels, label, caption = focused_image(workspace, rendered, focus, picture)
         cls = None if class_value in (None, view.AUTO_CLASS) else int(class_value)
         truth = f"true {names[label]}" if label is not None else "label unknown"
-        probs = adapter.predict_proba(pixels[None])[0]
-        rows = [view.explanation_row(caption, pixels, explain_image(adapter, pixels, layer, cls),
-                                     names, _verdict(truth, probs, names))]
+        maps, probs = explanations.explain_image(adapter, pixels, layer, cls)
+        rows = [view.explanation_row(caption, pixels, maps, names, view.verdict(truth, probs, names))]
         if is_identity(whatif):
             rows.append(html.Div("Edit this image in the what-if panel to compare an edited copy "
                                  "here, side by side.", className="dl-test-hint"))
@@ -185,9 +101,9 @@ def register(app, workspace) -> None:
             rows.append(html.Div(f"⚠ The what-if edits cannot be applied: {exc}",
                                  className="small text-danger"))
             return rows
-        probs = adapter.predict_proba(edited[None])[0]
-        rows.append(view.explanation_row("edited", edited, explain_image(adapter, edited, layer, cls),
-                                         names, _verdict(describe_whatif(whatif), probs, names)))
+        maps, probs = explanations.explain_image(adapter, edited, layer, cls)
+        rows.append(view.explanation_row("edited", edited, maps, names,
+                                         view.verdict(view.describe_whatif(whatif), probs, names)))
         return rows
 
     @app.callback(Output("test-robust-request", "data"), Output("test-robust-poll", "disabled"),
@@ -202,7 +118,7 @@ def register(app, workspace) -> None:
         adapter, ds = workspace.model(m), workspace.dataset(m, d)
         if not (ds.labels >= 0).any():
             return None, True, "The simulation needs labelled images; this dataset has none."
-        key = robustness_key(adapter, ds, size)
+        key = robustness.robustness_key(adapter, ds, size)
         started = ctx.triggered_id == "test-robust-run"
         if started:
             jobs.submit(key, "robustness", {"model": m, "data": d, "size": size})
@@ -219,9 +135,10 @@ def register(app, workspace) -> None:
     def poll_robustness(_n, request):
         if not request:
             return no_update, True, 0, no_update, _bar_class(False)
-        cached = cached_robustness(workspace, request["model"], request["data"], request["size"])
+        cached = robustness.cached_robustness(workspace, request["model"], request["data"],
+                                              request["size"])
         if cached is not None:
-            result = robustness_json(cached)
+            result = view.robustness_json(cached)
             return (result, True, 100, f"{result['n']:,} test images, stratified by class",
                     _bar_class(False))
         status = jobs.status(request["key"])
@@ -248,16 +165,9 @@ def register(app, workspace) -> None:
         curves, label_text = None, "image in focus"
         if focus is not None or picture:
             pixels, label, caption = focused_image(workspace, rendered, focus, picture)
-            # Unlabelled: follow the class the model predicts, and say so.
-            target = label if label is not None else int(adapter.predict_proba(pixels[None]).argmax())
+            curves, target = explanations.image_curves(adapter, pixels, label)
             label_text = f"{caption} ({names[target]}{'' if label is not None else ', predicted'})"
-            curves = image_robustness(adapter, pixels, target)
         return view.robustness_figure(result, curves, names, label_text)
-
-
-def _verdict(prefix: str, probs: np.ndarray, names) -> str:
-    p = int(np.argmax(probs))
-    return f"{prefix} · predicted {names[p]} {probs[p]:.0%}"
 
 
 def _bar_class(visible: bool, error: bool = False) -> str:

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from callbacks.animation import layouts_csv
+from deepling.web.views.animation import layouts_csv
 from deepling.projection import LayerSequence
 from deepling.service.selection import choose_images, from_query, normalise, to_query
 from deepling.web.views.payload import dequantise, fit_view, quantise, sequence_payload, unb64

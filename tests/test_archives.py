@@ -6,7 +6,7 @@ import pytest
 
 from deepling.data import DataError, load_dataset
 from deepling.data.archives import load_image_zip
-from deepling.service.limits import UploadLimits
+from deepling.data.limits import UploadLimits
 from tests import hostile
 
 

@@ -65,7 +65,7 @@ def test_constructed_model_predicts_red(red_detector, scene):
 def test_gradcam_peaks_on_the_region_that_matters(red_detector, scene):
     cam = gradcam(red_detector, scene)
     assert cam.layer == "detect" == default_gradcam_layer(red_detector.model)
-    assert cam.class_index == 1 and cam.native.shape == (SIZE, SIZE)
+    assert cam.target == 1 and cam.native.shape == (SIZE, SIZE)
     assert cam.heatmap.shape == (SIZE, SIZE) and 0 <= cam.heatmap.min() and cam.heatmap.max() <= 1
     assert _inside(RED, np.argmax(cam.heatmap))
     assert cam.heatmap[GREEN].max() < 0.05 and cam.heatmap[RED].min() > 0.5
@@ -77,7 +77,7 @@ def test_gradcam_peaks_on_the_region_that_matters(red_detector, scene):
 
 
 def test_gradcam_without_evidence_is_zero_not_nan(red_detector, scene):
-    cam = gradcam(red_detector, scene, class_index=0)  # the constant class: no gradient
+    cam = gradcam(red_detector, scene, target=0)  # the constant class: no gradient
     assert np.all(cam.heatmap == 0) and np.all(np.isfinite(cam.native))
 
 
@@ -86,8 +86,8 @@ def test_gradcam_rejects_bad_layer_and_class(red_detector, scene):
         gradcam(red_detector, scene, layer="conv5")
     with pytest.raises(ValueError, match="spatial"):
         gradcam(red_detector, scene, layer="out")
-    with pytest.raises(ValueError, match="class_index"):
-        gradcam(red_detector, scene, class_index=2)
+    with pytest.raises(ValueError, match="Class 2 is out of range"):
+        gradcam(red_detector, scene, target=2)
 
 
 def test_saliency_peaks_on_the_region_that_matters(red_detector, scene):
@@ -136,6 +136,6 @@ def test_gradcam_matches_direct_computation_on_demo(demo_model, cifar_sample):
         image = cifar_sample.images[i]
         for layer in ("conv3b", "conv2b"):
             cam = gradcam(demo_model, image, layer=layer)
-            ref = _reference_gradcam(demo_model.model, image, layer, cam.class_index)
+            ref = _reference_gradcam(demo_model.model, image, layer, cam.target)
             assert cam.native.shape == ref.shape
             assert np.corrcoef(cam.native.ravel(), ref.ravel())[0, 1] > 0.99, (i, layer)

@@ -100,3 +100,39 @@ def test_grid_filters_sort_and_a_tile_click_focuses(app_url, driver):
              timeout=120, message="the explanations to follow the focused tile")
     assert "dl-data-focused" in tile.get_attribute("class")
     assert console_errors(driver) == []
+
+
+def test_a_box_pick_in_the_animation_drives_the_grid_and_the_strip(app_url, driver):
+    """The ``subset`` store: shift+drag in the layer animation picks images; the data view's
+    grid lists exactly them and the strip view offers them as its image."""
+    from selenium.webdriver.common.keys import Keys
+
+    open_page(driver, app_url)
+    host = driver.find_element("id", "scatter-host")
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", host)
+    w, h = host.size["width"], host.size["height"]
+    (ActionChains(driver).move_to_element_with_offset(host, int(-w * 0.45), int(-h * 0.45))
+     .key_down(Keys.SHIFT).click_and_hold().move_by_offset(int(w * 0.45), int(h * 0.9))
+     .release().key_up(Keys.SHIFT).perform())
+    picked = wait_for(driver, """const v = window.Deepling.animationView;
+        const sel = v.scatter && v.scatter._data && v.scatter._data.selected;
+        if (!sel) return false;
+        const out = [];
+        sel.forEach((s, i) => { if (s) out.push(v.data.indices[i]); });
+        return out.length && out;""", timeout=30, message="a box selection in the animation")
+    assert 0 < len(picked) < 40
+    wait_for(driver, f"return document.getElementById('data-grid-count').innerText"
+                     f".includes('of the {len(picked):,} picked')", timeout=60,
+             message="the grid to follow the pick")
+    tiles = driver.execute_script(
+        "return Array.from(document.querySelectorAll('.dl-data-tile'), (b) => JSON.parse(b.id).index)")
+    assert sorted(tiles) == sorted(picked)  # every picked image, right or wrong, and only those
+    offered = wait_for(driver, """const b = document.querySelectorAll('.dl-strip-pick');
+        return b.length && Array.from(b, (x) => JSON.parse(x.id).index);""", timeout=60,
+                       message="the strip view to offer the picked images")
+    assert offered == sorted(picked)[:len(offered)]
+    choice = driver.find_elements("css selector", ".dl-strip-pick")[-1]
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'}); arguments[0].click()", choice)
+    wait_for(driver, f"return document.getElementById('focus-image').innerText.includes('image #{offered[-1]}')",
+             timeout=60, message="the strip's image to be the picked one")
+    assert console_errors(driver) == []

@@ -1,4 +1,5 @@
-"""layer_sequence: one finite, aligned layout per layer, streamed, cached, with clear errors."""
+"""layer_sequence: one finite, aligned layout per layer, streamed, with clear errors (and
+cached by the service)."""
 
 import itertools
 import warnings
@@ -9,6 +10,7 @@ from scipy.spatial import procrustes
 from sklearn.metrics.pairwise import euclidean_distances
 
 from deepling.service.cache import ArrayCache
+from deepling.service.projections import cached_sequence
 from deepling.models import ModelAdapter
 from deepling.projection import LayerSequence, layer_sequence, pivot_products
 from deepling.projection.activations import MIN_CANDIDATES
@@ -22,7 +24,7 @@ def sample100(cifar_sample):
 @pytest.fixture(scope="module")
 def demo_run(demo_model, sample100):
     calls = []
-    seq = layer_sequence(demo_model, sample100, cache=False,
+    seq = layer_sequence(demo_model, sample100,
                          progress=lambda f, msg: calls.append((f, msg)))
     return seq, calls
 
@@ -109,7 +111,7 @@ def test_progress_rises_from_zero_to_one(demo_run):
 
 def test_alignment_only_turns_frames(demo_model, sample100, demo_run):
     seq, _ = demo_run
-    raw = layer_sequence(demo_model, sample100, cache=False, align=False)
+    raw = layer_sequence(demo_model, sample100, align=False)
     assert not raw.aligned and seq.aligned
     for aligned, unaligned in zip(seq.layouts, raw.layouts):
         assert procrustes(aligned, unaligned)[2] < 1e-6  # same shape, other orientation
@@ -119,28 +121,28 @@ def test_alignment_only_turns_frames(demo_model, sample100, demo_run):
     assert travel(seq) < travel(raw)
 
 
-def test_second_call_hits_the_cache(tmp_path):
+def test_second_call_hits_the_services_cache(tmp_path):
+    """The service caches the library's result (the library itself keeps nothing)."""
     adapter, images = branching_adapter(), small_images(30)
     store = ArrayCache("projections", root=tmp_path)
-    first = layer_sequence(adapter, images, n_pivots=8, cache=store)
+    first = cached_sequence(store, adapter, images, n_pivots=8)
     calls = []
-    second = layer_sequence(adapter, images, n_pivots=8, cache=store,
-                            progress=lambda f, msg: calls.append((f, msg)))
+    second = cached_sequence(store, adapter, images, n_pivots=8,
+                             progress=lambda f, msg: calls.append((f, msg)))
     assert not first.from_cache and second.from_cache
     assert calls == [(1.0, "Layer projections loaded from the cache")]
     np.testing.assert_array_equal(first.layouts, second.layouts)
     assert (second.names, second.shapes, second.skipped) == (first.names, first.shapes, first.skipped)
     np.testing.assert_array_equal(first.residual_after, second.residual_after)
     # Other parameters, other images or no fixed seed: computed afresh.
-    assert not layer_sequence(adapter, images, n_pivots=9, cache=store).from_cache
-    assert not layer_sequence(adapter, images[::-1], n_pivots=8, cache=store).from_cache
-    assert not layer_sequence(adapter, images, n_pivots=8, cache=store,
-                              random_state=None).from_cache
+    assert not cached_sequence(store, adapter, images, n_pivots=9).from_cache
+    assert not cached_sequence(store, adapter, images[::-1], n_pivots=8).from_cache
+    assert not cached_sequence(store, adapter, images, n_pivots=8, random_state=None).from_cache
     assert len(list(store.dir.glob("*.npz"))) == 3
 
 
 def test_arrays_round_trip():
-    seq = layer_sequence(branching_adapter(), small_images(12), n_pivots=4, cache=False)
+    seq = layer_sequence(branching_adapter(), small_images(12), n_pivots=4)
     back = LayerSequence.from_arrays(seq.to_arrays())
     for name in ("names", "types", "shapes", "warnings", "skipped", "aligned", "n_pivots"):
         assert getattr(back, name) == getattr(seq, name), name
@@ -152,7 +154,7 @@ def test_arrays_round_trip():
 
 
 def test_functional_model_with_branches():
-    seq = layer_sequence(branching_adapter(), small_images(40), n_pivots=10, cache=False)
+    seq = layer_sequence(branching_adapter(), small_images(40), n_pivots=10)
     assert seq.names == ("pixels", "scale", "stem", "left", "right", "add", "concat", "gap", "probs")
     assert seq.shapes[seq.names.index("concat")] == (16, 16, 16)
     assert seq.shapes[seq.names.index("gap")] == (16,)
@@ -167,7 +169,7 @@ def test_open_spatial_size_takes_shapes_from_the_images():
     x = layers.Conv2D(4, 3, padding="same", name="conv")(inp)
     out = layers.Dense(2, name="head")(layers.GlobalAveragePooling2D(name="gap")(x))
     adapter = ModelAdapter.from_model(keras.Model(inp, out), "fully convolutional", "fcn-v1")
-    seq = layer_sequence(adapter, small_images(12, size=10), n_pivots=4, cache=False)
+    seq = layer_sequence(adapter, small_images(12, size=10), n_pivots=4)
     assert seq.shapes == ((10, 10, 3), (10, 10, 4), (4,), (2,))
 
 
@@ -180,11 +182,11 @@ def test_shared_layer_is_skipped_with_a_reason():
     shared = layers.Dense(4, name="shared")
     out = layers.Add(name="sum")([shared(flat), shared(layers.Dense(192, name="pre")(flat))])
     adapter = ModelAdapter.from_model(keras.Model(inp, out), "shared layer model", "shared-v1")
-    seq = layer_sequence(adapter, small_images(10, size=8), n_pivots=4, cache=False)
+    seq = layer_sequence(adapter, small_images(10, size=8), n_pivots=4)
     assert seq.names == ("pixels", "flat", "pre", "sum")
     assert seq.skipped == ("shared (Dense): used at several places in the graph",)
     with pytest.raises(ValueError, match="Cannot project shared \\(Dense\\): used at several"):
-        layer_sequence(adapter, small_images(10, size=8), ["shared"], cache=False)
+        layer_sequence(adapter, small_images(10, size=8), ["shared"])
 
 
 def test_sequential_model_and_explicit_layers():
@@ -196,14 +198,14 @@ def test_sequential_model_and_explicit_layers():
                               layers.Dense(6, activation="softmax", name="out")])
     adapter = ModelAdapter.from_model(model, "sequential test model", "seq-v1")
     images = small_images(20)
-    default = layer_sequence(adapter, images, n_pivots=5, cache=False)
+    default = layer_sequence(adapter, images, n_pivots=5)
     assert default.names[1:] == ("r", "flat", "out") and default.types[0] == "InputLayer"
-    chosen = layer_sequence(adapter, images, ["out", "drop"], n_pivots=5, cache=False)
+    chosen = layer_sequence(adapter, images, ["out", "drop"], n_pivots=5)
     assert chosen.names == ("drop", "out")  # topological order; named identity layers kept
 
 
 def test_constant_layers_warn_instead_of_nan():
-    seq = layer_sequence(constant_adapter(), small_images(25), n_pivots=6, cache=False)
+    seq = layer_sequence(constant_adapter(), small_images(25), n_pivots=6)
     collapsed = {name for name, c in zip(seq.names, seq.collapsed) if c}
     assert collapsed == {"const", "dead"}
     assert np.isfinite(seq.layouts).all()
@@ -226,14 +228,14 @@ def test_non_finite_layer_warns_instead_of_nan():
     adapter = ModelAdapter.from_model(keras.Model(inp, out), "overflowing model", "inf-v1")
     with warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)  # handled, not leaked as overflow noise
-        seq = layer_sequence(adapter, small_images(10, size=8), n_pivots=4, cache=False)
+        seq = layer_sequence(adapter, small_images(10, size=8), n_pivots=4)
     assert np.isfinite(seq.layouts).all()
     assert seq.collapsed.tolist() == [False, False, True, True, True]
     assert any(w.startswith("huge (Rescaling): gives NaN or infinite") for w in seq.warnings)
 
 
 def test_fewer_images_than_pivots():
-    seq = layer_sequence(branching_adapter(), small_images(7), n_pivots=50, cache=False)
+    seq = layer_sequence(branching_adapter(), small_images(7), n_pivots=50)
     assert seq.n_pivots == 7 and seq.layouts.shape[1] == 7
     assert np.isfinite(seq.layouts).all()
 
@@ -267,26 +269,26 @@ def test_streamed_products_are_exact_and_batch_independent():
 
 def test_deterministic_for_fixed_random_state():
     adapter, images = branching_adapter(), small_images(30)
-    a = layer_sequence(adapter, images, n_pivots=8, random_state=5, cache=False)
-    b = layer_sequence(adapter, images, n_pivots=8, random_state=5, cache=False)
+    a = layer_sequence(adapter, images, n_pivots=8, random_state=5)
+    b = layer_sequence(adapter, images, n_pivots=8, random_state=5)
     np.testing.assert_array_equal(a.layouts, b.layouts)
 
 
 def test_bad_inputs_raise_clear_errors(demo_model, sample100):
     with pytest.raises(ValueError, match=r"28×28×1 but .* takes 32×32×3.*fit_dataset"):
-        layer_sequence(demo_model, np.zeros((4, 28, 28, 1), np.uint8), cache=False)
+        layer_sequence(demo_model, np.zeros((4, 28, 28, 1), np.uint8))
     with pytest.raises(ValueError, match="No images selected"):
-        layer_sequence(demo_model, sample100[:0], cache=False)
+        layer_sequence(demo_model, sample100[:0])
     with pytest.raises(ValueError, match="Only one image"):
-        layer_sequence(demo_model, sample100[:1], cache=False)
+        layer_sequence(demo_model, sample100[:1])
     with pytest.raises(ValueError, match="uint8"):
-        layer_sequence(demo_model, sample100[:4].astype(np.float32), cache=False)
+        layer_sequence(demo_model, sample100[:4].astype(np.float32))
     with pytest.raises(ValueError, match="No layer named 'conv9'.*conv1a"):
-        layer_sequence(demo_model, sample100[:4], ["conv1a", "conv9"], cache=False)
+        layer_sequence(demo_model, sample100[:4], ["conv1a", "conv9"])
     with pytest.raises(ValueError, match="layers is empty"):
-        layer_sequence(demo_model, sample100[:4], [], cache=False)
+        layer_sequence(demo_model, sample100[:4], [])
     with pytest.raises(ValueError, match="n_pivots must be a positive integer"):
-        layer_sequence(demo_model, sample100[:4], n_pivots=0, cache=False)
+        layer_sequence(demo_model, sample100[:4], n_pivots=0)
 
 
 def test_model_without_projectable_layers():
@@ -297,7 +299,7 @@ def test_model_without_projectable_layers():
     adapter = ModelAdapter.from_model(keras.Model(inp, layers.Dropout(0.5, name="d")(inp)),
                                       "dropout only", "drop-v1")
     with pytest.raises(ValueError, match="no layer to project.*d \\(Dropout\\): identity"):
-        layer_sequence(adapter, small_images(4, size=8), cache=False)
+        layer_sequence(adapter, small_images(4, size=8))
 
 
 def test_a_second_projection_on_the_same_model_is_not_traced_again():

@@ -37,7 +37,7 @@ def messy_folder(tmp_path):
 
 
 def test_image_folder_converts_and_counts_skips(messy_folder):
-    ds = load_image_folder(messy_folder, split=None, use_cache=False)
+    ds = load_image_folder(messy_folder, split=None)
     assert ds.class_names == ("cat", "dog")
     assert ds.images.shape[1:] == (32, 32, 3) and ds.images.dtype == np.uint8
     # 4 cats (one resized, one gray converted) + cmyk, rgba, gif, 16-bit dogs
@@ -50,19 +50,25 @@ def test_image_folder_converts_and_counts_skips(messy_folder):
     assert any(ds.images[i].min() == 255 for i in np.flatnonzero(ds.labels == 1))
 
 
-def test_image_folder_target_size_and_cache(messy_folder):
-    first = load_image_folder(messy_folder, split=None, size=(16, 16))
+def test_image_folder_target_size_and_cache(messy_folder, tmp_path_factory):
+    cache = tmp_path_factory.mktemp("datasets")
+    first = load_image_folder(messy_folder, split=None, size=(16, 16), cache_dir=cache)
     assert first.images.shape[1:3] == (16, 16)
-    again = load_image_folder(messy_folder, split=None, size=(16, 16))  # from the cache
+    stored = list(cache.glob("folder-*.npz"))
+    assert len(stored) == 1
+    again = load_image_folder(messy_folder, split=None, size=(16, 16), cache_dir=cache)  # from the cache
     np.testing.assert_array_equal(first.images, again.images)
-    assert first.notes == again.notes
+    assert first.notes == again.notes and list(cache.glob("folder-*.npz")) == stored
+    # without a cache folder the library keeps nothing
+    load_image_folder(messy_folder, split=None, size=(8, 8))
+    assert list(cache.glob("folder-*.npz")) == stored
 
 
 def test_image_folder_grayscale_stays_grayscale(tmp_path):
     for k, name in enumerate(["zero", "one"]):
         for i in range(3):
             _save(tmp_path / name / f"{i}.png", np.full((8, 8), 100 * k + i, np.uint8))
-    ds = load_image_folder(tmp_path, split=None, use_cache=False)
+    ds = load_image_folder(tmp_path, split=None)
     assert ds.images.shape == (6, 8, 8, 1)
 
 
@@ -71,7 +77,7 @@ def test_image_folder_splits_share_class_names(tmp_path):
     _save(tmp_path / "train" / "a" / "0.png", img)
     _save(tmp_path / "train" / "b" / "0.png", img)
     _save(tmp_path / "test" / "b" / "0.png", img)
-    test = load_image_folder(tmp_path, split="test", use_cache=False)
+    test = load_image_folder(tmp_path, split="test")
     assert test.class_names == ("a", "b") and list(test.labels) == [1]
     with pytest.raises(DataError, match="split must be one of"):
         load_image_folder(tmp_path, split="validation")
@@ -81,10 +87,10 @@ def test_image_folder_with_nothing_readable(tmp_path):
     (tmp_path / "cat").mkdir()
     (tmp_path / "cat" / "x.txt").write_text("hello")
     with pytest.raises(DataError, match="could be read as an image"):
-        load_image_folder(tmp_path, split=None, use_cache=False)
+        load_image_folder(tmp_path, split=None)
     (tmp_path / "empty").mkdir()
     with pytest.raises(DataError, match="No image files"):
-        load_image_folder(tmp_path / "empty", split=None, use_cache=False)
+        load_image_folder(tmp_path / "empty", split=None)
 
 
 def test_decode_refuses_decompression_bomb(tmp_path, monkeypatch):

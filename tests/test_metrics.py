@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from deepling.service.metrics import (
+from deepling.evaluation import (
     cell_indices,
     confusion_matrix,
     filter_images,
@@ -128,3 +128,14 @@ def test_stratified_sample_is_balanced_repeatable_and_fills_from_other_classes()
 def test_stratified_sample_needs_labels():
     with pytest.raises(ValueError, match="No image has a label"):
         stratified_sample(np.full(10, -1), 5)
+
+
+def test_filter_images_among_a_pick_keeps_only_the_picked():
+    labels, predicted, confidence = random_predictions()
+    picked = np.array([5, 17, 17, 400, 999, 5000, -3])  # duplicates and out-of-range ignored
+    idx = filter_images(labels, predicted, confidence, among=picked, sort="index")
+    assert idx.tolist() == [5, 17, 400, 999]
+    wrong = filter_images(labels, predicted, confidence, among=picked, errors_only=True, sort="index")
+    assert set(wrong) <= {5, 17, 400, 999}
+    assert all(labels[i] >= 0 and labels[i] != predicted[i] for i in wrong)
+    assert filter_images(labels, predicted, confidence, among=[]).tolist() == []

@@ -62,8 +62,9 @@ def test_per_class_accuracy_and_progress(small_model, data):
     images, labels = data
     calls = []
     curves = robustness_curves(small_model, images, labels, "noise", [0, 30, 90],
-                               batch_size=16, progress=lambda d, t: calls.append((d, t)))
-    assert calls == [(k, 9) for k in range(1, 10)]  # 3 batches × 3 magnitudes
+                               batch_size=16, progress=lambda f, msg: calls.append((f, msg)))
+    assert [f for f, _ in calls] == [k / 9 for k in range(1, 10)]  # 3 batches × 3 magnitudes
+    assert all(isinstance(msg, str) and msg for _, msg in calls)
     for k in range(N_CLASSES):
         np.testing.assert_allclose(curves.per_class[k], curves.per_image[labels == k].mean(0),
                                    rtol=1e-6)

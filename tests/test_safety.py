@@ -11,7 +11,7 @@ import zipfile
 
 import pytest
 
-from deepling.service.limits import UploadLimits
+from deepling.data.limits import UploadLimits
 from deepling.models import ModelError, load_model_file
 from deepling.models.isolation import WorkerError, load_in_worker
 from deepling.models.safety import UnsafeModelError, check_config, inspect_model_file

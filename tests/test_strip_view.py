@@ -5,9 +5,8 @@ import io
 import numpy as np
 from PIL import Image
 
-from callbacks.strip import whatif_spec
 from deepling.data import Dataset
-from deepling.web.focus import edited_image, focused_image, is_identity
+from deepling.service.focus import edited_image, focused_image, is_identity, picture_from_upload, whatif_spec
 from deepling.web.views.common import image_uri
 from deepling.web.views.heatmaps import colormap, heat, strip_png
 
@@ -61,6 +60,15 @@ def test_focused_image_from_dataset_and_picture(demo_model):
     pixels, label, caption = focused_image(ws, rendered, 0, {"png": png, "name": "mine.png"})
     assert pixels.shape == (32, 32, 3) and label is None and caption == "mine.png"
     assert pixels[:, :10].min() > 200 and pixels[:, -10:].max() < 50  # resized, not cropped
+    # an upload is stored as the model sees it, and reads back the same
+    import base64
+
+    from deepling.data.images import encode_png
+
+    stored = picture_from_upload(demo_model, encode_png(big), "mine.png")
+    again, _, caption = focused_image(ws, rendered, 0, stored)
+    np.testing.assert_array_equal(again, pixels)
+    assert caption == "mine.png" and base64.b64decode(stored["png"])[:4] == b"\x89PNG"
 
 
 def test_heat_and_strip_png():
@@ -73,3 +81,19 @@ def test_heat_and_strip_png():
     png = strip_png(frames, [heat(np.ones((8, 8)))] * 3, ["a\nb"] * 3, "title", scale=4)
     img = Image.open(io.BytesIO(png))
     assert img.size[0] == 8 + 3 * (32 + 8) and img.size[1] > 64
+
+
+def test_the_pick_is_offered_as_the_strips_image_and_counted_in_the_grid():
+    from deepling.web.views.data import grid_count
+    from deepling.web.views.strip import SUBSET_SHOWN, subset_chooser
+
+    assert subset_chooser(None, "demo/default") == [] == subset_chooser([], "demo/default")
+    note, row = subset_chooser(list(range(30, 0, -1)), "demo/default", focus=3)
+    buttons = row.children
+    assert [b.id["index"] for b in buttons] == list(range(1, SUBSET_SHOWN + 1))
+    assert "30 picked" in note.children and "all in the data view" in note.children
+    assert "dl-data-focused" in buttons[2].className and "dl-data-focused" not in buttons[0].className
+    assert buttons[0].children.src == "/api/images/demo/default/1.png"
+    assert grid_count(7, 7, None, 30) == "7 of the 30 picked images match"
+    assert grid_count(0, 0, None, 30).startswith("None of the 30 picked images")
+    assert grid_count(120, 96, "index") == "120 images match · the first 96 dataset order"

@@ -7,22 +7,18 @@ here: what the view computes from them and shows. The last tests drive the real 
 import numpy as np
 import pytest
 
-from callbacks.testing import (
+from deepling.evaluation import image_robustness, simulate_robustness, stratified_sample
+from deepling.methods import AUGMENTATIONS, spatial_layers
+from deepling.projection import penultimate_layer
+from deepling.service.cache import ArrayCache
+from deepling.service.explanations import (
     EMBED_MAX,
     compute_embedding,
-    describe_whatif,
     embedding_indices,
     explain_image,
 )
-from deepling.methods import AUGMENTATIONS
-from deepling.service.metrics import (
-    cached_robustness,
-    image_robustness,
-    robustness_json,
-    run_robustness,
-    simulate_robustness,
-    stratified_sample,
-)
+from deepling.service.robustness import cached_robustness, run_robustness
+from deepling.service.selection import choose_images
 from deepling.web.views import testing as view
 
 
@@ -42,16 +38,16 @@ def test_penultimate_layer_skips_dropout_and_a_separate_softmax(demo_model):
     import keras
     from keras import layers
 
-    assert view.penultimate_layer(demo_model.model) == "fc2"
+    assert penultimate_layer(demo_model.model) == "fc2" == penultimate_layer(demo_model)
     inputs = keras.Input((8, 8, 3))
     x = layers.Flatten(name="flat")(inputs)
     x = layers.Dense(16, name="features")(x)
     x = layers.Dropout(0.5, name="drop")(x)
     x = layers.Dense(3, name="logits")(x)
     model = keras.Model(inputs, layers.Softmax(name="probs")(x))
-    assert view.penultimate_layer(model) == "features"
-    assert view.spatial_layers(demo_model.model)[-1] == "pool3"
-    assert "fc1" not in view.spatial_layers(demo_model.model)
+    assert penultimate_layer(model) == "features"
+    assert spatial_layers(demo_model.model)[-1] == "pool3"
+    assert "fc1" not in spatial_layers(demo_model.model)
 
 
 def test_simulation_at_magnitude_zero_equals_the_unaugmented_probabilities(demo_model, small):
@@ -86,7 +82,7 @@ def test_run_robustness_samples_by_class_caches_and_serialises():
     assert np.bincount(labels, minlength=10).tolist() == [2] * 10
     again = cached_robustness(ws, m, d, 20)
     np.testing.assert_array_equal(again["rotation/per_class"], arrays["rotation/per_class"])
-    result = robustness_json(arrays)
+    result = view.robustness_json(arrays)
     assert result["n"] == 20 and [a["name"] for a in result["augs"]] == list(AUGMENTATIONS)
     assert len(result["augs"][0]["per_class"]) == 10
 
@@ -96,7 +92,7 @@ def test_robustness_json_turns_a_class_without_images_into_gaps():
               "rotation/per_class": np.array([[0.9, 0.5], [np.nan, np.nan]]),
               "rotation/mean": np.array([0.9, 0.5]), "rotation/accuracy": np.array([1.0, 0.5]),
               "counts": np.array([4, 0]), "indices": np.arange(4)}
-    result = robustness_json(arrays)
+    result = view.robustness_json(arrays)
     assert result["augs"][0]["per_class"] == [[0.9, 0.5], [None, None]]
     fig = view.robustness_figure(result, None, ["a", "b"])
     names = [t.name for t in fig.data]
@@ -116,17 +112,24 @@ def test_image_robustness_at_zero_is_the_models_probability(demo_model, fitted):
 def test_embedding_follows_the_animation_choice_or_samples():
     labels = np.repeat(np.arange(10), 600)
     predicted = labels.copy()
-    idx, source = embedding_indices(labels, predicted, {"mode": "classes", "classes": [2, 4], "count": 7})
+    def chosen(choice):
+        return choose_images(labels, predicted, choice)
+
+    idx, source = embedding_indices(labels, chosen({"mode": "classes", "classes": [2, 4], "count": 7}))
     assert len(idx) == 14 and set(labels[idx]) == {2, 4} and "animation" in source
-    idx, source = embedding_indices(labels, predicted, {"mode": "no such mode"})
+    idx, source = embedding_indices(labels, None)  # no choice, or one that is not valid
     assert len(idx) == 500 and np.bincount(labels[idx]).tolist() == [50] * 10 and "sample" in source
-    idx, source = embedding_indices(labels, predicted, {"mode": "random", "count": 5000})
+    idx, source = embedding_indices(labels, chosen({"mode": "random", "count": 5000}))
     assert len(idx) == EMBED_MAX and len(set(idx)) == EMBED_MAX and f"{EMBED_MAX:,} of" in source
 
 
-def test_embedding_figure_makes_unsure_points_stand_out(demo_model, fitted):
+def test_embedding_figure_makes_unsure_points_stand_out(demo_model, fitted, tmp_path):
     images = fitted.images[:60]
-    layer, xy = compute_embedding(demo_model, images)
+    store = ArrayCache("projections", tmp_path)
+    layer, raw = compute_embedding(store, demo_model, images)
+    xy = view.fit_embedding(raw)
+    assert compute_embedding(store, demo_model, images)[1].tolist() == raw.tolist()  # cached
+    assert len(list(store.dir.glob("*.npz"))) == 1
     assert layer == "fc2" and xy.shape == (60, 2) and np.isfinite(xy).all()
     probs = demo_model.predict_proba(images)
     conf, pred = probs.max(1), probs.argmax(1)
@@ -144,7 +147,8 @@ def test_embedding_figure_makes_unsure_points_stand_out(demo_model, fitted):
 
 def test_explanation_row_shows_image_and_three_maps(demo_model, fitted):
     image = fitted.images[3]
-    maps = explain_image(demo_model, image, None, None)
+    maps, probs = explain_image(demo_model, image, None, None)
+    assert probs.shape == (10,) and maps["saliency"].target == int(probs.argmax())
     assert {m.method for m in maps.values()} == {"gradcam", "saliency", "occlusion"}
     row = view.explanation_row("image #3", image, maps, fitted.class_names, "true cat")
     kinds = [p.to_plotly_json()["props"].get("data-method") for p in row.children]
@@ -153,7 +157,7 @@ def test_explanation_row_shows_image_and_three_maps(demo_model, fitted):
     assert picture.shape == (160, 160, 3) and picture.dtype == np.uint8
     assert scale == pytest.approx(float(np.abs(maps["occlusion"].heatmap).max()))
     # a dense layer cannot be explained by Grad-CAM: that panel says so, the others stand
-    maps = explain_image(demo_model, image, "fc1", None)
+    maps, _ = explain_image(demo_model, image, "fc1", None)
     assert isinstance(maps["gradcam"], ValueError) and "spatial" in str(maps["gradcam"])
     assert maps["saliency"].heatmap.shape == (32, 32)
 
@@ -168,7 +172,7 @@ def test_colour_maps_run_from_dark_to_bright_and_blue_to_red():
 def test_describe_whatif():
     spec = {"edits": {"rotate": 15.0, "brightness": {"factor": 1.2},
                       "occlude": {"x": 3, "y": 4, "size": 8, "fill": "gray"}}, "fgsm": 4.0}
-    assert describe_whatif(spec) == "rotate 15, brightness factor 1.2, occlude size 8, FGSM ε 4"
+    assert view.describe_whatif(spec) == "rotate 15, brightness factor 1.2, occlude size 8, FGSM ε 4"
 
 
 # --- in the browser ---------------------------------------------------------------------------

@@ -19,7 +19,7 @@ import zlib
 from pathlib import Path, PurePosixPath
 
 from deepling.data.dataset import DataError, Dataset
-from deepling.service.limits import UploadLimits
+from deepling.data.limits import UploadLimits
 
 _CHUNK = 1 << 20
 # Members smaller than this may pack as tightly as they like (a blank 1 kB image is fine).
@@ -67,7 +67,7 @@ def load_image_zip(path: str | os.PathLike, split: str | None = "test",
         root.mkdir()
         _extract(zf, members, root, path.name, limits)
         base = _data_root(root, SPLITS)
-        ds = load_image_folder(base, split=split, size=size, use_cache=False, limits=limits)
+        ds = load_image_folder(base, split=split, size=size, limits=limits)
     origin = path.name if split is None or ds.origin == str(base) else f"{path.name} ({split})"
     return Dataset(ds.images, ds.labels, ds.class_names, origin, ds.notes)
 

@@ -19,7 +19,6 @@ from PIL import Image
 
 from deepling.data.dataset import DataError, Dataset
 from deepling.data.images import ImageDecodeError, decode_image
-from deepling.service.paths import cache_dir
 
 CIFAR10_ENV = "DEEPLING_CIFAR10"
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer",
@@ -33,7 +32,8 @@ class DataUnavailableError(DataError):
     """The data exists somewhere, but not here (no local copy, no network)."""
 
 
-def load_dataset(spec: str, split: str = "test", size: tuple[int, int] | None = None) -> Dataset:
+def load_dataset(spec: str, split: str = "test", size: tuple[int, int] | None = None,
+                 cache_dir: str | os.PathLike | None = None) -> Dataset:
     """Load data from a user's description of it.
 
     Parameters
@@ -44,9 +44,11 @@ def load_dataset(spec: str, split: str = "test", size: tuple[int, int] | None = 
         Which split to take where the data has both.
     size : (height, width), optional
         Resize images from folders and zips to this size.
+    cache_dir : path, optional
+        Where image folders keep their decoded arrays (see :func:`load_image_folder`).
     """
     if spec.lower() in ("cifar10", "cifar-10"):
-        return load_cifar10(split)
+        return load_cifar10(split, cache_dir=cache_dir)
     path = Path(spec).expanduser()
     if not path.exists():
         raise DataError(
@@ -54,7 +56,7 @@ def load_dataset(spec: str, split: str = "test", size: tuple[int, int] | None = 
             "with arrays x and y, or 'cifar10'."
         )
     if path.is_dir():
-        return load_image_folder(path, split=split, size=size)
+        return load_image_folder(path, split=split, size=size, cache_dir=cache_dir)
     suffix = path.suffix.lower()
     if suffix == ".npz":
         return load_npz(path)
@@ -67,11 +69,13 @@ def load_dataset(spec: str, split: str = "test", size: tuple[int, int] | None = 
 
 # --- CIFAR-10 -----------------------------------------------------------------------------
 
-def load_cifar10(split: str = "test", root: str | os.PathLike | None = None) -> Dataset:
+def load_cifar10(split: str = "test", root: str | os.PathLike | None = None,
+                 cache_dir: str | os.PathLike | None = None) -> Dataset:
     """CIFAR-10 from a local copy if one is named, else the Keras way.
 
     A local copy (``root``, else the ``DEEPLING_CIFAR10`` environment variable) may be an
-    image folder with ``train/`` and ``test/`` class folders or an ``.npz``. Without one,
+    image folder with ``train/`` and ``test/`` class folders (decoded arrays kept in
+    ``cache_dir`` when given, see :func:`load_image_folder`) or an ``.npz``. Without one,
     ``keras.datasets.cifar10.load_data()`` is used, which downloads once and caches under
     ``~/.keras/datasets``.
     """
@@ -87,7 +91,7 @@ def load_cifar10(split: str = "test", root: str | os.PathLike | None = None) -> 
             )
         if root.suffix.lower() == ".npz":
             return load_npz(root)
-        ds = load_image_folder(root, split=split)
+        ds = load_image_folder(root, split=split, cache_dir=cache_dir)
         return Dataset(ds.images, ds.labels, ds.class_names, f"CIFAR-10 {split} ({root})", ds.notes)
     return _load_cifar10_keras(split)
 
@@ -121,7 +125,7 @@ def load_image_folder(
     root: str | os.PathLike,
     split: str | None = "test",
     size: tuple[int, int] | None = None,
-    use_cache: bool = True,
+    cache_dir: str | os.PathLike | None = None,
     limits=None,
 ) -> Dataset:
     """Load ``root/<class>/*`` (or ``root/<split>/<class>/*``) as a dataset.
@@ -131,8 +135,9 @@ def load_image_folder(
     to the most common size; grayscale is kept only if every image is grayscale. Files that
     are not readable images are skipped and counted in ``Dataset.notes``.
 
-    Decoded arrays are cached (``.npz``, no pickle) keyed by every file's name, size and
-    modification time, so a second start reads one file instead of thousands.
+    With ``cache_dir``, decoded arrays are kept there (``.npz``, no pickle) keyed by every
+    file's name, size and modification time, so a second start reads one file instead of
+    thousands; the service passes its cache folder, a notebook may pass its own.
     """
     root = Path(root).expanduser()
     if not root.is_dir():
@@ -156,16 +161,18 @@ def load_image_folder(
             "(e.g. cat/0001.png, dog/0002.png), optionally inside train/ and test/."
         )
 
-    key = _folder_key(files, split, size)
-    cached = cache_dir("datasets") / f"folder-{key}.npz"
+    cached = None
+    if cache_dir is not None:
+        Path(cache_dir).mkdir(parents=True, exist_ok=True)
+        cached = Path(cache_dir) / f"folder-{_folder_key(files, split, size)}.npz"
     origin = str(root) if split is None or base == root else f"{root} ({split})"
-    if use_cache and cached.exists():
+    if cached is not None and cached.exists():
         with np.load(cached, allow_pickle=False) as z:
             return Dataset(z["x"], z["y"], class_names, origin, tuple(str(n) for n in z["notes"]))
 
     images, keep, notes = _decode_all(files, size, limits)
     ds = Dataset(images, np.asarray(labels)[keep], class_names, origin, notes)
-    if use_cache:
+    if cached is not None:
         tmp = cached.with_suffix(".tmp.npz")
         try:
             np.savez(tmp, x=ds.images, y=ds.labels, notes=np.array(ds.notes, dtype=str))
@@ -206,7 +213,7 @@ def _decode_all(files: list[Path], size, limits=None):
     skipped, larger photos are downscaled to ``limits.max_image_side`` as they are decoded,
     and the whole set must fit ``limits.max_decoded_bytes``."""
     from deepling.data.images import fit_side
-    from deepling.service.limits import UploadLimits
+    from deepling.data.limits import UploadLimits
 
     limits = limits or UploadLimits.from_env()
     skipped: dict[str, list[str]] = collections.defaultdict(list)
@@ -282,7 +289,7 @@ def load_npz(path: str | os.PathLike, origin: str | None = None, limits=None) ->
     anything is allocated; the bytes are then counted as they are read (headers can lie).
     """
     from deepling.data.archives import check_zip_members
-    from deepling.service.limits import UploadLimits
+    from deepling.data.limits import UploadLimits
 
     path = Path(path)
     origin = origin or str(path)

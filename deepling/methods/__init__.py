@@ -1,8 +1,11 @@
 """Interpretability methods: one call each, pixel space in and out.
 
-Every method takes pixels in 0..255 (uint8 or float, H×W×C, already fitted to the model) and
-a :class:`~deepling.models.ModelAdapter`; gradients flow through the model's own input
-scaling. Compiled TF functions are kept per adapter (see :class:`ModelProbe`), so only the
+Every method is ``method(model, image(s), target=…)``: ``model`` a plain ``keras.Model`` or
+a :class:`~deepling.models.ModelAdapter` (wrapped on the way in by
+:func:`~deepling.models.as_adapter`); pixels in 0..255 (uint8 or float, H×W×C or a batch,
+already fitted to the model; floats in 0..1 are refused with a hint); ``target`` a class
+index or a :class:`Channel`; long work reports ``progress(fraction, message)``. Gradients
+flow through the model's own input scaling. Compiled TF functions are kept per adapter (see :class:`ModelProbe`), so only the
 first call on a model pays for tracing.
 """
 
@@ -20,8 +23,15 @@ from deepling.methods.edits import (
     occlude,
     rotate,
 )
+from deepling.methods.feature_maps import (
+    activation_histogram,
+    channel_means,
+    feature_maps,
+    top_activating,
+    weight_histogram,
+)
 from deepling.methods.fgsm import fgsm
-from deepling.methods.gradcam import default_gradcam_layer, gradcam
+from deepling.methods.gradcam import default_gradcam_layer, gradcam, spatial_layers
 from deepling.methods.occlusion import occlusion_sensitivity
 from deepling.methods.robustness import (
     AUGMENTATIONS,
@@ -40,12 +50,15 @@ __all__ = [
     "ModelProbe",
     "RobustnessCurves",
     "Strip",
+    "activation_histogram",
     "add_noise",
     "adversarial_strip",
     "apply_edits",
     "blur",
     "brightness",
+    "channel_means",
     "default_gradcam_layer",
+    "feature_maps",
     "fgsm",
     "flip",
     "gradcam",
@@ -56,4 +69,7 @@ __all__ = [
     "robustness_curves",
     "rotate",
     "saliency",
+    "spatial_layers",
+    "top_activating",
+    "weight_histogram",
 ]

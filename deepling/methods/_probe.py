@@ -24,6 +24,7 @@ import threading
 import numpy as np
 
 from deepling.methods._targets import find_layer, layer_output
+from deepling.models.adapter import as_adapter, check_pixels
 
 _ATTRIBUTE = "_deepling_probe"
 
@@ -57,9 +58,11 @@ class ModelProbe:
 
     @classmethod
     def of(cls, adapter) -> ModelProbe:
-        """The probe kept on ``adapter`` (built on first call); a probe is returned as is."""
+        """The probe kept on ``adapter`` (built on first call); a probe is returned as is,
+        a plain ``keras.Model`` wrapped first (:func:`~deepling.models.as_adapter`)."""
         if isinstance(adapter, ModelProbe):
             return adapter
+        adapter = as_adapter(adapter)
         probe = adapter.__dict__.get(_ATTRIBUTE)
         # Rebuild if someone swapped the model or its input range on the adapter.
         if probe is None or probe.model is not adapter.model or \
@@ -87,13 +90,7 @@ class ModelProbe:
                 f"The image is {'×'.join(map(str, x.shape[1:]))} but the model takes "
                 f"{'×'.join(str(w) for w in want)}; fit the data first (ModelAdapter.fit_dataset)."
             )
-        if x.dtype != np.uint8:
-            if not np.issubdtype(x.dtype, np.number):
-                raise ValueError(f"Images must be numeric pixels in 0..255, got dtype {x.dtype}.")
-            if x.size and (np.nanmin(x) < 0 or np.nanmax(x) > 255 or not np.isfinite(x).all()):
-                raise ValueError("Images must be pixels in 0..255 (not the model's input range); "
-                                 "Deepling converts to the model's range itself.")
-        return x.astype(np.float32), single
+        return check_pixels(x).astype(np.float32), single
 
     def _to_model_input(self, x):
         if (self._scale, self._offset) == (1.0, 0.0):

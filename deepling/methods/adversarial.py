@@ -90,7 +90,7 @@ class Strip:
         return "mean activation" if isinstance(self.target, Channel) else "log-probability"
 
 
-def adversarial_strip(adapter, image, target=None, layer: str | None = None, *,
+def adversarial_strip(model, image, target=None, layer: str | None = None, *,
                       label: int | None = None, n_frames: int = 8,
                       steps: int = DEFAULT_STEPS, step_size: float = DEFAULT_STEP_SIZE,
                       max_change: float | None = None, norm: str = DEFAULT_NORM,
@@ -104,7 +104,7 @@ def adversarial_strip(adapter, image, target=None, layer: str | None = None, *,
 
     Parameters
     ----------
-    adapter : ModelAdapter or ModelProbe
+    model : keras.Model, ModelAdapter or ModelProbe
     image : array, shape (H, W, C)
         Pixels in 0..255 (uint8 or float), already fitted to the model's input size.
     target : int, Channel, dict or (str, int), optional
@@ -115,7 +115,7 @@ def adversarial_strip(adapter, image, target=None, layer: str | None = None, *,
     layer : str, optional
         Shorthand: with an int ``target``, optimise channel ``target`` of this layer.
     label : int, optional
-        The image's true class, used only to choose a default target.
+        The image's true class (not a target), used only to choose the default target.
     n_frames : int
         Number of frames K, including the original (frame 0); the last is taken at ``steps``.
     steps : int
@@ -147,7 +147,7 @@ def adversarial_strip(adapter, image, target=None, layer: str | None = None, *,
         Bad target (class out of range, no such layer, channel out of range), no target
         and no misclassification to default to, bad image shape or parameters.
     """
-    probe = ModelProbe.of(adapter)
+    probe = ModelProbe.of(model)
     x0, _ = probe.as_batch(image)
     if len(x0) != 1:
         raise ValueError(f"adversarial_strip takes one image (H×W×C); got {len(x0)}.")

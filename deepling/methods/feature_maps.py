@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from deepling.methods._targets import find_layer
+from deepling.models.adapter import as_adapter, check_pixels
 
 
 @dataclass(frozen=True)
@@ -117,12 +118,12 @@ def layer_tensor(model, layer: str):
     return out
 
 
-def feature_maps(adapter, image, layer: str) -> FeatureMaps:
+def feature_maps(model, image, layer: str) -> FeatureMaps:
     """The activations of one image at ``layer``, channels sorted by mean activation.
 
     Parameters
     ----------
-    adapter : ModelAdapter
+    model : keras.Model or ModelAdapter
     image : ndarray, shape (H, W, C)
         Pixels in 0..255, fitted to the model.
     layer : str
@@ -139,6 +140,7 @@ def feature_maps(adapter, image, layer: str) -> FeatureMaps:
         Unknown or unreadable layer, an output of another rank, or an image of the wrong
         shape.
     """
+    adapter = as_adapter(model)
     image = np.asarray(image)
     if image.ndim != 3:
         raise ValueError(f"feature_maps takes one H×W×C image; got shape {image.shape}. "
@@ -160,14 +162,14 @@ def feature_maps(adapter, image, layer: str) -> FeatureMaps:
                        None)
 
 
-def channel_means(adapter, images, layer: str, batch_size: int = 128) -> np.ndarray:
+def channel_means(model, images, layer: str, batch_size: int = 128) -> np.ndarray:
     """Mean activation of every channel of ``layer`` for every image.
 
     One batched forward pass through a sub-model that ends at ``layer``.
 
     Parameters
     ----------
-    adapter : ModelAdapter
+    model : keras.Model or ModelAdapter
     images : ndarray, shape (N, H, W, C)
         Pixels in 0..255, fitted to the model.
     layer : str
@@ -180,18 +182,18 @@ def channel_means(adapter, images, layer: str, batch_size: int = 128) -> np.ndar
         For a dense layer the activations themselves.
     """
     images = _batch(images)
-    means = _forward(adapter, images, layer, batch_size,
+    means = _forward(as_adapter(model), images, layer, batch_size,
                      reduce=lambda a: a.reshape(len(a), -1, a.shape[-1]).mean(axis=1))
     return means.astype(np.float32, copy=False)
 
 
-def top_activating(adapter, images, layer: str, channel: int, k: int = 8,
+def top_activating(model, images, layer: str, channel: int, k: int = 8,
                    batch_size: int = 128) -> TopImages:
     """The ``k`` images among ``images`` with the highest mean activation of ``channel``.
 
     Parameters
     ----------
-    adapter : ModelAdapter
+    model : keras.Model or ModelAdapter
     images : ndarray, shape (N, H, W, C)
         Pixels in 0..255, fitted to the model.
     layer : str
@@ -205,7 +207,7 @@ def top_activating(adapter, images, layer: str, channel: int, k: int = 8,
     TopImages
         ``indices`` are positions in ``images``.
     """
-    means = channel_means(adapter, images, layer, batch_size)
+    means = channel_means(model, images, layer, batch_size)
     return rank_channel(means, layer, channel, k)
 
 
@@ -224,14 +226,15 @@ def rank_channel(means: np.ndarray, layer: str, channel: int, k: int = 8) -> Top
 
 
 def weight_histogram(model, layer: str, bins: int = 40) -> tuple[Histogram, ...]:
-    """One histogram per weight variable of ``layer`` (kernel, bias, gamma...).
+    """One histogram per weight variable of ``layer`` (kernel, bias, gamma...) of a
+    ``keras.Model`` or ``ModelAdapter``.
 
     Raises
     ------
     ValueError
         No such layer, or a layer without weights (pooling, activation, reshaping...).
     """
-    found = find_layer(model, layer)
+    found = find_layer(as_adapter(model).model, layer)
     weights = list(found.weights)
     if not weights:
         raise ValueError(f"Layer {layer!r} ({type(found).__name__}) has no weights; weight "
@@ -244,13 +247,13 @@ def weight_histogram(model, layer: str, bins: int = 40) -> tuple[Histogram, ...]
     return tuple(out)
 
 
-def activation_histogram(adapter, images, layer: str, bins: int = 40, value_range=None,
+def activation_histogram(model, images, layer: str, bins: int = 40, value_range=None,
                          batch_size: int = 64) -> Histogram:
     """Histogram of every activation value of ``layer`` over ``images``.
 
     Parameters
     ----------
-    adapter : ModelAdapter
+    model : keras.Model or ModelAdapter
     images : ndarray, shape (N, H, W, C) or (H, W, C)
         Pixels in 0..255, fitted to the model.
     layer : str
@@ -265,6 +268,7 @@ def activation_histogram(adapter, images, layer: str, bins: int = 40, value_rang
     -------
     Histogram
     """
+    adapter = as_adapter(model)
     images = np.asarray(images)
     if images.ndim == 3:
         images = images[None]
@@ -325,7 +329,7 @@ def _input_name(model) -> str | None:
 
 
 def _batch(images) -> np.ndarray:
-    images = np.asarray(images)
+    images = check_pixels(images)
     if images.ndim != 4:
         raise ValueError(f"images must be an N×H×W×C array; got shape {images.shape}.")
     if len(images) == 0:

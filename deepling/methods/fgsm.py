@@ -1,7 +1,7 @@
 """Fast Gradient Sign Method (Goodfellow et al. 2015), in pixel units.
 
-``x' = clip(x + ε · sign(∇ₓ CE(label)), 0, 255)`` where CE is the cross-entropy of the true
-label, computed from the logits (see :mod:`deepling.methods._probe`) so it does not vanish
+``x' = clip(x + ε · sign(∇ₓ CE(target)), 0, 255)`` where CE is the cross-entropy of the
+target class (the true class, for the classic untargeted attack), computed from the logits (see :mod:`deepling.methods._probe`) so it does not vanish
 on confidently classified images.
 """
 
@@ -12,16 +12,17 @@ import numpy as np
 from deepling.methods._probe import ModelProbe
 
 
-def fgsm(adapter, image, label, epsilon: float, batch_size: int = 128) -> np.ndarray:
+def fgsm(model, image, target, epsilon: float, batch_size: int = 128) -> np.ndarray:
     """One-step FGSM perturbation of one image or a batch.
 
     Parameters
     ----------
-    adapter : ModelAdapter or ModelProbe
+    model : keras.Model, ModelAdapter or ModelProbe
     image : array, shape (H, W, C) or (N, H, W, C)
         Pixels in 0..255 (uint8 or float), fitted to the model.
-    label : int or array of int, shape (N,)
-        True class per image: the step *increases* its loss.
+    target : int or array of int, shape (N,)
+        Class per image whose loss the step *increases* (its true class, for the
+        classic attack).
     epsilon : float
         Size of the step in pixel levels on the 0..255 scale (ε = 8 is the classic 8/255).
         ``epsilon = 0`` returns an exact copy.
@@ -39,9 +40,9 @@ def fgsm(adapter, image, label, epsilon: float, batch_size: int = 128) -> np.nda
     original = np.asarray(image)
     if epsilon == 0:
         return original.copy()
-    probe = ModelProbe.of(adapter)
+    probe = ModelProbe.of(model)
     x, single = probe.as_batch(original)
-    labels = check_labels(label, len(x), probe.n_classes)
+    labels = check_labels(target, len(x), probe.n_classes)
     out = np.clip(x + np.float32(epsilon) * gradient_sign(probe, x, labels, batch_size), 0, 255)
     if original.dtype == np.uint8:
         out = np.rint(out).astype(np.uint8)

@@ -12,8 +12,27 @@ from PIL import Image
 from deepling.methods._probe import ModelProbe
 from deepling.methods._targets import find_layer, layer_output
 from deepling.methods.saliency import Attribution, pick_class
+from deepling.models.adapter import as_adapter
 
 _FLATTENERS = ("Flatten", "GlobalAveragePooling", "GlobalMaxPooling", "Reshape")
+
+
+def spatial_layers(model) -> list[str]:
+    """Layers with an N×H×W×C output, input excluded: the ones Grad-CAM can explain.
+
+    ``model`` is a ``keras.Model`` or a ``ModelAdapter``.
+    """
+    names = []
+    for layer in as_adapter(model).model.layers:
+        if type(layer).__name__ == "InputLayer":
+            continue
+        try:
+            rank = len(layer.output.shape)
+        except (AttributeError, ValueError):  # shared or multi-output layers
+            continue
+        if rank == 4:
+            names.append(layer.name)
+    return names
 
 
 def default_gradcam_layer(model) -> str:
@@ -23,7 +42,7 @@ def default_gradcam_layer(model) -> str:
     convolution (e.g. a nested backbone).
     """
     last_conv = last_4d = None
-    for layer in model.layers:
+    for layer in as_adapter(model).model.layers:
         kind = type(layer).__name__
         if kind.startswith(_FLATTENERS):
             break
@@ -41,17 +60,17 @@ def default_gradcam_layer(model) -> str:
     return name
 
 
-def gradcam(adapter, image, layer: str | None = None, class_index: int | None = None) -> Attribution:
+def gradcam(model, image, layer: str | None = None, target: int | None = None) -> Attribution:
     """Grad-CAM heat map for one image.
 
     Parameters
     ----------
-    adapter : ModelAdapter or ModelProbe
+    model : keras.Model, ModelAdapter or ModelProbe
     image : array, shape (H, W, C)
         Pixels in 0..255.
     layer : str, optional
         A layer with N×H_l×W_l×C output; default :func:`default_gradcam_layer`.
-    class_index : int, optional
+    target : int, optional
         Class to explain; the predicted class by default.
 
     Returns
@@ -60,7 +79,7 @@ def gradcam(adapter, image, layer: str | None = None, class_index: int | None = 
         ``native`` is the H_l×W_l map, ``heatmap`` its bilinear upsampling to the image
         size; both scaled so the maximum is 1 (all zeros when no region supports the class).
     """
-    probe = ModelProbe.of(adapter)
+    probe = ModelProbe.of(model)
     x, _ = probe.as_batch(image)
     if len(x) != 1:
         raise ValueError(f"gradcam takes one image (H×W×C); got {len(x)}.")
@@ -70,7 +89,7 @@ def gradcam(adapter, image, layer: str | None = None, class_index: int | None = 
         raise ValueError(f"Grad-CAM needs a layer with spatial maps (N×H×W×C); '{layer}' has "
                          f"rank {rank}. Pick a convolution or pooling layer.")
     probs = probe.predict(x)[0]
-    c = pick_class(probe, probs, class_index)
+    c = pick_class(probe, probs, target)
     _, acts, grads = (np.asarray(a) for a in probe.layer_gradient(layer)(x, np.array([c], np.int32)))
     weights = grads[0].mean(axis=(0, 1))
     cam = np.maximum((acts[0] * weights).sum(axis=-1), 0.0).astype(np.float32)

@@ -18,18 +18,18 @@ def _positions(length: int, patch: int, stride: int) -> np.ndarray:
     return np.array(starts)
 
 
-def occlusion_sensitivity(adapter, image, class_index: int | None = None, patch: int = 8,
+def occlusion_sensitivity(model, image, target: int | None = None, patch: int = 8,
                           stride: int = 4, fill="gray", batch_size: int = 256) -> Attribution:
-    """Probability drop for ``class_index`` when a ``patch``×``patch`` square is covered.
+    """Probability drop for class ``target`` when a ``patch``×``patch`` square is covered.
 
     All occluded copies go through the model in batches of ``batch_size``.
 
     Parameters
     ----------
-    adapter : ModelAdapter or ModelProbe
+    model : keras.Model, ModelAdapter or ModelProbe
     image : array, shape (H, W, C)
         Pixels in 0..255.
-    class_index : int, optional
+    target : int, optional
         Class to explain; the predicted class by default.
     patch, stride : int
         Square side and step between positions, in pixels (stride ≤ patch). The last
@@ -43,7 +43,7 @@ def occlusion_sensitivity(adapter, image, class_index: int | None = None, patch:
         ``native``: drop per position (rows × columns); ``heatmap``: per pixel, the mean drop
         over the patches covering it.
     """
-    probe = ModelProbe.of(adapter)
+    probe = ModelProbe.of(model)
     x, _ = probe.as_batch(image)
     if len(x) != 1:
         raise ValueError(f"occlusion_sensitivity takes one image (H×W×C); got {len(x)}.")
@@ -54,7 +54,7 @@ def occlusion_sensitivity(adapter, image, class_index: int | None = None, patch:
     colour = fill_value(x[0], fill).astype(np.float32)
 
     p0 = probe.predict(x)[0]
-    c = pick_class(probe, p0, class_index)
+    c = pick_class(probe, p0, target)
     ys, xs = _positions(h, patch, stride), _positions(w, patch, stride)
     grid = np.empty((len(ys), len(xs)), np.float32)
     coords = [(i, j) for i in range(len(ys)) for j in range(len(xs))]

@@ -17,6 +17,7 @@ import numpy as np
 from deepling.methods import edits
 from deepling.methods._probe import ModelProbe
 from deepling.methods.fgsm import check_labels, gradient_sign
+from deepling.models.adapter import as_adapter
 
 
 @dataclass(frozen=True)
@@ -97,14 +98,14 @@ class RobustnessCurves:
         return self.per_image.mean(axis=0)
 
 
-def robustness_curves(adapter, images, labels, augmentation: str, magnitudes=None, *,
+def robustness_curves(model, images, labels, augmentation: str, magnitudes=None, *,
                       batch_size: int = 256, seed: int = 0,
-                      progress: Callable[[int, int], None] | None = None) -> RobustnessCurves:
+                      progress: Callable[[float, str], None] | None = None) -> RobustnessCurves:
     """Sweep ``augmentation`` over ``magnitudes`` and record true-class probabilities.
 
     Parameters
     ----------
-    adapter : ModelAdapter
+    model : keras.Model or ModelAdapter
     images : ndarray of uint8, shape (N, H, W, C)
         Fitted to the model.
     labels : ndarray of int, shape (N,)
@@ -119,7 +120,8 @@ def robustness_curves(adapter, images, labels, augmentation: str, magnitudes=Non
         Noise seed; each batch draws from ``(seed, batch start)`` so results do not depend
         on how many magnitudes are asked for.
     progress : callable, optional
-        Called as ``progress(done, total)`` after each batch × magnitude.
+        ``progress(fraction, message)`` after each batch × magnitude, fraction rising
+        from 0 to 1.
     """
     if augmentation not in AUGMENTATIONS:
         raise ValueError(f"Unknown augmentation {augmentation!r}; choose one of {', '.join(AUGMENTATIONS)}.")
@@ -132,6 +134,7 @@ def robustness_curves(adapter, images, labels, augmentation: str, magnitudes=Non
     images = np.asarray(images)
     if images.dtype != np.uint8 or images.ndim != 4:
         raise ValueError(f"images must be uint8 N×H×W×C, got {images.dtype} {images.shape}.")
+    adapter = as_adapter(model)
     n_classes = int(adapter.n_outputs)
     labels = check_labels(labels, len(images), n_classes)
     probe = ModelProbe.of(adapter) if aug.apply is None else None
@@ -159,7 +162,7 @@ def robustness_curves(adapter, images, labels, augmentation: str, magnitudes=Non
             correct[m] += int((probs.argmax(axis=1) == y).sum())
             done += 1
             if progress is not None:
-                progress(done, total)
+                progress(done / total, f"{aug.label}: {done} of {total} batch × magnitude steps")
 
     counts = np.bincount(labels, minlength=n_classes)
     sums = np.zeros((n_classes, len(mags)), np.float64)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from deepling.methods._probe import ModelProbe
+from deepling.methods._targets import Channel, resolve_target
 
 
 @dataclass(frozen=True, eq=False)
@@ -23,7 +24,7 @@ class Attribution:
         The map at the method's own resolution: Grad-CAM H_l×W_l in [0, 1]; saliency the
         raw |∂ logit / ∂ pixel| (H×W, logit per pixel level); occlusion the probability
         drop per patch position (rows × columns of positions).
-    class_index : int
+    target : int
         The class explained.
     probability : float
         The model's probability for that class on the unedited image.
@@ -37,24 +38,29 @@ class Attribution:
 
     heatmap: np.ndarray
     native: np.ndarray
-    class_index: int
+    target: int
     probability: float
     method: str
     layer: str | None = None
     units: str = ""
 
 
-def pick_class(probe: ModelProbe, probs: np.ndarray, class_index) -> int:
-    """``class_index`` checked against the model, or the predicted class when None."""
-    if class_index is None:
+def pick_class(probe: ModelProbe, probs: np.ndarray, target) -> int:
+    """``target`` checked against the model, or the predicted class when None.
+
+    The attribution methods explain a class; a :class:`~deepling.methods.Channel` target
+    is refused with a pointer to the method that takes one.
+    """
+    if target is None:
         return int(np.argmax(probs))
-    if isinstance(class_index, bool) or not isinstance(class_index, (int, np.integer)) \
-            or not 0 <= int(class_index) < probe.n_classes:
-        raise ValueError(f"class_index must be an int in 0..{probe.n_classes - 1}, got {class_index!r}.")
-    return int(class_index)
+    resolved = resolve_target(target, probe.model, probe.n_classes)
+    if isinstance(resolved, Channel):
+        raise ValueError(f"This method explains a class, not {resolved}; pass target=<class "
+                         "index>, or use adversarial_strip to optimise a channel.")
+    return resolved
 
 
-def saliency(adapter, image, class_index: int | None = None) -> Attribution:
+def saliency(model, image, target: int | None = None) -> Attribution:
     """Gradient magnitude of the class logit with respect to each pixel.
 
     The map is ``max over channels |∂ z_c / ∂ pixel|`` where ``z_c`` is the class's logit
@@ -63,18 +69,18 @@ def saliency(adapter, image, class_index: int | None = None) -> Attribution:
 
     Parameters
     ----------
-    adapter : ModelAdapter or ModelProbe
+    model : keras.Model, ModelAdapter or ModelProbe
     image : array, shape (H, W, C)
         Pixels in 0..255.
-    class_index : int, optional
+    target : int, optional
         Class to explain; the predicted class by default.
     """
-    probe = ModelProbe.of(adapter)
+    probe = ModelProbe.of(model)
     x, _ = probe.as_batch(image)
     if len(x) != 1:
         raise ValueError(f"saliency takes one image (H×W×C); got {len(x)}.")
     probs = probe.predict(x)[0]
-    c = pick_class(probe, probs, class_index)
+    c = pick_class(probe, probs, target)
     _, grad = probe.input_gradient("logit")(x, np.array([c], np.int32))
     raw = np.abs(np.asarray(grad)[0]).max(axis=-1).astype(np.float32)
     top = float(raw.max())

@@ -19,6 +19,8 @@ from deepling.data.images import convert_channels, resize_images
 
 # Layers that map 0..255 pixels into the model's own range when they come first.
 _RESCALING_TYPES = {"Rescaling", "Normalization"}
+# Where as_adapter keeps the wrapper of a plain keras.Model.
+_ADAPTER = "_deepling_adapter"
 
 
 class ModelError(ValueError):
@@ -118,7 +120,8 @@ class ModelAdapter:
         return int(self.model.outputs[0].shape[-1])
 
     def predict_proba(self, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
-        """Class probabilities (N×K, float32) for fitted uint8 images."""
+        """Class probabilities (N×K, float32) for fitted images, pixels in 0..255."""
+        images = check_pixels(images)
         out = []
         for start in range(0, len(images), batch_size):
             x = self.preprocess(images[start:start + batch_size])
@@ -131,6 +134,52 @@ class ModelAdapter:
         if dataset is not None and dataset.n_classes == self.n_outputs:
             return dataset.class_names
         return tuple(str(k) for k in range(self.n_outputs))
+
+
+def as_adapter(model, input_range=None) -> ModelAdapter:
+    """``model`` as a :class:`ModelAdapter`: an adapter is returned as it is; a plain
+    ``keras.Model`` is wrapped once (input range detected, see :meth:`ModelAdapter.from_model`)
+    and the wrapper kept on the model, so compiled functions and fingerprints are reused by
+    the next call on the same model.
+
+    Every library function that takes a model calls this on the way in, so a notebook can
+    pass its own ``keras.Model``.
+    """
+    if isinstance(model, ModelAdapter):
+        return model
+    adapter = getattr(model, _ADAPTER, None) if input_range is None else None
+    if isinstance(adapter, ModelAdapter):
+        return adapter
+    if not hasattr(model, "inputs") or not hasattr(model, "layers"):
+        raise ModelError(f"Expected a keras.Model or a ModelAdapter, got {type(model).__name__}.")
+    adapter = ModelAdapter.from_model(model, getattr(model, "name", "model"), input_range=input_range)
+    if input_range is None:
+        # object.__setattr__: Keras would otherwise track the wrapper as part of the model.
+        object.__setattr__(model, _ADAPTER, adapter)
+    return adapter
+
+
+def check_pixels(images) -> np.ndarray:
+    """``images`` as an array of pixels in 0..255; ValueError for anything else.
+
+    Float pixels all within 0..1 (and not all 0) are refused: they are almost surely
+    already scaled for a model, and read as 0..255 they would be a nearly black image.
+    """
+    x = np.asarray(images)
+    if x.dtype == np.uint8:
+        return x
+    if not np.issubdtype(x.dtype, np.number) or np.issubdtype(x.dtype, np.complexfloating):
+        raise ValueError(f"Images must be numeric pixels in 0..255, got dtype {x.dtype}.")
+    if x.size:
+        if not np.isfinite(x).all() or x.min() < 0 or x.max() > 255:
+            raise ValueError("Images must be pixels in 0..255 (not the model's input range); "
+                             "Deepling converts to the model's range itself.")
+        if np.issubdtype(x.dtype, np.floating) and 0 < x.max() <= 1.0:
+            raise ValueError(
+                "These pixels are floats in 0..1, but Deepling takes pixels in 0..255 (it "
+                "scales them to the model's input range itself). Pass (images * 255) or the "
+                "uint8 images.")
+    return x
 
 
 def to_probabilities(raw: np.ndarray, kind: str) -> np.ndarray:

@@ -24,7 +24,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from deepling.service.limits import UploadLimits
+from deepling.data.limits import UploadLimits
 from deepling.models.adapter import ModelError
 
 # The child's answer is a few kB; anything larger is not from our code.

@@ -21,7 +21,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from deepling.service.limits import UploadLimits
+from deepling.data.limits import UploadLimits
 from deepling.models.adapter import ModelAdapter, ModelError, file_fingerprint
 from deepling.resources import DEMO_MODEL
 

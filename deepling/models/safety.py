@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from types import MappingProxyType
 
-from deepling.service.limits import UploadLimits
+from deepling.data.limits import UploadLimits
 from deepling.models.adapter import ModelError
 
 ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")

@@ -5,10 +5,10 @@
 images through a model once and returns one aligned layout per layer.
 """
 
-from deepling.projection.activations import pivot_products, select_layers
+from deepling.projection.activations import penultimate_layer, pivot_products, select_layers
 from deepling.projection.pivot_mds import PivotMDS, maxmin_pivots
 from deepling.projection.procrustes import Alignment, procrustes_align
 from deepling.projection.sequence import LayerSequence, layer_sequence
 
 __all__ = ["Alignment", "LayerSequence", "PivotMDS", "layer_sequence", "maxmin_pivots",
-           "pivot_products", "procrustes_align", "select_layers"]
+           "penultimate_layer", "pivot_products", "procrustes_align", "select_layers"]

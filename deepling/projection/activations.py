@@ -33,6 +33,7 @@ import numpy as np
 from sklearn.utils import check_random_state
 
 from deepling.data.dataset import Dataset
+from deepling.models.adapter import as_adapter, check_pixels
 from deepling.projection.pivot_mds import maxmin_select
 
 # Layers that return their input unchanged at inference: their frame would repeat the
@@ -170,8 +171,28 @@ def select_layers(model, layers=None):
     return [e for e in entries if e.name in set(wanted)], []
 
 
-def check_images(adapter, images) -> np.ndarray:
-    """``images`` as a uint8 N×H×W×C array that fits ``adapter``'s model, else ValueError."""
+def penultimate_layer(model) -> str:
+    """The layer whose output feeds the classifier: the model's last learned features.
+
+    Layers that are the identity at inference (Dropout…) are skipped, and a separate
+    Softmax/Activation at the end counts as part of the classifier. ``model`` is a
+    ``keras.Model`` or a ``ModelAdapter``.
+    """
+    model = as_adapter(model).model
+    refs, _ = select_layers(model)
+    names = [r.name for r in refs]
+    types = [r.type for r in refs]
+    end = len(refs) - 1
+    if types[end] in ("Softmax", "Activation") and end > 1:
+        end -= 1
+    if end < 1:
+        raise ValueError(f"Model {model.name!r} has no layer before its classifier to lay out.")
+    return names[end - 1]
+
+
+def check_images(model, images) -> np.ndarray:
+    """``images`` as a uint8 N×H×W×C array that fits the model, else ValueError."""
+    adapter = as_adapter(model)
     if isinstance(images, Dataset):
         images = images.images
     images = np.asarray(images)
@@ -189,19 +210,20 @@ def check_images(adapter, images) -> np.ndarray:
             f"{shown}; convert them with adapter.fit_dataset(dataset) first."
         )
     if images.dtype != np.uint8:
+        check_pixels(images)  # says so when they are 0..1 floats
         raise ValueError(f"images must be uint8 pixels (0–255), got {images.dtype}; the "
                          "model adapter scales them to the model's input range.")
     return images
 
 
-def pivot_products(adapter, images, layers=None, *, n_pivots=50, batch_size=256,
+def pivot_products(model, images, layers=None, *, n_pivots=50, batch_size=256,
                    random_state=0, progress=None) -> PivotProducts:
-    """Stream ``images`` through ``adapter``'s model, keeping products with pivots per layer.
+    """Stream ``images`` through ``model``, keeping products with pivots per layer.
 
     Parameters
     ----------
-    adapter : ModelAdapter
-        The model and its input convention.
+    model : keras.Model or ModelAdapter
+        The model (and its input convention).
     images : ndarray of uint8, shape (N, H, W, C), or Dataset
         Images already fitted to the model (see ``ModelAdapter.fit_dataset``).
     layers : sequence of str or None, default=None
@@ -221,6 +243,7 @@ def pivot_products(adapter, images, layers=None, *, n_pivots=50, batch_size=256,
     """
     import tensorflow as tf
 
+    adapter = as_adapter(model)
     images = check_images(adapter, images)
     if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}.")

@@ -4,7 +4,8 @@
 model once (:func:`~deepling.projection.activations.pivot_products`), every layer is laid
 out with Pivot MDS, each layout is aligned to the previous one with Procrustes (mirror
 included) so that only real change moves the points, and all frames share one viewport.
-Results are cached on disk by model, images and parameters.
+A result converts to plain arrays and back (:meth:`LayerSequence.to_arrays`), which is how
+the service (:mod:`deepling.service.projections`) keeps it in its disk cache.
 """
 
 from __future__ import annotations
@@ -14,12 +15,12 @@ from numbers import Integral
 
 import numpy as np
 
-from deepling.service.cache import ArrayCache, cache_key
+from deepling.models.adapter import as_adapter
 from deepling.projection.activations import check_images, pivot_products, select_layers
 from deepling.projection.pivot_mds import PivotMDS
 from deepling.projection.procrustes import procrustes_align
 
-# Bump when the computation changes, so old cache entries are not reused.
+# Bump when the computation or the arrays change, so stored results are not reused.
 FORMAT_VERSION = 1
 # A layer whose pivots (max–min spread, so its most different images) lie within this
 # fraction of their norm of each other has collapsed to a point: float32 cannot resolve
@@ -60,7 +61,7 @@ class LayerSequence:
     skipped : tuple of str
         Layers left out of the default selection, with the reason.
     from_cache : bool
-        Whether this result was read from the disk cache (not stored in it).
+        Whether this result was read back from stored arrays (:meth:`from_arrays`).
     """
 
     names: tuple[str, ...]
@@ -100,7 +101,7 @@ class LayerSequence:
         return self.layouts[self.names.index(name)]
 
     def to_arrays(self) -> dict[str, np.ndarray]:
-        """Plain arrays (no objects, no pickling) for :class:`~deepling.service.cache.ArrayCache`."""
+        """Plain arrays (no objects, no pickling), e.g. for an ``.npz`` file or a disk cache."""
         arrays = {
             "format": np.array(FORMAT_VERSION),
             "names": np.array(self.names, dtype=str),
@@ -136,14 +137,14 @@ class LayerSequence:
         )
 
 
-def layer_sequence(adapter, images, layers=None, *, n_pivots=50, batch_size=256,
-                   random_state=0, progress=None, cache=True, align=True) -> LayerSequence:
-    """Lay out ``images`` in every layer of ``adapter``'s model, aligned frame to frame.
+def layer_sequence(model, images, layers=None, *, n_pivots=50, batch_size=256,
+                   random_state=0, progress=None, align=True) -> LayerSequence:
+    """Lay out ``images`` in every layer of ``model``, aligned frame to frame.
 
     Parameters
     ----------
-    adapter : ModelAdapter
-        The model and its input convention.
+    model : keras.Model or ModelAdapter
+        The model (a plain model's input range is detected, see ``ModelAdapter.from_model``).
     images : ndarray of uint8, shape (N, H, W, C), or Dataset
         At least 2 images, already fitted to the model (``adapter.fit_dataset``).
     layers : sequence of str or None, default=None
@@ -157,13 +158,9 @@ def layer_sequence(adapter, images, layers=None, *, n_pivots=50, batch_size=256,
     batch_size : int, default=256
         Images per forward pass. Bounds memory; does not change the result.
     random_state : int, RandomState instance or None, default=0
-        Chooses pivot candidates and first pivots. Only an int (or the default) is cached;
-        ``None`` or a RandomState gives a fresh, uncached result.
+        Chooses pivot candidates and first pivots; an int makes the result reproducible.
     progress : callable, optional
         ``progress(fraction, message)``, fraction rising from 0 to 1, for a progress bar.
-    cache : bool or ArrayCache, default=True
-        Read and write results in the ``"projections"`` disk cache (or the given one),
-        keyed by the model fingerprint, the image bytes and the parameters.
     align : bool, default=True
         Turn each layout onto the previous one. With False, the layouts keep the
         orientation Pivot MDS gave them (the diagnostics are still measured).
@@ -186,27 +183,12 @@ def layer_sequence(adapter, images, layers=None, *, n_pivots=50, batch_size=256,
     Finally one factor for all frames puts the farthest point of any frame on the unit
     circle.
     """
+    adapter = as_adapter(model)
     images = check_images(adapter, images)
     if not isinstance(n_pivots, Integral) or isinstance(n_pivots, bool) or n_pivots < 1:
         raise ValueError(f"n_pivots must be a positive integer, got {n_pivots!r}.")
     refs, skipped = select_layers(adapter.model, layers)
     report = progress or (lambda fraction, message: None)
-
-    store = _cache_for(cache, random_state)
-    key = None
-    if store is not None:
-        key = cache_key("layer_sequence", FORMAT_VERSION, adapter.fingerprint,
-                        list(adapter.input_range), images, [r.name for r in refs],
-                        int(n_pivots), int(random_state), bool(align))
-        hit = store.get(key)
-        if hit is not None:
-            try:
-                result = LayerSequence.from_arrays(hit, from_cache=True)
-            except (KeyError, ValueError):  # stale or damaged entry: recompute
-                result = None
-            if result is not None:
-                report(1.0, "Layer projections loaded from the cache")
-                return result
 
     stream = pivot_products(
         adapter, images, [r.name for r in refs], n_pivots=n_pivots, batch_size=batch_size,
@@ -241,19 +223,8 @@ def layer_sequence(adapter, images, layers=None, *, n_pivots=50, batch_size=256,
         n_pivots=int(stream.products[0].shape[1]), warnings=tuple(warnings),
         skipped=tuple(skipped),
     )
-    if store is not None:
-        store.put(key, result.to_arrays())
     report(1.0, "Layer projections ready")
     return result
-
-
-def _cache_for(cache, random_state):
-    """The cache to use, or None when off or the result would not be reproducible."""
-    if cache is False or cache is None:
-        return None
-    if not isinstance(random_state, Integral) or isinstance(random_state, bool):
-        return None  # None or a RandomState: every call differs, so nothing to reuse
-    return cache if isinstance(cache, ArrayCache) else ArrayCache("projections")
 
 
 def _layout(products):

@@ -23,8 +23,6 @@ from pathlib import Path
 
 import numpy as np
 
-from deepling.service.paths import cache_dir
-
 log = logging.getLogger("deepling.service.cache")
 _KEY = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 
@@ -40,10 +38,10 @@ def is_disk_full(exc: BaseException) -> bool:
     return isinstance(exc, sqlite3.OperationalError) and "full" in str(exc).lower()
 
 
-def disk_space(path: str | os.PathLike | None = None) -> dict:
+def disk_space(path: str | os.PathLike) -> dict:
     """``{"free_mb", "total_mb", "low"}`` of the disk holding the cache; ``low`` when less
     than 5 % (at most 64 MB) is left, which is when the app shows its banner."""
-    usage = shutil.disk_usage(path or cache_dir())
+    usage = shutil.disk_usage(path)
     low = usage.free < min(64 << 20, usage.total // 20)
     return {"free_mb": round(usage.free / (1 << 20), 1), "total_mb": round(usage.total / (1 << 20), 1),
             "low": bool(low)}
@@ -82,12 +80,12 @@ class ArrayCache:
     ----------
     kind : str
         Sub-folder of the cache (``"predictions"``, ``"projections"``...).
-    root : path, optional
-        Defaults to ``$DEEPLING_CACHE/<kind>``.
+    root : path
+        The cache folder: the server's ``Config.cache`` (the one place it is defined).
     """
 
-    def __init__(self, kind: str, root: str | os.PathLike | None = None):
-        self.dir = Path(root) / kind if root else cache_dir(kind)
+    def __init__(self, kind: str, root: str | os.PathLike):
+        self.dir = Path(root) / kind
         self.dir.mkdir(parents=True, exist_ok=True)
 
     def path(self, key: str) -> Path:

@@ -53,8 +53,12 @@ class Config:
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
 
-    @property
-    def uploads(self) -> Path:
-        path = Path(self.cache) / "uploads"
+    def cache_path(self, *parts: str) -> Path:
+        """A folder under the cache (created on demand)."""
+        path = Path(self.cache).joinpath(*parts)
         path.mkdir(parents=True, exist_ok=True)
         return path
+
+    @property
+    def uploads(self) -> Path:
+        return self.cache_path("uploads")

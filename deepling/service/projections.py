@@ -21,6 +21,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from numbers import Integral
+
+from deepling.models import as_adapter
 from deepling.projection import LayerSequence, layer_sequence
 from deepling.service import schema
 from deepling.service.cache import ArrayCache, cache_key
@@ -73,7 +76,7 @@ class ProjectionService:
     def __init__(self, workspace, jobs=None):
         self.workspace = workspace
         self.jobs = jobs
-        self.store = ArrayCache("projections", workspace.config.cache)
+        self.store = workspace.cache("projections")
 
     # --- choice → images → key ------------------------------------------------------------
     def choose(self, model_id: str, data_id: str, raw_choice: dict | None) -> tuple[dict, np.ndarray]:
@@ -136,9 +139,41 @@ class ProjectionService:
         adapter, ds = self.workspace.model(model_id), self.workspace.dataset(model_id, data_id)
         if progress:
             progress(0.0, f"projecting {len(indices):,} images through {len(adapter.model.layers)} layers")
-        seq = layer_sequence(adapter, ds.images[indices], progress=progress, cache=False)
+        seq = layer_sequence(adapter, ds.images[indices], progress=progress)
         self.store.put(self.key(model_id, data_id, choice), {"indices": indices, **seq.to_arrays()})
         return Projection(indices, seq)
 
     def _stored(self, key: str) -> bool:
         return self.store.path(key).exists()
+
+
+def cached_sequence(store: ArrayCache, model, images, layers=None, *, n_pivots: int = 50,
+                    random_state=0, align: bool = True, progress=None) -> LayerSequence:
+    """:func:`~deepling.projection.layer_sequence`, read from ``store`` when it has it.
+
+    Keyed by the model's fingerprint and input range, the image bytes and the parameters;
+    a ``random_state`` that is not an int gives a fresh result every call, so it is
+    neither read nor stored.
+    """
+    adapter = as_adapter(model)
+    reproducible = isinstance(random_state, Integral) and not isinstance(random_state, bool)
+    key = None
+    if reproducible:
+        key = cache_key("layer_sequence", FORMAT_VERSION, adapter.fingerprint,
+                        list(adapter.input_range), np.asarray(images), layers, int(n_pivots),
+                        int(random_state), bool(align))
+        hit = store.get(key)
+        if hit is not None:
+            try:
+                result = LayerSequence.from_arrays(hit, from_cache=True)
+            except (KeyError, ValueError):  # stale or damaged entry: recompute
+                result = None
+            if result is not None:
+                if progress:
+                    progress(1.0, "Layer projections loaded from the cache")
+                return result
+    result = layer_sequence(adapter, images, layers, n_pivots=n_pivots, random_state=random_state,
+                            align=align, progress=progress)
+    if key is not None:
+        store.put(key, result.to_arrays())
+    return result

@@ -18,7 +18,7 @@ def layer_sequence_task(workspace, params: dict, progress=None):
 
 def robustness_task(workspace, params: dict, progress=None):
     """The testing view's robustness simulation for ``{"model", "data", "size"}``."""
-    from deepling.service.metrics import run_robustness
+    from deepling.service.robustness import run_robustness
 
     return run_robustness(workspace, params["model"], params["data"], int(params["size"]),
                           progress=progress)

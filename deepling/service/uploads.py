@@ -30,7 +30,7 @@ import numpy as np
 
 from deepling.data import DataError, Dataset, load_npz
 from deepling.service.cache import DISK_FULL_MESSAGE, is_disk_full, write_atomic
-from deepling.service.limits import UploadLimits
+from deepling.data.limits import UploadLimits
 from deepling.service.schema import shown
 from deepling.models import ModelAdapter, ModelError, load_model_file, model_summary
 from deepling.models.adapter import file_fingerprint

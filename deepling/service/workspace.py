@@ -109,7 +109,11 @@ class Workspace:
 
         key = cache_key("predictions", adapter.fingerprint, ds.fingerprint, adapter.input_range)
         return self._memo(("pred", key),
-                          lambda: Predictions(ArrayCache("predictions").get_or_compute(key, compute)["p"]))
+                          lambda: Predictions(self.cache("predictions").get_or_compute(key, compute)["p"]))
+
+    def cache(self, kind: str) -> ArrayCache:
+        """The disk cache for results of one kind, in this server's cache folder."""
+        return ArrayCache(kind, self.config.cache)
 
     def class_names(self, model_id: str | None = None, data_id: str | None = None):
         return self.model(model_id).class_names(self.dataset(model_id, data_id))
@@ -154,7 +158,7 @@ class Workspace:
 
     def _load_data(self, data_id: str) -> Dataset:
         if data_id == DEFAULT_ID:
-            return load_dataset(self.config.data)
+            return load_dataset(self.config.data, cache_dir=self.config.cache_path("datasets"))
         if is_upload_id(data_id):
             return self.uploads.load_dataset(data_id)
         raise DataError(f"Unknown dataset id {shown(data_id)}: use 'default' or the id an upload "

@@ -8,7 +8,11 @@ and toggling classes never wait for the server. The server only computes project
 
 from __future__ import annotations
 
+import csv
+import io
+
 import dash_bootstrap_components as dbc
+import numpy as np
 from dash import dcc, html
 
 from deepling.service.selection import DEFAULT, MODES
@@ -73,3 +77,16 @@ def layout(ctx) -> dbc.Card:
                           "click: focus an image", className="small text-muted")
     body = [choose, progress, plot, player, footer, *stores]
     return card("Layer animation", body, "animation-card", extra=help_text)
+
+
+def layouts_csv(seq, indices, labels, predicted, names) -> str:
+    """One row per image and layer: the layouts as a user's spreadsheet reads them."""
+    out = io.StringIO()
+    w = csv.writer(out)
+    w.writerow(["layer_index", "layer", "image_index", "true_class", "predicted_class", "x", "y"])
+    for li, name in enumerate(seq.names):
+        xy = np.asarray(seq.layouts[li])
+        for j, i in enumerate(indices):
+            w.writerow([li, name, int(i), names[labels[j]], names[predicted[j]],
+                        f"{xy[j, 0]:.5f}", f"{xy[j, 1]:.5f}"])
+    return out.getvalue()

@@ -422,6 +422,42 @@ def problem(message: str) -> html.Div:
     return html.Div(message, className="dl-arch-note small")
 
 
+def graph(figure) -> dcc.Graph:
+    return dcc.Graph(figure=figure, config={"displayModeBar": False})
+
+
+def focus_label(ids: dict, index: int, true: int, predicted: int, class_names) -> html.Span:
+    """The image in focus, small: thumbnail, index, true → predicted class."""
+    truth = class_names[true] if true >= 0 else "?"
+    return html.Span([
+        html.Img(src=f"/api/images/{ids['model']}/{ids['data']}/{index}.png", width=22, height=22,
+                 className="dl-pixelated dl-arch-focus-img", alt=""),
+        f" #{index} ", html.B(truth), f" → {class_names[predicted]}"],
+        title=f"the image in focus: #{index}, true {truth}, predicted {class_names[predicted]}")
+
+
+def maps_panel(fm, image_label, output_names=None):
+    """The feature-maps tab: a grid of maps, or a bar per unit for a vector layer
+    (named by class when it is the model's output, ``output_names``)."""
+    if not fm.is_vector:
+        return map_grid(fm, image_label)
+    return html.Div([
+        html.Div([image_label, f" · {fm.n_channels} units"],
+                 title="click a bar: its top images", className="small mb-1"),
+        dcc.Graph(id="arch-vector", config={"displayModeBar": False},
+                  figure=vector_figure(fm, output_names)),
+    ])
+
+
+def top_panel(top, means, indices, labels, predicted, class_names, ids) -> html.Div:
+    """The top-images tab: the channel's top images and its mean activation per class."""
+    return html.Div([
+        top_images(top, indices, labels, predicted, class_names, ids, len(indices)),
+        dcc.Graph(figure=class_profile(means[:, top.channel], labels, class_names),
+                  config={"displayModeBar": False}, className="mt-1"),
+    ])
+
+
 def map_grid(fm, image_label, max_maps: int = MAX_MAPS) -> html.Div:
     """The channels of ``fm`` as small heat maps on one shared colour scale.
 

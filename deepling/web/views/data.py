@@ -12,7 +12,7 @@ import numpy as np
 import plotly.graph_objects as go
 from dash import dcc, html
 
-from deepling.service.metrics import Scores, scores
+from deepling.evaluation import Scores, scores
 from deepling.web.views.common import card, class_color, note_list
 from deepling.web.views.figures import per_class_accuracy
 
@@ -119,6 +119,18 @@ def cell_outline(selected: tuple[int, int] | None) -> list[dict]:
     i, j = selected
     return [dict(type="rect", x0=j - 0.5, x1=j + 0.5, y0=i - 0.5, y1=i + 0.5, xref="x", yref="y",
                  line=dict(color="#e15759", width=2.5))]
+
+
+def grid_count(n_match: int, n_shown: int, sort: str | None, n_picked: int | None = None) -> str:
+    """The line above the grid: how many images match, of the pick when there is one."""
+    sort = sort or "confidence-asc"
+    picked = f" of the {n_picked:,} picked" if n_picked else ""
+    if not n_match:
+        return (f"None{picked} images matches these filters; widen the confidence range, clear "
+                "a class, or reset the pick." if picked else
+                "No image matches these filters; widen the confidence range or clear a class.")
+    return f"{n_match:,}{picked} images match" + (
+        f" · the first {n_shown} {SORT_LABELS[sort]}" if n_match > n_shown else "")
 
 
 def grid_tiles(indices, labels, predicted, confidence, class_names, data_key: str,

@@ -27,12 +27,6 @@ def heat(values: np.ndarray, vmax: float | None = None, name: str = "Inferno") -
     return colormap(name)[idx]
 
 
-def overlay(image: np.ndarray, heat_rgb: np.ndarray, alpha: float = 0.5) -> np.ndarray:
-    """Blend a heat map over an image (gray images are shown as RGB)."""
-    img = image if image.shape[-1] == 3 else np.repeat(image, 3, axis=-1)
-    return np.clip(img * (1 - alpha) + heat_rgb * alpha, 0, 255).astype(np.uint8)
-
-
 def strip_png(frames, changes, captions, title: str, scale: int = 4) -> bytes:
     """One PNG: a title, the frames in a row, their change maps beneath, a caption each."""
     frames = [np.repeat(f, 3, axis=-1) if f.shape[-1] == 1 else f for f in frames]
@@ -54,3 +48,13 @@ def strip_png(frames, changes, captions, title: str, scale: int = 4) -> bytes:
     buf = io.BytesIO()
     canvas.save(buf, format="PNG")
     return buf.getvalue()
+
+
+def strip_picture(strip, class_names, title: str) -> bytes:
+    """The strip as one PNG (the download and the report): frames, change maps on one
+    shared scale, and the top class with its probability under each frame."""
+    vmax = float(strip.delta_magnitude.max()) or 1.0
+    captions = [f"step {s}\n{class_names[p]} {pr[p]:.0%}" for s, p, pr in
+                zip(strip.steps, strip.predicted, strip.probabilities)]
+    return strip_png(list(strip.frames), [heat(m, vmax) for m in strip.delta_magnitude],
+                     captions, title)

@@ -20,7 +20,9 @@ from dash import dcc, html
 from PIL import Image
 from plotly.subplots import make_subplots
 
+from deepling.service.explanations import gradcam_layers
 from deepling.web.views.common import card, class_color, image_uri
+from deepling.web.views.payload import fit_view
 
 SAMPLE_SIZES = (200, 500, 1000, 2000)
 DEFAULT_SAMPLE = 1000
@@ -35,41 +37,6 @@ _INFERNO = np.array([[0, 0, 4], [40, 11, 84], [101, 21, 110], [159, 42, 99], [21
 # probability (evidence for the class), blue where it raises it.
 _DIVERGING = np.array([[59, 76, 192], [141, 176, 254], [242, 242, 242], [244, 154, 123],
                        [180, 4, 38]], np.float32)
-
-
-# --- model facts the layout needs ---------------------------------------------------------
-def spatial_layers(model) -> list[str]:
-    """Layers with an N×H×W×C output, input excluded: the ones Grad-CAM can explain."""
-    names = []
-    for layer in model.layers:
-        if type(layer).__name__ == "InputLayer":
-            continue
-        try:
-            rank = len(layer.output.shape)
-        except (AttributeError, ValueError):  # shared or multi-output layers
-            continue
-        if rank == 4:
-            names.append(layer.name)
-    return names
-
-
-def penultimate_layer(model) -> str:
-    """The layer whose output feeds the classifier: the model's last learned features.
-
-    Layers that are the identity at inference (Dropout…) are skipped, and a separate
-    Softmax/Activation at the end counts as part of the classifier.
-    """
-    from deepling.projection import select_layers
-
-    refs, _ = select_layers(model)
-    names = [r.name for r in refs]
-    types = [r.type for r in refs]
-    end = len(refs) - 1
-    if types[end] in ("Softmax", "Activation") and end > 1:
-        end -= 1
-    if end < 1:
-        raise ValueError(f"Model {model.name!r} has no layer before its classifier to lay out.")
-    return names[end - 1]
 
 
 # --- layout ----------------------------------------------------------------------------
@@ -87,11 +54,11 @@ def layout(ctx) -> html.Div:
         html.Div(id="test-embed-sink", hidden=True),
     ], "test-embed-card")
 
-    layers = spatial_layers(adapter.model)
+    layers, default = gradcam_layers(adapter)
     controls = html.Div([
         dbc.InputGroup([dbc.InputGroupText("layer"),
                         dbc.Select(id="test-layer", options=[{"label": n, "value": n} for n in layers],
-                                   value=_default_layer(adapter.model, layers))],
+                                   value=default)],
                        size="sm", style={"width": "13rem"}),
         dbc.InputGroup([dbc.InputGroupText("class"),
                         dbc.Select(id="test-class", value=AUTO_CLASS, options=class_options(names))],
@@ -141,18 +108,31 @@ def class_options(names) -> list[dict]:
         [{"label": n, "value": str(k)} for k, n in enumerate(names)]
 
 
-def layer_options(model) -> tuple[list[dict], str | None]:
-    layers = spatial_layers(model)
-    return [{"label": n, "value": n} for n in layers], _default_layer(model, layers)
+def fit_embedding(layout: np.ndarray) -> np.ndarray:
+    """The embedding's layout fitted to the bulk of its points, as the layer animation is
+    (a few far points would squeeze the rest)."""
+    return fit_view(np.asarray(layout)[None])[0]
 
 
-def _default_layer(model, layers) -> str | None:
-    from deepling.methods import default_gradcam_layer
+def verdict(prefix: str, probs: np.ndarray, names) -> str:
+    p = int(np.argmax(probs))
+    return f"{prefix} · predicted {names[p]} {probs[p]:.0%}"
 
-    try:
-        return default_gradcam_layer(model)
-    except ValueError:
-        return layers[-1] if layers else None
+
+def describe_whatif(whatif: dict) -> str:
+    """``{"edits": {"rotate": 15.0, "blur": 1.0}, "fgsm": 4}`` → ``"rotate 15, blur 1, FGSM ε 4"``."""
+    parts = []
+    for name, value in ((whatif or {}).get("edits") or {}).items():
+        if isinstance(value, dict):
+            value = ", ".join(f"{k} {_num(v)}" for k, v in value.items() if k not in ("x", "y", "fill"))
+        parts.append(f"{name} {_num(value)}".strip())
+    if (whatif or {}).get("fgsm"):
+        parts.append(f"FGSM ε {_num(whatif['fgsm'])}")
+    return ", ".join(parts)
+
+
+def _num(v):
+    return f"{v:g}" if isinstance(v, float) else str(v)
 
 
 # --- explanation panels ------------------------------------------------------------------
@@ -255,7 +235,7 @@ def explanation_row(label, image: np.ndarray, maps: dict, class_names, verdict) 
                                       className="dl-test-panel"))
             continue
         picture, scale = overlay(image, attr.heatmap, method)
-        cls = class_names[attr.class_index]
+        cls = class_names[attr.target]
         title = titles[method] + (f" · {attr.layer}" if attr.layer else "")
         note = f"drop in p({cls})" if method == "occlusion" else f"for {cls} ({attr.probability:.0%})"
         panels.append(panel(picture, title, note, legend_bar(method, scale), testid=method))
@@ -320,6 +300,28 @@ def focus_marker(xy, indices, focus) -> go.Scatter:
     return go.Scatter(x=x, y=y, mode="markers", name="in focus", showlegend=False,
                       hoverinfo="skip",
                       marker=dict(size=22, color="rgba(0,0,0,0)", line=dict(color="#111", width=2.5)))
+
+
+def robustness_json(arrays: dict) -> dict:
+    """The simulation's arrays (:mod:`deepling.service.robustness`) → what the figure needs, JSON-ready (NaN, a class without
+    images, becomes None)."""
+    from deepling.methods import AUGMENTATIONS
+
+    def clean(a):
+        a = np.asarray(a, dtype=np.float64)
+        return np.where(np.isfinite(a), a, None).tolist()
+
+    augs = []
+    for name, aug in AUGMENTATIONS.items():
+        if f"{name}/magnitudes" not in arrays:
+            continue
+        augs.append({"name": name, "label": aug.label, "unit": aug.unit,
+                     "magnitudes": clean(arrays[f"{name}/magnitudes"]),
+                     "per_class": clean(arrays[f"{name}/per_class"]),
+                     "mean": clean(arrays[f"{name}/mean"]),
+                     "accuracy": clean(arrays[f"{name}/accuracy"])})
+    return {"augs": augs, "n": len(arrays["indices"]),
+            "counts": np.asarray(arrays["counts"]).tolist()}
 
 
 def robustness_figure(result: dict | None, focus_curves: dict | None, class_names,

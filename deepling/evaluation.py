@@ -1,13 +1,13 @@
-"""How well the model does on a dataset, which images to look at, and what breaks it.
+"""How well a model does on a dataset, which images to look at, and what breaks it.
 
-The scores and filters work on the model's cached predictions (labels, predicted classes,
-confidences as arrays), never on pixels, so they are fast enough to run on every click.
+The scores and filters work on predictions (labels, predicted classes, confidences as
+arrays), never on pixels, so they are fast enough to run on every click.
 Images whose label is unknown (``-1``) have a prediction but no right answer: they are left
 out of every score and count, and a filter on the true class never matches them.
 
-The robustness simulation does touch pixels (every augmentation at every magnitude over a
-stratified sample); it runs as the background task ``robustness`` and is disk-cached. It
-lives here, free of Dash, so a Celery worker can import it.
+:func:`simulate_robustness` does touch pixels (every augmentation at every magnitude over a
+sample of images); the service runs it as the background task ``robustness`` and caches it
+(:mod:`deepling.service.robustness`).
 """
 
 from __future__ import annotations
@@ -17,8 +17,6 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.metrics import confusion_matrix as _sk_confusion_matrix
 from sklearn.metrics import precision_recall_fscore_support
-
-from deepling.service import schema
 
 SORTS = ("confidence-asc", "confidence-desc", "index")
 
@@ -106,7 +104,8 @@ def cell_indices(labels, predicted, true: int, pred: int) -> np.ndarray:
 
 
 def filter_images(labels, predicted, confidence, *, true=None, pred=None, errors_only=False,
-                  confidence_range=(0.0, 1.0), sort: str = "confidence-asc") -> np.ndarray:
+                  confidence_range=(0.0, 1.0), sort: str = "confidence-asc",
+                  among=None) -> np.ndarray:
     """Dataset indices that pass the filters, in the order asked for.
 
     Parameters
@@ -123,18 +122,26 @@ def filter_images(labels, predicted, confidence, *, true=None, pred=None, errors
     sort : {'confidence-asc', 'confidence-desc', 'index'}
         Least confident first (where the model hesitates), most confident first, or
         dataset order. Ties keep dataset order, so the grid does not reshuffle.
+    among : array of int, optional
+        Keep only these dataset indices (a pick of images made in another view).
     """
-    sort = schema.one_of(sort, "sort", SORTS)
+    if sort not in SORTS:
+        raise ValueError(f"sort must be one of {SORTS}, got {sort!r}.")
     labels, predicted = np.asarray(labels), np.asarray(predicted)
     confidence = np.asarray(confidence, dtype=np.float64)
-    lo, hi = schema.span(confidence_range, "confidence range", 0.0, 1.0)
+    lo, hi = (float(v) for v in confidence_range)
     keep = (confidence >= lo - 1e-9) & (confidence <= hi + 1e-9)
     if true is not None:
-        keep &= labels == schema.integer(true, "true class", -1, schema.MAX_CLASSES)
+        keep &= labels == int(true)
     if pred is not None:
-        keep &= predicted == schema.integer(pred, "predicted class", -1, schema.MAX_CLASSES)
+        keep &= predicted == int(pred)
     if errors_only:
         keep &= (labels >= 0) & (labels != predicted)
+    if among is not None:
+        picked = np.zeros(len(keep), bool)
+        among = np.asarray(among, dtype=np.int64).reshape(-1)
+        picked[among[(among >= 0) & (among < len(keep))]] = True
+        keep &= picked
     idx = np.flatnonzero(keep)
     if sort == "index":
         return idx
@@ -184,29 +191,16 @@ def _check(labels, predicted, n_classes: int):
 
 
 # --- robustness simulation ----------------------------------------------------------------
-# Bump when the simulation's computation changes, so old cache entries are not reused.
-ROBUSTNESS_VERSION = 1
 ROBUSTNESS_SEED = 0
 
 
-def robustness_key(adapter, dataset, size: int, seed: int = ROBUSTNESS_SEED) -> str:
-    """Cache key (and job key) of one simulation: model, data, sample and the grids."""
-    from deepling.service.cache import cache_key
-    from deepling.methods import AUGMENTATIONS
-
-    size = schema.integer(size, "sample size", 1, schema.MAX_ROBUSTNESS_IMAGES)
-    grids = {name: list(a.grid) for name, a in AUGMENTATIONS.items()}
-    return cache_key("robustness-sim", ROBUSTNESS_VERSION, adapter.fingerprint,
-                     list(adapter.input_range), dataset.fingerprint, size, int(seed), grids)
-
-
-def simulate_robustness(adapter, images, labels, *, batch_size: int = 256,
+def simulate_robustness(model, images, labels, *, batch_size: int = 256,
                         seed: int = ROBUSTNESS_SEED, progress=None) -> dict[str, np.ndarray]:
     """Every augmentation of :data:`~deepling.methods.AUGMENTATIONS` over its default grid.
 
     Parameters
     ----------
-    adapter : ModelAdapter
+    model : keras.Model or ModelAdapter
     images : ndarray of uint8, shape (N, H, W, C)
     labels : ndarray of int, shape (N,)
         All known (0..K-1).
@@ -226,12 +220,12 @@ def simulate_robustness(adapter, images, labels, *, batch_size: int = 256,
     out = {}
     augs = list(AUGMENTATIONS.values())
     for n, aug in enumerate(augs):
-        def step(done, total, n=n, aug=aug):
+        def step(fraction, _message, n=n, aug=aug):
             if progress is not None:
-                progress((n + done / total) / len(augs),
+                progress((n + fraction) / len(augs),
                          f"{aug.label.lower()} ({n + 1}/{len(augs)}) on {len(images):,} images")
 
-        curves = robustness_curves(adapter, images, labels, aug.name, batch_size=batch_size,
+        curves = robustness_curves(model, images, labels, aug.name, batch_size=batch_size,
                                    seed=seed, progress=step)
         out[f"{aug.name}/magnitudes"] = curves.magnitudes
         out[f"{aug.name}/per_class"] = curves.per_class
@@ -241,35 +235,8 @@ def simulate_robustness(adapter, images, labels, *, batch_size: int = 256,
     return out
 
 
-def run_robustness(workspace, model_id, data_id, size: int, progress=None) -> dict[str, np.ndarray]:
-    """:func:`simulate_robustness` on a stratified sample of ``size`` labelled images.
-
-    Disk-cached under :func:`robustness_key`; the result also holds the sample's dataset
-    ``indices``. This is what the ``robustness`` background task runs.
-    """
-    from deepling.service.cache import ArrayCache
-
-    adapter, ds = workspace.model(model_id), workspace.dataset(model_id, data_id)
-
-    def compute():
-        idx = stratified_sample(ds.labels, size, ROBUSTNESS_SEED)
-        arrays = simulate_robustness(adapter, ds.images[idx], ds.labels[idx], progress=progress)
-        arrays["indices"] = idx
-        return arrays
-
-    return ArrayCache("robustness").get_or_compute(robustness_key(adapter, ds, size), compute)
-
-
-def cached_robustness(workspace, model_id, data_id, size: int) -> dict[str, np.ndarray] | None:
-    """The simulation's result if it is in the disk cache, else None (never computes)."""
-    from deepling.service.cache import ArrayCache
-
-    adapter, ds = workspace.model(model_id), workspace.dataset(model_id, data_id)
-    return ArrayCache("robustness").get(robustness_key(adapter, ds, size))
-
-
-def image_robustness(adapter, image, label: int) -> dict[str, dict]:
-    """Probability of class ``label`` for one image under every augmentation's grid.
+def image_robustness(model, image, target: int) -> dict[str, dict]:
+    """Probability of class ``target`` for one image under every augmentation's grid.
 
     Returns ``{augmentation: {"magnitudes": [...], "probability": [...]}}`` (JSON-ready).
     """
@@ -277,28 +244,6 @@ def image_robustness(adapter, image, label: int) -> dict[str, dict]:
 
     out = {}
     for name in AUGMENTATIONS:
-        c = robustness_curves(adapter, np.asarray(image)[None], np.array([int(label)]), name)
+        c = robustness_curves(model, np.asarray(image)[None], np.array([int(target)]), name)
         out[name] = {"magnitudes": c.magnitudes.tolist(), "probability": c.per_image[0].tolist()}
     return out
-
-
-def robustness_json(arrays: dict) -> dict:
-    """The cached arrays → what the figure needs, JSON-ready (NaN, a class without
-    images, becomes None)."""
-    from deepling.methods import AUGMENTATIONS
-
-    def clean(a):
-        a = np.asarray(a, dtype=np.float64)
-        return np.where(np.isfinite(a), a, None).tolist()
-
-    augs = []
-    for name, aug in AUGMENTATIONS.items():
-        if f"{name}/magnitudes" not in arrays:
-            continue
-        augs.append({"name": name, "label": aug.label, "unit": aug.unit,
-                     "magnitudes": clean(arrays[f"{name}/magnitudes"]),
-                     "per_class": clean(arrays[f"{name}/per_class"]),
-                     "mean": clean(arrays[f"{name}/mean"]),
-                     "accuracy": clean(arrays[f"{name}/accuracy"])})
-    return {"augs": augs, "n": len(arrays["indices"]),
-            "counts": np.asarray(arrays["counts"]).tolist()}

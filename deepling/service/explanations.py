@@ -1,0 +1,95 @@
+"""What the testing view computes: the confidence embedding and one image's explanations.
+
+Both take well under a second once the model's functions are traced, so the page's
+callbacks call them directly; the embedding's layout is kept in the disk cache by content.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from deepling.evaluation import image_robustness, stratified_sample
+from deepling.methods import default_gradcam_layer, gradcam, occlusion_sensitivity, saliency
+from deepling.methods.gradcam import spatial_layers
+from deepling.models import as_adapter
+from deepling.projection.activations import penultimate_layer
+from deepling.service.projections import cached_sequence
+
+EMBED_DEFAULT = 500   # images in the embedding when the animation has chosen none
+EMBED_MAX = 2000      # above this the embedding subsamples: it is an SVG scatter, not WebGL
+SEED = 0
+
+
+def embedding_indices(labels, chosen: np.ndarray | None) -> tuple[np.ndarray, str]:
+    """The images to lay out: the animation's (``chosen``), else a stratified sample.
+
+    Returns the sorted dataset indices and a phrase saying where they came from.
+    """
+    idx, source = chosen, "the layer animation's images"
+    if idx is None:
+        source = "a stratified sample"
+        if (labels >= 0).any():
+            idx = stratified_sample(labels, EMBED_DEFAULT, SEED)
+        else:
+            idx = np.random.default_rng(SEED).permutation(len(labels))[:EMBED_DEFAULT]
+    if len(idx) > EMBED_MAX:
+        keep = np.random.default_rng(SEED).choice(len(idx), EMBED_MAX, replace=False)
+        idx, source = idx[keep], f"{EMBED_MAX:,} of the layer animation's {len(idx):,} images"
+    return np.sort(idx), source
+
+
+def animation_images(projections, model_id: str, data_id: str, choice: dict | None):
+    """The dataset indices of the animation's choice, or None without a (valid) one."""
+    if not choice:
+        return None
+    try:
+        return projections.choose(model_id, data_id, choice)[1]
+    except ValueError:
+        return None  # the animation reports a bad choice itself; show a sample meanwhile
+
+
+def compute_embedding(store, model, images) -> tuple[str, np.ndarray]:
+    """(layer name, N×2 layout) of the penultimate layer: the model's last features."""
+    layer = penultimate_layer(model)
+    return layer, cached_sequence(store, model, images, layers=[layer]).layout(layer)
+
+
+def gradcam_layers(model) -> tuple[list[str], str | None]:
+    """The layers Grad-CAM can explain, and the one to start with."""
+    layers = spatial_layers(model)
+    try:
+        return layers, default_gradcam_layer(model)
+    except ValueError:
+        return layers, layers[-1] if layers else None
+
+
+def explain_image(model, image, layer: str | None, target: int | None) -> tuple[dict, np.ndarray]:
+    """Grad-CAM, saliency and occlusion for one image, and its class probabilities.
+
+    A method that fails gives its error instead of a map: a model can suit one method and
+    not another (no spatial layer for Grad-CAM, say), so each failure is shown in its own
+    panel instead of blanking the row.
+    """
+    patch = max(2, min(image.shape[:2]) // 4)  # 8 px on CIFAR's 32 px
+    calls = {
+        "gradcam": lambda: gradcam(model, image, layer=layer, target=target),
+        "saliency": lambda: saliency(model, image, target=target),
+        "occlusion": lambda: occlusion_sensitivity(model, image, target=target,
+                                                   patch=patch, stride=max(1, patch // 2)),
+    }
+    out = {}
+    for name, call in calls.items():
+        try:
+            out[name] = call()
+        except ValueError as exc:
+            out[name] = exc
+    return out, as_adapter(model).predict_proba(np.asarray(image)[None])[0]
+
+
+def image_curves(model, image, label: int | None) -> tuple[dict, int]:
+    """The image's robustness curves (:func:`~deepling.evaluation.image_robustness`) for
+    its true class, or for the class the model predicts when the label is unknown; and
+    that class."""
+    target = label if label is not None else \
+        int(as_adapter(model).predict_proba(np.asarray(image)[None]).argmax())
+    return image_robustness(model, image, target), int(target)
