@@ -218,17 +218,20 @@ def _decode_all(files: list[Path], size, limits=None):
     limits = limits or UploadLimits.from_env()
     skipped: dict[str, list[str]] = collections.defaultdict(list)
     headers = {}
+    too_large = f"too large (over {limits.max_image_pixels:,} pixels, DEEPLING_MAX_IMAGE_PIXELS)"
     for f in files:
         try:
             with Image.open(f) as img:
                 headers[f] = (img.height, img.width, img.mode)
+        except Image.DecompressionBombError:  # Pillow's own bound, far above ours
+            skipped[too_large].append(f.name)
+            continue
         except Exception:
             skipped["not an image"].append(f.name)
             continue
         if img.height * img.width > limits.max_image_pixels:
             del headers[f]
-            skipped[f"too large (over {limits.max_image_pixels:,} pixels, "
-                    "DEEPLING_MAX_IMAGE_PIXELS)"].append(f.name)
+            skipped[too_large].append(f.name)
     readable = [f for f in files if f in headers]
     if not readable:
         shown = ", ".join(f.name for f in files[:3]) + (", …" if len(files) > 3 else "")

@@ -104,7 +104,7 @@ class ProjectionService:
         """
         choice, _ = self.choose(model_id, data_id, raw_choice)
         request = Request(self.key(model_id, data_id, choice), model_id, data_id, choice)
-        if not self._stored(request.key):
+        if self.store.get(request.key) is None:  # read, not just seen: a damaged one is redone
             self.jobs.submit(request.key, TASK, {"model": model_id, "data": data_id, "choice": choice})
         return request
 

@@ -241,6 +241,9 @@ class UploadStore:
         return Dataset(ds.images, ds.labels, ds.class_names, meta["name"], tuple(meta["notes"]))
 
     # --- lookup ------------------------------------------------------------------------
+    def exists(self, kind: str, upload_id: str) -> bool:
+        return is_upload_id(upload_id) and (self.root / kind / upload_id / "meta.json").exists()
+
     def meta(self, kind: str, upload_id: str) -> dict:
         if not is_upload_id(upload_id):
             raise ModelError(f"{shown(upload_id)} is not an upload id.")

@@ -66,6 +66,7 @@ class Workspace:
         if model_id not in (DEMO_ID, DEFAULT_ID) and not is_upload_id(model_id):
             raise ModelError(f"Unknown model id {shown(model_id)}: use 'demo', 'default' or the "
                              "id an upload returned.")
+        self._drop_if_expired("models", model_id)
         return self._memo(("model", model_id), lambda: self._load_model(model_id))
 
     def raw_dataset(self, data_id: str | None = None) -> Dataset:
@@ -73,11 +74,13 @@ class Workspace:
         if data_id != DEFAULT_ID and not is_upload_id(data_id):
             raise DataError(f"Unknown dataset id {shown(data_id)}: use 'default' or the id an "
                             "upload returned.")
+        self._drop_if_expired("data", data_id)
         return self._memo(("data", data_id), lambda: self._load_data(data_id))
 
     def dataset(self, model_id: str | None = None, data_id: str | None = None) -> Dataset:
         """The dataset converted to fit the model (size, channels), noting what changed."""
         model_id, data_id = model_id or self.default_model_id, data_id or self.default_data_id
+        self.model(model_id), self.raw_dataset(data_id)  # known ids, uploads not expired
         return self._memo(("fitted", model_id, data_id), lambda: self._fit(model_id, data_id))
 
     def _fit(self, model_id: str, data_id: str) -> Dataset:
@@ -138,6 +141,13 @@ class Workspace:
                 if self._loading.get(key) is gate:
                     del self._loading[key]
         return value
+
+    def _drop_if_expired(self, kind: str, upload_id: str) -> None:
+        """Forget an upload held in memory once its folder is gone (expired, removed)."""
+        if is_upload_id(upload_id) and not self.uploads.exists(kind, upload_id):
+            with self._lock:
+                for key in [k for k in self._loaded if upload_id in k]:
+                    del self._loaded[key]
 
     def _store(self, key, value) -> None:
         with self._lock:
