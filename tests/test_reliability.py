@@ -335,3 +335,78 @@ def test_a_failed_celery_job_is_resubmitted(tmp_path):
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+# --- a full disk -----------------------------------------------------------------------------------
+@pytest.fixture
+def small_disk(tmp_path):
+    """An 8 MB tmpfs to fill (root only: CI runs as root); skipped where mounting is refused."""
+    import subprocess
+
+    mnt = tmp_path / "disk"
+    mnt.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(mnt)],
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here ({done.stderr.strip()}): the full-disk "
+                    "test needs root")
+    yield mnt
+    subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+def _fill(folder: Path) -> Path:
+    filler = folder / "filler"
+    with open(filler, "wb") as f:
+        try:
+            while True:
+                f.write(bytes(1 << 16))
+                f.flush()
+        except OSError:
+            pass
+    return filler
+
+
+def _leftovers(root: Path) -> list[str]:
+    """Half-written files: temporaries anywhere, anything in uploads/incoming."""
+    tmp = [str(p) for p in root.rglob("*.tmp*")]
+    incoming = root / "uploads" / "incoming"
+    return tmp + ([str(p) for p in incoming.iterdir()] if incoming.exists() else [])
+
+
+def test_a_full_disk_gives_a_clear_message_keeps_serving_and_recovers(small_disk, tmp_path):
+    data = small_npz(tmp_path / "random200.npz")
+    upload_file = small_npz(tmp_path / "upload.npz", n=300, seed=3).read_bytes()
+    with running_app("--data", str(data), env={"DEEPLING_CACHE": str(small_disk)}) as url:
+        cached, cached_result = project(url, {"mode": "classes", "classes": [0, 1], "count": 5})
+        specs = callback_specs(url)
+        filler = _fill(small_disk)
+        status, _, health = call(url + "/health")
+        assert status == 200 and health["disk"]["low"], health
+        # what is cached is still shown
+        status, _, result = call(url + cached["result_url"])
+        assert status == 200 and result["indices"] == cached_result["indices"]
+        # a new projection is computed and served from memory, not kept
+        fresh, fresh_result = project(url, {"mode": "classes", "classes": [2, 3], "count": 5})
+        assert len(fresh_result["indices"]) == 10
+        assert not (small_disk / "projections" / f"{fresh['id']}.npz").exists()
+        # an upload is refused with what to do, and leaves nothing behind
+        status, answer = upload(url, "more.npz", upload_file)
+        _error(status, answer, (507,), "disk is full", "DEEPLING_CACHE")
+        assert _leftovers(small_disk) == []
+        assert not list((small_disk / "uploads" / "data").iterdir())
+        # the app's banner says so
+        status, answer, _ = forge(url, specs, "app-banner.children", {"app-banner-poll.n_intervals": 1})
+        assert status == 200 and "cache disk is full" in json.dumps(answer)
+
+        filler.unlink()  # space is back: everything works again, by itself
+        status, _, health = call(url + "/health")
+        assert not health["disk"]["low"], health
+        status, answer = upload(url, "more.npz", upload_file)
+        assert status == 201, answer
+        again, _ = project(url, {"mode": "classes", "classes": [4, 5], "count": 5})
+        assert (small_disk / "projections" / f"{again['id']}.npz").exists()
+        status, answer, _ = forge(url, specs, "app-banner.children",
+                                  {"app-banner-poll.n_intervals": 2,
+                                   "app-banner.children": health and "The cache disk is full: x"})
+        assert status in (200, 204)
+        assert healthy(url)

@@ -32,6 +32,7 @@ from deepling.service.tasks import run_task
 
 STATUS_TTL = 6 * 3600
 UNKNOWN = {"state": "unknown", "progress": 0.0, "message": ""}
+FINISHED_KEPT = 256  # statuses of finished jobs kept in memory
 
 
 def job_runner(config, workspace):
@@ -90,7 +91,7 @@ class ThreadJobs:
         self.held_results = held_results
         self._running: dict[str, object] = {}   # key -> Future, queued or running here
         self._waiting: list[str] = []           # queued keys in order
-        self._local: dict[str, dict] = {}       # status of the jobs in _running
+        self._local: dict[str, dict] = {}       # status of this process's jobs (bounded)
         self._results: OrderedDict[str, object] = OrderedDict()
         self._lock = threading.RLock()  # submit() holds it while it records "queued"
 
@@ -167,13 +168,15 @@ class ThreadJobs:
         finally:
             with self._lock:
                 self._running.pop(key, None)
-                self._local.pop(key, None)
+                # finished statuses stay readable here (the disk may be full); bounded
+                done = [k for k in self._local if k not in self._running]
+                for k in done[: max(0, len(done) - FINISHED_KEPT)]:
+                    del self._local[k]
 
     def _set(self, key, **status):
         status.update(pid=os.getpid(), time=time.time())
         with self._lock:
-            if key in self._running or status["state"] == "queued":
-                self._local[key] = status
+            self._local[key] = status
         try:
             self.status_cache.set(key, status, expire=STATUS_TTL)
         except Exception as exc:  # noqa: BLE001 - a full disk must not stop the job
