@@ -78,7 +78,7 @@ class UploadLimits:
     load_memory_bytes: int = 4096 * MB
     max_image_pixels: int = 40_000_000
     max_image_side: int = 512
-    max_decoded_bytes: int = 2048 * MB
+    max_decoded_bytes: int = 1024 * MB
     session_quota_bytes: int = 4096 * MB
     server_quota_bytes: int = 20480 * MB
     upload_ttl_s: float = 7 * 24 * 3600.0
