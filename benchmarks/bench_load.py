@@ -64,7 +64,10 @@ def light_requests(base, stop, latencies, errors):
     while not stop.is_set():
         url = f"{base}/api/images/demo/default/{i % 10000}.png" if i % 2 else base + "/health"
         start = time.perf_counter()
-        status = call(url, timeout=120)[0]
+        try:
+            status = call(url, timeout=120)[0]
+        except OSError as exc:  # a timeout or a refused connection is an error, counted
+            status = type(exc).__name__
         latencies.append(time.perf_counter() - start)
         if status != 200:
             errors.append(status)
@@ -73,7 +76,10 @@ def light_requests(base, stop, latencies, errors):
 
 def peak_rss(pid, stop, peak):
     while not stop.is_set():
-        peak[0] = max(peak[0], rss_mb(pid))
+        try:
+            peak[0] = max(peak[0], rss_mb(pid))
+        except Exception:  # noqa: BLE001 - the server has stopped
+            return
         time.sleep(0.2)
 
 

@@ -267,6 +267,18 @@ def test_a_damaged_projection_is_recomputed(server, cache):
         assert "indices" in z.files
 
 
+def test_a_confusion_cell_is_projected(server):
+    for predicted in range(10):  # the cells the demo model fills on random images
+        status, _, answer = call(server + "/api/projections",
+                                 {"mode": "cell", "true": 0, "predicted": predicted, "count": 8})
+        if status == 202:
+            break
+        _error(status, answer, (422,), "fewer than 2 images")
+    _, result = project(server, {"mode": "cell", "true": 0, "predicted": predicted, "count": 8})
+    assert answer["choice"]["mode"] == "cell" and answer["choice"]["predicted"] == predicted
+    assert set((np.arange(200) % 10)[result["indices"]]) == {0}
+
+
 # --- many users --------------------------------------------------------------------------------
 def test_twenty_clients_get_their_own_answers_and_light_requests_stay_quick(server):
     bodies = [{"mode": "classes", "classes": [i % 10, (i + 3) % 10], "count": 4 + i % 5,

@@ -90,22 +90,17 @@ def register_api(server, workspace) -> None:
         data_id = body.pop("data", None) or workspace.default_data_id
         submitted = server.config["DEEPLING_PROJECTIONS"].submit(model_id, data_id, body)
         status = _status_json(submitted)
-        resp = jsonify(model=model_id, data=data_id, choice=submitted.choice, **status)
-        resp.status_code = 202
-        resp.headers["Location"] = status["status_url"]
-        return resp
+        return _respond({"model": model_id, "data": data_id, "choice": submitted.choice, **status},
+                        202, status["status_url"])
 
     @server.route("/api/projections/<job_id>")
     def projection_status(job_id):
         """Progress and place in the queue; 303 to the result once it is ready."""
         submitted = _request_for(job_id)
         status = _status_json(submitted)
-        resp = jsonify(status)
-        resp.status_code = 422 if status["state"] == "error" else 200
         if status["state"] == "done":
-            resp.status_code = 303
-            resp.headers["Location"] = status["result_url"]
-        return resp
+            return _respond(status, 303, status["result_url"])
+        return _respond(status, 422 if status["state"] == "error" else 200)
 
     @server.route("/api/projections/<job_id>/result")
     def projection_result(job_id):
@@ -155,6 +150,10 @@ def register_api(server, workspace) -> None:
     @server.errorhandler(schema.InputError)
     def bad_input(exc):
         return _error(str(exc), exc.status)
+
+    @server.errorhandler(ValueError)
+    def cannot_do(exc):  # a well-formed request that cannot be done (a choice of < 2 images)
+        return _error(str(exc), 422)
 
     @server.errorhandler(QueueFull)
     def busy(exc):
@@ -221,6 +220,14 @@ def _upload(workspace, suffixes, add, param: str):
         log.info("refused upload %r: %s", file.filename, exc)
         return _error(str(exc), 422)
     return jsonify(id=upload_id, summary=summary, url=f"/?{param}={upload_id}"), 201
+
+
+def _respond(payload: dict, status: int, location: str | None = None):
+    resp = jsonify(payload)
+    resp.status_code = status
+    if location:
+        resp.headers["Location"] = location
+    return resp
 
 
 def _error(message: str, status: int):
