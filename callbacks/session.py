@@ -7,13 +7,12 @@ only when the pair changes, not when other query parameters (the animation's) do
 
 from __future__ import annotations
 
-import dash_bootstrap_components as dbc
-from dash import Input, Output, State, html, no_update
+from dash import Input, Output, State, no_update
 
 from deepling.data import DataError
 from deepling.models import ModelError
 from deepling.service.selection import from_query
-from deepling.web.views.shell import navbar, page
+from deepling.web.views.shell import navbar, page, problem_page
 
 
 def register(app, workspace) -> None:
@@ -32,18 +31,7 @@ def register(app, workspace) -> None:
         try:
             nav, views, focus = page(workspace, model_id, data_id)
         except (ModelError, DataError, OSError) as exc:
-            return (no_update, None, navbar(), [problem(str(exc), workspace, model_id, data_id)],
+            return (no_update, None, navbar(), [problem_page(str(exc), workspace, model_id, data_id)],
                     no_update)
         session.update(model=model_id, data=data_id)
         return session, {"model": model_id, "data": data_id}, nav, views, focus
-
-
-def problem(message: str, workspace, model_id: str, data_id: str):
-    """The page for a model or data that cannot be shown: what is wrong, and a way back."""
-    return dbc.Alert([
-        html.H5("Deepling cannot show this model and data"),
-        html.P(message, className="mb-2"),
-        html.P([f"model id {model_id!r}, data id {data_id!r}. ",
-                html.A("Open the default model and data instead",
-                       href=f"/?model={workspace.default_model_id}&data={workspace.default_data_id}")]),
-    ], color="warning", className="mt-3")

@@ -1,7 +1,9 @@
-"""Headless Chromium for browser tests, and the real app started as a user starts it.
+"""The one browser harness: headless Chromium, the real app started as a user starts it,
+and waits that poll a condition (never a fixed sleep).
 
 Chromium and ChromeDriver are Debian's (/usr/bin/chromium, /usr/bin/chromedriver; CI
 installs them). The flags keep Chromium off the network, which this machine does not have.
+Used by the app's browser tests and by ``test_layer_scatter_js.py`` (the renderer alone).
 """
 
 from __future__ import annotations
@@ -23,17 +25,21 @@ CHROMEDRIVER = os.environ.get("DEEPLING_CHROMEDRIVER", "/usr/bin/chromedriver")
 CHROME_FLAGS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                 "--disable-background-networking", "--disable-component-update",
                 "--disable-sync", "--no-first-run", "--disable-quic",
-                "--enable-unsafe-swiftshader", "--window-size=1400,1000")
+                "--enable-unsafe-swiftshader")
 
 
-def make_driver(extra_flags=()):
+def make_driver(extra_flags=(), window_size=(1400, 1000)):
     """A selenium Chrome driver on Debian's Chromium, with browser console logs captured."""
     from selenium import webdriver
 
+    if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
+        raise RuntimeError(f"Browser tests need {CHROMIUM} and {CHROMEDRIVER} "
+                           "(apt install chromium chromium-driver).")
     profile = tempfile.mkdtemp(prefix="deepling-chrome-")
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
-    for flag in (*CHROME_FLAGS, *extra_flags, f"--user-data-dir={profile}"):
+    size = f"--window-size={window_size[0]},{window_size[1]}"
+    for flag in (*CHROME_FLAGS, size, *extra_flags, f"--user-data-dir={profile}"):
         options.add_argument(flag)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     try:  # selenium 4
@@ -41,6 +47,9 @@ def make_driver(extra_flags=()):
 
         driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
     except TypeError:  # selenium 3
+        from selenium.webdriver.remote.remote_connection import RemoteConnection
+
+        RemoteConnection.set_timeout(120)  # 3.141 hands urllib3 2.x a sentinel timeout it rejects
         driver = webdriver.Chrome(executable_path=CHROMEDRIVER, options=options,
                                   desired_capabilities=options.to_capabilities())
     driver._deepling_profile = profile
@@ -96,13 +105,26 @@ def running_app(*args: str, timeout: float = 240, env: dict | None = None):
         os.unlink(log.name)
 
 
-def wait_for(driver, script, timeout=60, message="condition"):
-    """Poll a JS expression (``return …``) until it is truthy; return its value."""
-    deadline = time.time() + timeout
+def wait_for(driver, script, timeout=60, message="condition", interval=0.25, state=None):
+    """Poll JS (``return …``) until it is truthy; return its value.
+
+    ``state``: JS returning what to report about the page when the wait times out.
+    """
+    deadline = time.monotonic() + timeout
     while True:
         value = driver.execute_script(script)
         if value:
             return value
-        if time.time() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {message}")
-        time.sleep(0.25)
+        if time.monotonic() > deadline:
+            detail = f"; page state {driver.execute_script(state)}" if state else ""
+            raise AssertionError(f"timed out after {timeout} s waiting for {message}{detail}")
+        time.sleep(interval)
+
+
+def animation_frames(driver, n: int = 10) -> None:
+    """Wait until the browser has drawn ``n`` display frames (requestAnimationFrame): enough
+    for anything scheduled to have run, without guessing a time."""
+    driver.execute_async_script("""const done = arguments[arguments.length - 1];
+        let left = arguments[0];
+        const tick = () => (--left <= 0 ? done(true) : requestAnimationFrame(tick));
+        requestAnimationFrame(tick);""", n)

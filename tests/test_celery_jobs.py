@@ -7,6 +7,7 @@ missing instead of running.
 
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -29,7 +30,14 @@ def redis_url():
     port = free_port()
     proc = subprocess.Popen([server, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
                              "--appendonly", "no"], stdout=subprocess.DEVNULL)
-    time.sleep(0.5)
+    deadline = time.monotonic() + 20
+    while True:  # until Redis answers on its port
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            assert proc.poll() is None and time.monotonic() < deadline, "redis-server did not start"
+            time.sleep(0.05)
     yield f"redis://127.0.0.1:{port}/0"
     proc.terminate()
     proc.wait(10)

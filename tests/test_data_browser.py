@@ -1,7 +1,6 @@
 """The data view in the real app, in headless Chromium: confusion cells, grid filters, focus."""
 
 import re
-import time
 
 import pytest
 from selenium.webdriver.common.action_chains import ActionChains
@@ -30,18 +29,14 @@ def click_cell(driver, true, pred):
     """A real mouse click at the centre of cell (row true, column pred)."""
     gd = driver.execute_script(f"return {GRAPH}")
     driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", gd)
-    where = """const gd = arguments[0], L = gd._fullLayout, r = gd.getBoundingClientRect();
-        return [L.xaxis._offset + L.xaxis.l2p(arguments[1]), L.yaxis._offset + L.yaxis.l2p(arguments[2]),
-                r.width, r.height, r.top];"""
     # Views above may still be growing (and the plot resizing with its column): click
-    # once the cell's position has held still.
-    before, deadline = None, time.time() + 30
-    while time.time() < deadline:
-        now = driver.execute_script(where, gd, pred, true)
-        if now == before:
-            break
-        before = now
-        time.sleep(0.5)
+    # once the cell's position has held still between two polls.
+    now = wait_for(driver, f"""const gd = {GRAPH}, L = gd._fullLayout, r = gd.getBoundingClientRect();
+        const at = JSON.stringify([L.xaxis._offset + L.xaxis.l2p({pred}),
+                                   L.yaxis._offset + L.yaxis.l2p({true}), r.width, r.height, r.top]);
+        const still = window.dlCellAt === at;
+        window.dlCellAt = at;
+        return still && JSON.parse(at);""", timeout=30, interval=0.5, message="the matrix to hold still")
     x, y, w, h, _ = now
     ActionChains(driver).move_to_element_with_offset(gd, int(x - w / 2), int(y - h / 2)).click().perform()
 
@@ -122,7 +117,7 @@ def test_a_box_pick_in_the_animation_drives_the_grid_and_the_strip(app_url, driv
         return out.length && out;""", timeout=30, message="a box selection in the animation")
     assert 0 < len(picked) < 40
     wait_for(driver, f"return document.getElementById('data-grid-count').innerText"
-                     f".includes('of the {len(picked):,} picked')", timeout=60,
+                     f".includes('among the {len(picked):,} picked')", timeout=60,
              message="the grid to follow the pick")
     tiles = driver.execute_script(
         "return Array.from(document.querySelectorAll('.dl-data-tile'), (b) => JSON.parse(b.id).index)")

@@ -10,21 +10,19 @@ from __future__ import annotations
 import base64
 import io
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from tests import browser
+from tests.browser import animation_frames, make_driver, quit_driver
+
 pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
-FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
-         "--window-size=800,600", "--force-device-scale-factor=1"]
+FLAGS = ("--force-device-scale-factor=1",)  # beside tests/browser.py's own flags
 
 W, H, PAD, SIZE = 400, 300, 0.05, 12
 SCALE = 0.5 * min(W, H) * (1 - 2 * PAD)          # CSS px per data unit
@@ -59,38 +57,16 @@ return s.webgl;
 """
 
 
-def chrome(flags):
-    """Headless Chromium through selenium 3.141 (dash[testing]) or 4.x."""
-    import selenium
-    from selenium import webdriver
-    from selenium.webdriver.chrome.options import Options
-
-    opts = Options()
-    opts.binary_location = CHROMIUM
-    for flag in flags + [f"--user-data-dir={tempfile.mkdtemp(prefix='deepling-test-')}"]:
-        opts.add_argument(flag)
-    if int(selenium.__version__.split(".")[0]) >= 4:
-        from selenium.webdriver.chrome.service import Service
-
-        return webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
-    from selenium.webdriver.remote.remote_connection import RemoteConnection
-
-    RemoteConnection.set_timeout(120)   # 3.141 hands urllib3 2.x a sentinel timeout it rejects
-    return webdriver.Chrome(executable_path=CHROMEDRIVER, options=opts)
-
-
 @pytest.fixture(scope="module")
 def driver():
-    if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
-        pytest.fail("needs /usr/bin/chromium and /usr/bin/chromedriver (apt install chromium chromium-driver)")
-    drv = chrome(FLAGS)
+    drv = make_driver(FLAGS, window_size=(800, 600))
     drv.set_script_timeout(30)
     folder = Path(tempfile.mkdtemp(prefix="deepling-scatter-"))
     page = folder / "page.html"
     page.write_text(PAGE % {"js": (ROOT / "assets" / "layer_scatter.js").as_uri(), "w": W, "h": H})
     drv.get(page.as_uri())
     yield drv
-    drv.quit()
+    quit_driver(drv)
 
 
 @pytest.fixture
@@ -99,17 +75,15 @@ def scatter(driver):
     return driver
 
 
+PAGE_STATE = ("const c = window.s && s.canvas; return {dpr: window.devicePixelRatio, "
+              "canvas: c && [c.width, c.height], css: c && [c.clientWidth, c.clientHeight], "
+              "inner: [innerWidth, innerHeight]};")
+
+
 def wait_for(driver, expression: str, timeout: float = 5.0):
     """Poll a JS expression until it is truthy (layout and emulation changes land asynchronously)."""
-    deadline = time.monotonic() + timeout
-    while not driver.execute_script(f"return {expression};"):
-        if time.monotonic() > deadline:
-            state = driver.execute_script(
-                "const c = window.s && s.canvas; return {dpr: window.devicePixelRatio, "
-                "canvas: c && [c.width, c.height], css: c && [c.clientWidth, c.clientHeight], "
-                "inner: [innerWidth, innerHeight]};")
-            raise AssertionError(f"timed out waiting for {expression}; page state {state}")
-        time.sleep(0.05)
+    return browser.wait_for(driver, f"return {expression};", timeout, message=expression,
+                            interval=0.05, state=PAGE_STATE)
 
 
 def png(driver) -> np.ndarray:
@@ -213,7 +187,10 @@ def test_set_layer_moves_points_by_interpolation(scatter):
 
 def test_play_bounces_and_reports_frames_then_pause_stops(scatter):
     scatter.execute_script("s.play({speed: 8, loop: 'bounce'})")
-    time.sleep(0.8)
+    # up past 1.7 and back below 1.0: the bounce, however fast this machine draws
+    wait_for(scatter, """events.frames.length >= 10 && (() => {
+        const top = events.frames.findIndex((t) => t > 1.7);
+        return top >= 0 && Math.min(...events.frames.slice(top)) < 1.0; })()""", timeout=20)
     playing, stats, frames, play_events = scatter.execute_script(
         "return [s.isPlaying(), s.stats(), events.frames, events.play]")
     assert playing and play_events == [True]
@@ -223,12 +200,12 @@ def test_play_bounces_and_reports_frames_then_pause_stops(scatter):
     assert min(frames[first_top:]) < 1.0                                # came back down: ping-pong
     scatter.execute_script("s.pause()")
     t0, n0 = scatter.execute_script("return [s.getLayer(), events.frames.length]")
-    time.sleep(0.3)
+    animation_frames(scatter, 10)  # a playing scatter would have moved within these
     t1, n1, events = scatter.execute_script("return [s.getLayer(), events.frames.length, events.play]")
     assert (t1, n1) == (t0, n0) and events == [True, False]
     # idle: nothing scheduled, so no frames are drawn
     f0 = scatter.execute_script("return s.stats().frames")
-    time.sleep(0.3)
+    animation_frames(scatter, 10)
     assert scatter.execute_script("return s.stats().frames") == f0
 
 

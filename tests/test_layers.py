@@ -120,3 +120,18 @@ def test_the_check_sees_every_kind_of_import(tmp_path):
 ])
 def test_layers_follow_the_folders(rel, layer):
     assert layer_of(rel) == layer
+
+
+def test_the_readmes_architecture_names_every_part_of_the_package():
+    """Every package and module at deepling/'s top level, and every service and web module,
+    is in the README's Architecture section: the map matches the folders."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Architecture", 1)[1].split("\n## ", 1)[0]
+    parts = [p for p in (ROOT / "deepling").iterdir()
+             if not p.name.startswith(("_", ".")) and (p.is_dir() or p.suffix == ".py")]
+    missing = [f"deepling/{p.name}{'/' if p.is_dir() else ''}" for p in sorted(parts)
+               if f"deepling/{p.name}" not in section]
+    for layer in ("service", "web"):
+        missing += [f"deepling/{layer}/{p.name}" for p in sorted((ROOT / "deepling" / layer).glob("*.py"))
+                    if not p.name.startswith("_") and p.name not in section]
+    assert missing == [], "add these to the README's Architecture section"

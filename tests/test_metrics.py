@@ -1,4 +1,4 @@
-"""Scores, confusion matrix, grid filters and the stratified sample (deepling.service.metrics)."""
+"""Scores, confusion matrix, grid filters and the stratified sample (deepling.evaluation)."""
 
 import numpy as np
 import pytest

@@ -83,3 +83,16 @@ def test_unit_float_pixels_get_a_clear_error(demo_model, plain, images):
     # 0..255 floats, and a black image, are pixels like any other
     assert saliency(demo_model, images[0].astype(np.float32)).target >= 0
     assert saliency(demo_model, np.zeros_like(unit[0])).heatmap.shape == (32, 32)
+
+
+def test_saliency_and_gradcam_take_a_batch(plain, images):
+    batch = images[:4]
+    cams = gradcam(plain, batch, target=[1, 2, 3, 4])
+    sals = saliency(plain, batch)
+    assert [c.target for c in cams] == [1, 2, 3, 4] and len(sals) == 4
+    for i in range(4):
+        one = gradcam(plain, batch[i], target=i + 1)
+        np.testing.assert_allclose(cams[i].heatmap, one.heatmap, atol=1e-4)
+        np.testing.assert_allclose(sals[i].native, saliency(plain, batch[i]).native, rtol=1e-4, atol=1e-6)
+    with pytest.raises(ValueError, match="one target per image"):
+        gradcam(plain, batch, target=[1, 2])

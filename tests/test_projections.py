@@ -103,3 +103,21 @@ def test_the_key_is_made_of_content_not_ids(workspace, cifar_sample, cache, tmp_
                              cache=cache))
     assert ProjectionService(other).key("demo", "default", choice) != key
     assert service.key("demo", "default", normalise({**CHOICE, "seed": 1}, 10)) != key
+
+
+def test_images_of_unknown_label_are_not_misclassified():
+    """−1 means the label is not known: such an image is no error, whatever the model says."""
+    labels = np.array([0, 1, -1, -1, 1, 0, -1, 2])
+    predicted = np.array([0, 0, 1, 2, 1, 2, 0, 2])
+    wrong = choose_images(labels, predicted, {"mode": "misclassified", "count": 100}, 3)
+    assert wrong.tolist() == [1, 5]
+
+
+def test_the_workspace_keeps_max_loaded_of_each_kind(data_file, cache):
+    ws = Workspace(Config(data=data_file, cache=cache), max_loaded=1)
+    ws.predictions("demo", "default")  # loads a model, a dataset, a fitted one, predictions
+    kinds = sorted(k[0] for k in ws._loaded)
+    assert kinds == ["data", "fitted", "model", "pred"]  # one of each: none pushed another out
+    ws._store(("data", "another"), ws.raw_dataset())
+    assert ("data", "default") not in ws._loaded and ("data", "another") in ws._loaded
+    assert ("model", "demo") in ws._loaded  # a dataset never evicts a model

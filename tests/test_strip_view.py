@@ -91,9 +91,9 @@ def test_the_pick_is_offered_as_the_strips_image_and_counted_in_the_grid():
     note, row = subset_chooser(list(range(30, 0, -1)), "demo/default", focus=3)
     buttons = row.children
     assert [b.id["index"] for b in buttons] == list(range(1, SUBSET_SHOWN + 1))
-    assert "30 picked" in note.children and "all in the data view" in note.children
+    assert note.children == "30 picked: click one" and "all in the data view" in note.title
     assert "dl-data-focused" in buttons[2].className and "dl-data-focused" not in buttons[0].className
     assert buttons[0].children.src == "/api/images/demo/default/1.png"
-    assert grid_count(7, 7, None, 30) == "7 of the 30 picked images match"
-    assert grid_count(0, 0, None, 30).startswith("None of the 30 picked images")
+    assert grid_count(7, 7, None, 30) == "7 images match among the 30 picked"
+    assert grid_count(0, 0, None, 30).startswith("No image among the 30 picked matches")
     assert grid_count(120, 96, "index") == "120 images match · the first 96 dataset order"

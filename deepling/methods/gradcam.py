@@ -11,7 +11,7 @@ from PIL import Image
 
 from deepling.methods._probe import ModelProbe
 from deepling.methods._targets import find_layer, layer_output
-from deepling.methods.saliency import Attribution, pick_class
+from deepling.methods.saliency import Attribution, pick_classes
 from deepling.models.adapter import as_adapter
 
 _FLATTENERS = ("Flatten", "GlobalAveragePooling", "GlobalMaxPooling", "Reshape")
@@ -60,42 +60,43 @@ def default_gradcam_layer(model) -> str:
     return name
 
 
-def gradcam(model, image, layer: str | None = None, target: int | None = None) -> Attribution:
-    """Grad-CAM heat map for one image.
+def gradcam(model, image, layer: str | None = None, target=None):
+    """Grad-CAM heat map for one image, or for each image of a batch.
 
     Parameters
     ----------
     model : keras.Model, ModelAdapter or ModelProbe
-    image : array, shape (H, W, C)
-        Pixels in 0..255.
+    image : array, shape (H, W, C) or (N, H, W, C)
+        Pixels in 0..255; a batch goes through the model in one gradient call.
     layer : str, optional
         A layer with N×H_l×W_l×C output; default :func:`default_gradcam_layer`.
-    target : int, optional
-        Class to explain; the predicted class by default.
+    target : int or array of int, optional
+        Class to explain (one per image for a batch); the predicted class by default.
 
     Returns
     -------
-    Attribution
+    Attribution, or a list of them for a batch
         ``native`` is the H_l×W_l map, ``heatmap`` its bilinear upsampling to the image
         size; both scaled so the maximum is 1 (all zeros when no region supports the class).
     """
     probe = ModelProbe.of(model)
-    x, _ = probe.as_batch(image)
-    if len(x) != 1:
-        raise ValueError(f"gradcam takes one image (H×W×C); got {len(x)}.")
+    x, single = probe.as_batch(image)
     layer = layer or default_gradcam_layer(probe.model)
     rank = len(layer_output(find_layer(probe.model, layer)).shape)
     if rank != 4:
         raise ValueError(f"Grad-CAM needs a layer with spatial maps (N×H×W×C); '{layer}' has "
                          f"rank {rank}. Pick a convolution or pooling layer.")
-    probs = probe.predict(x)[0]
-    c = pick_class(probe, probs, target)
-    _, acts, grads = (np.asarray(a) for a in probe.layer_gradient(layer)(x, np.array([c], np.int32)))
-    weights = grads[0].mean(axis=(0, 1))
-    cam = np.maximum((acts[0] * weights).sum(axis=-1), 0.0).astype(np.float32)
-    top = float(cam.max())
-    cam = cam / top if top > 0 else np.zeros_like(cam)
+    probs = probe.predict(x)
+    classes = pick_classes(probe, probs, target)
+    _, acts, grads = (np.asarray(a) for a in probe.layer_gradient(layer)(x, classes.astype(np.int32)))
     h, w = x.shape[1:3]
-    up = np.asarray(Image.fromarray(cam).resize((w, h), Image.BILINEAR), np.float32)
-    return Attribution(np.clip(up, 0.0, 1.0), cam, c, float(probs[c]), "gradcam", layer,
-                       "Grad-CAM (relative)")
+    out = []
+    for i, c in enumerate(classes):
+        weights = grads[i].mean(axis=(0, 1))
+        cam = np.maximum((acts[i] * weights).sum(axis=-1), 0.0).astype(np.float32)
+        top = float(cam.max())
+        cam = cam / top if top > 0 else np.zeros_like(cam)
+        up = np.asarray(Image.fromarray(cam).resize((w, h), Image.BILINEAR), np.float32)
+        out.append(Attribution(np.clip(up, 0.0, 1.0), cam, int(c), float(probs[i, c]), "gradcam",
+                               layer, "Grad-CAM (relative)"))
+    return out[0] if single else out

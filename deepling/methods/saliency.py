@@ -60,7 +60,7 @@ def pick_class(probe: ModelProbe, probs: np.ndarray, target) -> int:
     return resolved
 
 
-def saliency(model, image, target: int | None = None) -> Attribution:
+def saliency(model, image, target=None):
     """Gradient magnitude of the class logit with respect to each pixel.
 
     The map is ``max over channels |∂ z_c / ∂ pixel|`` where ``z_c`` is the class's logit
@@ -70,20 +70,37 @@ def saliency(model, image, target: int | None = None) -> Attribution:
     Parameters
     ----------
     model : keras.Model, ModelAdapter or ModelProbe
-    image : array, shape (H, W, C)
-        Pixels in 0..255.
-    target : int, optional
-        Class to explain; the predicted class by default.
+    image : array, shape (H, W, C) or (N, H, W, C)
+        Pixels in 0..255; a batch goes through the model in one gradient call.
+    target : int or array of int, optional
+        Class to explain (one per image for a batch); the predicted class by default.
+
+    Returns
+    -------
+    Attribution, or a list of them for a batch
     """
     probe = ModelProbe.of(model)
-    x, _ = probe.as_batch(image)
-    if len(x) != 1:
-        raise ValueError(f"saliency takes one image (H×W×C); got {len(x)}.")
-    probs = probe.predict(x)[0]
-    c = pick_class(probe, probs, target)
-    _, grad = probe.input_gradient("logit")(x, np.array([c], np.int32))
-    raw = np.abs(np.asarray(grad)[0]).max(axis=-1).astype(np.float32)
-    top = float(raw.max())
-    heat = raw / top if top > 0 else np.zeros_like(raw)
-    return Attribution(heat, raw, c, float(probs[c]), "saliency", None,
-                       "gradient magnitude (relative)")
+    x, single = probe.as_batch(image)
+    probs = probe.predict(x)
+    classes = pick_classes(probe, probs, target)
+    _, grad = probe.input_gradient("logit")(x, classes.astype(np.int32))
+    out = []
+    for i, c in enumerate(classes):
+        raw = np.abs(np.asarray(grad)[i]).max(axis=-1).astype(np.float32)
+        top = float(raw.max())
+        heat = raw / top if top > 0 else np.zeros_like(raw)
+        out.append(Attribution(heat, raw, int(c), float(probs[i, c]), "saliency", None,
+                               "gradient magnitude (relative)"))
+    return out[0] if single else out
+
+
+def pick_classes(probe: ModelProbe, probs: np.ndarray, target) -> np.ndarray:
+    """One class per row of ``probs``: ``target`` (an int, or one per image) checked, or
+    the predicted class where it is None."""
+    n = len(probs)
+    if target is None or np.ndim(target) == 0:
+        return np.array([pick_class(probe, p, target) for p in probs], np.int64)
+    targets = list(target)
+    if len(targets) != n:
+        raise ValueError(f"Give one target per image: {n} images, {len(targets)} targets.")
+    return np.array([pick_class(probe, p, t) for p, t in zip(probs, targets)], np.int64)

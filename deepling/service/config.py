@@ -23,8 +23,6 @@ class Config:
     debug : Dash debug mode (hot reload, dev tools).
     input_range : (lo, hi) or None
         Override the detected input pixel range of the model.
-    sample_size : int
-        How many images the layer animation starts with.
     broker_url : str or None
         A Celery broker (Redis) for background jobs across processes; None uses diskcache.
     """
@@ -35,7 +33,6 @@ class Config:
     port: int = 8050
     debug: bool = False
     input_range: tuple[float, float] | None = None
-    sample_size: int = 500
     broker_url: str | None = None
     cache: Path = field(default_factory=lambda: cache_dir())
 

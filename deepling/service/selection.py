@@ -2,7 +2,7 @@
 
 A choice is a small dict (also the URL's query): ``mode`` "classes" (``count`` images of
 each class in ``classes``), "random" (``count`` images of any class), "misclassified"
-(up to ``count`` images the model gets wrong) or "cell" (up to ``count`` images of true
+(up to ``count`` labelled images the model gets wrong) or "cell" (up to ``count`` images of true
 class ``true`` predicted as ``predicted``: a confusion-matrix cell). The same choice and seed always pick the
 same images, so a link reproduces the view.
 """
@@ -41,7 +41,8 @@ def choose_images(labels: np.ndarray, predicted: np.ndarray, choice: dict,
         cell = (labels == c["true"]) & (predicted == c["predicted"])
         idx = rng.permutation(np.flatnonzero(cell))[: c["count"]]
     else:
-        idx = rng.permutation(np.flatnonzero(predicted != labels))[: c["count"]]
+        # an image whose label is unknown (-1) is not an error, whatever the model says
+        idx = rng.permutation(np.flatnonzero((labels >= 0) & (predicted != labels)))[: c["count"]]
     if len(idx) > schema.MAX_IMAGES:  # count per class × many classes: keep the work bounded
         idx = rng.permutation(idx)[: schema.MAX_IMAGES]
     if len(idx) < 2:

@@ -1,7 +1,7 @@
 """The models and datasets one server knows, by id, and what is computed from them.
 
-A session names its model and data by id (``"demo"``, ``"default"`` or an upload's content
-hash) and asks the workspace for them. Loaded models and fitted datasets are immutable and
+A session names its model and data by id (``"demo"``, ``"default"`` or the random id an
+upload was given, see :mod:`deepling.service.uploads`) and asks the workspace for them. Loaded models and fitted datasets are immutable and
 kept in a small per-app cache; everything computed (predictions, projections) goes to the
 disk cache keyed by content, so a restart or another worker process reuses it.
 """
@@ -47,7 +47,8 @@ class Workspace:
     ----------
     config : Config
     max_loaded : int
-        How many models/datasets stay in memory at once (least recently used go first).
+        How many of each kind (models, datasets, fitted datasets, predictions) stay in
+        memory at once; the least recently used of that kind goes first.
     """
 
     def __init__(self, config: Config, max_loaded: int = 6):
@@ -153,8 +154,9 @@ class Workspace:
         with self._lock:
             self._loaded[key] = value
             self._loaded.move_to_end(key)
-            while len(self._loaded) > self.max_loaded * 3:
-                self._loaded.popitem(last=False)
+            same_kind = [k for k in self._loaded if k[0] == key[0]]  # oldest first
+            for old in same_kind[:max(len(same_kind) - self.max_loaded, 0)]:
+                del self._loaded[old]
 
     def _load_model(self, model_id: str) -> ModelAdapter:
         if model_id == DEMO_ID:

@@ -73,9 +73,10 @@ def evaluate_demo(argv=None) -> int:
     from deepling.data import DataError, load_cifar10
     from deepling.models import load_demo_model
     from deepling.models.demo import evaluate_accuracy
+    from deepling.service.config import Config
 
     try:
-        test = load_cifar10("test")
+        test = load_cifar10("test", cache_dir=Config.from_env().cache_path("datasets"))
     except DataError as exc:
         return _fail(str(exc))
     acc = evaluate_accuracy(load_demo_model().model, test)

@@ -122,14 +122,14 @@ def cell_outline(selected: tuple[int, int] | None) -> list[dict]:
 
 
 def grid_count(n_match: int, n_shown: int, sort: str | None, n_picked: int | None = None) -> str:
-    """The line above the grid: how many images match, of the pick when there is one."""
+    """The line above the grid: how many images match (among the pick, when there is one)."""
     sort = sort or "confidence-asc"
-    picked = f" of the {n_picked:,} picked" if n_picked else ""
+    among = f" among the {n_picked:,} picked" if n_picked else ""
     if not n_match:
-        return (f"None{picked} images matches these filters; widen the confidence range, clear "
-                "a class, or reset the pick." if picked else
+        return (f"No image{among} matches these filters; widen the confidence range, clear a "
+                "class, or reset the pick." if among else
                 "No image matches these filters; widen the confidence range or clear a class.")
-    return f"{n_match:,}{picked} images match" + (
+    return f"{n_match:,} images match{among}" + (
         f" · the first {n_shown} {SORT_LABELS[sort]}" if n_match > n_shown else "")
 
 

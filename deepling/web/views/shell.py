@@ -14,7 +14,9 @@ def serve_layout(workspace) -> html.Div:
     data the URL (``/?model=<id>&data=<id>``) or the browser session names."""
     return html.Div([
         dcc.Location(id="url", refresh=False),
-        # One selection links the views: ids, never pixels (see DESIGN.md).
+        # One selection links the views: ids, never pixels (README, "Architecture"). A view
+        # that follows the selection reads these stores; the neurons and training views to
+        # come read ``subset`` as the data and strip views do (picked images first).
         dcc.Store(id="session", storage_type="session"),  # {"model", "data", "uploads"}
         dcc.Store(id="rendered"),  # the (model, data) the page below was built for
         dcc.Store(id="focus"),     # dataset index of the image in focus
@@ -80,3 +82,14 @@ def _first_misclassified(ds, preds) -> int:
     """Start the focus on an image the model gets wrong: the interesting case."""
     wrong = ((preds.predicted != ds.labels) & (ds.labels >= 0)).nonzero()[0]
     return int(wrong[0]) if len(wrong) else 0
+
+
+def problem_page(message: str, workspace, model_id: str, data_id: str):
+    """The page for a model or data that cannot be shown: what is wrong, and a way back."""
+    return dbc.Alert([
+        html.H5("Deepling cannot show this model and data"),
+        html.P(message, className="mb-2"),
+        html.P([f"model id {model_id!r}, data id {data_id!r}. ",
+                html.A("Open the default model and data instead",
+                       href=f"/?model={workspace.default_model_id}&data={workspace.default_data_id}")]),
+    ], color="warning", className="mt-3")

@@ -108,9 +108,10 @@ def subset_chooser(subset, data_key: str, focus=None) -> list:
     if not subset:
         return []
     shown = sorted(int(i) for i in subset)[:SUBSET_SHOWN]
-    more = f" (the first {len(shown)}; all in the data view)" if len(subset) > len(shown) else ""
+    more = f", the first {len(shown)} here (all in the data view)" if len(subset) > len(shown) else ""
     return [
-        html.Div(f"{len(subset):,} picked{more}: click one", className="small text-muted mt-2"),
+        html.Div(f"{len(subset):,} picked: click one", className="small text-muted mt-2",
+                 title=f"images picked by box or lasso in the layer animation{more}"),
         html.Div([html.Button(
             html.Img(src=f"/api/images/{data_key}/{i}.png", width=28, height=28, alt=f"#{i}",
                      className="dl-pixelated"),

@@ -93,7 +93,7 @@ def layout(ctx) -> html.Div:
         dcc.Graph(id="test-robust-graph", config={"displayModeBar": False},
                   figure=empty_figure("", 500)),
         dcc.Store(id="test-robust-request"),  # {"key", "size", "model", "data", "started"}
-        dcc.Store(id="test-robust-result"),   # the curves, JSON (see callbacks.testing)
+        dcc.Store(id="test-robust-result"),   # the curves, JSON (robustness_json below)
         dcc.Interval(id="test-robust-poll", interval=500, disabled=True),
     ], "test-robust-card", extra=robust_controls)
 
