@@ -11,28 +11,13 @@
   const D = (window.Deepling = window.Deepling || {});
   const view = (D.animationView = D.animationView || {scatter: null, data: null});
 
-  function decode(b64, Type) {
-    const bin = atob(b64);
-    const bytes = new Uint8Array(bin.length);
-    for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
-    return new Type(bytes.buffer);
-  }
+  const UNKNOWN_NAME = 'unknown';
+  // Thumbnails by default up to this many images, dots above; the user's choice wins and
+  // is kept in the link (?points=thumbnails|dots).
+  const THUMBNAILS_UP_TO = 300;
+  const STYLES = ['thumbnails', 'dots'];
 
-  function unpack(payload) {
-    const q = decode(payload.positions, Uint16Array);
-    const positions = new Float32Array(q.length);
-    for (let i = 0; i < q.length; i++) positions[i] = q[i] * (2 / 65535) - 1;
-    const labels = decode(payload.labels, Uint8Array);
-    const predicted = decode(payload.predicted, Uint8Array);
-    const errors = new Uint8Array(labels.length);
-    for (let i = 0; i < labels.length; i++) errors[i] = labels[i] !== predicted[i] ? 1 : 0;
-    return Object.assign({}, payload, {
-      positions, labels, predicted, errors,
-      indices: decode(payload.indices, Int32Array),
-      confidence: decode(payload.confidence, Uint8Array),
-      hidden: new Set(),
-    });
-  }
+  function className(d, k) { return k < d.classNames.length ? d.classNames[k] : UNKNOWN_NAME; }
 
   function el(id) { return document.getElementById(id); }
 
@@ -113,17 +98,20 @@
     const d = view.data;
     const host = el('scatter-legend');
     if (!d || !host) return;
-    const counts = new Array(d.classNames.length).fill(0);
+    // the classes, then the payload's unknown code (drawn grey) if any point has it
+    const unknown = d.encoding.labels.unknown;
+    const counts = new Array(unknown + 1).fill(0);
     const source = view.colorMode === 'predicted' ? d.predicted : d.labels;
     for (let i = 0; i < source.length; i++) counts[source[i]]++;
     host.innerHTML = '';
-    d.classNames.forEach((name, k) => {
+    d.classNames.map((_, k) => k).concat([unknown]).forEach((k) => {
       if (!counts[k]) return;
+      const name = className(d, k);
       const b = document.createElement('button');
       b.className = 'dl-legend-item' + (d.hidden.has(k) ? ' dl-off' : '');
       b.dataset.cls = k;
       b.title = 'click: show/hide · double-click: only this class';
-      const [r, g, bl] = d.palette[k % d.palette.length];
+      const [r, g, bl] = k < d.palette.length ? d.palette[k] : [160, 160, 160];
       b.innerHTML = `<span class="dl-dot" style="background:rgb(${r},${g},${bl})"></span>${name} <span class="text-muted">${counts[k]}</span>`;
       host.appendChild(b);
     });
@@ -145,9 +133,9 @@
     if (!tip) return;
     if (idx === null || !d) { tip.hidden = true; return; }
     const di = d.indices[idx];
-    const t = d.classNames[d.labels[idx]], p = d.classNames[d.predicted[idx]];
-    const conf = Math.round(d.confidence[idx] / 2.55);
-    const wrong = d.labels[idx] !== d.predicted[idx];
+    const t = className(d, d.labels[idx]), p = className(d, d.predicted[idx]);
+    const conf = Math.round(d.confidence[idx] * 100);
+    const wrong = d.errors[idx] === 1;
     tip.innerHTML = `<img class="dl-pixelated" width="64" height="64" alt="" src="/api/images/${d.dataKey}/${di}.png">` +
       `<div><div class="text-muted">#${di}</div><div>true <b>${t}</b></div>` +
       `<div class="${wrong ? 'text-danger' : ''}">predicted <b>${p}</b> ${conf}%</div></div>`;
@@ -157,10 +145,53 @@
     tip.hidden = false;
   }
 
+  function currentStyle() {
+    const d = view.data;
+    let style = view.style;
+    if (!STYLES.includes(style)) {
+      const asked = new URL(window.location.href).searchParams.get('points');
+      style = STYLES.includes(asked) ? asked : d.n <= THUMBNAILS_UP_TO ? 'thumbnails' : 'dots';
+    }
+    return style === 'thumbnails' && !d.atlas ? 'dots' : style;   // no atlas past 65,536 images
+  }
+
+  // The atlas of this image set is fetched once, when thumbnails are first shown.
+  function applyStyle() {
+    const d = view.data, s = view.scatter;
+    if (!d || !s) return;
+    const style = currentStyle();
+    s.setStyle(style);
+    if (style === 'thumbnails' && view.atlasFor !== d.key) {
+      view.atlasFor = d.key;
+      s.setAtlas(null);
+      const img = new Image();
+      img.onload = () => {
+        if (view.data === d) s.setAtlas({image: img, tile: d.atlas.tile, columns: d.atlas.columns});
+      };
+      img.onerror = () => { if (view.data === d) view.atlasFor = null; };
+      img.src = `/api/atlas/${d.dataKey}/${d.key}.jpg`;
+    }
+    const b = el('anim-style');
+    if (b) {
+      b.textContent = style === 'thumbnails' ? 'dots' : 'pictures';
+      b.title = style === 'thumbnails' ? 'draw the images as dots' : 'draw each image itself';
+      b.disabled = !d.atlas;
+    }
+  }
+
+  function toggleStyle() {
+    if (!view.data || !view.scatter) return;
+    view.style = currentStyle() === 'thumbnails' ? 'dots' : 'thumbnails';
+    applyStyle();
+    const url = new URL(window.location.href);
+    url.searchParams.set('points', view.style);
+    window.history.replaceState(null, '', url.toString());
+  }
+
   function mount(payload) {
     const host = el('scatter-host');
     if (!payload || !host || !D.LayerScatter) return window.dash_clientside.no_update;
-    const data = unpack(payload);
+    const data = D.unpack(payload);
     const keepHidden = view.data ? view.data.hidden : new Set();
     data.hidden = keepHidden;
     view.data = data;
@@ -197,6 +228,8 @@
     slider.value = String(start);
     view.lastUrlLayer = null;
     showLayer(start);
+    if (view.atlasFor !== data.key) { view.atlasFor = null; view.scatter.setAtlas(null); }
+    applyStyle();
     applyColors();
     if (wasPlaying) view.scatter.play({speed: speed(), loop: 'bounce'});
     const url = new URL(window.location.href);
@@ -263,6 +296,7 @@
     const t = ev.target;
     if (!(t instanceof Element)) return;
     if (t.closest('#anim-play')) togglePlay();
+    else if (t.closest('#anim-style')) toggleStyle();
     else if (t.closest('#anim-png') && view.scatter) {
       const a = document.createElement('a');
       const name = view.data ? view.data.layers[Math.round(view.scatter.getLayer())].name : 'layer';

@@ -2,10 +2,16 @@
  * Deepling.LayerScatter — WebGL renderer for the layer animation.
  *
  * Draws one 2-D projection per network layer and morphs between consecutive layers on
- * the GPU: the two layers around the current (fractional) layer index sit in two vertex
- * buffers and the vertex shader mixes them, so a frame costs one uniform, not a re-upload.
- * Plain ES2017, no build step; Dash loads it as a classic script from assets/.
+ * the GPU: every layer's positions sit in one vertex buffer (uint16, 4 bytes a point and
+ * layer) and the vertex shader mixes the two around the current fractional layer, so a
+ * frame costs a few uniforms and attribute offsets, never an upload. Points are drawn as
+ * round dots or as their own images (thumbnails from a texture atlas).
+ * Plain ES2017, no build step; Dash loads it as a classic script from assets/, and a
+ * static page (report, notebook) can inline it.
  *
+ * Mount on a container with a Python payload (deepling/web/views/payload.py):
+ *
+ *   const data = Deepling.unpack(payload);     // typed arrays, by the payload's own encoding
  *   const s = new Deepling.LayerScatter(containerElement, {
  *     onHover(idx, clientX, clientY) {},  // idx|null; x/y = the point's centre in client px
  *                                          // (mouse position when idx is null). Fired when the
@@ -15,16 +21,25 @@
  *     onFrame(t) {},                       // every animation frame while playing
  *     onPlayState(playing) {},             // play()/pause(), including pauses caused by the user
  *     pointSize: null,   // CSS px; default shrinks with the point count (≈6.6 @1k, 4 @10k, 2.8 @50k)
- *     opacity: null,     // default 0.79 @1k … 0.67 @50k
+ *     thumbnailSize: null, // CSS px at zoom 1; default ≈50 @10, 25 @100, 13 @1k, 8 @10k; follows zoom
+ *     opacity: null,     // default 0.79 @1k … 0.67 @50k (dots; thumbnails are opaque)
  *     background: null,  // clear colour ('#fff', [r,g,b(,a)]); null = transparent (container shows)
  *     padding: 0.05,     // fraction of the shorter side left around the [-1,1] square
  *   });
+ *   s.setData({n: data.n, nLayers: data.nLayers, positions: data.positions,
+ *              colors: data.labels, palette: data.palette});
+ *
+ * Point i of the data is point i everywhere (colours, marks, atlas tile, events).
+ *
  *   s.setData({n, nLayers,
- *              positions,   // Float32Array (or array) nLayers*n*2, layer-major, coords in [-1,1]
+ *              positions,   // nLayers*n*2 values, layer-major, x then y, coords in [-1,1]:
+ *                           //   Float32Array (or array), or Uint16Array quantised as
+ *                           //   x = q * 2/65535 - 1 (the payload's own encoding, kept as is)
  *              colors,      // Uint8Array n: palette index per point (default 0)
- *              palette,     // ≤256 colours, [r,g,b] 0..255 or '#rrggbb'; omitted = keep current
- *                           // (initially Tableau 10)
- *              marks},      // optional Uint8Array n: 1 = misclassified (drawn with a dark rim)
+ *              palette,     // ≤256 colours, [r,g,b] 0..255 or '#rrggbb'; omitted = keep current;
+ *                           // indices without a colour (e.g. 255 = unknown class) are grey
+ *              marks},      // optional Uint8Array n: 1 = misclassified (dots: dark rim;
+ *                           // thumbnails: thicker border and a corner flag)
  *                           // palette/colours may be plain arrays (e.g. from Dash JSON)
  *            {keepView})    // keepView: true keeps zoom/pan (default: resetView)
  *   s.setLayer(t)            // fractional layer in [0, nLayers-1] (clamped); does not pause play
@@ -33,6 +48,10 @@
  *   s.setHiddenClasses([k…]) // legend toggles: hidden classes are neither drawn nor pickable
  *   s.setHighlight(idx|null) // the selected image: larger, outlined, drawn on top (even if hidden)
  *   s.setSelection(indices|null) // dims everything else; [] dims all; null clears
+ *   s.setAtlas({image, tile, columns}|null) // thumbnails: tile i (row-major, `columns` a row,
+ *                           // `tile` px square) is point i's image; image = <img>, canvas,
+ *                           // ImageBitmap or {width, height, data: Uint8Array RGBA}
+ *   s.setStyle('dots'|'thumbnails'); s.getStyle()  // thumbnails draw dots until an atlas is set
  *   s.play({speed: layersPerSecond (1), loop: 'bounce'|'repeat'|'once'}); s.pause(); s.isPlaying()
  *       Any drag, wheel or click on the plot pauses. 'once' stops at the last layer.
  *   s.setMode('pan'|'box'|'lasso') — what a plain drag does; shift+drag = box, alt+drag = lasso
@@ -46,6 +65,10 @@
  *
  * Rendering happens only on demand (one requestAnimationFrame per change) or while playing,
  * so an idle plot costs no CPU. The container needs a size (e.g. height: 480px).
+ *
+ * What is drawn is a list of render passes (PASSES below): each names its program, the
+ * uniforms it sets, when it is active, what it draws and how points are picked under the
+ * cursor. A new way to draw points is one more entry there.
  */
 (function () {
   'use strict';
@@ -56,31 +79,45 @@
   const DIM_ALPHA = 0.2;          // unselected points while a selection is active: faint context
   const DRAG_PX = 4;              // movement before a press becomes a drag instead of a click
   const ZOOM_MIN = 0.2, ZOOM_MAX = 500;
-  const TABLEAU10 = ['#4e79a7', '#f28e2b', '#e15759', '#76b7b2', '#59a14f',
-    '#edc948', '#b07aa1', '#ff9da7', '#9c755f', '#bab0ac'];
+  const UNSET_GREY = 160;         // palette entries nobody set (unknown classes)
+  const Q = 65535;                // uint16 positions: x = q * 2/Q - 1
+  const MAX_TILES = 65536;        // the tile index travels in two bytes
 
-  // Written in GLSL ES 1.00 for WebGL1; toGLSL3() adapts them for WebGL2. Software rasterisers (SwiftShader
-  // on machines without a GPU) spend most of a frame in the fragment shader, so it is kept free of
-  // branches, discard and sqrt; everything per point is worked out once in the vertex shader.
-  const VERT = `
+  // Shaders are written in GLSL ES 1.00 for WebGL1; toGLSL3() adapts them for WebGL2.
+  // Varyings are declared `flat varying` (one value for the whole point: cheaper for
+  // software rasterisers, which interpolate every varying per fragment) or plain `varying`
+  // (interpolated); WebGL1 has no flat, so there every varying is smooth, which gives the
+  // same picture for a point sprite. Software rasterisers (SwiftShader on machines without
+  // a GPU) spend most of a frame in the fragment shader, so fragment shaders are kept free of
+  // branches, discard and sqrt; everything per point is worked out in the vertex shader.
+  // Every program reads the same vertex layout (ATTRIBUTES), at fixed locations.
+  const ATTRIBUTES = ['a_from', 'a_to', 'a_meta'];
+  const VERTEX_COMMON = `
 precision highp float;
-attribute vec2 a_from;       // layer floor(t)
-attribute vec2 a_to;         // layer floor(t) + 1
-attribute vec4 a_meta;       // class, mark, dimmed, unused (unnormalised bytes)
+attribute vec2 a_from;       // layer lo, uint16 normalised to 0..1
+attribute vec2 a_to;         // layer lo + 1
+attribute vec4 a_meta;       // class, flags (1 mark + 2 dimmed), tile low byte, tile high byte
 uniform float u_mix;
 uniform vec2 u_scale;
 uniform vec2 u_offset;
+uniform mediump float u_px;  // device px per CSS px (mediump: fragment shaders share it)
+uniform sampler2D u_palette; // 256x1 RGBA, alpha 0 = class hidden
+vec4 classColor() { return texture2D(u_palette, vec2((a_meta.x + 0.5) / 256.0, 0.5)); }
+vec4 position() { return vec4((mix(a_from, a_to, u_mix) * 2.0 - 1.0) * u_scale + u_offset, 0.0, 1.0); }
+float isMarked() { return mod(a_meta.y, 2.0); }
+float isDimmed() { return step(1.5, a_meta.y); }
+`;
+
+  const DOT_VERT = VERTEX_COMMON + `
 uniform float u_size;        // diameter, device px
-uniform float u_px;          // device px per CSS px
 uniform float u_alpha;
 uniform float u_dim;
-uniform sampler2D u_palette; // 256x1 RGBA, alpha 0 = class hidden
-varying vec4 v_color;        // core colour, opacity
-varying vec3 v_shape;        // edge slope, rim start and rim slope in units of q = (r/R)^2
+flat varying vec4 v_color;   // core colour, opacity
+flat varying vec3 v_shape;   // edge slope, rim start and rim slope in units of q = (r/R)^2
 void main() {
-  vec4 pal = texture2D(u_palette, vec2((a_meta.x + 0.5) / 256.0, 0.5));
-  gl_Position = vec4(mix(a_from, a_to, u_mix) * u_scale + u_offset, 0.0, 1.0);
-  float mark = step(0.5, a_meta.y);
+  vec4 pal = classColor();
+  gl_Position = position();
+  float mark = isMarked();
   // misclassified points are a little bigger so their dark rim stays visible
   float size = u_size * (1.0 + 0.25 * mark) + mark * u_px;
   if (pal.a < 0.5) { gl_Position = vec4(2.0, 2.0, 2.0, 1.0); size = 1.0; }  // hidden: clipped away
@@ -89,13 +126,13 @@ void main() {
   float inner = max(R - max(u_px, 0.3 * R), 0.1 * R);
   // near the edge R - r ~ (R/2)(1 - q) and r - inner ~ (q - qi) R^2 / (2 inner): both in pixels
   v_shape = vec3(0.5 * R, mark > 0.5 ? (inner * inner) / (R * R) : 8.0, R * R / (2.0 * inner));
-  v_color = vec4(mix(pal.rgb, vec3(1.0), 0.4 * mark), u_alpha * (a_meta.z > 0.5 ? u_dim : 1.0));
+  v_color = vec4(mix(pal.rgb, vec3(1.0), 0.4 * mark), u_alpha * mix(1.0, u_dim, isDimmed()));
 }`;
 
-  const FRAG = `
+  const DOT_FRAG = `
 precision mediump float;
-varying vec4 v_color;
-varying vec3 v_shape;
+flat varying vec4 v_color;
+flat varying vec3 v_shape;
 void main() {
   vec2 d = gl_PointCoord - 0.5;
   float q = 4.0 * dot(d, d);
@@ -107,29 +144,21 @@ void main() {
   gl_FragColor = vec4(col * a, a);                                  // premultiplied alpha
 }`;
 
-  // The highlighted point: drawn alone, on top, opaque, even if its class is hidden.
-  const HIGHLIGHT_VERT = `
-precision highp float;
-attribute vec2 a_from;
-attribute vec2 a_to;
-attribute vec4 a_meta;
-uniform float u_mix;
-uniform vec2 u_scale;
-uniform vec2 u_offset;
+  // The highlighted dot: drawn alone, on top, opaque, even if its class is hidden.
+  const RING_VERT = VERTEX_COMMON + `
 uniform mediump float u_size; // shared with the fragment shader, so the precisions must match
-uniform sampler2D u_palette;
-varying vec3 v_rgb;
+flat varying vec3 v_rgb;
 void main() {
-  gl_Position = vec4(mix(a_from, a_to, u_mix) * u_scale + u_offset, 0.0, 1.0);
+  gl_Position = position();
   gl_PointSize = u_size;
-  v_rgb = texture2D(u_palette, vec2((a_meta.x + 0.5) / 256.0, 0.5)).rgb;
+  v_rgb = classColor().rgb;
 }`;
 
-  const HIGHLIGHT_FRAG = `
+  const RING_FRAG = `
 precision mediump float;
 uniform mediump float u_size;
-uniform float u_px;
-varying vec3 v_rgb;
+uniform mediump float u_px;
+flat varying vec3 v_rgb;
 void main() {
   float R = 0.5 * u_size;
   float r = length(gl_PointCoord - 0.5) * u_size;
@@ -140,6 +169,111 @@ void main() {
   vec3 col = mix(mix(v_rgb, vec3(1.0), inGap), vec3(0.11, 0.12, 0.14), inOutline);
   gl_FragColor = vec4(col, 1.0) * cover;
 }`;
+
+  // Thumbnails: each point a square sprite of its atlas tile, framed in its class colour.
+  // The highlighted one is the same program drawn again, bigger, with a dark frame.
+  const THUMB_VERT = VERTEX_COMMON + `
+uniform float u_size;        // side, device px
+uniform float u_dim;
+uniform float u_border;      // frame width, device px (doubled for errors)
+uniform float u_highlight;   // 1: the highlighted point (dark frame, never dimmed or hidden)
+uniform vec2 u_grid;         // atlas columns, tile side in atlas px
+flat varying vec4 v_frame;   // frame colour, frame width as a fraction of the side
+flat varying vec4 v_tile;    // tile origin in atlas px, mark, opacity
+void main() {
+  vec4 pal = classColor();
+  gl_Position = position();
+  float mark = isMarked();
+  float size = u_size;
+  if (pal.a < 0.5 && u_highlight < 0.5) { gl_Position = vec4(2.0, 2.0, 2.0, 1.0); size = 1.0; }
+  gl_PointSize = size;
+  float tile = a_meta.z + 256.0 * a_meta.w;
+  float row = floor((tile + 0.5) / u_grid.x);
+  v_tile = vec4((tile - row * u_grid.x) * u_grid.y, row * u_grid.y, mark,
+                mix(mix(1.0, u_dim, isDimmed()), 1.0, u_highlight));
+  vec3 frame = mix(pal.rgb, vec3(0.11, 0.12, 0.14), u_highlight);
+  v_frame = vec4(frame, u_border * (1.0 + mark + u_highlight) / size);
+}`;
+
+  const THUMB_FRAG = `
+precision highp float;       // atlas coordinates of 10,000 tiles need more than mediump
+uniform sampler2D u_atlas;
+uniform vec2 u_grid;
+uniform vec2 u_atlasSize;    // atlas width, height in px
+flat varying vec4 v_frame;
+flat varying vec4 v_tile;
+void main() {
+  vec2 pc = gl_PointCoord;
+  // stay half a texel inside the tile so linear filtering never reads the neighbour
+  vec2 texel = v_tile.xy + clamp(pc * u_grid.y, 0.5, u_grid.y - 0.5);
+  vec3 img = texture2D(u_atlas, texel / u_atlasSize).rgb;
+  vec2 e = min(pc, 1.0 - pc);
+  float frame = step(min(e.x, e.y), v_frame.w);
+  // errors: a dark red corner flag, top right
+  float flag = v_tile.z * step(0.62, pc.x - pc.y);
+  vec3 col = mix(mix(img, v_frame.rgb, frame), vec3(0.72, 0.07, 0.09), flag);
+  gl_FragColor = vec4(col * v_tile.w, v_tile.w);                    // premultiplied alpha
+}`;
+
+  const COMMON_UNIFORMS = ['u_mix', 'u_scale', 'u_offset', 'u_px', 'u_palette'];
+
+  // What a frame draws, in order. program: key into PROGRAMS; active(s): whether it draws
+  // now; range(s): [first, count] of points; set(gl, u, s): its own uniforms; pick: how
+  // the cursor finds a point when this pass is the front one (shape and radius in CSS px).
+  const PROGRAMS = {
+    dot: { vert: DOT_VERT, frag: DOT_FRAG, uniforms: ['u_size', 'u_alpha', 'u_dim'] },
+    ring: { vert: RING_VERT, frag: RING_FRAG, uniforms: ['u_size'] },
+    thumb: { vert: THUMB_VERT, frag: THUMB_FRAG, uniforms: ['u_size', 'u_dim', 'u_border', 'u_highlight',
+      'u_grid', 'u_atlas', 'u_atlasSize'] },
+  };
+
+  function thumbUniforms(gl, u, s, highlight) {
+    const a = s._atlas;
+    const size = s._thumbSizeCss() * s._dpr;
+    gl.uniform1f(u.u_size, Math.min(highlight ? size * 1.5 + 8 * s._dpr : size, s._maxPoint));
+    gl.uniform1f(u.u_dim, DIM_ALPHA);
+    gl.uniform1f(u.u_border, Math.max(1, Math.min(2, size / 16)) * s._dpr);
+    gl.uniform1f(u.u_highlight, highlight ? 1 : 0);
+    gl.uniform2f(u.u_grid, a.columns, a.tile);
+    gl.uniform1i(u.u_atlas, 1);
+    gl.uniform2f(u.u_atlasSize, a.width, a.height);
+  }
+
+  const PASSES = [
+    {
+      name: 'dots', program: 'dot',
+      active: (s) => !s._thumbnailsOn(),
+      range: (s) => [0, s._data.n],
+      set(gl, u, s) {
+        gl.uniform1f(u.u_size, Math.min(s._pointSizeCss() * s._dpr, s._maxPoint));
+        gl.uniform1f(u.u_alpha, s._opacity());
+        gl.uniform1f(u.u_dim, DIM_ALPHA);
+      },
+      pick: { shape: 'disc', radius: (s) => Math.max(5, s._pointSizeCss() / 2 + 3) },
+    },
+    {
+      name: 'thumbnails', program: 'thumb',
+      active: (s) => s._thumbnailsOn(),
+      range: (s) => [0, s._data.n],
+      set: (gl, u, s) => thumbUniforms(gl, u, s, false),
+      pick: { shape: 'square', radius: (s) => Math.max(4, s._thumbSizeCss() / 2) },
+    },
+    {
+      name: 'highlight dot', program: 'ring',
+      active: (s) => s._highlight != null && !s._thumbnailsOn(),
+      range: (s) => [s._highlight, 1],
+      set(gl, u, s) {
+        const size = Math.min(s._pointSizeCss() * s._dpr, s._maxPoint);
+        gl.uniform1f(u.u_size, Math.min(size * 1.6 + 10 * s._dpr, s._maxPoint));
+      },
+    },
+    {
+      name: 'highlight thumbnail', program: 'thumb',
+      active: (s) => s._highlight != null && s._thumbnailsOn(),
+      range: (s) => [s._highlight, 1],
+      set: (gl, u, s) => thumbUniforms(gl, u, s, true),
+    },
+  ];
 
   function clamp(x, lo, hi) { return x < lo ? lo : x > hi ? hi : x; }
 
@@ -169,38 +303,48 @@ void main() {
     return out;
   }
 
-  // WebGL2 gets the same shaders as GLSL ES 3.00 with flat varyings: every fragment of a point
-  // sees the same values anyway, and not interpolating them per fragment is measurably cheaper
-  // for software rasterisers.
+  // Positions are kept as uint16 (the payload's encoding; half the memory of floats, and the
+  // GPU reads them normalised). Floats are quantised once; 1/65535 of the view is far below a pixel.
+  function toPositions(p, length) {
+    if (p instanceof Uint16Array) return toTyped(p, Uint16Array, 'positions', length);
+    const f = toTyped(p, Float32Array, 'positions', length);
+    const q = new Uint16Array(f.length);
+    for (let i = 0; i < f.length; i++) q[i] = Math.round((clamp(f[i], -1, 1) + 1) * (Q / 2));
+    return q;
+  }
+
   function toGLSL3(src, stage) {
+    const vertex = stage === 'vertex';
     let out = '#version 300 es\n' + src
       .replace(/\battribute\b/g, 'in')
-      .replace(/\bvarying\b/g, stage === 'vertex' ? 'flat out' : 'flat in')
+      .replace(/\bflat varying\b/g, vertex ? 'flat out' : 'flat in')
+      .replace(/\bvarying\b/g, vertex ? 'out' : 'in')
       .replace(/\btexture2D\b/g, 'texture');
-    if (stage === 'fragment') {
+    if (!vertex) {
       out = out.replace(/\bgl_FragColor\b/g, 'fragColor')
         .replace(/(precision \w+ float;)/, '$1\nout vec4 fragColor;');
     }
     return out;
   }
 
-  function link(gl, vert, frag, uniforms) {
-    if (typeof WebGL2RenderingContext !== 'undefined' && gl instanceof WebGL2RenderingContext) {
-      vert = toGLSL3(vert, 'vertex');
-      frag = toGLSL3(frag, 'fragment');
-    }
+  function toGLSL1(src) { return src.replace(/\bflat varying\b/g, 'varying'); }
+
+  function link(gl, spec) {
+    const webgl2 = typeof WebGL2RenderingContext !== 'undefined' && gl instanceof WebGL2RenderingContext;
+    const vert = webgl2 ? toGLSL3(spec.vert, 'vertex') : toGLSL1(spec.vert);
+    const frag = webgl2 ? toGLSL3(spec.frag, 'fragment') : toGLSL1(spec.frag);
     const prog = gl.createProgram();
     gl.attachShader(prog, compile(gl, gl.VERTEX_SHADER, vert));
     gl.attachShader(prog, compile(gl, gl.FRAGMENT_SHADER, frag));
-    // same fixed locations in both programs so one set of attribute pointers serves both;
+    // the same fixed locations in every program, so one set of attribute pointers serves all;
     // a_from on 0 keeps attribute 0 enabled, which WebGL1 drivers require
-    ['a_from', 'a_to', 'a_meta'].forEach((name, i) => gl.bindAttribLocation(prog, i, name));
+    ATTRIBUTES.forEach((name, i) => gl.bindAttribLocation(prog, i, name));
     gl.linkProgram(prog);
     if (!gl.getProgramParameter(prog, gl.LINK_STATUS) && !gl.isContextLost()) {
       throw new Error('LayerScatter program: ' + gl.getProgramInfoLog(prog));
     }
     const u = {};
-    for (const name of uniforms) u[name] = gl.getUniformLocation(prog, name);
+    for (const name of COMMON_UNIFORMS.concat(spec.uniforms)) u[name] = gl.getUniformLocation(prog, name);
     return { prog, u };
   }
 
@@ -214,13 +358,67 @@ void main() {
     return sh;
   }
 
+  // ---- the payload: what deepling/web/views/payload.py sends -------------------------------
+
+  const DTYPES = { uint8: Uint8Array, uint16: Uint16Array, int32: Int32Array, float32: Float32Array };
+
+  function fromBase64(b64, Type) {
+    const bin = atob(b64);
+    const bytes = new Uint8Array(bin.length);
+    for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
+    return new Type(bytes.buffer);
+  }
+
+  /*
+   * Deepling.unpack(payload) -> the payload with its arrays decoded, plus:
+   *   positions  Uint16Array as the renderer takes it (or Float32Array if another encoding)
+   *   labels, predicted  Uint8Array; the payload's `unknown` code (255) where not known
+   *   known      Uint8Array: 1 where the true label is known
+   *   errors     Uint8Array: 1 where true and predicted are known and differ
+   *   confidence Float32Array 0..1, indices Int32Array (dataset index of each point)
+   * Every dtype, scale and code comes from payload.encoding, which Python defines.
+   */
+  function unpack(payload) {
+    const enc = payload.encoding;
+    if (!enc) throw new Error('Deepling.unpack: the payload has no encoding (an old server?)');
+    const out = Object.assign({}, payload);
+    for (const [name, e] of Object.entries(enc)) {
+      if (typeof payload[name] !== 'string') continue;
+      const Type = DTYPES[e.dtype];
+      if (!Type) throw new Error(`Deepling.unpack: unknown dtype ${e.dtype} for ${name}`);
+      out[name] = fromBase64(payload[name], Type);
+    }
+    const pe = enc.positions;
+    if (!(pe.dtype === 'uint16' && pe.offset === -1 && Math.abs(pe.scale * Q - 2) < 1e-9)) {
+      const q = out.positions, f = new Float32Array(q.length);
+      for (let i = 0; i < q.length; i++) f[i] = q[i] * pe.scale + pe.offset;
+      out.positions = f;
+    }
+    if (out.confidence && enc.confidence && enc.confidence.scale) {
+      const c = out.confidence, f = new Float32Array(c.length), k = enc.confidence.scale;
+      for (let i = 0; i < c.length; i++) f[i] = c[i] * k;
+      out.confidence = f;
+    }
+    const unknown = enc.labels.unknown, n = out.labels.length;
+    out.known = new Uint8Array(n);
+    out.errors = new Uint8Array(n);
+    for (let i = 0; i < n; i++) {
+      const l = out.labels[i], p = out.predicted[i];
+      out.known[i] = l !== unknown ? 1 : 0;
+      out.errors[i] = l !== unknown && p !== unknown && l !== p ? 1 : 0;
+    }
+    return out;
+  }
+
+  Deepling.unpack = unpack;
+
   class LayerScatter {
     constructor(container, options) {
       if (!container || !container.appendChild) throw new Error('LayerScatter: container element required');
       this.container = container;
       this.opts = Object.assign({
         onHover: null, onClick: null, onSelect: null, onFrame: null, onPlayState: null,
-        pointSize: null, opacity: null, background: null, padding: 0.05,
+        pointSize: null, thumbnailSize: null, opacity: null, background: null, padding: 0.05,
       }, options || {});
       this._data = null;
       this._t = 0;
@@ -229,6 +427,8 @@ void main() {
       this._w = 1; this._h = 1; this._dpr = 1;
       this._hidden = new Uint8Array(PALETTE_SIZE);
       this._highlight = null;
+      this._style = 'dots';
+      this._atlas = null;          // {image, tile, columns, width, height, count}
       this._hover = null;          // {idx, x, y}
       this._pointer = null;        // last local pointer position while inside the canvas
       this._drag = null;
@@ -331,25 +531,30 @@ void main() {
 
     _initResources() {
       const gl = this.gl;
-      const common = ['u_mix', 'u_scale', 'u_offset', 'u_size', 'u_px', 'u_palette'];
-      this._points = link(gl, VERT, FRAG, common.concat(['u_alpha', 'u_dim']));
-      this._ring = link(gl, HIGHLIGHT_VERT, HIGHLIGHT_FRAG, common);
-      this._posBuf = [gl.createBuffer(), gl.createBuffer()];
-      this._bufLayer = [-1, -1];
+      this._programs = {};
+      for (const [key, spec] of Object.entries(PROGRAMS)) this._programs[key] = link(gl, spec);
+      this._posBuf = gl.createBuffer();
       this._metaBuf = gl.createBuffer();
-      this._paletteTex = gl.createTexture();
-      gl.bindTexture(gl.TEXTURE_2D, this._paletteTex);
-      gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_MIN_FILTER, gl.NEAREST);
-      gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_MAG_FILTER, gl.NEAREST);
-      gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_WRAP_S, gl.CLAMP_TO_EDGE);
-      gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_WRAP_T, gl.CLAMP_TO_EDGE);
-      this._paletteRGBA = this._paletteRGBA || this._buildPalette(TABLEAU10);
+      this._paletteTex = this._makeTexture(gl.NEAREST);
+      this._atlasTex = this._makeTexture(gl.LINEAR);
+      this._paletteRGBA = this._paletteRGBA || this._buildPalette([]);
       this._uploadPalette();
+      if (this._atlas) this._uploadAtlas();
       gl.enable(gl.BLEND);
       gl.blendFunc(gl.ONE, gl.ONE_MINUS_SRC_ALPHA);
       gl.disable(gl.DEPTH_TEST);
-      for (let i = 0; i < 3; i++) gl.enableVertexAttribArray(i);
+      for (let i = 0; i < ATTRIBUTES.length; i++) gl.enableVertexAttribArray(i);
       this._maxPoint = gl.getParameter(gl.ALIASED_POINT_SIZE_RANGE)[1];
+    }
+
+    _makeTexture(filter) {
+      const gl = this.gl, tex = gl.createTexture();
+      gl.bindTexture(gl.TEXTURE_2D, tex);
+      gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_MIN_FILTER, filter);
+      gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_MAG_FILTER, filter);
+      gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_WRAP_S, gl.CLAMP_TO_EDGE);
+      gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_WRAP_T, gl.CLAMP_TO_EDGE);
+      return tex;
     }
 
     _listen(target, type, fn, opts) {
@@ -379,7 +584,7 @@ void main() {
       if (n < 0 || nLayers < 1) throw new Error('LayerScatter: need n >= 0 and nLayers >= 1');
       const data = {
         n, nLayers,
-        positions: toTyped(d.positions, Float32Array, 'positions', n * nLayers * 2),
+        positions: toPositions(d.positions, n * nLayers * 2),
         colors: toTyped(d.colors, Uint8Array, 'colors', n) || new Uint8Array(n),
         marks: toTyped(d.marks, Uint8Array, 'marks', n),
         selected: null,
@@ -398,14 +603,11 @@ void main() {
       this._requestDraw();
     }
 
+    // Every layer goes to the GPU once, in one buffer: a frame only moves attribute offsets.
     _uploadData() {
       const gl = this.gl, d = this._data;
-      const bytes = Math.max(1, d.n) * 8;
-      for (const b of this._posBuf) {
-        gl.bindBuffer(gl.ARRAY_BUFFER, b);
-        gl.bufferData(gl.ARRAY_BUFFER, bytes, gl.DYNAMIC_DRAW);
-      }
-      this._bufLayer = [-1, -1];
+      gl.bindBuffer(gl.ARRAY_BUFFER, this._posBuf);
+      gl.bufferData(gl.ARRAY_BUFFER, d.n ? d.positions : new Uint16Array(2), gl.STATIC_DRAW);
       this._meta = new Uint8Array(Math.max(1, d.n) * 4);
       gl.bindBuffer(gl.ARRAY_BUFFER, this._metaBuf);
       gl.bufferData(gl.ARRAY_BUFFER, this._meta.byteLength, gl.DYNAMIC_DRAW);
@@ -413,16 +615,17 @@ void main() {
       this._uploadPalette();
     }
 
-    // One Uint8 vec4 per point (class, mark, dimmed): recolouring or selecting re-sends 4n bytes,
-    // positions stay untouched.
+    // One Uint8 vec4 per point (class, mark + 2·dimmed, atlas tile as two bytes): recolouring
+    // or selecting re-sends 4n bytes, positions stay untouched.
     _writeMeta() {
       const d = this._data, m = this._meta, gl = this.gl;
       if (!d || !gl) return;
-      const sel = d.selected;
+      const sel = d.selected, marks = d.marks;
       for (let i = 0; i < d.n; i++) {
         m[4 * i] = d.colors[i];
-        m[4 * i + 1] = d.marks ? (d.marks[i] ? 1 : 0) : 0;
-        m[4 * i + 2] = sel && !sel[i] ? 1 : 0;
+        m[4 * i + 1] = (marks && marks[i] ? 1 : 0) + (sel && !sel[i] ? 2 : 0);
+        m[4 * i + 2] = i & 255;          // atlas tile: point i shows tile i
+        m[4 * i + 3] = (i >> 8) & 255;
       }
       gl.bindBuffer(gl.ARRAY_BUFFER, this._metaBuf);
       gl.bufferSubData(gl.ARRAY_BUFFER, 0, m);
@@ -431,7 +634,7 @@ void main() {
 
     _buildPalette(palette) {
       if (palette.length > PALETTE_SIZE) throw new Error('LayerScatter: at most 256 palette colours');
-      const rgba = new Uint8Array(PALETTE_SIZE * 4).fill(160);   // unknown classes: grey
+      const rgba = new Uint8Array(PALETTE_SIZE * 4).fill(UNSET_GREY);   // unknown classes
       palette.forEach((c, i) => { rgba.set(parseColor(c).slice(0, 3), 4 * i); });
       return rgba;
     }
@@ -461,6 +664,47 @@ void main() {
     setPalette(palette) {
       this._paletteRGBA = this._buildPalette(palette);
       this._uploadPalette();
+    }
+
+    setAtlas(atlas) {
+      if (atlas == null) { this._atlas = null; this._requestDraw(); return; }
+      const img = atlas.image;
+      const width = img.naturalWidth || img.width, height = img.naturalHeight || img.height;
+      const tile = atlas.tile | 0, columns = atlas.columns | 0;
+      if (!(tile > 0 && columns > 0 && columns * tile <= width)) {
+        throw new Error('LayerScatter: atlas needs tile > 0 and columns·tile within the image width');
+      }
+      this._atlas = { image: img, tile, columns, width, height,
+        count: Math.min(MAX_TILES, columns * Math.floor(height / tile)) };
+      if (this.gl) this._uploadAtlas();
+      this._requestDraw();
+    }
+
+    _uploadAtlas() {
+      const gl = this.gl, a = this._atlas;
+      gl.bindTexture(gl.TEXTURE_2D, this._atlasTex);
+      gl.pixelStorei(gl.UNPACK_PREMULTIPLY_ALPHA_WEBGL, false);
+      if (a.image.data && !(a.image instanceof ImageData)) {
+        gl.texImage2D(gl.TEXTURE_2D, 0, gl.RGBA, a.width, a.height, 0, gl.RGBA, gl.UNSIGNED_BYTE,
+          toTyped(a.image.data, Uint8Array, 'atlas data', a.width * a.height * 4));
+      } else {
+        gl.texImage2D(gl.TEXTURE_2D, 0, gl.RGBA, gl.RGBA, gl.UNSIGNED_BYTE, a.image);
+      }
+    }
+
+    setStyle(style) {
+      if (!['dots', 'thumbnails'].includes(style)) throw new Error('LayerScatter: unknown style ' + style);
+      this._style = style;
+      if (this._hover) this._setHover(null);
+      this._requestDraw();
+    }
+
+    getStyle() { return this._style; }
+
+    // Thumbnails need an atlas with a tile for every point; until then dots stand in.
+    _thumbnailsOn() {
+      return this._style === 'thumbnails' && this._atlas != null && this._data != null
+        && this._atlas.count >= this._data.n;
     }
 
     setHiddenClasses(classes) {
@@ -507,24 +751,6 @@ void main() {
       if (L === 1) return { lo: 0, hi: 0, mix: 0 };
       const lo = Math.min(Math.floor(this._t), L - 2);
       return { lo, hi: lo + 1, mix: this._t - lo };
-    }
-
-    // Two buffers remember which layer they hold: stepping from layer L to L+1 re-uses the
-    // buffer with L+1 and uploads only L+2.
-    _bindLayers(lo, hi) {
-      const held = this._bufLayer;
-      let a = held.indexOf(lo);
-      let b = held.indexOf(hi);
-      if (a < 0) { a = b === 0 ? 1 : 0; this._uploadLayer(a, lo); }
-      if (b < 0) { b = lo === hi ? a : 1 - a; this._uploadLayer(b, hi); }
-      return [a, b];
-    }
-
-    _uploadLayer(buf, layer) {
-      const gl = this.gl, d = this._data, len = d.n * 2;
-      gl.bindBuffer(gl.ARRAY_BUFFER, this._posBuf[buf]);
-      gl.bufferSubData(gl.ARRAY_BUFFER, 0, d.positions.subarray(layer * len, (layer + 1) * len));
-      this._bufLayer[buf] = layer;
     }
 
     play(options) {
@@ -604,6 +830,14 @@ void main() {
       return base * clamp(Math.sqrt(this._view.zoom), 1, 3);
     }
 
+    // Thumbnails follow the zoom more than dots: zooming in is how one looks at the pictures.
+    _thumbSizeCss() {
+      const n = Math.max(1, this._data ? this._data.n : 1);
+      const base = this.opts.thumbnailSize || clamp(100 / Math.pow(n, 0.3), 8, 64);
+      const size = base * clamp(Math.pow(this._view.zoom, 0.8), 0.5, 12);
+      return Math.min(size, 256, this._maxPoint / this._dpr);
+    }
+
     _opacity() {
       if (this.opts.opacity != null) return this.opts.opacity;
       const n = Math.max(1, this._data ? this._data.n : 1);
@@ -631,38 +865,32 @@ void main() {
       const d = this._data;
       if (!d || d.n === 0) return;
 
+      // the two layers around t are two offsets into the one position buffer
       const { lo, hi, mix } = this._layerPair();
-      const [a, b] = this._bindLayers(lo, hi);
-      gl.bindBuffer(gl.ARRAY_BUFFER, this._posBuf[a]);
-      gl.vertexAttribPointer(0, 2, gl.FLOAT, false, 0, 0);
-      gl.bindBuffer(gl.ARRAY_BUFFER, this._posBuf[b]);
-      gl.vertexAttribPointer(1, 2, gl.FLOAT, false, 0, 0);
+      gl.bindBuffer(gl.ARRAY_BUFFER, this._posBuf);
+      gl.vertexAttribPointer(0, 2, gl.UNSIGNED_SHORT, true, 0, lo * d.n * 4);
+      gl.vertexAttribPointer(1, 2, gl.UNSIGNED_SHORT, true, 0, hi * d.n * 4);
       gl.bindBuffer(gl.ARRAY_BUFFER, this._metaBuf);
       gl.vertexAttribPointer(2, 4, gl.UNSIGNED_BYTE, false, 0, 0);
       gl.activeTexture(gl.TEXTURE0);
       gl.bindTexture(gl.TEXTURE_2D, this._paletteTex);
+      gl.activeTexture(gl.TEXTURE1);
+      gl.bindTexture(gl.TEXTURE_2D, this._atlasTex);
 
       const k = this._scale(), v = this._view;
       const sx = 2 * k / this._w, sy = 2 * k / this._h;
-      const size = Math.min(this._pointSizeCss() * this._dpr, this._maxPoint);
-      const common = (u, pointSize) => {
+      for (const pass of PASSES) {
+        if (!pass.active(this)) continue;
+        const { prog, u } = this._programs[pass.program];
+        gl.useProgram(prog);
         gl.uniform1i(u.u_palette, 0);
         gl.uniform1f(u.u_mix, mix);
         gl.uniform2f(u.u_scale, sx, sy);
         gl.uniform2f(u.u_offset, -v.cx * sx, -v.cy * sy);
-        gl.uniform1f(u.u_size, pointSize);
         gl.uniform1f(u.u_px, this._dpr);
-      };
-      gl.useProgram(this._points.prog);
-      common(this._points.u, size);
-      gl.uniform1f(this._points.u.u_alpha, this._opacity());
-      gl.uniform1f(this._points.u.u_dim, DIM_ALPHA);
-      gl.drawArrays(gl.POINTS, 0, d.n);
-
-      if (this._highlight != null) {
-        gl.useProgram(this._ring.prog);
-        common(this._ring.u, Math.min(size * 1.6 + 10 * this._dpr, this._maxPoint));
-        gl.drawArrays(gl.POINTS, this._highlight, 1);
+        pass.set(gl, u, this);
+        const [first, count] = pass.range(this);
+        gl.drawArrays(gl.POINTS, first, count);
       }
     }
 
@@ -712,10 +940,9 @@ void main() {
       this._listeners = [];
       const gl = this.gl;
       if (gl && !gl.isContextLost()) {
-        this._posBuf.concat([this._metaBuf]).forEach((b) => gl.deleteBuffer(b));
-        gl.deleteTexture(this._paletteTex);
-        gl.deleteProgram(this._points.prog);
-        gl.deleteProgram(this._ring.prog);
+        [this._posBuf, this._metaBuf].forEach((b) => gl.deleteBuffer(b));
+        [this._paletteTex, this._atlasTex].forEach((t) => gl.deleteTexture(t));
+        Object.values(this._programs).forEach((p) => gl.deleteProgram(p.prog));
       }
       this.gl = null;
       this._data = null;
@@ -860,10 +1087,10 @@ void main() {
       const d = this._data;
       if (this._interpKey === this._t && this._interpData === d) return this._interp;
       const { lo, hi, mix } = this._layerPair();
-      const len = d.n * 2, P = d.positions, a = lo * len, b = hi * len;
+      const len = d.n * 2, P = d.positions, a = lo * len, b = hi * len, k = 2 / Q;
       if (!this._interp || this._interp.length !== len) this._interp = new Float32Array(len);
       const out = this._interp;
-      for (let i = 0; i < len; i++) out[i] = P[a + i] + (P[b + i] - P[a + i]) * mix;
+      for (let i = 0; i < len; i++) out[i] = (P[a + i] + (P[b + i] - P[a + i]) * mix) * k - 1;
       this._interpKey = this._t;
       this._interpData = d;
       return out;
@@ -883,21 +1110,27 @@ void main() {
       return { k, sx: (x) => w2 + (x - v.cx) * k, sy: (y) => h2 - (y - v.cy) * k };
     }
 
+    // The front pass decides how a point is hit: within a disc around a dot's centre, or
+    // inside a thumbnail's square.
     _pick(x, y) {
       const d = this._data;
       if (!d || !d.n) return null;
+      const pass = PASSES.find((p) => p.pick && p.active(this));
+      if (!pass) return null;
       const pos = this._positionsNow();
       const k = this._scale(), v = this._view;
       // compare in data units: one transform of the cursor instead of n transforms of points
       const mx = v.cx + (x - this._w / 2) / k, my = v.cy - (y - this._h / 2) / k;
-      const r = Math.max(5, this._pointSizeCss() / 2 + 3) / k;
-      let best = null, bestD = r * r;
+      const r = pass.pick.radius(this) / k, square = pass.pick.shape === 'square';
+      let best = null, bestD = square ? Infinity : r * r;
       const colors = d.colors, hidden = this._hidden;
       for (let i = 0; i < d.n; i++) {
         if (hidden[colors[i]]) continue;
         const dx = pos[2 * i] - mx, dy = pos[2 * i + 1] - my;
-        const dd = dx * dx + dy * dy;
-        if (dd <= bestD) { bestD = dd; best = i; }   // <= : later (drawn on top) wins ties
+        if (square && (Math.abs(dx) > r || Math.abs(dy) > r)) continue;
+        // squares: the last drawn (the one on top) wins; discs: the nearest, ties to the top
+        const dd = square ? 0 : dx * dx + dy * dy;
+        if (dd <= bestD) { bestD = dd; best = i; }
       }
       return best;
     }

@@ -1,8 +1,10 @@
 """Dash callbacks, one module per view; each module has ``register(app, workspace)``."""
 
-from callbacks import animation, architecture, banner, data, session, strip, testing, uploads
+from callbacks import (animation, architecture, banner, class_image, compare, data, neurons, session, shapes,
+                       strip, testing, uploads)
 
 
 def register_all(app, workspace) -> None:
-    for module in (session, uploads, animation, architecture, data, strip, testing, banner):
+    for module in (session, uploads, animation, architecture, data, strip, testing, compare,
+                   shapes, class_image, neurons, banner):
         module.register(app, workspace)

@@ -51,11 +51,12 @@ def register(app, workspace) -> None:
         model_id, data_id = rendered["model"], rendered["data"]
         query = from_query(search)
         from_url = ctx.triggered_id != "anim-project"
-        keys = ("mode", "classes", "count", "seed", "true", "predicted")
+        keys = ("mode", "classes", "count", "seed", "true", "predicted", "indices")
         raw = {k: v for k, v in query.items() if k in keys}
         if not from_url:  # the controls; a confusion cell keeps the cell the URL names
             raw = {"mode": mode, "classes": classes, "count": count,
-                   "true": query.get("true"), "predicted": query.get("predicted")}
+                   "true": query.get("true"), "predicted": query.get("predicted"),
+                   "indices": query.get("indices")}
         try:
             submitted = projections.submit(model_id, data_id, raw)
         except ValueError as exc:
@@ -93,7 +94,8 @@ def register(app, workspace) -> None:
         payload = sequence_payload(seq, indices, ds.labels[indices], preds.predicted[indices],
                                    preds.confidence[indices], workspace.class_names(model_id, data_id),
                                    f"{model_id}/{data_id}")
-        payload.update(choice=choice, model=model_id, data=data_id, startLayer=request.get("layer"))
+        payload.update(choice=choice, model=model_id, data=data_id, key=request["key"],
+                       startLayer=request.get("layer"))
         summary = f"{len(indices):,} images · {len(seq):,} layers"
         if seq.warnings:
             summary += f" · {len(seq.warnings)} warning(s): " + "; ".join(seq.warnings)

@@ -128,3 +128,22 @@ def animation_frames(driver, n: int = 10) -> None:
         let left = arguments[0];
         const tick = () => (--left <= 0 ? done(true) : requestAnimationFrame(tick));
         requestAnimationFrame(tick);""", n)
+
+
+def drawn_pixels(driver, scatter: str) -> int:
+    """How many pixels of a LayerScatter's frame (``scatter``: a JS expression for it) are
+    not the white background: a non-blank WebGL frame has many."""
+    return driver.execute_async_script(f"""
+        const done = arguments[arguments.length - 1];
+        const img = new Image();
+        img.src = ({scatter}).toPNG({{background: '#ffffff'}});
+        img.decode().then(() => {{
+          const c = document.createElement('canvas');
+          c.width = img.width; c.height = img.height;
+          const g = c.getContext('2d');
+          g.drawImage(img, 0, 0);
+          const px = g.getImageData(0, 0, c.width, c.height).data;
+          let ink = 0;
+          for (let i = 0; i < px.length; i += 4) if (px[i] < 240 || px[i + 1] < 240 || px[i + 2] < 240) ink++;
+          done(ink);
+        }});""")

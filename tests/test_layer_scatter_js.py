@@ -408,3 +408,39 @@ def test_recovers_from_a_lost_webgl_context(scatter):
       setTimeout(() => ext.restoreContext(), 100);""")
     assert restored
     assert (png(scatter) == before).all()
+
+
+def test_unpack_decodes_a_python_payload(scatter):
+    """The payload contract end to end: Python's encoder, the browser's Deepling.unpack."""
+    import json
+
+    from tests.test_animation_payload import _sequence
+    from deepling.web.views.payload import UNKNOWN, decode, sequence_payload
+
+    seq = _sequence(n_layers=3, n=50)
+    labels = np.arange(50) % 4
+    labels[[3, 7]] = -1                                    # not known
+    predicted = labels.copy()
+    predicted[[3, 10, 11]] = [2, 0, 0]
+    confidence = np.linspace(0, 1, 50)
+    payload = sequence_payload(seq, np.arange(100, 150), labels, predicted, confidence,
+                               ["a", "b", "c", "d"], "demo/default")
+    got = scatter.execute_script("""
+        const d = Deepling.unpack(JSON.parse(arguments[0]));
+        s.setData({n: d.n, nLayers: d.nLayers, positions: d.positions, colors: d.labels});
+        s.setLayer(2);
+        return {type: d.positions.constructor.name,
+                labels: Array.from(d.labels), known: Array.from(d.known), errors: Array.from(d.errors),
+                indices: Array.from(d.indices), confidence: Array.from(d.confidence),
+                at: s.screenPosition(5)};""", json.dumps(payload))
+    assert got["type"] == "Uint16Array"                   # the renderer takes the payload's own format
+    order = np.asarray(got["indices"]) - 100
+    np.testing.assert_array_equal(got["labels"], np.where(labels < 0, UNKNOWN, labels)[order])
+    np.testing.assert_array_equal(got["known"], (labels >= 0)[order])
+    # unknown labels are never errors, even where the prediction is something
+    np.testing.assert_array_equal(got["errors"], ((labels >= 0) & (labels != predicted))[order])
+    assert np.abs(np.asarray(got["confidence"]) - confidence[order]).max() < 0.5 / 255 + 1e-6
+    positions = decode(payload, "positions").reshape(3, 50, 2)
+    left, top = canvas_origin(scatter)
+    x, y = got["at"]
+    assert abs(x - left - screen(*positions[2, 5])[0]) < 0.05 and abs(y - top - screen(*positions[2, 5])[1]) < 0.05

@@ -320,8 +320,39 @@ def load_npz(path: str | os.PathLike, origin: str | None = None, limits=None) ->
         raise
     except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError) as exc:
         raise DataError(f"{path.name} is not a readable .npz file ({exc}).") from None
+    return dataset_from_arrays(x, y, names, origin)
+
+
+def dataset_from_arrays(x, y=None, class_names=None, origin: str = "arrays in memory") -> Dataset:
+    """A Dataset from arrays a notebook already holds, converted as an ``.npz`` would be.
+
+    ``x`` is N×H×W[×C] (uint8 0–255, or floats in 0–1 / −1–1); ``y`` class indices or
+    one-hot, or None for unlabelled images; ``class_names`` optional.
+    """
+    x = np.asarray(x)
+    y = np.full(len(x), -1) if y is None else np.asarray(y)
     return Dataset(_as_uint8_images(x, origin), _as_labels(y, origin),
-                   _class_names(names, y), origin)
+                   _class_names(class_names, y), origin)
+
+
+def dataset_from_tf(data, class_names=None, origin: str = "a tf.data.Dataset", limit: int | None = None) -> Dataset:
+    """A Dataset from a ``tf.data.Dataset`` of ``(images, labels)`` (batched or not).
+
+    Reads at most ``limit`` images (all by default) into memory.
+    """
+    xs, ys, n = [], [], 0
+    for x, y in data.as_numpy_iterator():
+        if x.ndim == 3:  # unbatched: one image per element
+            x, y = x[None], np.asarray(y).reshape(1, *np.shape(y))
+        xs.append(x)
+        ys.append(y)
+        n += len(x)
+        if limit and n >= limit:
+            break
+    if not xs:
+        raise DataError(f"{origin} is empty: it yielded no (images, labels) pairs.")
+    x, y = np.concatenate(xs)[:limit], np.concatenate(ys)[:limit]
+    return dataset_from_arrays(x, y, class_names, origin)
 
 
 def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, name: str, budget: dict) -> np.ndarray:

@@ -12,6 +12,7 @@ first call on a model pays for tracing.
 from deepling.methods._probe import ModelProbe
 from deepling.methods._targets import Channel, resolve_target
 from deepling.methods.adversarial import Strip, adversarial_strip
+from deepling.methods.class_image import ClassImage, class_image, class_images
 from deepling.methods.edits import (
     EDIT_ORDER,
     add_noise,
@@ -47,6 +48,7 @@ __all__ = [
     "Attribution",
     "Augmentation",
     "Channel",
+    "ClassImage",
     "ModelProbe",
     "RobustnessCurves",
     "Strip",
@@ -55,6 +57,8 @@ __all__ = [
     "adversarial_strip",
     "apply_edits",
     "blur",
+    "class_image",
+    "class_images",
     "brightness",
     "channel_means",
     "default_gradcam_layer",

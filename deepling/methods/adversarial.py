@@ -89,6 +89,12 @@ class Strip:
     def score_name(self) -> str:
         return "mean activation" if isinstance(self.target, Channel) else "log-probability"
 
+    def plot(self, class_names=None, **kwargs):
+        """A Plotly figure of the frames and the change (see :mod:`deepling.plots`)."""
+        from deepling.plots import plot_strip
+
+        return plot_strip(self, class_names, **kwargs)
+
 
 def adversarial_strip(model, image, target=None, layer: str | None = None, *,
                       label: int | None = None, n_frames: int = 8,

@@ -97,6 +97,12 @@ class RobustnessCurves:
         """Mean true-class probability over all images, shape (M,)."""
         return self.per_image.mean(axis=0)
 
+    def plot(self, class_names=None, **kwargs):
+        """A Plotly figure of the curves (see :mod:`deepling.plots`)."""
+        from deepling.plots import plot_robustness
+
+        return plot_robustness(self, class_names, **kwargs)
+
 
 def robustness_curves(model, images, labels, augmentation: str, magnitudes=None, *,
                       batch_size: int = 256, seed: int = 0,

@@ -44,6 +44,12 @@ class Attribution:
     layer: str | None = None
     units: str = ""
 
+    def plot(self, image=None, class_names=None, **kwargs):
+        """A Plotly figure of the heat map, over ``image`` if given (:mod:`deepling.plots`)."""
+        from deepling.plots import plot_attribution
+
+        return plot_attribution(self, image, class_names, **kwargs)
+
 
 def pick_class(probe: ModelProbe, probs: np.ndarray, target) -> int:
     """``target`` checked against the model, or the predicted class when None.

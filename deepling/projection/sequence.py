@@ -100,6 +100,12 @@ class LayerSequence:
             raise KeyError(f"No layer {name!r} in this sequence; it has: {', '.join(self.names)}.")
         return self.layouts[self.names.index(name)]
 
+    def plot(self, layer=None, labels=None, class_names=None, **kwargs):
+        """A Plotly scatter of one layer, or all layers as an animation (:mod:`deepling.plots`)."""
+        from deepling.plots import plot_sequence
+
+        return plot_sequence(self, layer, labels, class_names, **kwargs)
+
     def to_arrays(self) -> dict[str, np.ndarray]:
         """Plain arrays (no objects, no pickling), e.g. for an ``.npz`` file or a disk cache."""
         arrays = {

@@ -132,6 +132,18 @@ class ProjectionService:
         except (KeyError, ValueError):  # damaged, or written by another version
             return None
 
+    def get_or_compute(self, model_id: str, data_id: str, raw_choice: dict | None,
+                       progress=None) -> Projection:
+        """The stored projection, computed here and now if there is none (a command line
+        tool's way: ``deepling report`` and ``precompute`` have no page to poll)."""
+        choice, _ = self.choose(model_id, data_id, raw_choice)
+        stored = self.result(Request(self.key(model_id, data_id, choice), model_id, data_id, choice))
+        if stored is not None:
+            if progress:
+                progress(1.0, "Layer projections loaded from the cache")
+            return stored
+        return self.compute(model_id, data_id, choice, progress)
+
     # --- the job's body -------------------------------------------------------------------
     def compute(self, model_id: str, data_id: str, choice: dict, progress=None) -> Projection:
         """Project the chosen images and store the result under its key (the task's body)."""

@@ -2,9 +2,10 @@
 
 A choice is a small dict (also the URL's query): ``mode`` "classes" (``count`` images of
 each class in ``classes``), "random" (``count`` images of any class), "misclassified"
-(up to ``count`` labelled images the model gets wrong) or "cell" (up to ``count`` images of true
-class ``true`` predicted as ``predicted``: a confusion-matrix cell). The same choice and seed always pick the
-same images, so a link reproduces the view.
+(up to ``count`` labelled images the model gets wrong) or "cell" (up to ``count`` images of
+true class ``true`` predicted as ``predicted``: a confusion-matrix cell) or "indices" (the
+images listed in ``indices``, e.g. a neural pattern's: picked images). The same choice and
+seed always pick the same images, so a link reproduces the view.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import numpy as np
 
 from deepling.service import schema
 
-MODES = ("classes", "random", "misclassified", "cell")
+MODES = ("classes", "random", "misclassified", "cell", "indices")
 DEFAULT = {"mode": "classes", "classes": None, "count": 50, "seed": 0}
 MAX_COUNT = schema.MAX_IMAGES
 
@@ -37,6 +38,10 @@ def choose_images(labels: np.ndarray, predicted: np.ndarray, choice: dict,
         idx = np.concatenate(picked) if picked else np.array([], dtype=np.int64)
     elif c["mode"] == "random":
         idx = rng.permutation(len(labels))[: c["count"]]
+    elif c["mode"] == "indices":
+        idx = np.asarray(c["indices"], dtype=np.int64)
+        if len(idx) and idx[-1] >= len(labels):
+            raise ValueError(f"image {idx[-1]} does not exist; the dataset has {len(labels):,} images.")
     elif c["mode"] == "cell":
         cell = (labels == c["true"]) & (predicted == c["predicted"])
         idx = rng.permutation(np.flatnonzero(cell))[: c["count"]]
@@ -70,19 +75,30 @@ def normalise(choice: dict | None, n_classes: int) -> dict:
             if c.get(key) is None:
                 raise schema.InputError(f"A confusion cell needs '{key}' = a class 0..{top}.")
             out[key] = schema.integer(c[key], key, 0, top)
+    if c["mode"] == "indices":
+        indices = schema.integers(c.get("indices") or [], "indices", 0, schema.MAX_INDEX,
+                                   max_len=MAX_COUNT)
+        if indices and indices[0] < 0:
+            raise ValueError(f"image indices must not be negative, got {indices[0]}.")
+        if len(indices) > MAX_COUNT:
+            raise ValueError(f"at most {MAX_COUNT:,} images can be listed, got {len(indices):,}.")
+        out["indices"] = indices
     return out
 
 
 def from_query(search: str | None) -> dict:
-    """``?mode=classes&classes=3,5&count=5&layer=conv2b`` → a choice dict (plus layer)."""
+    """``?mode=classes&classes=3,5&count=5&layer=conv2b`` → a choice dict (plus layer, and
+    ``compare``: the comparison view's second model)."""
     q = {k: v[-1] for k, v in parse_qs((search or "").lstrip("?")).items()}
     out = {}
-    for key in ("mode", "model", "data", "layer"):
+    for key in ("mode", "model", "data", "layer", "compare"):
         if q.get(key):
             out[key] = q[key]
     for key in ("count", "seed", "true", "predicted"):
         if q.get(key, "").lstrip("-").isdigit():
             out[key] = int(q[key])
+    if q.get("indices"):
+        out["indices"] = [int(i) for i in q["indices"].split(",") if i.strip().isdigit()]
     if q.get("classes"):
         out["classes"] = [int(k) for k in q["classes"].split(",") if k.strip().lstrip("-").isdigit()]
     return out
@@ -94,6 +110,8 @@ def to_query(choice: dict, **extra) -> str:
         q["classes"] = ",".join(map(str, choice["classes"]))
     if choice["mode"] == "cell":
         q.update(true=choice["true"], predicted=choice["predicted"])
+    if choice["mode"] == "indices":
+        q["indices"] = ",".join(map(str, choice["indices"]))
     if choice.get("seed"):
         q["seed"] = choice["seed"]
     q.update({k: v for k, v in extra.items() if v is not None})

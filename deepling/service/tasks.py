@@ -24,9 +24,32 @@ def robustness_task(workspace, params: dict, progress=None):
                           progress=progress)
 
 
+def shape_workshop_task(workspace, params: dict, progress=None):
+    """The shape workshop's "Train and visualise" (see deepling/service/shapes.py)."""
+    from deepling.service.shapes import run_workshop_job
+
+    return run_workshop_job(workspace, params, progress)
+
+
+def class_image_task(workspace, params: dict, progress=None):
+    """A class (or channel) image of any open model (see deepling/service/shapes.py)."""
+    from deepling.service.shapes import run_class_image_job
+
+    return run_class_image_job(workspace, params, progress)
+
+
+def neurons_task(workspace, params: dict, progress=None):
+    """The Neurons view's atlas (paths, patterns, neuron layouts) for ``{"model", "data"}``."""
+    from deepling.service.neurons import compute_atlas
+
+    return compute_atlas(workspace, params["model"], params["data"], progress=progress)
+
+
 def run_task(workspace, name: str, params: dict, progress=None):
     """Run the task called ``name``; ValueError for an unknown name."""
-    tasks = {"layer_sequence": layer_sequence_task, "robustness": robustness_task}
+    tasks = {"layer_sequence": layer_sequence_task, "robustness": robustness_task,
+             "shape_workshop": shape_workshop_task, "class_image": class_image_task,
+             "neurons": neurons_task}
     if name not in tasks:
         raise ValueError(f"Unknown task {name!r}; known: {', '.join(sorted(tasks))}.")
     return tasks[name](workspace, params, progress)

@@ -163,14 +163,36 @@ class UploadStore:
         finally:
             _discard(tmp)
         ds = Dataset(ds.images, ds.labels, ds.class_names, name, ds.notes)
+        upload_id, summary = self.save_dataset(ds, owner)
+        return upload_id, ds, summary
+
+    def save_dataset(self, ds: Dataset, owner: str = "") -> tuple[str, dict]:
+        """Store a dataset (an upload's, or one made on the server, e.g. the shape
+        workshop's); (id, summary)."""
         summary = describe_dataset(ds)
 
         def store(folder: Path) -> dict:
             write_atomic(folder / "data.npz", lambda f: np.savez(
                 f, x=ds.images, y=ds.labels, class_names=np.array(ds.class_names, dtype=str)))
-            return {"kind": "data", "name": name, "notes": list(ds.notes), "summary": summary}
+            return {"kind": "data", "name": ds.origin, "notes": list(ds.notes), "summary": summary}
 
-        return self._store("data", store, owner), ds, summary
+        return self._store("data", store, owner), summary
+
+    def save_model(self, adapter: ModelAdapter, owner: str = "") -> tuple[str, dict]:
+        """Store a model built and trained on the server (e.g. in the shape workshop).
+
+        It never came from a user's file, so it is recorded as vetted: reopening it (in
+        another process) loads it with ``safe_mode`` but without the isolated worker.
+        """
+        summary = describe_model(adapter)
+
+        def store(folder: Path) -> dict:
+            path = folder / "model.keras"
+            adapter.model.save(path)
+            return {"kind": "model", "name": adapter.name, "file": path.name,
+                    "sha": file_fingerprint(path), "summary": summary}
+
+        return self._store("models", store, owner), summary
 
     # --- storing, quotas, expiry ---------------------------------------------------------
     def _store(self, kind: str, write, owner: str) -> str:

@@ -23,6 +23,7 @@ from deepling.service.uploads import UploadStore, is_upload_id
 
 DEMO_ID = "demo"
 DEFAULT_ID = "default"
+MEMORY_PREFIX = "mem-"
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,7 @@ class Workspace:
         self._lock = threading.RLock()
         self._loaded: OrderedDict[tuple, object] = OrderedDict()
         self._loading: dict[tuple, threading.Lock] = {}
+        self._pinned: dict[tuple, object] = {}  # registered in-memory models and datasets
         self.uploads = UploadStore(config.uploads)
         self.default_model_id = DEMO_ID if config.model is None else DEFAULT_ID
         self.default_data_id = DEFAULT_ID
@@ -103,6 +105,43 @@ class Workspace:
         upload_id, ds, summary = self.uploads.add_dataset(tmp, filename, owner)
         self._store(("data", upload_id), ds)
         return upload_id, summary
+
+    # --- objects already in memory (a notebook's model and arrays) ----------------------
+    def register(self, adapter: ModelAdapter | None = None, dataset: Dataset | None = None,
+                 *, default: bool = False) -> tuple[str | None, str | None]:
+        """Add an in-memory model and/or dataset; nothing is written to the user's files.
+
+        Ids are ``mem-`` plus the content fingerprint, so the same objects get the same ids
+        (and the disk cache's results). They are pinned: never evicted like loaded files,
+        since there is nothing to reload them from. ``default=True`` makes them what a
+        page without ``?model=…&data=…`` shows.
+        """
+        model_id = data_id = None
+        with self._lock:
+            if adapter is not None:
+                model_id = MEMORY_PREFIX + adapter.fingerprint[:16]
+                self._pinned[("model", model_id)] = adapter
+            if dataset is not None:
+                data_id = MEMORY_PREFIX + dataset.fingerprint[:16]
+                self._pinned[("data", data_id)] = dataset
+            if default:
+                self.default_model_id = model_id or self.default_model_id
+                self.default_data_id = data_id or self.default_data_id
+        return model_id, data_id
+
+    def registered(self, kind: str) -> list[str]:
+        """Ids of the in-memory models (``kind="model"``) or datasets (``"data"``)."""
+        with self._lock:
+            return [key for k, key in self._pinned if k == kind]
+
+    def add_trained(self, adapter: ModelAdapter, ds: Dataset) -> tuple[str, str]:
+        """Register a model trained on the server and its data (the shape workshop's), so
+        every view opens them by id like uploads; returns (model id, data id)."""
+        model_id, _ = self.uploads.save_model(adapter)
+        data_id, _ = self.uploads.save_dataset(ds)
+        self._store(("model", model_id), adapter)
+        self._store(("data", data_id), ds)
+        return model_id, data_id
 
     def predictions(self, model_id: str | None = None, data_id: str | None = None) -> Predictions:
         """Probabilities of the model on every image of the dataset (disk-cached)."""
@@ -159,6 +198,8 @@ class Workspace:
                 del self._loaded[old]
 
     def _load_model(self, model_id: str) -> ModelAdapter:
+        if ("model", model_id) in self._pinned:
+            return self._pinned[("model", model_id)]
         if model_id == DEMO_ID:
             return load_demo_model()
         if model_id == DEFAULT_ID and self.config.model:
@@ -169,6 +210,8 @@ class Workspace:
                          "an upload returned.")
 
     def _load_data(self, data_id: str) -> Dataset:
+        if ("data", data_id) in self._pinned:
+            return self._pinned[("data", data_id)]
         if data_id == DEFAULT_ID:
             return load_dataset(self.config.data, cache_dir=self.config.cache_path("datasets"))
         if is_upload_id(data_id):

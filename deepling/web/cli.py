@@ -1,4 +1,5 @@
-"""Command line: ``deepling serve`` (also ``python run.py``), ``train-demo``, ``evaluate-demo``."""
+"""Command line: ``deepling serve`` (also ``python run.py``), ``report``, ``precompute``,
+``train-demo``, ``evaluate-demo``."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import argparse
 import os
 import sys
 import textwrap
+import time
 
 
 def _range(text: str) -> tuple[float, float]:
@@ -16,10 +18,14 @@ def _range(text: str) -> tuple[float, float]:
     return lo, hi
 
 
-def serve_parser(prog: str = "deepling serve") -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog=prog, description="Start the Deepling app in your browser.")
+def _model_and_data(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--model", help="a .keras or .h5 model file (default: the demo CNN)")
     p.add_argument("--data", help="'cifar10' (default), an image folder, a .zip of one, or an .npz")
+    return p
+
+
+def serve_parser(prog: str = "deepling serve") -> argparse.ArgumentParser:
+    p = _model_and_data(argparse.ArgumentParser(prog=prog, description="Start the Deepling app in your browser."))
     p.add_argument("--host", help="interface to bind (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, help="port (default 8050)")
     p.add_argument("--debug", action="store_true", help="Dash debug mode (reload, dev tools)")
@@ -31,9 +37,8 @@ def serve_parser(prog: str = "deepling serve") -> argparse.ArgumentParser:
 def serve(argv=None, prog: str = "deepling serve") -> int:
     a = serve_parser(prog).parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    if a.data and a.data.lower() not in ("cifar10", "cifar-10") and not os.path.exists(a.data):
-        return _fail(f"--data {a.data}: no such file or folder. Give an image folder, a .zip, "
-                     "an .npz, or 'cifar10'.")
+    if _missing_data(a.data):
+        return _fail(_missing_data(a.data))
     from deepling.service.config import Config
     from deepling.data import DataError
     from deepling.models import ModelError
@@ -62,6 +67,80 @@ def serve(argv=None, prog: str = "deepling serve") -> int:
     return 0
 
 
+def _missing_data(data) -> str | None:
+    if data and data.lower() not in ("cifar10", "cifar-10") and not os.path.exists(data):
+        return (f"--data {data}: no such file or folder. Give an image folder, a .zip, "
+                "an .npz, or 'cifar10'.")
+    return None
+
+
+def _progress_line():
+    """``progress(fraction, message)`` printing one line per new message (and per 10 %)."""
+    last = {"message": None, "tenth": -1}
+
+    def progress(fraction, message):
+        tenth = int(fraction * 10)
+        if message != last["message"] or tenth != last["tenth"]:
+            print(f"[{fraction:4.0%}] {message}", flush=True)
+            last.update(message=message, tenth=tenth)
+    return progress
+
+
+def _offline_tool(argv, prog: str, description: str, work, extra_args=None) -> int:
+    """Parse ``--model/--data/--input-range`` (+ ``extra_args``), open the workspace
+    ``deepling serve`` would, and run ``work(args, workspace, progress)`` here, inline,
+    printing progress; returns the exit code (2 with the message for bad model or data)."""
+    p = _model_and_data(argparse.ArgumentParser(prog=prog, description=description))
+    p.add_argument("--input-range", type=_range, metavar="LO,HI",
+                   help="pixel range the model expects, if the detected one is wrong")
+    for flag, options in (extra_args or {}).items():
+        p.add_argument(flag, **options)
+    a = p.parse_args(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if _missing_data(a.data):
+        return _fail(_missing_data(a.data))
+    from deepling.data import DataError
+    from deepling.models import ModelError
+    from deepling.service.config import Config
+    from deepling.service.workspace import Workspace
+
+    config = Config.from_env(model=a.model, data=a.data, input_range=a.input_range)
+    print(f"Deepling: loading {config.model or 'the demo model'} and {config.data} …", flush=True)
+    started = time.monotonic()
+    try:
+        summary = work(a, Workspace(config), _progress_line())
+    except (DataError, ModelError, ValueError) as exc:
+        return _fail(str(exc))
+    print(f"{summary} ({time.monotonic() - started:.0f} s)", flush=True)
+    return 0
+
+
+def report(argv=None) -> int:
+    """``deepling report``: one self-contained HTML file of what a presenter shows."""
+    def work(a, workspace, progress):
+        from deepling.web.report import write_report
+
+        size = write_report(a.out, workspace, progress=progress)
+        return f"Wrote {a.out}: {size / 1e6:.2f} MB; it opens in any browser, offline (file://)"
+
+    return _offline_tool(argv, "deepling report",
+                         "Write an offline HTML report (opens from file://, no server).", work,
+                         {"--out": dict(default="report.html", help="where to write it (default report.html)")})
+
+
+def precompute(argv=None) -> int:
+    """``deepling precompute``: fill the cache so that every view starts instant."""
+    def work(a, workspace, progress):
+        from deepling.service.precompute import precompute as fill
+        from deepling.web.views.testing import DEFAULT_SAMPLE
+
+        done = fill(workspace, robustness_size=DEFAULT_SAMPLE, progress=progress)
+        return "Cached: " + "; ".join(done)
+
+    return _offline_tool(argv, "deepling precompute",
+                         "Fill the cache so that every view of the app starts instant.", work)
+
+
 def _fail(message: str) -> int:
     print("\n".join(textwrap.wrap("deepling: " + message, 100)), file=sys.stderr)
     return 2
@@ -86,10 +165,13 @@ def evaluate_demo(argv=None) -> int:
 
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
-    commands = {"serve": serve, "train-demo": None, "evaluate-demo": evaluate_demo}
+    commands = {"serve": serve, "report": report, "precompute": precompute,
+                "train-demo": None, "evaluate-demo": evaluate_demo}
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in commands:
-        print("usage: deepling {serve,train-demo,evaluate-demo} [options]\n\n"
+        print("usage: deepling {serve,report,precompute,train-demo,evaluate-demo} [options]\n\n"
               "  serve          start the app (see deepling serve --help)\n"
+              "  report         write an offline HTML report (--model, --data, --out)\n"
+              "  precompute     fill the cache so every view starts instant\n"
               "  train-demo     train the demo CNN on CIFAR-10 and save it\n"
               "  evaluate-demo  measure the demo CNN's test accuracy")
         return 0 if argv and argv[0] in ("-h", "--help") else 2

@@ -19,7 +19,7 @@ from deepling.service.selection import DEFAULT, MODES
 from deepling.web.views.common import card
 
 MODE_LABELS = {"classes": "per class", "random": "random sample", "misclassified": "misclassified",
-               "cell": "confusion cell"}
+               "cell": "confusion cell", "indices": "picked images"}
 
 
 def layout(ctx) -> dbc.Card:
@@ -62,6 +62,7 @@ def layout(ctx) -> dbc.Card:
                            options=[{"label": "true class", "value": "true"},
                                     {"label": "predicted", "value": "predicted"},
                                     {"label": "mark errors", "value": "errors"}]),
+            html.Button("pictures", id="anim-style", className="btn btn-sm btn-outline-secondary"),
             html.Button("PNG", id="anim-png", className="btn btn-sm btn-outline-secondary"),
             html.Button("CSV", id="anim-csv", className="btn btn-sm btn-outline-secondary"),
             dcc.Download(id="anim-csv-download"),

@@ -134,7 +134,7 @@ def grid_count(n_match: int, n_shown: int, sort: str | None, n_picked: int | Non
 
 
 def grid_tiles(indices, labels, predicted, confidence, class_names, data_key: str,
-               focus: int | None = None) -> list[html.Button]:
+               focus: int | None = None, tile_type: str = "data-tile") -> list[html.Button]:
     """One button per image: a thumbnail framed in the predicted class's colour, with a
     bar as long as the model's confidence. Images come from the app's PNG endpoint, so
     the browser caches them across re-filters."""
@@ -147,7 +147,7 @@ def grid_tiles(indices, labels, predicted, confidence, class_names, data_key: st
             html.Img(src=f"/api/images/{data_key}/{i}.png", width=40, height=40, alt=title,
                      className="dl-pixelated"),
             html.Span(className="dl-data-bar", style={"width": f"{c:.0%}", "background": class_color(p)}),
-        ], id={"type": "data-tile", "index": i}, title=title,
+        ], id={"type": tile_type, "index": i}, title=title,
             className="dl-tile dl-data-tile" + (" dl-data-focused" if i == focus else "")
                       + (" dl-data-wrong" if t >= 0 and t != p else ""),
             style={"borderColor": class_color(p)}))

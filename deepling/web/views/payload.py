@@ -1,9 +1,10 @@
 """What the server sends the WebGL layer view: compact typed arrays, base64 in JSON.
 
 10,000 points × 20 layers as JSON lists of floats would be ~8 MB of text and slow to parse;
-positions are quantised to uint16 over the shared [-1, 1] viewport (a step of 3e-5 of the
-view, far below a pixel) and travel as base64, ~0.8 MB for that case, decoded once in JS
-into a Float32Array.
+positions are quantised to uint16 over the shared [-1, 1] viewport and travel as base64,
+~0.8 MB for that case, which the GPU then reads as they are. ``ENCODING`` below is the one
+definition of dtypes, scales and codes; ``Deepling.unpack`` in ``assets/layer_scatter.js``
+reads it from each payload.
 
 Two things are for the eye only (the CSV export and the API keep the layouts as computed):
 the view is fitted to the bulk of the points (:func:`fit_view`), and the points are sent
@@ -19,7 +20,23 @@ import numpy as np
 
 from deepling.web.views.common import palette_rgb
 
-_Q = 65535.0
+# The contract with assets/layer_scatter.js (``Deepling.unpack``), defined here only: every
+# array travels base64, little-endian, with its dtype, scale and codes in ``encoding``, so the
+# browser reads them from the payload instead of repeating them. Positions are uint16 over
+# the shared [-1, 1] viewport (x = q · scale + offset, a step of 3e-5 of the view, far below a
+# pixel), which is also the renderer's own format: the GPU reads them as they arrive.
+QUANT_LEVELS = 65535
+UNKNOWN = 255  # a label or prediction that is not known (−1 in a Dataset)
+MAX_CLASSES = UNKNOWN  # class indices 0..254 fit a byte beside the unknown code
+ENCODING = {
+    "positions": {"dtype": "uint16", "scale": 2.0 / QUANT_LEVELS, "offset": -1.0,
+                  "shape": "nLayers × n × 2, layer-major, x then y"},
+    "indices": {"dtype": "int32"},
+    "labels": {"dtype": "uint8", "unknown": UNKNOWN},
+    "predicted": {"dtype": "uint8", "unknown": UNKNOWN},
+    "confidence": {"dtype": "uint8", "scale": 1.0 / 255},
+}
+_NUMPY = {"uint8": "<u1", "uint16": "<u2", "int32": "<i4", "float32": "<f4"}
 
 
 def b64(array: np.ndarray) -> str:
@@ -30,14 +47,39 @@ def unb64(text: str, dtype) -> np.ndarray:
     return np.frombuffer(base64.b64decode(text), dtype=dtype)
 
 
+def encode(name: str, values: np.ndarray) -> str:
+    """One payload array as ``ENCODING[name]`` says."""
+    return b64(np.asarray(values).astype(_NUMPY[ENCODING[name]["dtype"]], copy=False))
+
+
+def decode(payload: dict, name: str) -> np.ndarray:
+    """The inverse of :func:`encode` for a payload's array (positions as floats)."""
+    e = ENCODING[name]
+    raw = unb64(payload[name], _NUMPY[e["dtype"]])
+    if "offset" in e or "scale" in e:
+        return raw.astype(np.float32) * np.float32(e.get("scale", 1.0)) + np.float32(e.get("offset", 0.0))
+    return raw
+
+
 def quantise(layouts: np.ndarray) -> np.ndarray:
     """float positions in [-1, 1] → uint16 (little-endian, as JS typed arrays read it)."""
-    q = np.rint((np.clip(layouts, -1.0, 1.0) + 1.0) * (_Q / 2.0))
+    e = ENCODING["positions"]
+    q = np.rint((np.clip(layouts, -1.0, 1.0) - e["offset"]) / e["scale"])
     return q.astype("<u2")
 
 
 def dequantise(q: np.ndarray) -> np.ndarray:
-    return q.astype(np.float32) * (2.0 / _Q) - 1.0
+    e = ENCODING["positions"]
+    return q.astype(np.float32) * np.float32(e["scale"]) + np.float32(e["offset"])
+
+
+def class_codes(classes) -> np.ndarray:
+    """Class indices as bytes: −1 (or any negative: not known) becomes ``UNKNOWN``."""
+    classes = np.asarray(classes)
+    if classes.size and classes.max() >= MAX_CLASSES:
+        raise ValueError(f"The layer animation shows at most {MAX_CLASSES} classes; this data "
+                         f"has class {int(classes.max())}.")
+    return np.where(classes < 0, UNKNOWN, classes).astype(np.uint8)
 
 
 # Radius of each frame below which the bulk of its points lies...
@@ -76,6 +118,55 @@ def draw_order(n: int) -> np.ndarray:
     return np.random.default_rng(0).permutation(n)
 
 
+# Thumbnails travel as one JPEG atlas per image set, tile i = point i in draw order, at most
+# ATLAS_SIDE px square (16 MB as an RGBA texture): 32-px tiles up to 4,096 images, 16 px up
+# to 16,384, 8 px up to 65,536 (the renderer's tile limit).
+ATLAS_SIDE = 2048
+ATLAS_TILES = (32, 16, 8)
+
+
+def atlas_layout(n: int) -> dict | None:
+    """``{"tile", "columns", "rows"}`` of the thumbnail atlas for ``n`` points; None if too many."""
+    for tile in ATLAS_TILES:
+        columns = max(1, int(np.ceil(np.sqrt(n))))
+        if columns * tile <= ATLAS_SIDE:
+            return {"tile": tile, "columns": columns, "rows": max(1, -(-n // columns))}
+    return None
+
+
+def thumbnail_atlas(images: np.ndarray, chunk: int = 4096) -> np.ndarray:
+    """uint8 N×H×W×C images → the H'×W'×3 atlas :func:`atlas_layout` describes.
+
+    Images are shrunk to the tile by block means when the sizes divide (CIFAR-10's 32 px
+    to 16 or 8), else resized with Pillow; in chunks, so 60,000 images never need a float
+    copy of them all.
+    """
+    from PIL import Image
+
+    n, h, w = images.shape[:3]
+    spec = atlas_layout(n)
+    if spec is None:
+        raise ValueError(f"{n:,} images are too many for a thumbnail atlas (at most 65,536).")
+    tile, cols = spec["tile"], spec["columns"]
+    out = np.full((spec["rows"] * tile, cols * tile, 3), 255, np.uint8)
+    for start in range(0, n, chunk):
+        part = images[start:start + chunk]
+        if part.shape[-1] == 1:
+            part = np.repeat(part, 3, axis=-1)
+        part = part[..., :3]
+        if h == w and h % tile == 0:
+            f = h // tile
+            small = part.reshape(len(part), tile, f, tile, f, 3).mean(axis=(2, 4))
+            small = np.rint(small).astype(np.uint8)
+        else:
+            small = np.stack([np.asarray(Image.fromarray(im).resize((tile, tile), Image.BILINEAR))
+                              for im in part])
+        for j, im in enumerate(small, start):
+            r, c = divmod(j, cols)
+            out[r * tile:(r + 1) * tile, c * tile:(c + 1) * tile] = im
+    return out
+
+
 def sequence_payload(sequence, indices, labels, predicted, confidence, class_names,
                      data_key: str) -> dict:
     """The layer sequence plus per-point facts for colouring, marking and tooltips.
@@ -84,7 +175,7 @@ def sequence_payload(sequence, indices, labels, predicted, confidence, class_nam
     ----------
     sequence : deepling.projection.LayerSequence
     indices : (N,) dataset indices of the points (for thumbnails and selection).
-    labels, predicted : (N,) class indices; confidence : (N,) in [0, 1].
+    labels, predicted : (N,) class indices, −1 where not known; confidence : (N,) in [0, 1].
     data_key : str
         ``"<model_id>/<data_id>"``, the path under which thumbnails are served.
     """
@@ -104,13 +195,14 @@ def sequence_payload(sequence, indices, labels, predicted, confidence, class_nam
         layers.append(layer)
     return {
         "n": int(n), "nLayers": int(n_layers), "layers": layers,
+        "encoding": ENCODING,
         "positions": b64(quantise(fit_view(layouts)[:, order])),
-        "indices": b64(np.asarray(indices, dtype="<i4")[order]),
-        "labels": b64(np.asarray(labels, dtype=np.uint8)[order]),
-        "predicted": b64(np.asarray(predicted, dtype=np.uint8)[order]),
-        "confidence": b64(np.rint(np.asarray(confidence) * 255).astype(np.uint8)[order]),
+        "indices": encode("indices", np.asarray(indices)[order]),
+        "labels": encode("labels", class_codes(labels)[order]),
+        "predicted": encode("predicted", class_codes(predicted)[order]),
+        "confidence": encode("confidence", np.rint(np.asarray(confidence)[order] * 255)),
         "classNames": list(class_names), "palette": palette_rgb(len(class_names)),
-        "warnings": list(sequence.warnings), "dataKey": data_key,
+        "warnings": list(sequence.warnings), "dataKey": data_key, "atlas": atlas_layout(n),
     }
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import dash_bootstrap_components as dbc
 from dash import dcc, html
 
-from deepling.web.views import animation, architecture, banner, data, strip, testing
+from deepling.web.views import (animation, architecture, banner, compare, data, neurons, shapes, strip,
+                                testing)
 from deepling.web.views.uploads import upload_modal
 
 
@@ -25,8 +26,13 @@ def serve_layout(workspace) -> html.Div:
         html.Div(navbar(), id="navbar"),
         banner.layout(),
         upload_modal(),
-        dbc.Container(dbc.Spinner(html.Div(style={"height": "60vh"}), color="secondary"),
-                      id="page", fluid=True, className="pt-3"),
+        dbc.Tabs([
+            dbc.Tab(dbc.Container(dbc.Spinner(html.Div(style={"height": "60vh"}), color="secondary"),
+                                  id="page", fluid=True, className="pt-3"),
+                    label="Model", tab_id="tab-model"),
+            dbc.Tab(dbc.Container(shapes.layout(), fluid=True, className="pt-3"),
+                    label="Shape workshop", tab_id="tab-shapes"),
+        ], id="tabs", active_tab="tab-model", className="px-3 pt-2 dl-tabs"),
     ], className="dl-page")
 
 
@@ -50,6 +56,13 @@ def page(workspace, model_id: str, data_id: str) -> tuple:
         ]),
         dbc.Row([dbc.Col(testing.layout(ctx), lg=12)]),
     ]
+    # The views above share one tab; a view of its own gets its own tab (the comparison of
+    # two models opens on ``?compare=<id>``).
+    views = dbc.Tabs([
+        dbc.Tab(views, label="Overview", tab_id="overview"),
+        dbc.Tab(compare.layout(ctx), label="Compare models", tab_id="compare"),
+        dbc.Tab(neurons.layout(ctx), label="Neurons", tab_id="neurons"),
+    ], id="page-tabs", active_tab="overview", className="dl-page-tabs mb-2")
     return navbar(adapter.name, ds, accuracy), views, _first_misclassified(ds, preds)
 
 

@@ -11,6 +11,7 @@ from dash import dcc, html
 from deepling.methods import Channel
 from deepling.methods.adversarial import DEFAULT_STEP_SIZE, DEFAULT_STEPS
 from deepling.service.focus import strip_layers
+from deepling.web.views import class_image
 from deepling.web.views.common import card, class_color, thumbnail
 from deepling.web.views.figures import probability_bars
 from deepling.web.views.heatmaps import heat
@@ -34,6 +35,7 @@ def layout(ctx) -> dbc.Card:
         html.Div(dbc.Tabs([
             dbc.Tab(_strip_tab(names, layers), label="Adversarial strip", tab_id="strip"),
             dbc.Tab(_whatif_tab(), label="What-if", tab_id="whatif"),
+            dbc.Tab(class_image.tab(names, layers), label="Class image", tab_id="classimage"),
         ], id="strip-tabs", active_tab="strip", className="dl-strip-tabs"),
             className="flex-grow-1", style={"minWidth": 0}),
     ], className="d-flex gap-3 align-items-start"), "strip-card")

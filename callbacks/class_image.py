@@ -1,0 +1,77 @@
+"""Class-image panel wiring: choose a class or channel and a start, run the ``class_image``
+task as a job, poll it, show the result."""
+
+from __future__ import annotations
+
+from dash import Input, Output, State, no_update
+
+from deepling.methods.class_image import (DEFAULT_JITTER, DEFAULT_STEP_SIZE, DEFAULT_STEPS,
+                                          DEFAULT_TV_WEIGHT)
+from deepling.service.shapes import cached_class_image, class_image_key
+from deepling.web.views import class_image as view
+
+
+def register(app, workspace) -> None:
+    jobs = app.server.config["DEEPLING_JOBS"]
+
+    @app.callback(Output("ci-class", "style"), Output("ci-layer", "style"),
+                  Output("ci-channel", "style"), Input("ci-kind", "value"))
+    def show_target(kind):
+        hide, channel = {"display": "none"}, kind == "channel"
+        return ({"width": "9rem"} if not channel else hide,
+                {"width": "8rem"} if channel else hide, {"width": "5rem"} if channel else hide)
+
+    @app.callback(Output("ci-layer", "value"), Input("layer", "data"), State("ci-layer", "options"),
+                  prevent_initial_call=True)
+    def follow_layer(layer, options):
+        # The layer in focus in the architecture view is the one whose channels to draw.
+        if layer and any(o["value"] == layer for o in options or []):
+            return layer
+        return no_update
+
+    @app.callback(Output("ci-request", "data"), Output("ci-poll", "disabled"),
+                  Output("ci-status", "children"),
+                  Input("ci-run", "n_clicks"),
+                  State("ci-kind", "value"), State("ci-class", "value"), State("ci-layer", "value"),
+                  State("ci-channel", "value"), State("ci-start", "value"), State("ci-steps", "value"),
+                  State("ci-step-size", "value"), State("ci-jitter", "value"), State("ci-tv", "value"),
+                  State("focus", "data"), State("rendered", "data"), prevent_initial_call=True)
+    def start(_n, kind, cls, layer, channel, start, steps, step_size, jitter, tv, focus, rendered):
+        if not rendered:
+            return no_update, True, no_update
+        if kind == "channel":
+            if not layer:
+                return no_update, True, "This model has no layer to draw channels of."
+            target, what = {"layer": layer, "channel": int(channel or 0)}, f"{layer} channel {int(channel or 0)}"
+        else:
+            names = workspace.class_names(rendered["model"], rendered["data"])
+            target, what = int(cls or 0), f"class {names[int(cls or 0)]}"
+        if start == "focus" and focus is None:
+            return no_update, True, "No image is in focus: pick one in another view first."
+        params = {"model": rendered["model"], "data": rendered["data"], "target": target,
+                  "start": start or "gray", "focus": focus, "steps": int(steps or DEFAULT_STEPS),
+                  "step_size": float(step_size or DEFAULT_STEP_SIZE),
+                  "jitter": int(jitter if jitter is not None else DEFAULT_JITTER),
+                  "tv_weight": float(tv if tv is not None else DEFAULT_TV_WEIGHT)}
+        key = class_image_key(workspace, params)
+        jobs.submit(key, "class_image", params)
+        score = "mean activation" if kind == "channel" else "logit"
+        return {"key": key, "what": what, "score": score}, False, "starting…"
+
+    @app.callback(Output("ci-output", "children"), Output("ci-poll", "disabled", allow_duplicate=True),
+                  Output("ci-progress", "value"), Output("ci-progress", "className"),
+                  Output("ci-status", "children", allow_duplicate=True),
+                  Input("ci-poll", "n_intervals"), State("ci-request", "data"),
+                  prevent_initial_call=True)
+    def poll(_n, request):
+        bar = "flex-grow-1"
+        if not request:
+            return no_update, True, 0, bar + " dl-test-hidden", no_update
+        arrays = cached_class_image(workspace, request["key"])
+        if arrays is not None:
+            return (view.result(arrays, request["what"], request["score"]), True, 100,
+                    bar + " dl-test-hidden", "")
+        status = jobs.status(request["key"])
+        if status["state"] == "error":
+            return no_update, True, 100, bar + " dl-test-hidden", f"⚠ {status['message']}"
+        return no_update, False, round(100 * status["progress"]), bar, status["message"] or "waiting"

@@ -1,0 +1,57 @@
+"""``/api/atlas/<model>/<data>/<key>.jpg``: the thumbnails of a projection's images, one JPEG.
+
+The layer animation's thumbnails mode draws every point as its image; the browser gets
+them all at once, as a texture atlas in the payload's draw order
+(:func:`deepling.web.views.payload.thumbnail_atlas`). The key is the projection's content
+key, so the answer never changes and browsers keep it; the server keeps one copy on disk
+(the ``atlas`` cache), none per session.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+
+import numpy as np
+from flask import Response, abort
+
+from deepling.data import DataError
+from deepling.models import ModelError
+from deepling.service.cache import ArrayCache
+from deepling.service.projections import Request
+from deepling.web.views.payload import draw_order, thumbnail_atlas
+
+_KEY = re.compile(r"^[0-9a-f]{32}$")
+JPEG_QUALITY = 90
+
+
+def register_atlas(server, workspace, projections) -> None:
+    store = ArrayCache("atlas", workspace.config.cache)
+
+    @server.route("/api/atlas/<model_id>/<data_id>/<key>.jpg")
+    def atlas_jpeg(model_id, data_id, key):
+        if not _KEY.match(key):
+            abort(404)
+        hit = store.get(key)
+        if hit is None:
+            try:
+                result = projections.result(Request(key, model_id, data_id, {}))
+                ds = workspace.dataset(model_id, data_id) if result is not None else None
+            except (ModelError, DataError, OSError):
+                abort(404)
+            if result is None:
+                abort(404)  # not projected (yet): the page asks only after the payload came
+            indices = result.indices[draw_order(len(result.indices))]
+            hit = {"jpeg": np.frombuffer(_jpeg(thumbnail_atlas(ds.images[indices])), np.uint8)}
+            store.put(key, hit)
+        resp = Response(hit["jpeg"].tobytes(), mimetype="image/jpeg")
+        resp.headers["Cache-Control"] = "private, max-age=31536000, immutable"
+        return resp
+
+
+def _jpeg(image: np.ndarray) -> bytes:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(image).save(buf, format="JPEG", quality=JPEG_QUALITY)
+    return buf.getvalue()
