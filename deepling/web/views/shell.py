@@ -5,8 +5,8 @@ from __future__ import annotations
 import dash_bootstrap_components as dbc
 from dash import dcc, html
 
-from deepling.web.views import (animation, architecture, compare, data, neurons, shapes, strip,
-                                testing, training)
+from deepling.web.views import (animation, architecture, banner, compare, data, neurons, shapes,
+                                strip, testing, training)
 from deepling.web.views.uploads import upload_modal
 
 
@@ -24,6 +24,7 @@ def serve_layout(workspace) -> html.Div:
         dcc.Store(id="subset"),    # dataset indices picked by box/lasso, or None
         dcc.Store(id="layer"),     # the layer in focus (name), set by the architecture view
         html.Div(navbar(), id="navbar"),
+        banner.layout(),
         upload_modal(),
         dbc.Tabs([
             dbc.Tab(dbc.Container(dbc.Spinner(html.Div(style={"height": "60vh"}), color="secondary"),
