@@ -51,11 +51,12 @@ def register(app, workspace) -> None:
         model_id, data_id = rendered["model"], rendered["data"]
         query = from_query(search)
         from_url = ctx.triggered_id != "anim-project"
-        keys = ("mode", "classes", "count", "seed", "true", "predicted")
+        keys = ("mode", "classes", "count", "seed", "true", "predicted", "indices")
         raw = {k: v for k, v in query.items() if k in keys}
         if not from_url:  # the controls; a confusion cell keeps the cell the URL names
             raw = {"mode": mode, "classes": classes, "count": count,
-                   "true": query.get("true"), "predicted": query.get("predicted")}
+                   "true": query.get("true"), "predicted": query.get("predicted"),
+                   "indices": query.get("indices")}
         try:
             submitted = projections.submit(model_id, data_id, raw)
         except ValueError as exc:

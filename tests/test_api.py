@@ -16,6 +16,7 @@ import pytest
 from keras import layers
 
 from tests import hostile
+from tests.reliability import project
 
 
 def post_file(url, path, timeout=240):
@@ -132,9 +133,8 @@ def test_benign_models_load_and_project(app_url, tmp_path, kind):
     assert body["url"] == f"/?model={body['id']}"
     if kind == "logits":
         assert body["summary"]["output"] == "logits"
-    status, result = post_json(app_url + "/api/projections",
-                               {"model": body["id"], "mode": "classes", "classes": [0, 1], "count": 10})
-    assert status == 200, result
+    _, result = project(app_url, {"model": body["id"], "mode": "classes", "classes": [0, 1],
+                                  "count": 10})
     layouts = np.array(result["layouts"])
     assert layouts.shape[1:] == (20, 2) and np.isfinite(layouts).all()
     if kind == "residual":
@@ -153,9 +153,8 @@ def test_uploaded_dataset_zip_and_npz(app_url, tmp_path):
     np.savez(buf, x=rng.integers(0, 256, (12, 32, 32, 3), dtype=np.uint8), y=np.arange(12) % 3)
     status, npz = post_file(app_url + "/api/datasets", buf)
     assert status == 201 and npz["summary"]["images"] == 12
-    status, result = post_json(app_url + "/api/projections",
-                               {"data": npz["id"], "mode": "random", "count": 12})
-    assert status == 200 and len(result["indices"]) == 12
+    _, result = project(app_url, {"data": npz["id"], "mode": "random", "count": 12})
+    assert len(result["indices"]) == 12
     status, err = post_json(app_url + "/api/projections", {"data": "u" + "x" * 16})
     assert status == 422 and "Upload it again" in err["error"]
 
@@ -173,9 +172,8 @@ def test_burst_of_uploads_and_projections(app_url, tmp_path):
     def client(i):
         status, body = post_file(app_url + "/api/models", paths[i], timeout=400)
         assert status == 201, body
-        status, result = post_json(app_url + "/api/projections",
-                                   {"model": body["id"], "mode": "random", "count": 30}, timeout=400)
-        assert status == 200, result
+        _, result = project(app_url, {"model": body["id"], "mode": "random", "count": 30},
+                            timeout=400)
         return i, body["id"], result
 
     start = time.time()

@@ -16,7 +16,7 @@ import time
 import pytest
 
 from tests.browser import REPO, free_port, running_app
-from tests.test_api import post_json
+from tests.reliability import project
 
 pytestmark = pytest.mark.slow
 
@@ -53,10 +53,8 @@ def test_projection_runs_on_a_celery_worker(redis_url):
                               cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
         with running_app(env={"DEEPLING_BROKER_URL": redis_url, "DEEPLING_CACHE": cache}) as url:
-            status, result = post_json(url + "/api/projections",
-                                       {"mode": "classes", "classes": [3, 5], "count": 10,
-                                        "timeout": 300})
-            assert status == 200, result
+            _, result = project(url, {"mode": "classes", "classes": [3, 5], "count": 10},
+                                timeout=300)
             assert len(result["indices"]) == 20 and "conv3b" in result["layers"]
         log.seek(0)
         text = log.read()

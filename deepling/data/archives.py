@@ -67,7 +67,7 @@ def load_image_zip(path: str | os.PathLike, split: str | None = "test",
         root.mkdir()
         _extract(zf, members, root, path.name, limits)
         base = _data_root(root, SPLITS)
-        ds = load_image_folder(base, split=split, size=size)
+        ds = load_image_folder(base, split=split, size=size, limits=limits)
     origin = path.name if split is None or ds.origin == str(base) else f"{path.name} ({split})"
     return Dataset(ds.images, ds.labels, ds.class_names, origin, ds.notes)
 

@@ -28,16 +28,20 @@ class ImageDecodeError(ValueError):
         self.reason = reason
 
 
-def decode_image(source, size: tuple[int, int] | None = None, channels: int = 3) -> np.ndarray:
+def decode_image(source, size: tuple[int, int] | None = None, channels: int = 3,
+                 max_pixels: int | None = None) -> np.ndarray:
     """Decode one image file (path, bytes or file object) to uint8 H×W×C.
 
     Parameters
     ----------
     source : str, Path, bytes or file-like
     size : (height, width), optional
-        Resize to this size (bilinear) when given.
+        Resize to this size (bilinear) when given; a JPEG is decoded at a reduced scale
+        already when it is much larger (Pillow's ``draft``), so a big photo costs little.
     channels : {1, 3}
         Grayscale or RGB output; alpha is composited onto white first.
+    max_pixels : int, default MAX_PIXELS
+        Images with more pixels (read from the header, before decoding) are refused.
 
     Raises
     ------
@@ -46,12 +50,16 @@ def decode_image(source, size: tuple[int, int] | None = None, channels: int = 3)
     """
     if isinstance(source, (bytes, bytearray)):
         source = io.BytesIO(source)
+    max_pixels = MAX_PIXELS if max_pixels is None else max_pixels
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(source) as img:
-                if img.width * img.height > MAX_PIXELS:
-                    raise ImageDecodeError("too large", f"{img.width}×{img.height} pixels")
+                if img.width * img.height > max_pixels:
+                    raise ImageDecodeError("too large", f"{img.width}×{img.height} pixels, "
+                                           f"more than {max_pixels:,}")
+                if size is not None and img.format == "JPEG":
+                    img.draft(img.mode, (size[1], size[0]))  # DCT scaling: decode smaller
                 img.load()
                 img = ImageOps.exif_transpose(img)
                 pil = to_mode(img, channels)
@@ -66,6 +74,12 @@ def decode_image(source, size: tuple[int, int] | None = None, channels: int = 3)
         pil = pil.resize((size[1], size[0]), Image.BILINEAR)
     arr = np.asarray(pil, dtype=np.uint8)
     return arr[..., None] if arr.ndim == 2 else arr
+
+
+def fit_side(height: int, width: int, max_side: int) -> tuple[int, int]:
+    """(height, width) scaled down, aspect kept, so the longer side is at most ``max_side``."""
+    scale = min(1.0, max_side / max(height, width, 1))
+    return max(1, round(height * scale)), max(1, round(width * scale))
 
 
 def to_mode(img: Image.Image, channels: int) -> Image.Image:

@@ -1,4 +1,5 @@
-"""How much a user's upload may cost the server: size, unpacked size, time, memory.
+"""How much a user's upload or request may cost the server: size, unpacked and decoded
+size, pixels, disk quota, time, memory.
 
 The defaults suit a shared intranet server; each can be changed with an environment
 variable (read when :meth:`UploadLimits.from_env` is called, so tests and the CLI can set
@@ -20,6 +21,14 @@ _ENV = {
     "max_ratio": ("DEEPLING_MAX_ZIP_RATIO", 1),
     "load_timeout_s": ("DEEPLING_LOAD_TIMEOUT_S", 1),
     "load_memory_bytes": ("DEEPLING_LOAD_MEMORY_MB", MB),
+    "max_image_pixels": ("DEEPLING_MAX_IMAGE_PIXELS", 1),
+    "max_image_side": ("DEEPLING_MAX_IMAGE_SIDE", 1),
+    "max_decoded_bytes": ("DEEPLING_MAX_DECODED_MB", MB),
+    "session_quota_bytes": ("DEEPLING_SESSION_QUOTA_MB", MB),
+    "server_quota_bytes": ("DEEPLING_UPLOAD_QUOTA_MB", MB),
+    "upload_ttl_s": ("DEEPLING_UPLOAD_TTL_H", 3600),
+    "max_json_bytes": ("DEEPLING_MAX_JSON_KB", 1 << 10),
+    "max_callback_bytes": ("DEEPLING_MAX_CALLBACK_MB", MB),
 }
 
 
@@ -43,6 +52,22 @@ class UploadLimits:
         alone takes several seconds).
     load_memory_bytes : int
         Address-space limit of that worker.
+    max_image_pixels : int
+        Pixels of one image file, read from its header before decoding (a 6000×6000 PNG
+        of a few kB decodes to 108 MB); larger images are refused.
+    max_image_side : int
+        Longest side an image is kept at: larger photos are downscaled while decoding.
+    max_decoded_bytes : int
+        Decoded size of one dataset upload (images of a zip, arrays of an ``.npz``).
+    session_quota_bytes, server_quota_bytes : int
+        Disk that one session's uploads (its cookie, else its address) and all uploads may
+        take, as stored.
+    upload_ttl_s : float
+        Uploads are removed this long after they were made.
+    max_json_bytes : int
+        Body of a JSON request (``/api/projections``).
+    max_callback_bytes : int
+        Body of a Dash callback request (a picture uploaded in the strip view travels in one).
     """
 
     max_upload_bytes: int = 512 * MB
@@ -51,6 +76,14 @@ class UploadLimits:
     max_ratio: float = 100.0
     load_timeout_s: float = 180.0
     load_memory_bytes: int = 4096 * MB
+    max_image_pixels: int = 40_000_000
+    max_image_side: int = 512
+    max_decoded_bytes: int = 1024 * MB
+    session_quota_bytes: int = 4096 * MB
+    server_quota_bytes: int = 20480 * MB
+    upload_ttl_s: float = 7 * 24 * 3600.0
+    max_json_bytes: int = 64 << 10
+    max_callback_bytes: int = 8 * MB
 
     def __post_init__(self):
         for f in fields(self):

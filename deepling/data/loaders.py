@@ -10,6 +10,7 @@ import collections
 import hashlib
 import os
 import zipfile
+import zlib
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -24,6 +25,7 @@ CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer",
                    "dog", "frog", "horse", "ship", "truck")
 SPLITS = ("train", "test")
 ALL = "all"  # every image: the train split, then the test split
+MAX_CLASSES = 1000  # class names are made per index: a label of 10**9 must not make 10**9
 _GRAY_MODES = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F"}
 
 
@@ -140,6 +142,7 @@ def load_image_folder(
     split: str | None = "test",
     size: tuple[int, int] | None = None,
     cache_dir: str | os.PathLike | None = None,
+    limits=None,
 ) -> Dataset:
     """Load ``root/<class>/*`` (or ``root/<split>/<class>/*``) as a dataset.
 
@@ -183,12 +186,15 @@ def load_image_folder(
         with np.load(cached, allow_pickle=False) as z:
             return Dataset(z["x"], z["y"], class_names, origin, tuple(str(n) for n in z["notes"]))
 
-    images, keep, notes = _decode_all(files, size)
+    images, keep, notes = _decode_all(files, size, limits)
     ds = Dataset(images, np.asarray(labels)[keep], class_names, origin, notes)
     if cached is not None:
         tmp = cached.with_suffix(".tmp.npz")
-        np.savez(tmp, x=ds.images, y=ds.labels, notes=np.array(ds.notes, dtype=str))
-        os.replace(tmp, cached)
+        try:
+            np.savez(tmp, x=ds.images, y=ds.labels, notes=np.array(ds.notes, dtype=str))
+            os.replace(tmp, cached)
+        except OSError:  # a full disk: the data is decoded all the same, just not kept
+            tmp.unlink(missing_ok=True)
     return ds
 
 
@@ -217,34 +223,60 @@ def _folder_key(files: list[Path], split, size) -> str:
     return h.hexdigest()
 
 
-def _decode_all(files: list[Path], size):
-    """Decode files in threads (Pillow releases the GIL while decoding)."""
+def _decode_all(files: list[Path], size, limits=None):
+    """Decode files in threads (Pillow releases the GIL while decoding), within a pixel
+    budget: each image's header is read first, images over ``limits.max_image_pixels`` are
+    skipped, larger photos are downscaled to ``limits.max_image_side`` as they are decoded,
+    and the whole set must fit ``limits.max_decoded_bytes``."""
+    from deepling.data.images import fit_side
+    from deepling.data.limits import UploadLimits
+
+    limits = limits or UploadLimits.from_env()
     skipped: dict[str, list[str]] = collections.defaultdict(list)
     headers = {}
+    too_large = f"too large (over {limits.max_image_pixels:,} pixels, DEEPLING_MAX_IMAGE_PIXELS)"
     for f in files:
         try:
             with Image.open(f) as img:
                 headers[f] = (img.height, img.width, img.mode)
+        except Image.DecompressionBombError:  # Pillow's own bound, far above ours
+            skipped[too_large].append(f.name)
+            continue
         except Exception:
             skipped["not an image"].append(f.name)
+            continue
+        if img.height * img.width > limits.max_image_pixels:
+            del headers[f]
+            skipped[too_large].append(f.name)
     readable = [f for f in files if f in headers]
     if not readable:
         shown = ", ".join(f.name for f in files[:3]) + (", …" if len(files) > 3 else "")
-        raise DataError(f"None of the {len(files)} files could be read as an image ({shown}). "
-                        "Put PNG, JPEG, BMP, GIF, TIFF or WebP files in one folder per class "
-                        "(cat/0001.png, dog/0002.png).")
+        reasons = "; ".join(sorted(skipped))
+        raise DataError(f"None of the {len(files)} files could be read as an image ({shown}: "
+                        f"{reasons}). Put PNG, JPEG, BMP, GIF, TIFF or WebP files in one folder "
+                        "per class (cat/0001.png, dog/0002.png).")
     channels = 1 if all(headers[f][2] in _GRAY_MODES for f in readable) else 3
     sizes = collections.Counter(headers[f][:2] for f in readable)
-    target = tuple(size) if size else sizes.most_common(1)[0][0]
+    target = tuple(size) if size else fit_side(*sizes.most_common(1)[0][0], limits.max_image_side)
+    decoded_bytes = len(readable) * target[0] * target[1] * channels
+    if decoded_bytes > limits.max_decoded_bytes:
+        raise DataError(
+            f"{len(readable):,} images of {target[0]}×{target[1]} take "
+            f"{decoded_bytes / (1 << 20):,.0f} MB decoded; this server decodes at most "
+            f"{limits.max_decoded_bytes >> 20:,} MB per dataset (DEEPLING_MAX_DECODED_MB). "
+            "Upload fewer or smaller images.")
+    # Big images decode one at a time: four 40-megapixel decodes at once would take 0.5 GB.
+    workers = 4 if max(h * w for h, w in sizes) <= 4_000_000 else 1
 
     def one(f):
         try:
-            return decode_image(f, size=target, channels=channels)
+            return decode_image(f, size=target, channels=channels,
+                                max_pixels=limits.max_image_pixels)
         except ImageDecodeError as exc:
             skipped[exc.reason].append(f.name)
             return None
 
-    with ThreadPoolExecutor(max_workers=4) as pool:
+    with ThreadPoolExecutor(max_workers=workers) as pool:
         decoded = list(pool.map(one, readable))
     index = {f: i for i, f in enumerate(files)}
     keep = [index[f] for f, a in zip(readable, decoded) if a is not None]
@@ -266,35 +298,44 @@ def _decode_all(files: list[Path], size):
 
 # --- npz ----------------------------------------------------------------------------------
 
-def load_npz(path: str | os.PathLike, origin: str | None = None) -> Dataset:
+def load_npz(path: str | os.PathLike, origin: str | None = None, limits=None) -> Dataset:
     """Load an ``.npz`` with ``x`` (N×H×W[×C]), ``y`` (N, N×1 or one-hot) and optional
-    ``class_names``. Object arrays are refused: reading them would unpickle user data."""
+    ``class_names``. Object arrays are refused: reading them would unpickle user data.
+
+    An ``.npz`` is a zip, so it gets the zip checks (member names, count, declared size,
+    packing ratio; :func:`deepling.data.archives.check_zip_members`), and each array's own
+    header must fit ``limits.max_decoded_bytes`` and the size its member declares before
+    anything is allocated; the bytes are then counted as they are read (headers can lie).
+    """
+    from deepling.data.archives import check_zip_members
+    from deepling.data.limits import UploadLimits
+
     path = Path(path)
     origin = origin or str(path)
+    limits = limits or UploadLimits.from_env()
     # np.load takes any non-zip for a pickle and then suggests loading it unsafely: say
     # what the file should be instead.
     if not zipfile.is_zipfile(path):
         raise DataError(f"{path.name} is not an .npz archive. Save the arrays with "
                         "numpy.savez('data.npz', x=images, y=labels) and upload that file.")
     try:
-        z = np.load(path, allow_pickle=False)
-    except Exception as exc:
+        with zipfile.ZipFile(path) as zf:
+            check_zip_members(zf, path.name, limits)
+            members = {i.filename[:-4]: i for i in zf.infolist() if i.filename.endswith(".npy")}
+            missing = {"x", "y"} - set(members)
+            if missing:
+                raise DataError(
+                    f"{path.name} lacks array(s) {sorted(missing)}; it has {sorted(members)}. "
+                    "Save with numpy.savez(path, x=images, y=labels, class_names=names)."
+                )
+            budget = {"left": limits.max_decoded_bytes, "total": limits.max_decoded_bytes}
+            x, y = (_read_member(zf, members[k], path.name, budget) for k in ("x", "y"))
+            names = (_read_member(zf, members["class_names"], path.name, budget)
+                     if "class_names" in members else None)
+    except DataError:
+        raise
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError) as exc:
         raise DataError(f"{path.name} is not a readable .npz file ({exc}).") from None
-    with z:
-        missing = {"x", "y"} - set(z.files)
-        if missing:
-            raise DataError(
-                f"{path.name} lacks array(s) {sorted(missing)}; it has {sorted(z.files)}. "
-                "Save with numpy.savez(path, x=images, y=labels, class_names=names)."
-            )
-        try:
-            x, y = z["x"], z["y"]
-            names = z["class_names"] if "class_names" in z.files else None
-        except ValueError as exc:  # "Object arrays cannot be loaded when allow_pickle=False"
-            raise DataError(
-                f"{path.name} holds Python objects, which Deepling does not unpickle ({exc}). "
-                "Save images and labels as numeric arrays and class names as a string array."
-            ) from None
     return dataset_from_arrays(x, y, names, origin)
 
 
@@ -330,6 +371,42 @@ def dataset_from_tf(data, class_names=None, origin: str = "a tf.data.Dataset", l
     return dataset_from_arrays(x, y, class_names, origin)
 
 
+def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, name: str, budget: dict) -> np.ndarray:
+    """One ``.npy`` member, its size checked from its header before it is allocated."""
+    fmt = np.lib.format
+    with zf.open(info) as f:
+        version = fmt.read_magic(f)
+        if version not in ((1, 0), (2, 0)):
+            raise DataError(f"{name}: {info.filename} uses .npy format {version}; save it with "
+                            "numpy.savez.")
+        read_header = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
+        shape, fortran, dtype = read_header(f)
+        if dtype.hasobject:
+            raise DataError(
+                f"{name} holds Python objects in {info.filename}, which Deepling does not "
+                "unpickle. Save images and labels as numeric arrays and class names as a "
+                "string array.")
+        nbytes = int(np.prod(shape, dtype=object)) * dtype.itemsize
+        if nbytes > info.file_size:
+            raise DataError(f"{name}: {info.filename} claims {nbytes:,} bytes of data but holds "
+                            f"{info.file_size:,}; the file is damaged. Save it again.")
+        if nbytes > budget["left"]:
+            raise DataError(
+                f"{name}: {info.filename} unpacks to {nbytes / (1 << 20):,.0f} MB; this server "
+                f"reads at most {budget['total'] >> 20:,} MB per dataset "
+                "(DEEPLING_MAX_DECODED_MB). Upload fewer or smaller images.")
+        budget["left"] -= nbytes
+        data = np.empty(nbytes, np.uint8)
+        view, done = memoryview(data), 0
+        while done < nbytes:  # counted as read: never more than the header promised
+            got = f.readinto(view[done:done + (1 << 20)])
+            if not got:
+                raise DataError(f"{name}: {info.filename} ends early; the file is truncated. "
+                                "Save it again.")
+            done += got
+    return data.view(dtype).reshape(shape, order="F" if fortran else "C")
+
+
 def _as_uint8_images(x: np.ndarray, origin: str) -> np.ndarray:
     if x.ndim == 3:
         x = x[..., None]
@@ -360,11 +437,14 @@ def _as_labels(y: np.ndarray, origin: str) -> np.ndarray:
     y = y.reshape(-1)
     if not np.issubdtype(y.dtype, np.number):
         raise DataError(f"{origin}: y must hold integer class indices, got dtype {y.dtype}.")
+    if y.size and (not np.isfinite(y).all() or y.max() >= MAX_CLASSES):
+        raise DataError(f"{origin}: y must hold class indices below {MAX_CLASSES:,} (−1 for "
+                        "unlabelled).")
     return y.astype(np.int64)
 
 
 def _class_names(names, y) -> tuple[str, ...]:
     if names is not None:
-        return tuple(str(n) for n in np.asarray(names).reshape(-1))
+        return tuple(str(n) for n in np.asarray(names).reshape(-1)[:MAX_CLASSES])
     n = (y.shape[1] if y.ndim == 2 and y.shape[1] > 1 else int(np.max(y, initial=-1)) + 1)
     return tuple(str(k) for k in range(n))

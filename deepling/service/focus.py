@@ -13,6 +13,7 @@ import numpy as np
 
 from deepling.data.images import decode_image, encode_png
 from deepling.methods import Channel, adversarial_strip, apply_edits, fgsm
+from deepling.service import schema
 
 
 def focused_image(workspace, rendered: dict, focus, picture: dict | None = None):
@@ -21,13 +22,13 @@ def focused_image(workspace, rendered: dict, focus, picture: dict | None = None)
     ``picture`` is ``{"png": base64 PNG, "name": str}`` (the strip view's upload), already
     checked when it was taken.
     """
-    m, d = rendered["model"], rendered["data"]
+    m, d = schema.identifier(rendered["model"], "model"), schema.identifier(rendered["data"], "data")
     if picture:
         h, w, c = workspace.model(m).input_shape
         pixels = decode_image(base64.b64decode(picture["png"]), size=(h, w), channels=c)
         return pixels, None, picture["name"]
     ds = workspace.dataset(m, d)
-    i = min(max(int(focus or 0), 0), len(ds) - 1)
+    i = min(schema.integer(focus or 0, "focus", 0, schema.MAX_INDEX), len(ds) - 1)
     label = int(ds.labels[i])
     return ds.images[i], (label if label >= 0 else None), f"image #{i}"
 
@@ -35,7 +36,7 @@ def focused_image(workspace, rendered: dict, focus, picture: dict | None = None)
 def edited_image(adapter, pixels: np.ndarray, label, whatif: dict | None) -> np.ndarray:
     """Apply a what-if spec ``{"edits": <apply_edits dict>, "fgsm": ε}``: the edits, then
     an FGSM step of ε pixel levels against the true class (else the predicted one)."""
-    whatif = whatif or {}
+    whatif = schema.whatif(whatif) or {}  # it comes back from the browser: capped here
     out = apply_edits(pixels, whatif.get("edits"))
     epsilon = float(whatif.get("fgsm") or 0)
     if epsilon:
@@ -95,8 +96,9 @@ def run_strip(workspace, rendered, focus, picture, kind, cls, layer, channel, st
     m, d = rendered["model"], rendered["data"]
     adapter, names = workspace.model(m), workspace.class_names(m, d)
     pixels, label, _ = focused_image(workspace, rendered, focus, picture)
+    knobs = schema.strip_settings(steps, step_size, max_change, channel)  # each step: a pass
     if kind == "channel":
-        target = Channel(str(layer), int(channel or 0))
+        target = Channel(str(layer), knobs["channel"])
     elif cls in (None, "auto"):
         target = None
         pred = int(adapter.predict_proba(pixels[None])[0].argmax())
@@ -106,6 +108,6 @@ def run_strip(workspace, rendered, focus, picture, kind, cls, layer, channel, st
     else:
         target = int(cls)
     strip = adversarial_strip(adapter, pixels, target, label=label, n_frames=8,
-                              steps=int(steps or 8), step_size=float(step_size or 1),
-                              max_change=float(max_change) if max_change else None)
+                              steps=knobs["steps"], step_size=knobs["step_size"] or 1.0,
+                              max_change=knobs["max_change"])
     return strip, names, label

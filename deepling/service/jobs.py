@@ -23,13 +23,16 @@ import os
 import threading
 import time
 import traceback
+from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from deepling.service.cache import DISK_FULL_MESSAGE, is_disk_full
 from deepling.service.tasks import run_task
 
 STATUS_TTL = 6 * 3600
 UNKNOWN = {"state": "unknown", "progress": 0.0, "message": ""}
+FINISHED_KEPT = 256  # statuses of finished jobs kept in memory
 
 
 def job_runner(config, workspace):
@@ -39,8 +42,27 @@ def job_runner(config, workspace):
     return ThreadJobs(config.cache, workspace)
 
 
+class QueueFull(RuntimeError):
+    """More jobs wait than the server queues (``DEEPLING_MAX_QUEUED_JOBS``): try again later."""
+
+
+def default_workers() -> int:
+    """Jobs at once: half the cores (at least one). TensorFlow and BLAS already spread one
+    job over every core, so more jobs at once only make each slower, and the cores left
+    over keep the web threads answering."""
+    env = os.environ.get("DEEPLING_JOB_WORKERS")
+    return max(1, int(env) if env else (os.cpu_count() or 2) // 2)
+
+
 class ThreadJobs:
-    """Run keyed tasks on threads; record their progress where every process can read it.
+    """Run keyed tasks on a bounded thread pool; record their progress where every process
+    can read it.
+
+    Jobs wait in line in submission order; a waiting job's status says its place
+    (``position``, 1 = next, and ``queued``, how many wait). Status is kept in memory for
+    this process's jobs and copied to a diskcache store for other processes, best effort:
+    a full disk slows nothing and breaks nothing. The last few results are held in memory
+    too (:meth:`result`), so a result the full disk could not keep is still served.
 
     Parameters
     ----------
@@ -48,58 +70,118 @@ class ThreadJobs:
         Folder of the status cache.
     workspace : Workspace
         What tasks load models and data from.
-    max_workers : int
-        Jobs that run at once in this process; more wait in line (their status says so).
+    max_workers : int, optional
+        Jobs that run at once in this process (default :func:`default_workers`).
+    max_queued : int, optional
+        Jobs that may wait; one more raises :class:`QueueFull` (``DEEPLING_MAX_QUEUED_JOBS``,
+        default 64).
+    held_results : int
+        Results kept in memory.
     """
 
-    def __init__(self, root: str | os.PathLike, workspace, max_workers: int = 2):
+    def __init__(self, root: str | os.PathLike, workspace, max_workers: int | None = None,
+                 max_queued: int | None = None, held_results: int = 8):
         import diskcache
 
         self.workspace = workspace
         self.status_cache = diskcache.Cache(str(Path(root) / "job-status"))
-        self.pool = ThreadPoolExecutor(max_workers, thread_name_prefix="deepling-job")
-        self._running: dict[str, object] = {}
-        self._lock = threading.Lock()
+        self.max_workers = max_workers or default_workers()
+        self.max_queued = max_queued or int(os.environ.get("DEEPLING_MAX_QUEUED_JOBS", 64))
+        self.pool = ThreadPoolExecutor(self.max_workers, thread_name_prefix="deepling-job")
+        self.held_results = held_results
+        self._running: dict[str, object] = {}   # key -> Future, queued or running here
+        self._waiting: list[str] = []           # queued keys in order
+        self._local: dict[str, dict] = {}       # status of this process's jobs (bounded)
+        self._results: OrderedDict[str, object] = OrderedDict()
+        self._lock = threading.RLock()  # submit() holds it while it records "queued"
 
     def submit(self, key: str, task: str, params: dict) -> str:
-        """Start task ``task`` with ``params`` unless job ``key`` already runs here."""
+        """Start task ``task`` with ``params`` unless job ``key`` already runs here;
+        :class:`QueueFull` when too many wait."""
         with self._lock:
             future = self._running.get(key)
             if future is not None and not future.done():
                 return key
-            self._set(key, state="queued", progress=0.0, message="waiting for a free worker")
+            if len(self._waiting) >= self.max_queued:
+                raise QueueFull(f"The server is busy: {len(self._waiting)} jobs are waiting. "
+                                "Try again in a minute.")
+            self._waiting.append(key)
+            self._set(key, state="queued", progress=0.0, message="waiting in the queue")
+            self._results.pop(key, None)
             self._running[key] = self.pool.submit(self._run, key, task, params)
         return key
 
     def status(self, key: str | None) -> dict:
-        """``{"state": "queued"|"running"|"done"|"error"|"unknown", "progress", "message"}``."""
-        st = self.status_cache.get(key) if key else None
+        """``{"state": "queued"|"running"|"done"|"error"|"unknown", "progress", "message"}``,
+        with ``position`` and ``queued`` while it waits here."""
+        if not key:
+            return dict(UNKNOWN)
+        with self._lock:
+            st = self._local.get(key)
+            if st is not None:
+                st = dict(st)
+                if key in self._waiting:
+                    place, total = self._waiting.index(key) + 1, len(self._waiting)
+                    st.update(position=place, queued=total,
+                              message=f"waiting in the queue: place {place} of {total}")
+                return st
+        try:
+            st = self.status_cache.get(key)
+        except Exception:  # noqa: BLE001 - an unreadable status store is no status
+            st = None
         if st is None:
             return dict(UNKNOWN)
         if st["state"] in ("queued", "running") and not _alive(st.get("pid")):
             return {**st, "state": "error", "message": "the server process running it stopped"}
         return st
 
+    def queue_length(self) -> int:
+        with self._lock:
+            return len(self._waiting)
+
+    def result(self, key: str):
+        """The task's return value if this process ran it recently, else None."""
+        with self._lock:
+            return self._results.get(key)
+
     def _run(self, key, task, params):
         def progress(fraction: float, message: str = "") -> None:
             self._set(key, state="running", progress=float(min(max(fraction, 0.0), 1.0)),
                       message=message)
 
+        with self._lock:
+            if key in self._waiting:
+                self._waiting.remove(key)
         progress(0.0, "starting")
         try:
-            run_task(self.workspace, task, params, progress)
+            value = run_task(self.workspace, task, params, progress)
         except Exception as exc:  # reported to the page; the server keeps going
-            self._set(key, state="error", progress=1.0, message=str(exc) or type(exc).__name__,
+            message = DISK_FULL_MESSAGE if is_disk_full(exc) else (str(exc) or type(exc).__name__)
+            self._set(key, state="error", progress=1.0, message=message,
                       detail=traceback.format_exc(limit=3))
         else:
+            with self._lock:
+                self._results[key] = value
+                while len(self._results) > self.held_results:
+                    self._results.popitem(last=False)
             self._set(key, state="done", progress=1.0, message="done")
         finally:
             with self._lock:
                 self._running.pop(key, None)
+                # finished statuses stay readable here (the disk may be full); bounded
+                done = [k for k in self._local if k not in self._running]
+                for k in done[: max(0, len(done) - FINISHED_KEPT)]:
+                    del self._local[k]
 
     def _set(self, key, **status):
         status.update(pid=os.getpid(), time=time.time())
-        self.status_cache.set(key, status, expire=STATUS_TTL)
+        with self._lock:
+            self._local[key] = status
+        try:
+            self.status_cache.set(key, status, expire=STATUS_TTL)
+        except Exception as exc:  # noqa: BLE001 - a full disk must not stop the job
+            if not is_disk_full(exc):
+                raise
 
 
 class CeleryJobs:
@@ -109,10 +191,14 @@ class CeleryJobs:
         self.app = app
 
     def submit(self, key: str, task: str, params: dict) -> str:
-        state = self.app.AsyncResult(key).state
-        if state in ("PENDING", "FAILURE", "REVOKED") and not self._known(key):
-            self.app.send_task("deepling.run", args=(task, params), task_id=key)
-            self.app.backend.set(self._mark(key), b"1")
+        result = self.app.AsyncResult(key)
+        if result.state in ("FAILURE", "REVOKED"):
+            result.forget()  # a failed job is run again when asked for again
+            self.app.backend.delete(self._mark(key))
+        elif result.state != "PENDING" or self._known(key):
+            return key  # queued, running or done
+        self.app.backend.set(self._mark(key), b"1")
+        self.app.send_task("deepling.run", args=(task, params), task_id=key)
         return key
 
     def status(self, key: str | None) -> dict:
@@ -127,7 +213,15 @@ class CeleryJobs:
         if r.state in ("STARTED", "PROGRESS"):
             return {"state": "running", "progress": float(info.get("progress", 0.0)),
                     "message": info.get("message", "")}
+        if not self._known(key):
+            return dict(UNKNOWN)
         return {"state": "queued", "progress": 0.0, "message": "waiting for a Celery worker"}
+
+    def result(self, key: str):
+        return None  # results travel through the shared disk cache
+
+    def queue_length(self) -> int:
+        return 0  # the broker's queue, not this process's
 
     def _known(self, key) -> bool:
         return self.app.backend.get(self._mark(key)) is not None

@@ -25,6 +25,7 @@ from numbers import Integral
 
 from deepling.models import as_adapter
 from deepling.projection import LayerSequence, layer_sequence
+from deepling.service import schema
 from deepling.service.cache import ArrayCache, cache_key
 from deepling.service.selection import choose_images, normalise
 
@@ -47,7 +48,9 @@ class Request:
 
     @classmethod
     def from_dict(cls, d: dict) -> Request:
-        return cls(str(d["key"]), str(d["model"]), str(d["data"]), dict(d["choice"]))
+        """The page's copy, checked (it comes back from the browser): InputError if forged."""
+        d = schema.projection_request(d)
+        return cls(d["key"], d["model"], d["data"], d["choice"])
 
 
 @dataclass(frozen=True)
@@ -101,7 +104,7 @@ class ProjectionService:
         """
         choice, _ = self.choose(model_id, data_id, raw_choice)
         request = Request(self.key(model_id, data_id, choice), model_id, data_id, choice)
-        if not self._stored(request.key):
+        if self.store.get(request.key) is None:  # read, not just seen: a damaged one is redone
             self.jobs.submit(request.key, TASK, {"model": model_id, "data": data_id, "choice": choice})
         return request
 
@@ -110,6 +113,8 @@ class ProjectionService:
         if self._stored(request.key):
             return {"state": "done", "progress": 1.0, "message": "done"}
         status = self.jobs.status(request.key)
+        if status["state"] == "done" and self.jobs.result(request.key) is not None:
+            return status  # held in memory: the disk was full when it finished
         if status["state"] == "done":  # finished, but its result is gone (cache cleared)
             return {"state": "error", "progress": 1.0,
                     "message": "The result was removed from the cache; project again."}
@@ -119,7 +124,8 @@ class ProjectionService:
         """The stored projection, or None when there is none (yet). Never computes."""
         arrays = self.store.get(request.key)
         if arrays is None:
-            return None
+            held = self.jobs.result(request.key) if self.jobs is not None else None
+            return held if isinstance(held, Projection) else None
         try:
             return Projection(np.asarray(arrays.pop("indices"), dtype=np.int64),
                               LayerSequence.from_arrays(arrays, from_cache=True))

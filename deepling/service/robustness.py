@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from deepling.evaluation import ROBUSTNESS_SEED, simulate_robustness, stratified_sample
+from deepling.service import schema
 from deepling.service.cache import cache_key
 
 # Bump when the simulation's computation changes, so old cache entries are not reused.
@@ -16,9 +17,10 @@ def robustness_key(adapter, dataset, size: int, seed: int = ROBUSTNESS_SEED) -> 
     """Cache key (and job key) of one simulation: model, data, sample and the grids."""
     from deepling.methods import AUGMENTATIONS
 
+    size = schema.integer(size, "sample size", 1, schema.MAX_ROBUSTNESS_IMAGES)  # from the page
     grids = {name: list(a.grid) for name, a in AUGMENTATIONS.items()}
     return cache_key("robustness-sim", ROBUSTNESS_VERSION, adapter.fingerprint,
-                     list(adapter.input_range), dataset.fingerprint, int(size), int(seed), grids)
+                     list(adapter.input_range), dataset.fingerprint, size, int(seed), grids)
 
 
 def run_robustness(workspace, model_id, data_id, size: int, progress=None) -> dict[str, np.ndarray]:

@@ -2,9 +2,10 @@
 
 A choice is a small dict (also the URL's query): ``mode`` "classes" (``count`` images of
 each class in ``classes``), "random" (``count`` images of any class), "misclassified"
-(up to ``count`` labelled images the model gets wrong) or "cell" (up to ``count`` images of true
-class ``true`` predicted as ``predicted``: a confusion-matrix cell). The same choice and seed always pick the
-same images, so a link reproduces the view.
+(up to ``count`` labelled images the model gets wrong) or "cell" (up to ``count`` images of
+true class ``true`` predicted as ``predicted``: a confusion-matrix cell) or "indices" (the
+images listed in ``indices``, e.g. a neural pattern's: picked images). The same choice and
+seed always pick the same images, so a link reproduces the view.
 """
 
 from __future__ import annotations
@@ -13,9 +14,11 @@ from urllib.parse import parse_qs, urlencode
 
 import numpy as np
 
-MODES = ("classes", "random", "misclassified", "cell")
+from deepling.service import schema
+
+MODES = ("classes", "random", "misclassified", "cell", "indices")
 DEFAULT = {"mode": "classes", "classes": None, "count": 50, "seed": 0}
-MAX_COUNT = 100_000  # all 60,000 CIFAR-10 images fit
+MAX_COUNT = schema.MAX_IMAGES
 
 
 def choose_images(labels: np.ndarray, predicted: np.ndarray, choice: dict,
@@ -35,38 +38,51 @@ def choose_images(labels: np.ndarray, predicted: np.ndarray, choice: dict,
         idx = np.concatenate(picked) if picked else np.array([], dtype=np.int64)
     elif c["mode"] == "random":
         idx = rng.permutation(len(labels))[: c["count"]]
+    elif c["mode"] == "indices":
+        idx = np.asarray(c["indices"], dtype=np.int64)
+        if len(idx) and idx[-1] >= len(labels):
+            raise ValueError(f"image {idx[-1]} does not exist; the dataset has {len(labels):,} images.")
     elif c["mode"] == "cell":
         cell = (labels == c["true"]) & (predicted == c["predicted"])
         idx = rng.permutation(np.flatnonzero(cell))[: c["count"]]
     else:
         # an image whose label is unknown (-1) is not an error, whatever the model says
         idx = rng.permutation(np.flatnonzero((labels >= 0) & (predicted != labels)))[: c["count"]]
+    if len(idx) > schema.MAX_IMAGES:  # count per class × many classes: keep the work bounded
+        idx = rng.permutation(idx)[: schema.MAX_IMAGES]
     if len(idx) < 2:
         raise ValueError("This choice selects fewer than 2 images; pick more classes or a larger count.")
     return np.sort(idx)
 
 
 def normalise(choice: dict | None, n_classes: int) -> dict:
-    """Fill defaults and validate; classes default to all."""
+    """Fill defaults and validate (with :mod:`deepling.service.schema`: a forged choice gets
+    an :class:`~deepling.service.schema.InputError`, a ValueError); classes default to all."""
     c = {**DEFAULT, **{k: v for k, v in (choice or {}).items() if v not in (None, "", [])}}
-    if c["mode"] not in MODES:
-        raise ValueError(f"mode must be one of {MODES}, got {c['mode']!r}.")
-    count = int(c["count"])
-    if not 1 <= count <= MAX_COUNT:
-        raise ValueError(f"count must be between 1 and {MAX_COUNT:,}, got {count}.")
-    classes = c["classes"]
-    if classes is None:
-        classes = list(range(n_classes))
-    classes = sorted({int(k) for k in classes})
-    bad = [k for k in classes if not 0 <= k < n_classes]
-    if bad:
-        raise ValueError(f"class {bad[0]} does not exist; classes are 0..{n_classes - 1}.")
-    out = {"mode": c["mode"], "classes": classes, "count": count, "seed": int(c["seed"])}
-    if c["mode"] == "cell":
+    mode = schema.one_of(c["mode"], "mode", MODES)
+    count = schema.integer(c["count"], "count", 1, MAX_COUNT)
+    top = max(n_classes - 1, 0)
+    classes = list(range(n_classes)) if c["classes"] is None else \
+        schema.integers(c["classes"], "classes", 0, schema.MAX_CLASSES)
+    if not classes:
+        raise schema.InputError("classes must name at least one class, e.g. [3, 5].")
+    if classes[-1] > top:
+        raise schema.InputError(f"class {classes[-1]} does not exist; classes are 0..{top}.", 422)
+    out = {"mode": mode, "classes": classes, "count": count,
+           "seed": schema.integer(c["seed"], "seed", 0, schema.MAX_SEED)}
+    if mode == "cell":
         for key in ("true", "predicted"):
-            if c.get(key) is None or not 0 <= int(c[key]) < n_classes:
-                raise ValueError(f"A confusion cell needs '{key}' = a class 0..{n_classes - 1}.")
-            out[key] = int(c[key])
+            if c.get(key) is None:
+                raise schema.InputError(f"A confusion cell needs '{key}' = a class 0..{top}.")
+            out[key] = schema.integer(c[key], key, 0, top)
+    if c["mode"] == "indices":
+        indices = schema.integers(c.get("indices") or [], "indices", 0, schema.MAX_INDEX,
+                                   max_len=MAX_COUNT)
+        if indices and indices[0] < 0:
+            raise ValueError(f"image indices must not be negative, got {indices[0]}.")
+        if len(indices) > MAX_COUNT:
+            raise ValueError(f"at most {MAX_COUNT:,} images can be listed, got {len(indices):,}.")
+        out["indices"] = indices
     return out
 
 
@@ -81,6 +97,8 @@ def from_query(search: str | None) -> dict:
     for key in ("count", "seed", "true", "predicted"):
         if q.get(key, "").lstrip("-").isdigit():
             out[key] = int(q[key])
+    if q.get("indices"):
+        out["indices"] = [int(i) for i in q["indices"].split(",") if i.strip().isdigit()]
     if q.get("classes"):
         out["classes"] = [int(k) for k in q["classes"].split(",") if k.strip().lstrip("-").isdigit()]
     return out
@@ -92,6 +110,8 @@ def to_query(choice: dict, **extra) -> str:
         q["classes"] = ",".join(map(str, choice["classes"]))
     if choice["mode"] == "cell":
         q.update(true=choice["true"], predicted=choice["predicted"])
+    if choice["mode"] == "indices":
+        q["indices"] = ",".join(map(str, choice["indices"]))
     if choice.get("seed"):
         q["seed"] = choice["seed"]
     q.update({k: v for k, v in extra.items() if v is not None})

@@ -24,6 +24,27 @@ def robustness_task(workspace, params: dict, progress=None):
                           progress=progress)
 
 
+def training_task(workspace, params: dict, progress=None):
+    """A live training run ``{"run", "model", "data", "config"}`` (deepling/service/training.py)."""
+    from deepling.service.training import run_training
+
+    return run_training(workspace, params, progress)
+
+
+def retrain_task(workspace, params: dict, progress=None):
+    """Retrain a copy of the open model on picked images (deepling/service/training.py)."""
+    from deepling.service.training import run_retrain
+
+    return run_retrain(workspace, params, progress)
+
+
+def across_training_task(workspace, params: dict, progress=None):
+    """One layer's projection at every snapshot of a run (deepling/service/training.py)."""
+    from deepling.service.training import run_across
+
+    return run_across(workspace, params, progress)
+
+
 def shape_workshop_task(workspace, params: dict, progress=None):
     """The shape workshop's "Train and visualise" (see deepling/service/shapes.py)."""
     from deepling.service.shapes import run_workshop_job
@@ -38,10 +59,19 @@ def class_image_task(workspace, params: dict, progress=None):
     return run_class_image_job(workspace, params, progress)
 
 
+def neurons_task(workspace, params: dict, progress=None):
+    """The Neurons view's atlas (paths, patterns, neuron layouts) for ``{"model", "data"}``."""
+    from deepling.service.neurons import compute_atlas
+
+    return compute_atlas(workspace, params["model"], params["data"], progress=progress)
+
+
 def run_task(workspace, name: str, params: dict, progress=None):
     """Run the task called ``name``; ValueError for an unknown name."""
     tasks = {"layer_sequence": layer_sequence_task, "robustness": robustness_task,
-             "shape_workshop": shape_workshop_task, "class_image": class_image_task}
+             "shape_workshop": shape_workshop_task, "class_image": class_image_task,
+             "neurons": neurons_task, "training": training_task, "retrain": retrain_task,
+             "across_training": across_training_task}
     if name not in tasks:
         raise ValueError(f"Unknown task {name!r}; known: {', '.join(sorted(tasks))}.")
     return tasks[name](workspace, params, progress)

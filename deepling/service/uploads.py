@@ -6,6 +6,12 @@ A model is vetted once (inspection, isolated worker, ``safe_mode``) before it is
 its content hash is recorded, so reopening it later skips the worker but still inspects
 it, and a file changed on disk is vetted again. Datasets are stored converted, as an
 ``.npz`` of plain arrays, whatever the user sent (zip, npz).
+
+Uploads cost disk, so each has an owner (the session's cookie, else the client's address)
+and a size in its ``meta.json``: a session and the server each have a quota, and uploads
+expire (``DEEPLING_SESSION_QUOTA_MB``, ``DEEPLING_UPLOAD_QUOTA_MB``, ``DEEPLING_UPLOAD_TTL_H``).
+Everything is written under a temporary name and renamed; a failed upload (a full disk
+among others) leaves no file behind.
 """
 
 from __future__ import annotations
@@ -23,7 +29,9 @@ from pathlib import Path
 import numpy as np
 
 from deepling.data import DataError, Dataset, load_npz
+from deepling.service.cache import DISK_FULL_MESSAGE, is_disk_full, write_atomic
 from deepling.data.limits import UploadLimits
+from deepling.service.schema import shown
 from deepling.models import ModelAdapter, ModelError, load_model_file, model_summary
 from deepling.models.adapter import file_fingerprint
 
@@ -39,8 +47,8 @@ class UploadError(ValueError):
         self.status = status
 
 
-def is_upload_id(value: str) -> bool:
-    return bool(value) and bool(_ID.match(value))
+def is_upload_id(value) -> bool:
+    return isinstance(value, str) and bool(_ID.match(value))
 
 
 def safe_filename(name: str, default: str) -> str:
@@ -68,20 +76,26 @@ class UploadStore:
         # so a burst of uploads queues instead of exhausting the server.
         n = max_workers or int(os.environ.get("DEEPLING_MAX_LOAD_WORKERS", 2))
         self._workers = threading.BoundedSemaphore(max(1, n))
+        self._quota = threading.Lock()
         for sub in ("models", "data", "incoming"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
+        self.expire()
 
     # --- receiving ---------------------------------------------------------------------
-    def receive(self, stream, filename: str, kinds: tuple[str, ...]) -> Path:
-        """Copy an upload stream into a private temporary file, enforcing the size limit."""
+    def receive(self, stream, filename: str, kinds: tuple[str, ...], owner: str = "") -> Path:
+        """Copy an upload stream into a private temporary file, enforcing the size limit
+        and the quotas (:meth:`check_quota`)."""
         name = safe_filename(filename, "upload")
         suffix = Path(name).suffix.lower()
         if suffix not in kinds:
             raise UploadError(f"{name}: expected a file ending in {', '.join(kinds)}.", 415)
-        # A private folder per upload, so messages can name the user's own file name.
-        tmp = Path(tempfile.mkdtemp(dir=self.root / "incoming")) / name
+        self.expire()
+        self.check_quota(owner)
         size, limit = 0, self.limits.max_upload_bytes
+        tmp = None
         try:
+            # A private folder per upload, so messages can name the user's own file name.
+            tmp = Path(tempfile.mkdtemp(dir=self.root / "incoming")) / name
             with open(tmp, "xb") as out:
                 for chunk in iter(lambda: stream.read(1 << 20), b""):
                     size += len(chunk)
@@ -90,8 +104,11 @@ class UploadStore:
                             f"{name} is larger than the upload limit of {limit >> 20} MB "
                             "(the server's DEEPLING_MAX_UPLOAD_MB).", 413)
                     out.write(chunk)
-        except BaseException:
-            _discard(tmp)
+        except BaseException as exc:
+            if tmp is not None:
+                _discard(tmp)
+            if is_disk_full(exc):
+                raise UploadError(DISK_FULL_MESSAGE, 507) from None
             raise
         if size == 0:
             _discard(tmp)
@@ -100,7 +117,7 @@ class UploadStore:
         return tmp
 
     # --- models ------------------------------------------------------------------------
-    def add_model(self, tmp: Path, filename: str) -> tuple[str, ModelAdapter, dict]:
+    def add_model(self, tmp: Path, filename: str, owner: str = "") -> tuple[str, ModelAdapter, dict]:
         """Vet and store a received model file; returns (id, adapter, summary)."""
         name = safe_filename(filename, "model" + tmp.suffix)
         try:
@@ -109,16 +126,18 @@ class UploadStore:
         except BaseException:
             _discard(tmp)
             raise
-        upload_id = _new_id()
-        folder = self.root / "models" / upload_id
-        folder.mkdir()
-        path = folder / ("model" + tmp.suffix.lower())
-        shutil.move(tmp, path)
-        _discard(tmp)
         summary = describe_model(adapter)
-        _write_meta(folder, {"kind": "model", "name": name, "file": path.name,
-                             "sha": file_fingerprint(path), "summary": summary,
-                             "created": time.time()})
+
+        def store(folder: Path) -> dict:
+            path = folder / ("model" + tmp.suffix.lower())
+            shutil.move(tmp, path)  # a rename: incoming/ is on the same disk
+            return {"kind": "model", "name": name, "file": path.name,
+                    "sha": file_fingerprint(path), "summary": summary}
+
+        try:
+            upload_id = self._store("models", store, owner)
+        finally:
+            _discard(tmp)
         return upload_id, adapter, summary
 
     def load_model(self, upload_id: str, input_range=None) -> ModelAdapter:
@@ -131,7 +150,7 @@ class UploadStore:
                                trusted=trusted, limits=self.limits)
 
     # --- datasets ----------------------------------------------------------------------
-    def add_dataset(self, tmp: Path, filename: str) -> tuple[str, Dataset, dict]:
+    def add_dataset(self, tmp: Path, filename: str, owner: str = "") -> tuple[str, Dataset, dict]:
         """Read a received zip/npz (safely), store it as plain arrays; (id, dataset, summary)."""
         from deepling.data.archives import load_image_zip
 
@@ -140,41 +159,103 @@ class UploadStore:
             if tmp.suffix.lower() == ".zip":
                 ds = load_image_zip(tmp, limits=self.limits)
             else:
-                ds = load_npz(tmp, origin=name)
+                ds = load_npz(tmp, origin=name, limits=self.limits)
         finally:
             _discard(tmp)
         ds = Dataset(ds.images, ds.labels, ds.class_names, name, ds.notes)
-        upload_id, summary = self.save_dataset(ds)
+        upload_id, summary = self.save_dataset(ds, owner)
         return upload_id, ds, summary
 
-    def save_dataset(self, ds: Dataset) -> tuple[str, dict]:
-        """Store a dataset made on the server (e.g. the shape workshop's); (id, summary)."""
-        upload_id = _new_id()
-        folder = self.root / "data" / upload_id
-        folder.mkdir()
-        np.savez(folder / "data.npz", x=ds.images, y=ds.labels,
-                 class_names=np.array(ds.class_names, dtype=str))
+    def save_dataset(self, ds: Dataset, owner: str = "") -> tuple[str, dict]:
+        """Store a dataset (an upload's, or one made on the server, e.g. the shape
+        workshop's); (id, summary)."""
         summary = describe_dataset(ds)
-        _write_meta(folder, {"kind": "data", "name": ds.origin, "notes": list(ds.notes),
-                             "summary": summary, "created": time.time()})
-        return upload_id, summary
 
-    def save_model(self, adapter: ModelAdapter) -> tuple[str, dict]:
+        def store(folder: Path) -> dict:
+            write_atomic(folder / "data.npz", lambda f: np.savez(
+                f, x=ds.images, y=ds.labels, class_names=np.array(ds.class_names, dtype=str)))
+            return {"kind": "data", "name": ds.origin, "notes": list(ds.notes), "summary": summary}
+
+        return self._store("data", store, owner), summary
+
+    def save_model(self, adapter: ModelAdapter, owner: str = "") -> tuple[str, dict]:
         """Store a model built and trained on the server (e.g. in the shape workshop).
 
         It never came from a user's file, so it is recorded as vetted: reopening it (in
         another process) loads it with ``safe_mode`` but without the isolated worker.
         """
-        upload_id = _new_id()
-        folder = self.root / "models" / upload_id
-        folder.mkdir()
-        path = folder / "model.keras"
-        adapter.model.save(path)
         summary = describe_model(adapter)
-        _write_meta(folder, {"kind": "model", "name": adapter.name, "file": path.name,
-                             "sha": file_fingerprint(path), "summary": summary,
-                             "created": time.time()})
-        return upload_id, summary
+
+        def store(folder: Path) -> dict:
+            path = folder / "model.keras"
+            adapter.model.save(path)
+            return {"kind": "model", "name": adapter.name, "file": path.name,
+                    "sha": file_fingerprint(path), "summary": summary}
+
+        return self._store("models", store, owner), summary
+
+    # --- storing, quotas, expiry ---------------------------------------------------------
+    def _store(self, kind: str, write, owner: str) -> str:
+        """A new ``<kind>/<id>/`` folder filled by ``write(folder) -> meta``; the folder is
+        removed again if writing fails or the upload takes the owner past a quota."""
+        upload_id = _new_id()
+        folder = self.root / kind / upload_id
+        try:
+            folder.mkdir()
+            meta = write(folder)
+            meta.update(owner=owner, created=time.time(), bytes=_folder_bytes(folder))
+            with self._quota:
+                self.check_quota(owner, adding=meta["bytes"])
+                _write_meta(folder, meta)
+        except BaseException as exc:
+            shutil.rmtree(folder, ignore_errors=True)
+            if is_disk_full(exc):
+                raise UploadError(DISK_FULL_MESSAGE, 507) from None
+            raise
+        return upload_id
+
+    def _metas(self):
+        for kind in ("models", "data"):
+            for path in (self.root / kind).glob("*/meta.json"):
+                try:
+                    yield path.parent, json.loads(path.read_text())
+                except (OSError, ValueError):
+                    continue
+
+    def check_quota(self, owner: str, adding: int = 0) -> None:
+        """UploadError 507 when the upload would take the session or the server past its quota."""
+        used_by_owner = used = 0
+        for _, meta in self._metas():
+            used += meta.get("bytes", 0)
+            used_by_owner += meta.get("bytes", 0) if meta.get("owner") == owner else 0
+        lim, mb, hours = self.limits, 1 << 20, self.limits.upload_ttl_s / 3600
+        if used_by_owner + adding > lim.session_quota_bytes:
+            raise UploadError(
+                f"This session's uploads take {used_by_owner / mb:,.0f} MB of its "
+                f"{lim.session_quota_bytes / mb:,.0f} MB quota (DEEPLING_SESSION_QUOTA_MB); "
+                f"uploads are removed {hours:g} hours after they are made. Upload a smaller file "
+                "or ask the server's operator to raise the quota.", 507)
+        if used + adding > lim.server_quota_bytes:
+            raise UploadError(
+                f"The server's uploads take {used / mb:,.0f} MB of its "
+                f"{lim.server_quota_bytes / mb:,.0f} MB quota (DEEPLING_UPLOAD_QUOTA_MB); try "
+                f"again later (uploads expire after {hours:g} hours).", 507)
+
+    def expire(self, now: float | None = None) -> int:
+        """Remove uploads older than ``limits.upload_ttl_s`` and stale incoming files."""
+        now = time.time() if now is None else now
+        removed = 0
+        for folder, meta in list(self._metas()):
+            if now - meta.get("created", now) > self.limits.upload_ttl_s:
+                shutil.rmtree(folder, ignore_errors=True)
+                removed += 1
+        for stale in (self.root / "incoming").iterdir():
+            try:
+                if now - stale.stat().st_mtime > 3600:  # a receive that died with its process
+                    shutil.rmtree(stale, ignore_errors=True)
+            except OSError:
+                continue
+        return removed
 
     def load_dataset(self, upload_id: str) -> Dataset:
         meta = self.meta("data", upload_id)
@@ -182,9 +263,12 @@ class UploadStore:
         return Dataset(ds.images, ds.labels, ds.class_names, meta["name"], tuple(meta["notes"]))
 
     # --- lookup ------------------------------------------------------------------------
+    def exists(self, kind: str, upload_id: str) -> bool:
+        return is_upload_id(upload_id) and (self.root / kind / upload_id / "meta.json").exists()
+
     def meta(self, kind: str, upload_id: str) -> dict:
         if not is_upload_id(upload_id):
-            raise ModelError(f"{upload_id!r} is not an upload id.")
+            raise ModelError(f"{shown(upload_id)} is not an upload id.")
         path = self.root / kind / upload_id / "meta.json"
         if not path.exists():
             what = "model" if kind == "models" else "dataset"
@@ -216,11 +300,13 @@ def _discard(tmp: Path) -> None:
         pass
 
 
+def _folder_bytes(folder: Path) -> int:
+    return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
+
+
 def _new_id() -> str:
     return "u" + secrets.token_urlsafe(12)
 
 
 def _write_meta(folder: Path, meta: dict) -> None:
-    tmp = folder / "meta.json.tmp"
-    tmp.write_text(json.dumps(meta, indent=1))
-    os.replace(tmp, folder / "meta.json")
+    write_atomic(folder / "meta.json", lambda f: f.write(json.dumps(meta, indent=1).encode()))

@@ -18,6 +18,7 @@ from deepling.service.cache import ArrayCache, cache_key
 from deepling.service.config import Config
 from deepling.data import DataError, Dataset, load_dataset
 from deepling.models import ModelAdapter, ModelError, load_demo_model, load_model_file
+from deepling.service.schema import shown
 from deepling.service.uploads import UploadStore, is_upload_id
 
 DEMO_ID = "demo"
@@ -66,16 +67,39 @@ class Workspace:
     # --- loading -----------------------------------------------------------------------
     def model(self, model_id: str | None = None) -> ModelAdapter:
         model_id = model_id or self.default_model_id
+        if model_id not in (DEMO_ID, DEFAULT_ID) and not is_upload_id(model_id):
+            raise ModelError(f"Unknown model id {shown(model_id)}: use 'demo', 'default' or the "
+                             "id an upload returned.")
+        self._drop_if_expired("models", model_id)
         return self._memo(("model", model_id), lambda: self._load_model(model_id))
 
     def raw_dataset(self, data_id: str | None = None) -> Dataset:
         data_id = data_id or self.default_data_id
+        if data_id != DEFAULT_ID and not is_upload_id(data_id):
+            raise DataError(f"Unknown dataset id {shown(data_id)}: use 'default' or the id an "
+                            "upload returned.")
+        self._drop_if_expired("data", data_id)
         return self._memo(("data", data_id), lambda: self._load_data(data_id))
 
     def dataset(self, model_id: str | None = None, data_id: str | None = None) -> Dataset:
         """The dataset converted to fit the model (size, channels), noting what changed."""
         model_id, data_id = model_id or self.default_model_id, data_id or self.default_data_id
+        self.model(model_id), self.raw_dataset(data_id)  # known ids, uploads not expired
         return self._memo(("fitted", model_id, data_id), lambda: self._fit(model_id, data_id))
+
+    def train_dataset(self, model_id: str | None = None, data_id: str | None = None) -> Dataset | None:
+        """The data's training split fitted to the model (CIFAR-10's 50,000 training images,
+        a folder's ``train/``); None where the data has no other split than the one shown."""
+        model_id, data_id = model_id or self.default_model_id, data_id or self.default_data_id
+        return self._memo(("train", model_id, data_id), lambda: self._fit_train(model_id, data_id))
+
+    def _fit_train(self, model_id: str, data_id: str) -> Dataset | None:
+        if data_id != DEFAULT_ID:  # uploads are stored as one set of images
+            return None
+        train = load_dataset(self.config.data, split="train")
+        if train.fingerprint == self.raw_dataset(data_id).fingerprint:
+            return None
+        return self.model(model_id).fit_dataset(train)
 
     def _fit(self, model_id: str, data_id: str) -> Dataset:
         adapter, raw = self.model(model_id), self.raw_dataset(data_id)
@@ -87,13 +111,13 @@ class Workspace:
         return ds
 
     # --- uploads -----------------------------------------------------------------------
-    def add_model(self, tmp, filename: str) -> tuple[str, dict]:
-        upload_id, adapter, summary = self.uploads.add_model(tmp, filename)
+    def add_model(self, tmp, filename: str, owner: str = "") -> tuple[str, dict]:
+        upload_id, adapter, summary = self.uploads.add_model(tmp, filename, owner)
         self._store(("model", upload_id), adapter)
         return upload_id, summary
 
-    def add_dataset(self, tmp, filename: str) -> tuple[str, dict]:
-        upload_id, ds, summary = self.uploads.add_dataset(tmp, filename)
+    def add_dataset(self, tmp, filename: str, owner: str = "") -> tuple[str, dict]:
+        upload_id, ds, summary = self.uploads.add_dataset(tmp, filename, owner)
         self._store(("data", upload_id), ds)
         return upload_id, summary
 
@@ -160,15 +184,25 @@ class Workspace:
                 return self._loaded[key]
             # One loader per key: twenty requests for a new upload start one worker, not 20.
             gate = self._loading.setdefault(key, threading.Lock())
-        with gate:
+        try:
+            with gate:
+                with self._lock:
+                    if key in self._loaded:
+                        return self._loaded[key]
+                value = load()  # outside the registry lock: loading may take seconds
+                self._store(key, value)
+        finally:  # a failed load leaves nothing behind: the table holds only loads in flight
             with self._lock:
-                if key in self._loaded:
-                    return self._loaded[key]
-            value = load()  # outside the registry lock: loading may take seconds
-            self._store(key, value)
-        with self._lock:
-            self._loading.pop(key, None)
+                if self._loading.get(key) is gate:
+                    del self._loading[key]
         return value
+
+    def _drop_if_expired(self, kind: str, upload_id: str) -> None:
+        """Forget an upload held in memory once its folder is gone (expired, removed)."""
+        if is_upload_id(upload_id) and not self.uploads.exists(kind, upload_id):
+            with self._lock:
+                for key in [k for k in self._loaded if upload_id in k]:
+                    del self._loaded[key]
 
     def _store(self, key, value) -> None:
         with self._lock:
@@ -187,7 +221,8 @@ class Workspace:
             return load_model_file(self.config.model, input_range=self.config.input_range)
         if is_upload_id(model_id):
             return self.uploads.load_model(model_id)
-        raise ModelError(f"Unknown model id {model_id!r}: use 'demo', 'default' or the id an upload returned.")
+        raise ModelError(f"Unknown model id {shown(model_id)}: use 'demo', 'default' or the id "
+                         "an upload returned.")
 
     def _load_data(self, data_id: str) -> Dataset:
         if ("data", data_id) in self._pinned:
@@ -199,4 +234,5 @@ class Workspace:
                                 cache_dir=self.config.cache_path("datasets"))
         if is_upload_id(data_id):
             return self.uploads.load_dataset(data_id)
-        raise DataError(f"Unknown dataset id {data_id!r}: use 'default' or the id an upload returned.")
+        raise DataError(f"Unknown dataset id {shown(data_id)}: use 'default' or the id an upload "
+                        "returned.")

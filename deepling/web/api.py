@@ -1,34 +1,78 @@
-"""HTTP endpoints beside the Dash app: uploads for pipelines, thumbnails, health.
+"""HTTP endpoints beside the Dash app: uploads and projections for pipelines, thumbnails,
+health.
 
 ``POST /api/models`` and ``POST /api/datasets`` take a multipart field ``file`` and answer
 JSON: ``201 {"id", "summary", "url"}`` or ``4xx {"error": "<what is wrong, what to do>"}``.
 The ``url`` (``/?model=<id>`` or ``/?data=<id>``) opens the app on the upload.
+
+``POST /api/projections`` answers at once, as HTTP APIs for long work do: ``202`` with the
+job's ``id`` and ``status_url`` (also the ``Location`` header). ``GET /api/projections/<id>``
+says ``state``, ``progress`` and, while it waits, its ``position`` in the queue; once done it
+answers ``303 See Other`` to ``/api/projections/<id>/result``, the layer layouts. No request
+thread ever waits for a job, so twenty pipelines polling cannot hold up a page.
+
+Every error is JSON with a status that says whose fault it is: 400/404/413/415/422 for the
+request, 503 when the queue is full, 507 when the cache disk is full. Request bodies are
+bounded per route (``limits.max_json_bytes``, ``max_callback_bytes``, ``max_upload_bytes``)
+before they are read.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
-import time
+import secrets
 
-from flask import Response, abort, jsonify, request
+from flask import Response, jsonify, request
+from werkzeug.exceptions import HTTPException
 
 from deepling import __version__
 from deepling.data import DataError
 from deepling.data.images import encode_png
 from deepling.models import ModelError
 from deepling.models.loading import MODEL_SUFFIXES
+from deepling.service import schema
+from deepling.service.cache import DISK_FULL_MESSAGE, disk_space, is_disk_full
+from deepling.service.jobs import QueueFull
+from deepling.service.projections import Request
 from deepling.service.uploads import DATA_SUFFIXES, UploadError
 
 log = logging.getLogger("deepling.web.api")
 
+SESSION_COOKIE = "deepling_sid"
+UPLOAD_ROUTES = ("/api/models", "/api/datasets")
+CALLBACK_PREFIX = "/_dash-update-component"
+
 
 def register_api(server, workspace) -> None:
-    """Add the endpoints to the Flask server behind the Dash app."""
+    """Add the endpoints, the per-route body limits and JSON errors to the Flask server."""
+    limits = workspace.uploads.limits
+
+    @server.before_request
+    def bound_body():
+        # Flask reads no more than this; bigger bodies get a 413 before they are parsed.
+        if request.path in UPLOAD_ROUTES:
+            request.max_content_length = limits.max_upload_bytes + (1 << 20)
+        elif request.path.startswith(CALLBACK_PREFIX):
+            request.max_content_length = limits.max_callback_bytes
+        else:
+            request.max_content_length = limits.max_json_bytes
+
+    @server.after_request
+    def session_cookie(resp):
+        # Uploads are counted against a session's quota: the browser's tab group keeps a
+        # random cookie; a pipeline without cookies is counted by its address.
+        if SESSION_COOKIE not in request.cookies and request.path in ("/", *UPLOAD_ROUTES):
+            resp.set_cookie(SESSION_COOKIE, secrets.token_urlsafe(16), httponly=True,
+                            samesite="Lax", max_age=int(limits.upload_ttl_s))
+        return resp
 
     @server.route("/health")
     def health():
-        return jsonify(status="ok", version=__version__,
-                       model=workspace.model().name, data=workspace.raw_dataset().origin)
+        jobs = server.config["DEEPLING_JOBS"]
+        return jsonify(status="ok", version=__version__, model=workspace.model().name,
+                       data=workspace.raw_dataset().origin, disk=disk_space(workspace.config.cache),
+                       queued=jobs.queue_length())
 
     @server.route("/api/models", methods=["POST"])
     def upload_model():
@@ -39,39 +83,50 @@ def register_api(server, workspace) -> None:
         return _upload(workspace, DATA_SUFFIXES, workspace.add_dataset, "data")
 
     @server.route("/api/projections", methods=["POST"])
-    def projections():
-        """Layer layouts for a model, data and choice of images, as JSON (for pipelines).
+    def submit_projection():
+        """Start (or join) a projection; 202 with where to follow it."""
+        body = schema.projection_body(_json_body())
+        model_id = body.pop("model", None) or workspace.default_model_id
+        data_id = body.pop("data", None) or workspace.default_data_id
+        submitted = server.config["DEEPLING_PROJECTIONS"].submit(model_id, data_id, body)
+        status = _status_json(submitted)
+        return _respond({"model": model_id, "data": data_id, "choice": submitted.choice, **status},
+                        202, status["status_url"])
 
-        Body: ``{"model": id, "data": id, "mode": "classes"|"random"|"misclassified",
-        "classes": [..], "count": n}``, every key optional. The work runs as a background
-        job (threads, or Celery workers) like the app's own; this request waits for it.
-        """
-        body = request.get_json(silent=True) or {}
-        model_id = str(body.get("model") or workspace.default_model_id)
-        data_id = str(body.get("data") or workspace.default_data_id)
-        projections = server.config["DEEPLING_PROJECTIONS"]
-        try:
-            submitted = projections.submit(
-                model_id, data_id, {k: body.get(k) for k in ("mode", "classes", "count", "seed")})
-        except (ModelError, DataError) as exc:
-            return _error(str(exc), 422)
-        except ValueError as exc:
-            return _error(str(exc), 400)
-        deadline = time.time() + float(body.get("timeout", 600))
-        while (state := projections.status(submitted))["state"] not in ("done", "error"):
-            if time.time() > deadline:
-                return _error(f"The projection is still running ({state['message']}); ask again "
-                              "later: the same request joins the running job.", 504)
-            time.sleep(0.2)
-        if state["state"] == "error":
-            return _error(state["message"], 422)
-        result = projections.result(submitted)
-        choice, indices, seq = submitted.choice, result.indices, result.sequence
-        return jsonify(model=model_id, data=data_id, choice=choice,
-                       indices=indices.tolist(), layers=list(seq.names),
+    @server.route("/api/projections/<job_id>")
+    def projection_status(job_id):
+        """Progress and place in the queue; 303 to the result once it is ready."""
+        submitted = _request_for(job_id)
+        status = _status_json(submitted)
+        if status["state"] == "done":
+            return _respond(status, 303, status["result_url"])
+        return _respond(status, 422 if status["state"] == "error" else 200)
+
+    @server.route("/api/projections/<job_id>/result")
+    def projection_result(job_id):
+        submitted = _request_for(job_id)
+        result = server.config["DEEPLING_PROJECTIONS"].result(submitted)
+        if result is None:
+            return _error(f"Projection {job_id} has no result (yet): follow "
+                          f"/api/projections/{job_id} until it says done.", 404)
+        seq = result.sequence
+        return jsonify(id=job_id, indices=result.indices.tolist(), layers=list(seq.names),
                        mirrored=[bool(m) for m in seq.mirrored],
                        layouts=[[[round(float(v), 4) for v in p] for p in layout]
                                 for layout in seq.layouts])
+
+    def _request_for(job_id) -> Request:
+        # Only the key matters for status and result; the ids and choice are the POST's.
+        return Request(schema.job_key(job_id), "", "", {})
+
+    def _status_json(submitted: Request) -> dict:
+        status = server.config["DEEPLING_PROJECTIONS"].status(submitted)
+        url = f"/api/projections/{submitted.key}"
+        out = {"id": submitted.key, "status_url": url, "result_url": url + "/result",
+               "state": status["state"], "progress": round(float(status.get("progress", 0)), 3),
+               "message": status.get("message", "")}
+        out.update({k: status[k] for k in ("position", "queued") if k in status})
+        return out
 
     @server.route("/api/images/<model_id>/<data_id>/<int:index>.png")
     def image_png(model_id, data_id, index):
@@ -79,18 +134,75 @@ def register_api(server, workspace) -> None:
         try:
             ds = workspace.dataset(model_id, data_id)
         except (ModelError, DataError, OSError):
-            abort(404)
+            return _error("No such model and data on this server.", 404)
         if not 0 <= index < len(ds):
-            abort(404)
+            return _error(f"No image {index}: this dataset has images 0..{len(ds) - 1}.", 404)
         resp = Response(encode_png(ds.images[index]), mimetype="image/png")
         resp.headers["Cache-Control"] = "private, max-age=86400"
         return resp
 
+    @server.route("/api/<path:rest>", methods=["GET", "POST", "PUT", "DELETE", "PATCH"])
+    def no_such_endpoint(rest):
+        # Without this, Dash's catch-all page route answers 200 with the app's HTML.
+        return _error(f"No endpoint /api/{schema.shown(rest, 60)[1:-1]} ({request.method}); see "
+                      "the README's 'Upload in the browser or over HTTP'.", 404)
+
+    @server.errorhandler(schema.InputError)
+    def bad_input(exc):
+        return _error(str(exc), exc.status)
+
+    @server.errorhandler(ValueError)
+    def cannot_do(exc):  # a well-formed request that cannot be done (a choice of < 2 images)
+        return _error(str(exc), 422)
+
+    @server.errorhandler(QueueFull)
+    def busy(exc):
+        resp, status = _error(str(exc), 503)
+        resp.headers["Retry-After"] = "30"
+        return resp, status
+
+    @server.errorhandler(ModelError)
+    @server.errorhandler(DataError)
+    def unavailable(exc):  # an unknown or unreadable model/data named by the request
+        return _error(str(exc), 422)
+
     @server.errorhandler(413)
     def too_large(_exc):
-        limit = workspace.uploads.limits.max_upload_bytes >> 20
-        return _error(f"The upload is larger than the limit of {limit} MB "
-                      "(the server's DEEPLING_MAX_UPLOAD_MB).", 413)
+        if request.path in UPLOAD_ROUTES:
+            return _error(f"The upload is larger than the limit of {limits.max_upload_bytes >> 20} "
+                          "MB (the server's DEEPLING_MAX_UPLOAD_MB).", 413)
+        return _error(f"The request body is larger than this endpoint takes "
+                      f"({request.max_content_length >> 10:,} kB); send a smaller JSON object.", 413)
+
+    @server.errorhandler(Exception)
+    def unexpected(exc):
+        if isinstance(exc, HTTPException):
+            if not request.path.startswith("/api/"):
+                return exc
+            return _error(f"{exc.name}: {exc.description}", exc.code or 500)
+        if is_disk_full(exc):
+            return _error(DISK_FULL_MESSAGE, 507)
+        log.exception("unexpected error on %s", request.path)
+        return _error("The server failed on this request; it is logged. Try again, and report "
+                      "it if it keeps happening.", 500)
+
+
+def _json_body():
+    """The request's JSON value; InputError for no JSON, malformed JSON or another type."""
+    if not request.is_json:
+        raise schema.InputError("Send a JSON body with Content-Type: application/json, e.g. "
+                                f"{schema.PROJECTION_EXAMPLE}.", 415)
+    body = request.get_json(silent=True)
+    if body is None and request.get_data(cache=True).strip() not in (b"null",):
+        raise schema.InputError("The body is not valid JSON; send an object such as "
+                                f"{schema.PROJECTION_EXAMPLE}.")
+    return body
+
+
+def session_owner() -> str:
+    """Who an upload counts against: a hash of the session cookie, else of the address."""
+    who = request.cookies.get(SESSION_COOKIE) or f"addr:{request.remote_addr}"
+    return hashlib.blake2b(who.encode(), digest_size=8).hexdigest()
 
 
 def _upload(workspace, suffixes, add, param: str):
@@ -98,15 +210,24 @@ def _upload(workspace, suffixes, add, param: str):
     if file is None:
         return _error("Send the file as multipart form data in a field named 'file', e.g. "
                       f"curl -F file=@my{suffixes[0]} http://HOST:PORT{request.path}", 400)
+    owner = session_owner()
     try:
-        tmp = workspace.uploads.receive(file.stream, file.filename or "", suffixes)
-        upload_id, summary = add(tmp, file.filename or "")
+        tmp = workspace.uploads.receive(file.stream, file.filename or "", suffixes, owner)
+        upload_id, summary = add(tmp, file.filename or "", owner)
     except UploadError as exc:
         return _error(str(exc), exc.status)
     except (ModelError, DataError) as exc:  # inspected, refused or unreadable: the user's file
         log.info("refused upload %r: %s", file.filename, exc)
         return _error(str(exc), 422)
     return jsonify(id=upload_id, summary=summary, url=f"/?{param}={upload_id}"), 201
+
+
+def _respond(payload: dict, status: int, location: str | None = None):
+    resp = jsonify(payload)
+    resp.status_code = status
+    if location:
+        resp.headers["Location"] = location
+    return resp
 
 
 def _error(message: str, status: int):

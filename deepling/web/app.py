@@ -29,6 +29,7 @@ def create_app(config: Config | None = None, workspace: Workspace | None = None)
     """
     import callbacks
     from deepling.web.api import register_api
+    from deepling.web.errors import callback_error
     from deepling.web.atlas import register_atlas
     from deepling.service.jobs import job_runner
     from deepling.service.projections import ProjectionService
@@ -45,6 +46,7 @@ def create_app(config: Config | None = None, workspace: Workspace | None = None)
         # Bootstrap is vendored in assets/ (00_bootstrap.min.css): the app must work offline.
         suppress_callback_exceptions=True,
         update_title=None,
+        on_error=callback_error,  # a failed callback shows the banner, never a 500
     )
     app.server.config["DEEPLING_WORKSPACE"] = workspace
     app.server.config["DEEPLING_JOBS"] = jobs = job_runner(config, workspace)

@@ -59,8 +59,11 @@ def serve(argv=None, prog: str = "deepling serve") -> int:
         # A production WSGI server: many users on one machine, each request on a thread.
         from waitress import serve as waitress_serve
 
+        limits = app.server.config["DEEPLING_WORKSPACE"].uploads.limits
         waitress_serve(app.server, host=config.host, port=config.port,
-                       threads=int(os.environ.get("DEEPLING_THREADS", 16)), ident="Deepling")
+                       threads=int(os.environ.get("DEEPLING_THREADS", 16)), ident="Deepling",
+                       # waitress buffers a body before the app sees it: bound that too
+                       max_request_body_size=limits.max_upload_bytes + (1 << 20))
     return 0
 
 

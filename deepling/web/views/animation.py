@@ -20,7 +20,7 @@ from deepling.service.workspace import DATA_SPLITS, DEFAULT_ID
 from deepling.web.views.common import card
 
 MODE_LABELS = {"classes": "per class", "random": "random sample", "misclassified": "misclassified",
-               "cell": "confusion cell"}
+               "cell": "confusion cell", "indices": "picked images"}
 SPLIT_LABELS = {"test": "test images", "train": "training images", "all": "all images"}
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import dash_bootstrap_components as dbc
 from dash import dcc, html
 
-from deepling.web.views import animation, architecture, compare, data, shapes, strip, testing
+from deepling.web.views import (animation, architecture, banner, compare, data, neurons, shapes,
+                                strip, testing, training)
 from deepling.web.views.uploads import upload_modal
 
 
@@ -23,6 +24,7 @@ def serve_layout(workspace) -> html.Div:
         dcc.Store(id="subset"),    # dataset indices picked by box/lasso, or None
         dcc.Store(id="layer"),     # the layer in focus (name), set by the architecture view
         html.Div(navbar(), id="navbar"),
+        banner.layout(),
         upload_modal(),
         dbc.Tabs([
             dbc.Tab(dbc.Container(dbc.Spinner(html.Div(style={"height": "60vh"}), color="secondary"),
@@ -53,12 +55,14 @@ def page(workspace, model_id: str, data_id: str) -> tuple:
             dbc.Col(data.layout(ctx), lg=5, className="mb-3"),
         ]),
         dbc.Row([dbc.Col(testing.layout(ctx), lg=12)]),
+        dbc.Row([dbc.Col(training.layout(ctx), lg=12)], className="mt-3"),
     ]
     # The views above share one tab; a view of its own gets its own tab (the comparison of
     # two models opens on ``?compare=<id>``).
     views = dbc.Tabs([
         dbc.Tab(views, label="Overview", tab_id="overview"),
         dbc.Tab(compare.layout(ctx), label="Compare models", tab_id="compare"),
+        dbc.Tab(neurons.layout(ctx), label="Neurons", tab_id="neurons"),
     ], id="page-tabs", active_tab="overview", className="dl-page-tabs mb-2")
     return navbar(adapter.name, ds, accuracy), views, _first_misclassified(ds, preds)
 

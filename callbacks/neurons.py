@@ -1,0 +1,230 @@
+"""Neurons view callbacks: start and watch the mining job, then wire selections to views.
+
+Opening the Neurons tab starts (or joins) the ``neurons`` job for the page's model and
+data; its result, a :class:`~deepling.neurons.NeuronAtlas`, lives in the disk cache, and
+every callback below reads it from there (``deepling.service.neurons.cached_atlas``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from dash import ALL, Input, Output, State, ctx, no_update
+
+from deepling.evaluation import filter_images
+from deepling.service.neurons import cached_atlas, submit_atlas
+from deepling.service.selection import normalise, to_query
+from deepling.web.views import neurons as view
+
+
+def register(app, workspace) -> None:
+    jobs = app.server.config["DEEPLING_JOBS"]
+
+    def context(ids):
+        m, d = ids["model"], ids["data"]
+        ds, preds = workspace.dataset(m, d), workspace.predictions(m, d)
+        return ds, preds, workspace.class_names(m, d)
+
+    @app.callback(Output("neu-job", "data"), Output("neu-poll", "disabled"),
+                  Input("page-tabs", "active_tab"), State("neu-ids", "data"),
+                  State("neu-job", "data"), prevent_initial_call=True)
+    def start(tab, ids, job):
+        """The first look at the tab starts mining; the job key is the atlas's cache key."""
+        if tab != "neurons" or not ids or job:
+            return no_update, no_update
+        return submit_atlas(jobs, workspace, ids["model"], ids["data"]), False
+
+    @app.callback(Output("neu-ready", "data"), Output("neu-poll", "disabled", allow_duplicate=True),
+                  Output("neu-progress", "value"), Output("neu-status", "children"),
+                  Output("neu-progress-row", "className"),
+                  Input("neu-poll", "n_intervals"), State("neu-job", "data"),
+                  prevent_initial_call=True)
+    def poll(_n, key):
+        row = "d-flex align-items-center gap-2 mb-2"
+        status = jobs.status(key)
+        if status["state"] in ("queued", "running", "unknown"):
+            return no_update, False, round(100 * status["progress"]), \
+                status["message"] or "waiting", row
+        if status["state"] == "error":
+            return no_update, True, 100, f"⚠ {status['message']}", row + " dl-error"
+        return key, True, 100, "", row + " dl-idle"
+
+    @app.callback(Output("neu-units", "figure"), Output("neu-proj-layer", "options"),
+                  Output("neu-proj-layer", "value"),
+                  Input("neu-ready", "data"), Input("focus", "data"), Input("neu-unit", "data"),
+                  State("neu-ids", "data"), State("neu-proj-layer", "value"),
+                  prevent_initial_call=True)
+    def draw_units(ready, focus, unit, ids, proj_layer):
+        atlas = ready and cached_atlas(workspace, ids["model"], ids["data"])
+        if not atlas:
+            return no_update, no_update, no_update
+        ds, _, names = context(ids)
+        path = atlas.paths[_clip(focus, len(ds))] if focus is not None else None
+        selected = _selected(atlas, unit)
+        options = [{"label": f"{l.name} · {l.width} units", "value": l.name} for l in atlas.layers]
+        if unit and unit.get("layer") in atlas.names:
+            layer = unit["layer"]  # the projection follows the selected unit's layer
+        elif proj_layer in atlas.names:
+            layer = proj_layer
+        else:
+            layer = max(atlas.layers, key=lambda l: (l.type.startswith("Conv"), l.width)).name
+        return view.units_figure(atlas, names, path, selected), options, \
+            (layer if layer != proj_layer else no_update)
+
+    @app.callback(Output("neu-unit", "data"), Output("neu-for", "value", allow_duplicate=True),
+                  Input("neu-units", "clickData"), Input("neu-proj", "clickData"),
+                  State("neu-proj-layer", "value"), State("neu-ids", "data"),
+                  prevent_initial_call=True)
+    def pick_unit(units_click, proj_click, proj_layer, ids):
+        atlas = cached_atlas(workspace, ids["model"], ids["data"])
+        click = units_click if ctx.triggered_id == "neu-units" else proj_click
+        points = (click or {}).get("points") or []
+        if not atlas or not points or "customdata" not in points[0]:
+            return no_update, no_update
+        first, second = (int(v) for v in points[0]["customdata"][:2])
+        if ctx.triggered_id == "neu-units":
+            return {"layer": atlas.names[first], "unit": second}, "unit"
+        return {"layer": proj_layer, "unit": first}, "unit"
+
+    @app.callback(Output("neu-unit-panel", "children"),
+                  Input("neu-unit", "data"), Input("neu-ready", "data"), State("neu-ids", "data"),
+                  prevent_initial_call=True)
+    def show_unit(unit, ready, ids):
+        atlas = ready and cached_atlas(workspace, ids["model"], ids["data"])
+        if not atlas or _selected(atlas, unit) is None:
+            return no_update
+        ds, preds, names = context(ids)
+        return view.unit_panel(atlas, unit["layer"], int(unit["unit"]), ds.labels,
+                               preds.predicted, names, ids)
+
+    @app.callback(Output("neu-proj", "figure"), Output("neu-proj-info", "children"),
+                  Input("neu-proj-layer", "value"), Input("neu-unit", "data"),
+                  Input("neu-ready", "data"), State("neu-ids", "data"),
+                  prevent_initial_call=True)
+    def draw_projection(layer, unit, ready, ids):
+        atlas = ready and cached_atlas(workspace, ids["model"], ids["data"])
+        if not atlas or layer not in atlas.names:
+            return no_update, no_update
+        _, _, names = context(ids)
+        lu = atlas.layer(layer)
+        selected = int(unit["unit"]) if unit and unit.get("layer") == layer else None
+        return view.projection_figure(lu, names, selected), \
+            view.projection_info(lu, selected, names)
+
+    @app.callback(Output("neu-for", "value"), Input("focus", "data"), Input("subset", "data"),
+                  prevent_initial_call=True)
+    def follow_selection(_focus, subset):
+        """Recommend for what the user touched last."""
+        if ctx.triggered_id == "subset":
+            return "picked" if subset else no_update
+        return "image"
+
+    @app.callback(Output("neu-patterns", "children"),
+                  Input("neu-for", "value"), Input("neu-rank", "value"), Input("focus", "data"),
+                  Input("subset", "data"), Input("neu-unit", "data"), Input("neu-ready", "data"),
+                  State("neu-ids", "data"), prevent_initial_call=True)
+    def recommend(what, rank, focus, subset, unit, ready, ids):
+        atlas = ready and cached_atlas(workspace, ids["model"], ids["data"])
+        if not atlas:
+            return no_update
+        ds, preds, names = context(ids)
+        pats = atlas.patterns
+        if what == "unit" and _selected(atlas, unit) is not None:
+            ranked = pats.recommend(unit=(unit["layer"], int(unit["unit"])), by=rank, top=None)
+            heading = f"patterns through {unit['layer']} unit {unit['unit']}: {len(ranked):,}"
+        elif what == "picked" and subset:
+            picked = [i for i in subset if 0 <= int(i) < len(ds)]
+            ranked = pats.recommend(images=picked, by=rank, top=None)
+            heading = f"patterns of the {len(picked):,} picked images: {len(ranked):,} " \
+                      "(most picked images first)"
+        elif focus is not None:
+            i = _clip(focus, len(ds))
+            ranked = pats.recommend(images=[i], by=rank, top=None)
+            heading = f"image #{i} is in {len(ranked):,} patterns"
+        else:
+            return view.note("Focus an image, pick images in the layer animation, or click a unit.")
+        return view.pattern_list(atlas, ranked, ds.labels, preds.predicted, names, ids, heading)
+
+    @app.callback(Output("neu-focus", "children"), Input("focus", "data"),
+                  State("neu-ids", "data"))
+    def show_focus(focus, ids):
+        if focus is None or not ids:
+            return no_update
+        ds, preds, names = context(ids)
+        return view.focus_line(_clip(focus, len(ds)), ds.labels, preds.predicted, names, ids)
+
+    @app.callback(Output("neu-pick-grid", "children"),
+                  Input("neu-pick-true", "value"), Input("neu-pick-pred", "value"),
+                  Input("neu-pick-errors", "value"), State("neu-ids", "data"))
+    def picker(true, pred, errors, ids):
+        ds, preds, names = context(ids)
+        idx = filter_images(ds.labels, preds.predicted, preds.confidence,
+                            true=None if true in (None, "any") else int(true),
+                            pred=None if pred in (None, "any") else int(pred),
+                            errors_only=bool(errors), sort="confidence-desc")
+        if len(idx) == 0:
+            return view.note("No image matches.")
+        return view.thumbnails(idx[:view.PICKER_IMAGES], ds.labels, preds.predicted, names, ids,
+                               "pick")
+
+    @app.callback(Output("focus", "data", allow_duplicate=True),
+                  Input({"type": "neu-image", "index": ALL, "slot": ALL}, "n_clicks"),
+                  prevent_initial_call=True)
+    def focus_image(_clicks):
+        if not _clicked():
+            return no_update
+        return int(ctx.triggered_id["index"])
+
+    @app.callback(
+        Output("url", "search", allow_duplicate=True), Output("subset", "data", allow_duplicate=True),
+        Output("page-tabs", "active_tab", allow_duplicate=True), Output("strip-target-kind", "value"),
+        Output("strip-target-layer", "value"), Output("strip-target-channel", "value"),
+        Output("strip-run", "n_clicks"), Output("neu-sent", "children"),
+        Input({"type": "neu-send", "index": ALL}, "n_clicks"),
+        State("neu-unit", "data"), State("neu-ids", "data"), State("focus", "data"),
+        State("strip-run", "n_clicks"), prevent_initial_call=True)
+    def send(_clicks, unit, ids, focus, runs):
+        """A pattern's (or the unit's) images to the layer animation as picked images, and
+        a strip of the image in focus towards the pattern's deepest unit (or the unit)."""
+        if not _clicked():
+            return (no_update,) * 8
+        atlas = cached_atlas(workspace, ids["model"], ids["data"])
+        if not atlas:
+            return (no_update,) * 8
+        p = int(ctx.triggered_id["index"])
+        if p >= 0:
+            images = atlas.patterns.images(p)
+            layer, target = atlas.patterns.items(p)[-1]
+        elif _selected(atlas, unit) is not None:
+            layer, target = unit["layer"], int(unit["unit"])
+            images = atlas.path_images(layer, target)
+            if len(images) < 2:  # a unit on no path: its top images instead
+                images = atlas.layer(layer).top_images[target]
+        else:
+            return (no_update,) * 8
+        ds = workspace.dataset(ids["model"], ids["data"])
+        sent = np.sort(np.random.default_rng(0).permutation(images)[:view.SENT_IMAGES])
+        choice = normalise({"mode": "indices", "indices": sent.tolist()}, ds.n_classes)
+        query = to_query(choice, model=ids["model"], data=ids["data"])
+        what = f"pattern of {len(images):,} images" if p >= 0 else f"{layer} unit {target}"
+        message = f"{what}: {len(sent):,} images sent to the layer animation; strip towards " \
+                  f"{layer} unit {target} for image #{focus}."
+        return (query, sent.tolist(), "overview", "channel", layer, target, (runs or 0) + 1,
+                message)
+
+
+def _clicked() -> bool:
+    """A real click: new buttons (a re-rendered list) also trigger, with n_clicks None."""
+    return bool(ctx.triggered_id) and bool(ctx.triggered and ctx.triggered[0].get("value"))
+
+
+def _clip(i, n: int) -> int:
+    return min(max(int(i), 0), n - 1)
+
+
+def _selected(atlas, unit):
+    """(layer index, unit) of the selected unit when the atlas has it, else None."""
+    if not unit or unit.get("layer") not in atlas.names:
+        return None
+    li = atlas.names.index(unit["layer"])
+    u = int(unit["unit"])
+    return (li, u) if 0 <= u < atlas.layers[li].width else None

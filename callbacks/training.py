@@ -1,0 +1,251 @@
+"""Training view wiring: start/pause/stop, the live poll, freezing by a click, side jobs.
+
+The poll asks the training service for the deltas after the last one it saw and hands the
+charts only those (``extendData``, ``Patch``); it never sends a whole history.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+from dash import Input, Output, Patch, State, ctx, html, no_update
+
+from deepling.service.training import TrainingBusy, TrainingService
+from deepling.web.views import training as view
+
+DONE = ("finished", "stopped", "failed")
+
+
+def register(app, workspace) -> None:
+    service = TrainingService(workspace)
+    app.server.config["DEEPLING_TRAINING"] = service
+
+    @app.callback(Output("train-sid", "data"), Input("train-sid", "data"))
+    def session_id(sid):
+        return no_update if sid else secrets.token_urlsafe(12)
+
+    @app.callback(
+        Output("train-run", "data"), Output("train-poll", "disabled"),
+        Output("train-status", "children", allow_duplicate=True),
+        Output("train-loss", "figure"), Output("train-accuracy", "figure"),
+        Output("train-epochs-chart", "figure"), Output("train-network", "figure", allow_duplicate=True),
+        Input("train-start", "n_clicks"),
+        State("train-source", "value"), State("train-subset", "value"), State("train-epochs", "value"),
+        State("train-batch", "value"), State("train-lr", "value"), State("train-optimizer", "value"),
+        State("train-sid", "data"), State("rendered", "data"), prevent_initial_call=True)
+    def start(_n, source, subset, epochs, batch, lr, optimizer, sid, rendered):
+        if not rendered or not sid:
+            return (no_update,) * 7
+        config = dict(source=source, subset=subset, epochs=epochs, batch_size=batch,
+                      learning_rate=lr, optimizer=optimizer)
+        try:
+            run = service.start(sid, rendered["model"], rendered["data"], config)
+        except TrainingBusy as exc:
+            return no_update, no_update, f"⚠ {exc}", no_update, no_update, no_update, no_update
+        layers = service.layer_sizes(source, rendered["model"])
+        return ({"run": run, "seq": 0, "layers": layers, **rendered}, False,
+                "starting: loading the training images…", view.curves_figure("loss"),
+                view.curves_figure("accuracy"), view.epoch_time_figure(), view.network_figure(layers))
+
+    @app.callback(
+        Output("train-run", "data", allow_duplicate=True),
+        Output("train-loss", "extendData"), Output("train-accuracy", "extendData"),
+        Output("train-epochs-chart", "extendData"), Output("train-network", "figure"),
+        Output("train-status", "children"), Output("train-frozen", "children"),
+        Output("train-saved", "children"), Output("train-poll", "disabled", allow_duplicate=True),
+        Output("train-pause", "disabled"), Output("train-stop", "disabled"),
+        Output("train-pause", "children"), Output("session", "data", allow_duplicate=True),
+        Output("train-epoch", "data"),
+        Input("train-poll", "n_intervals"), State("train-run", "data"), State("session", "data"),
+        prevent_initial_call=True)
+    def poll(_n, run, session):
+        if not run:
+            return (no_update,) * 8 + (True, True, True, no_update, no_update, no_update)
+        head, deltas = service.since(run["run"], run["seq"])
+        meta = service.meta(run["run"])
+        state = meta.get("state", "queued")
+        run = {**run, "seq": head}
+        network, saved, session_out = no_update, no_update, no_update  # only patched here: cheap
+        for d in deltas:
+            if "start" in d:
+                run["per_epoch"] = d["start"]["batches_per_epoch"]
+            if "batches" in d:
+                run["step"] = d["batches"]["step"][-1]
+            for e in d.get("epochs", []):
+                if "val_accuracy" in e:
+                    run["val"] = (e["epoch"], e["val_accuracy"])
+            if "saved" in d and d["saved"]["model"]:
+                saved = saved_link(d["saved"], run)
+                session_out = remember_upload(session, d["saved"])
+        filters = next((d["filters"] for d in reversed(deltas) if "filters" in d), None)
+        froze = any("freezes" in d for d in deltas)
+        if run["layers"] and (filters or froze):
+            network = view.network_patch(Patch(), run["layers"], filters,
+                                         meta_frozen(service, run) if froze else None)
+        epochs = [e["epoch"] for d in deltas for e in d.get("epochs", [])]  # 0: the start
+        epoch_out = max(epochs) if epochs else no_update
+        status = describe(meta, run)
+        # Over once the job has finished (saved its model) and every delta has been read.
+        finished = (state in DONE and meta.get("finished")
+                    and head >= (service.store.get(run["run"], "head") or 0))
+        frozen = meta_frozen(service, run)
+        return (run, _ext(view.curve_extension(deltas, "loss")),
+                _ext(view.curve_extension(deltas, "accuracy")), _ext(view.epoch_extension(deltas)),
+                network, status, ("frozen: " + ", ".join(frozen)) if frozen else "",
+                saved, bool(finished), bool(finished), bool(finished),
+                "Resume" if state == "paused" else "Pause", session_out, epoch_out)
+
+    @app.callback(Output("train-status", "children", allow_duplicate=True),
+                  Input("train-pause", "n_clicks"), Input("train-stop", "n_clicks"),
+                  State("train-pause", "children"), State("train-run", "data"), prevent_initial_call=True)
+    def steer(_p, _s, label, run):
+        if not run:
+            return no_update
+        if ctx.triggered_id == "train-stop":
+            service.command(run["run"], "stop")
+            return "stopping…"
+        service.command(run["run"], "run" if label == "Resume" else "pause")
+        return "resuming…" if label == "Resume" else "pausing…"
+
+    @app.callback(Output("train-frozen", "children", allow_duplicate=True),
+                  Input("train-network", "clickData"), State("train-run", "data"),
+                  prevent_initial_call=True)
+    def freeze(click, run):
+        if not run or not click:
+            return no_update
+        layer = click["points"][0]["customdata"][0]
+        frozen = service.toggle_frozen(run["run"], layer)
+        return ("frozen from the next batch: " + ", ".join(frozen)) if frozen else \
+            f"{layer} unfrozen from the next batch"
+
+    @app.callback(Output("train-hover-map", "src"), Output("train-hover-caption", "children"),
+                  Input("train-network", "hoverData"), State("focus", "data"),
+                  State("train-run", "data"), prevent_initial_call=True)
+    def hover_map(hover, focus, run):
+        if not run or not hover or focus is None:
+            return no_update, no_update
+        layer, channel = hover["points"][0]["customdata"]
+        epoch, model = service.latest_snapshot(run["run"])
+        if model is None:
+            return no_update, "the activation maps appear with the first snapshot"
+        from deepling.methods.feature_maps import feature_maps
+        from deepling.models import ModelAdapter
+
+        image = workspace.dataset(run["model"], run["data"]).images[int(focus)]
+        fm = feature_maps(ModelAdapter.from_model(model, "snapshot"), image, layer)
+        uri = view.activation_map_uri(fm, int(channel))
+        value = float(fm.means[list(fm.channels).index(int(channel))])
+        caption = f"{layer} filter {channel} on image #{focus} (epoch {epoch}): mean {value:.3g}"
+        return (uri or no_update), caption + ("" if uri else " — a dense unit has no map")
+
+    @app.callback(Output("train-filters", "figure"), Input("train-epoch", "data"),
+                  Input("train-filter-layer", "value"), State("train-run", "data"),
+                  prevent_initial_call=True)
+    def filters(_epoch, layer, run):
+        if not run or not layer:
+            return no_update
+        try:
+            epoch, model = service.latest_snapshot(run["run"])
+        except (OSError, ValueError):  # a snapshot being thinned out as we read it
+            return no_update
+        if model is None or layer not in [l.name for l in model.layers]:
+            return no_update
+        from deepling.training import filter_embedding
+
+        return view.filter_figure(filter_embedding(model, layer), layer, epoch)
+
+    @app.callback(Output("train-side", "data"), Output("train-side-poll", "disabled"),
+                  Output("train-retrain-status", "children", allow_duplicate=True),
+                  Output("train-across-status", "children", allow_duplicate=True),
+                  Input("train-retrain", "n_clicks"), Input("train-across-run", "n_clicks"),
+                  State("subset", "data"), State("train-retrain-iterations", "value"),
+                  State("train-across-layer", "value"), State("train-run", "data"),
+                  State("rendered", "data"), prevent_initial_call=True)
+    def side_job(_r, _a, subset, iterations, layer, run, rendered):
+        if not rendered:
+            return (no_update,) * 4
+        m, d = rendered["model"], rendered["data"]
+        if ctx.triggered_id == "train-retrain":
+            if not subset:
+                return no_update, no_update, ("Pick images first: a box or lasso in the layer "
+                                              "animation or the confidence embedding."), no_update
+            side = service.side_job("retrain", {"model": m, "data": d, "indices": list(subset),
+                                                "iterations": int(iterations or 30)})
+            return {"side": side, "kind": "retrain", "data": d}, False, \
+                f"retraining a copy on {len(subset)} images…", no_update
+        if not run:
+            return no_update, no_update, no_update, "Start a run first: its snapshots are projected."
+        side = service.side_job("across_training", {"run": run["run"], "model": run["model"],
+                                                    "data": run["data"], "layer": layer})
+        return {"side": side, "kind": "across", "model": run["model"], "data": run["data"]}, False, \
+            no_update, "projecting every snapshot…"
+
+    @app.callback(Output("train-side-poll", "disabled", allow_duplicate=True),
+                  Output("train-retrain-status", "children"), Output("train-across-status", "children"),
+                  Output("train-across", "figure"), Output("session", "data", allow_duplicate=True),
+                  Input("train-side-poll", "n_intervals"), State("train-side", "data"),
+                  State("session", "data"), prevent_initial_call=True)
+    def side_poll(_n, side, session):
+        if not side:
+            return True, no_update, no_update, no_update, no_update
+        status, result = service.side(side["side"])
+        retrain = side["kind"] == "retrain"
+        if result is None:
+            if status["state"] == "error":
+                msg = f"⚠ {status['message']}"
+                return True, (msg if retrain else no_update), (no_update if retrain else msg), \
+                    no_update, no_update
+            msg = f"{status.get('message') or 'waiting'} ({status['progress']:.0%})"
+            return False, (msg if retrain else no_update), (no_update if retrain else msg), \
+                no_update, no_update
+        if retrain:
+            link = f"/?model={result['model']}&data={side['data']}"
+            return True, view.retrain_summary(result, link), no_update, no_update, \
+                remember_upload(session, {"model": result["model"],
+                                          "name": f"retrained-{side['side']}.keras"})
+        import numpy as np
+
+        names = workspace.class_names(side["model"], side["data"])
+        fig = view.across_figure(np.asarray(result["layouts"]), np.asarray(result["labels"]),
+                                 names, result["epochs"], result["layer"])
+        flips = sum(result["mirrored"])
+        return True, no_update, (f"{len(result['epochs'])} snapshots, {len(result['labels'])} "
+                                 f"images; {flips} of {len(result['mirrored'])} alignments mirrored"), \
+            fig, no_update
+
+
+def _ext(ext):
+    return ext if ext is not None else no_update
+
+
+def meta_frozen(service, run) -> list[str]:
+    return list((service.store.get(run["run"], "control") or {}).get("frozen", []))
+
+
+def describe(meta: dict, run: dict) -> str:
+    state, message = meta.get("state", "queued"), meta.get("message", "")
+    if state in DONE:
+        return f"{state}: {message}"
+    if state == "paused":
+        return "paused"
+    if not run.get("step"):
+        return f"{state}: {message}"
+    per = max(run.get("per_epoch") or 1, 1)
+    text = f"running — epoch {(run['step'] - 1) // per + 1}, batch {(run['step'] - 1) % per + 1}/{per}"
+    if run.get("val"):
+        text += f"; validation accuracy {run['val'][1]:.1%} after epoch {run['val'][0]}"
+    return text
+
+
+def saved_link(saved: dict, run: dict):
+    return html.A(f"Saved as {saved['name']}: open it", href=f"/?model={saved['model']}&data={run['data']}",
+                  id="train-saved-link")
+
+
+def remember_upload(session, saved: dict):
+    """List the new model in this session's Open model / data dialog, as uploads are."""
+    session = dict(session or {})
+    uploads = [u for u in session.get("uploads", []) if u.get("id") != saved["model"]]
+    uploads.append({"kind": "model", "id": saved["model"], "name": saved["name"]})
+    session["uploads"] = uploads[-20:]
+    return session

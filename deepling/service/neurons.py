@@ -1,0 +1,48 @@
+"""The Neurons view's data: one :class:`~deepling.neurons.NeuronAtlas` per model and data.
+
+Mining reads every image of the dataset, so it runs as the background task ``neurons``
+(see :mod:`deepling.service.tasks`); its result goes to the disk cache under a key made of
+the model's and the data's fingerprints and the mining parameters, where every later page
+(and every server process) finds it.
+"""
+
+from __future__ import annotations
+
+from deepling.service.cache import cache_key
+
+# Bump when the atlas's arrays change meaning: old cache entries are then ignored.
+VERSION = 1
+PARAMS = {"min_support": 5, "min_length": 2, "closed": True}
+
+
+def atlas_key(workspace, model_id: str, data_id: str) -> str:
+    adapter, ds = workspace.model(model_id), workspace.dataset(model_id, data_id)
+    return cache_key("neurons", VERSION, adapter.fingerprint, adapter.input_range,
+                     ds.fingerprint, PARAMS)
+
+
+def cached_atlas(workspace, model_id: str, data_id: str):
+    """The atlas if it was computed already, else None (never computes in the caller)."""
+    from deepling.neurons import NeuronAtlas
+
+    arrays = workspace.cache("neurons").get(atlas_key(workspace, model_id, data_id))
+    return None if arrays is None else NeuronAtlas.from_arrays(arrays)
+
+
+def compute_atlas(workspace, model_id: str, data_id: str, progress=None):
+    """Mine the dataset (or read the cache): the body of the ``neurons`` task."""
+    from deepling.neurons import NeuronAtlas, neuron_atlas
+
+    adapter, ds = workspace.model(model_id), workspace.dataset(model_id, data_id)
+    key = atlas_key(workspace, model_id, data_id)
+    arrays = workspace.cache("neurons").get_or_compute(
+        key, lambda: neuron_atlas(adapter, ds.images, ds.labels, n_classes=ds.n_classes,
+                                  progress=progress, **PARAMS).to_arrays())
+    return NeuronAtlas.from_arrays(arrays)
+
+
+def submit_atlas(jobs, workspace, model_id: str, data_id: str) -> str:
+    """Start (or join) the mining job; its key is the atlas's cache key."""
+    key = atlas_key(workspace, model_id, data_id)
+    jobs.submit(key, "neurons", {"model": model_id, "data": data_id})
+    return key

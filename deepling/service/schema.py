@@ -1,0 +1,221 @@
+"""What a client may send, checked and capped in one place.
+
+The HTTP API and the service functions behind the Dash callbacks both read user input
+through these checks, so a forged request (a list where a number belongs, ``Infinity``,
+``10**9`` images, a 1 MB id) gets one clear :class:`InputError` — a 400/422 with what is
+wrong and what to send — and never reaches heavy work. Every work parameter has a cap here.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+# --- caps on work a request may ask for -----------------------------------------------------
+MAX_IMAGES = 65_536          # images in one projection (all 60,000 CIFAR-10 images fit, #17)
+MAX_CLASSES = 1_000          # class indices in one request
+MAX_SEED = 2**31 - 1
+MAX_STEPS = 200              # adversarial strip: gradient steps (each is a forward+backward pass)
+MAX_STEP_SIZE = 64.0         # pixel levels per step
+MAX_CHANGE = 255.0
+MAX_BLUR_SIGMA = 16.0        # what-if blur, pixels: beyond this an image is a flat colour
+MAX_ROTATE = 360.0
+MAX_FGSM = 64.0              # what-if FGSM ε, pixel levels
+MAX_ID_LENGTH = 64
+MAX_INDEX = 10**9            # a dataset index (checked against the dataset's length later)
+
+_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_INT_TEXT = re.compile(r"^[+-]?\d{1,12}$")
+
+
+class InputError(ValueError):
+    """A request field that is missing, of the wrong type or out of range.
+
+    ``status`` is the HTTP code: 400 for a malformed request, 422 for a well-formed one that
+    names something that does not exist or cannot be done.
+    """
+
+    def __init__(self, message: str, status: int = 400):
+        super().__init__(message)
+        self.status = status
+
+
+def shown(value, limit: int = 40) -> str:
+    """``repr(value)`` cut short: an error message never echoes a megabyte back."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def integer(value, name: str, lo: int, hi: int) -> int:
+    """A whole number in ``lo..hi``; accepts 3, 3.0 and "3", refuses True, 3.5, inf, [3]."""
+    number = None
+    if isinstance(value, int) and not isinstance(value, bool):
+        number = value
+    elif isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        number = int(value)
+    elif isinstance(value, str) and _INT_TEXT.match(value.strip()):
+        number = int(value.strip())
+    if number is None or not lo <= number <= hi:
+        raise InputError(f"{name} must be between {lo:,} and {hi:,} (a whole number); got {shown(value)}.")
+    return number
+
+
+def number(value, name: str, lo: float, hi: float) -> float:
+    """A finite number in ``lo..hi`` (ints, floats, numeric strings)."""
+    x = None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        x = float(value)
+    elif isinstance(value, str) and len(value) < 32:
+        try:
+            x = float(value)
+        except ValueError:
+            x = None
+    if x is None or not math.isfinite(x) or not lo <= x <= hi:
+        raise InputError(f"{name} must be between {lo:g} and {hi:g} (a number); got {shown(value)}.")
+    return x
+
+
+def integers(value, name: str, lo: int, hi: int, max_len: int = MAX_CLASSES) -> list[int]:
+    """A list of whole numbers in ``lo..hi`` (at most ``max_len``), sorted and unique."""
+    if not isinstance(value, (list, tuple)) or len(value) > max_len:
+        raise InputError(f"{name} must be a list of at most {max_len:,} whole numbers "
+                         f"from {lo} to {hi}, e.g. [3, 5]; got {shown(value)}.")
+    return sorted({integer(v, f"each of {name}", lo, hi) for v in value})
+
+
+def one_of(value, name: str, options) -> str:
+    if not isinstance(value, str) or value not in options:
+        raise InputError(f"{name} must be one of {', '.join(map(repr, options))}; got {shown(value)}.")
+    return value
+
+
+def span(value, name: str, lo: float, hi: float) -> tuple[float, float]:
+    """A ``[low, high]`` pair with ``lo <= low <= high <= hi`` (a range slider's value)."""
+    if not isinstance(value, (list, tuple)) or len(value) != 2:
+        raise InputError(f"{name} must be a pair [low, high] within {lo:g}..{hi:g}; got {shown(value)}.")
+    a, b = (number(v, name, lo, hi) for v in value)
+    if a > b:
+        raise InputError(f"{name} must have low ≤ high; got {shown(value)}.")
+    return a, b
+
+
+def identifier(value, name: str) -> str:
+    """A model or data id: letters, digits, '-' and '_', at most 64 characters."""
+    if not isinstance(value, str) or not _ID.match(value):
+        raise InputError(f"{name} must be an id such as 'demo', 'default' or the id an upload "
+                         f"returned (letters, digits, - and _, at most {MAX_ID_LENGTH}); "
+                         f"got {shown(value)}.")
+    return value
+
+
+def json_object(body, what: str, example: str) -> dict:
+    """The decoded JSON body, which must be an object."""
+    if not isinstance(body, dict):
+        raise InputError(f"Send {what} as a JSON object, e.g. {example}; got {shown(body)}.")
+    return body
+
+
+def known_fields(body: dict, fields, example: str) -> None:
+    unknown = sorted(set(body) - set(fields))
+    if unknown:
+        raise InputError(f"Unknown field {shown(unknown[0])}; the fields are "
+                         f"{', '.join(sorted(fields))}, e.g. {example}.")
+
+
+# --- the projection choice (the API body and the animation's controls) -------------------------
+PROJECTION_EXAMPLE = '{"model": "demo", "mode": "classes", "classes": [3, 5], "count": 50}'
+PROJECTION_FIELDS = ("model", "data", "mode", "classes", "count", "seed", "true", "predicted",
+                     "indices")
+
+
+def projection_body(body) -> dict:
+    """``POST /api/projections``' body → ``{"model", "data", <raw choice fields>}``.
+
+    Types and caps are checked here; classes against the data's classes later, in
+    :func:`deepling.service.selection.normalise` (which uses the same checks).
+    """
+    body = json_object(body, "the projection request", PROJECTION_EXAMPLE)
+    known_fields(body, PROJECTION_FIELDS, PROJECTION_EXAMPLE)
+    out = {}
+    for key in ("model", "data"):
+        if body.get(key) is not None:
+            out[key] = identifier(body[key], key)
+    return {**body, **out}
+
+
+_KEY = re.compile(r"^[0-9a-f]{32}$")
+
+
+def job_key(value, name: str = "id") -> str:
+    """A job's / result's key as :func:`deepling.service.cache.cache_key` makes them."""
+    if not isinstance(value, str) or not _KEY.match(value):
+        raise InputError(f"{name} must be a projection id (32 hexadecimal characters) as "
+                         f"POST /api/projections returned it; got {shown(value)}.", 404)
+    return value
+
+
+def projection_request(d) -> dict:
+    """The page's record of a submitted projection (``{"key", "model", "data", "choice"}``),
+    as it comes back from the browser."""
+    d = json_object(d, "the projection request", '{"key": ..., "model": ..., "data": ..., "choice": {...}}')
+    if not isinstance(d.get("choice"), dict):
+        raise InputError(f"choice must be an object; got {shown(d.get('choice'))}.")
+    return {"key": job_key(d.get("key"), "key"), "model": identifier(d.get("model"), "model"),
+            "data": identifier(d.get("data"), "data"), "choice": dict(d["choice"])}
+
+
+# --- the image views (strip, what-if, data grid, robustness) ----------------------------------
+MAX_ROBUSTNESS_IMAGES = 2_000
+# Each edit's arguments and their bounds: (low, high), or the allowed words.
+_EDIT_ARGS = {
+    "rotate": {"degrees": (-MAX_ROTATE, MAX_ROTATE), "fill": ("reflect", "constant", "nearest", "wrap")},
+    "flip": {"direction": ("horizontal", "vertical", "both")},
+    "brightness": {"delta": (-255.0, 255.0), "factor": (0.0, 10.0)},
+    "hue": {"shift": (-360.0, 360.0)},
+    "blur": {"sigma": (0.0, MAX_BLUR_SIGMA)},
+    "noise": {"sigma": (0.0, 255.0), "seed": (0, MAX_SEED)},
+    "occlude": {"x": (-4096, 4096), "y": (-4096, 4096), "size": (0, 4096),
+                "fill": ("gray", "black", "mean")},
+}
+_MAIN_ARG = {"rotate": "degrees", "flip": "direction", "brightness": "delta", "hue": "shift",
+             "blur": "sigma", "noise": "sigma"}
+
+
+def whatif(value) -> dict | None:
+    """A what-if spec ``{"edits": {...}, "fgsm": ε}`` with every magnitude within its cap
+    (a blur of σ = 10⁶ would take a minute; the slider stops at 8)."""
+    if value is None:
+        return None
+    value = json_object(value, "the what-if edits", '{"edits": {"blur": 1.5}, "fgsm": 0}')
+    known_fields(value, ("edits", "fgsm"), '{"edits": {"blur": 1.5}, "fgsm": 0}')
+    edits = value.get("edits") or {}
+    edits = json_object(edits, "the edits", '{"blur": 1.5, "flip": "horizontal"}')
+    known_fields(edits, tuple(_EDIT_ARGS), '{"blur": 1.5}')
+    checked = {}
+    for name, arg in edits.items():
+        args = arg if isinstance(arg, dict) else ({} if arg in (None, False) else {_MAIN_ARG.get(name, "?"): arg})
+        known_fields(args, tuple(_EDIT_ARGS[name]), f'{{"{name}": {{...}}}}')
+        out = {}
+        for key, v in args.items():
+            bound = _EDIT_ARGS[name][key]
+            if isinstance(bound[0], str):
+                if not (key == "fill" and isinstance(v, list) and len(v) <= 4):
+                    v = one_of(v, f"{name} {key}", bound)
+            elif isinstance(bound[0], int) and isinstance(bound[1], int):
+                v = integer(v, f"{name} {key}", *bound)
+            else:
+                v = number(v, f"{name} {key}", *bound)
+            out[key] = v
+        if out:
+            checked[name] = out
+    return {"edits": checked, "fgsm": number(value.get("fgsm") or 0, "FGSM ε", 0.0, MAX_FGSM)}
+
+
+def strip_settings(steps, step_size, max_change, channel=None) -> dict:
+    """The adversarial strip's knobs, capped: each step is a forward and backward pass."""
+    return {"steps": integer(8 if steps in (None, "") else steps, "steps", 1, MAX_STEPS),
+            "step_size": number(1 if step_size in (None, "") else step_size, "step size",
+                                0.0, MAX_STEP_SIZE),
+            "max_change": (number(max_change, "max change", 0.0, MAX_CHANGE) or None)
+            if max_change not in (None, "") else None,
+            "channel": integer(channel or 0, "channel", 0, 1 << 16)}

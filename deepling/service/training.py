@@ -1,0 +1,410 @@
+"""Training runs as background jobs, steered and watched through a shared store.
+
+A run is a job (task ``"training"``, on the server's own small training pool, or on a Celery
+worker when one is configured). The page and the job never share memory: they share a
+diskcache ``Cache`` (``$DEEPLING_CACHE/training``) keyed by run id, which every process on
+the machine, and every worker that shares the folder, can read:
+
+* ``control`` — what the page wants: ``{"command": "run"|"pause"|"stop", "frozen": [...]}``;
+  the job reads it between batches.
+* ``delta/<seq>`` — what the job published, numbered from 1; the page asks for "what is new
+  since seq k" and extends its charts with it.
+* ``meta`` — who started it, its config, state and, at the end, the saved model's id.
+
+One run per session at a time and at most ``DEEPLING_MAX_TRAINING_RUNS`` (default 1) per
+server, so other users keep a responsive app; a start beyond that says who is busy and what
+to do.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+from deepling.service.paths import cache_dir
+
+RUN_TTL = 24 * 3600
+ACTIVE = ("queued", "running", "paused")
+DEFAULTS = dict(source="demo", subset=5000, epochs=5, batch_size=64, learning_rate=1e-3,
+                optimizer="adam", validation=1000, seed=0)
+
+
+class TrainingBusy(RuntimeError):
+    """A run cannot start now; the message says why and what to do."""
+
+
+class RunStore:
+    """The shared store of runs: control, deltas and meta, keyed by run id."""
+
+    def __init__(self, root: str | os.PathLike | None = None):
+        import diskcache
+
+        self.root = Path(root) if root else cache_dir("training")
+        self.cache = diskcache.Cache(str(self.root / "store"))
+
+    # --- the page side -----------------------------------------------------------------
+    def create(self, session: str, params: dict, max_runs: int) -> str:
+        """Register a new run for ``session``, or raise :class:`TrainingBusy`."""
+        import diskcache
+
+        with diskcache.Lock(self.cache, "start-lock", expire=30):
+            active = [m for m in self.active_runs()]
+            mine = [m for m in active if m["session"] == session]
+            if mine:
+                raise TrainingBusy("This session already has a run going: stop it before "
+                                   "starting another.")
+            if len(active) >= max_runs:
+                raise TrainingBusy(f"The server is busy: {len(active)} training run(s) going "
+                                   f"(at most {max_runs}). Try again when one finishes, or ask "
+                                   "the admin to raise DEEPLING_MAX_TRAINING_RUNS.")
+            run_id = "r" + secrets.token_urlsafe(9)
+            self._put(run_id, "meta", {"session": session, "params": params, "state": "queued",
+                                       "message": "waiting for a worker", "created": time.time(),
+                                       "pid": None})
+            self._put(run_id, "control", {"command": "run", "frozen": []})
+            self._put(run_id, "head", 0)
+            self.cache.set(f"session/{session}", run_id, expire=RUN_TTL)
+        return run_id
+
+    def session_run(self, session: str) -> str | None:
+        return self.cache.get(f"session/{session}")
+
+    def command(self, run_id: str, command: str | None = None, frozen=None) -> dict:
+        """Change what the run should do (pause/resume/stop, the frozen layers)."""
+        with self.cache.transact():
+            ctl = dict(self.get(run_id, "control") or {"command": "run", "frozen": []})
+            if command:
+                ctl["command"] = command
+            if frozen is not None:
+                ctl["frozen"] = sorted(set(frozen))
+            self._put(run_id, "control", ctl)
+        return ctl
+
+    def since(self, run_id: str, seq: int, limit: int = 40) -> tuple[int, list[dict]]:
+        """The deltas after ``seq``, at most ``limit``: (the last one's seq, deltas in order)."""
+        head = min(self.get(run_id, "head") or 0, seq + limit)
+        deltas = [self.get(run_id, f"delta/{k}") for k in range(seq + 1, head + 1)]
+        return head, [d for d in deltas if d is not None]
+
+    def active_runs(self) -> list[dict]:
+        out = []
+        for key in list(self.cache.iterkeys()):
+            if isinstance(key, str) and key.endswith("/meta"):
+                meta = self.cache.get(key)
+                if meta and meta["state"] in ACTIVE and _plausibly_alive(meta):
+                    out.append({**meta, "run": key.split("/")[0]})
+        return out
+
+    # --- the job side ------------------------------------------------------------------
+    def publish(self, run_id: str, delta: dict) -> int:
+        with self.cache.transact():
+            head = (self.get(run_id, "head") or 0) + 1
+            self._put(run_id, f"delta/{head}", delta)
+            self._put(run_id, "head", head)
+        return head
+
+    def update_meta(self, run_id: str, **changes) -> dict:
+        with self.cache.transact():
+            meta = {**(self.get(run_id, "meta") or {}), **changes}
+            self._put(run_id, "meta", meta)
+        return meta
+
+    def get(self, run_id: str, part: str):
+        return self.cache.get(f"{run_id}/{part}")
+
+    def folder(self, run_id: str) -> Path:
+        path = self.root / "runs" / run_id
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def _put(self, run_id: str, part: str, value) -> None:
+        self.cache.set(f"{run_id}/{part}", value, expire=RUN_TTL)
+
+
+def _plausibly_alive(meta: dict) -> bool:
+    """A queued run has no pid yet; a running one whose process is gone is over."""
+    pid, host = meta.get("pid"), meta.get("host")
+    if not pid or host != os.uname().nodename:
+        return time.time() - meta.get("created", 0) < RUN_TTL
+    from deepling.service.jobs import _alive
+
+    return _alive(pid)
+
+
+# --- the job -------------------------------------------------------------------------------
+
+def training_data(workspace, model_id: str, data_id: str, subset: int, validation: int, seed: int):
+    """(x, y) to train on and (x, y) to validate on, and a note on where they came from.
+
+    The training split where the data has one (CIFAR-10's 50,000 images), a random ``subset``
+    of it; validation on a random sample of the shown (test) split. Data without a split is
+    divided: 80 % to train on, 20 % held out (the note says which).
+    """
+    rng = np.random.default_rng(seed)
+    shown = workspace.dataset(model_id, data_id)
+    train = workspace.train_dataset(model_id, data_id)
+    if train is None:
+        order = rng.permutation(len(shown))
+        cut = int(0.8 * len(shown))
+        tr, va = order[:cut], order[cut:]
+        note = (f"{shown.origin} has no training split: training on {cut:,} of its images, "
+                f"validating on the other {len(va):,} (held out)")
+        xt, yt, xv, yv = shown.images[tr], shown.labels[tr], shown.images[va], shown.labels[va]
+    else:
+        xt, yt, xv, yv = train.images, train.labels, shown.images, shown.labels
+        note = f"training on {train.origin}, validating on {shown.origin}"
+    if (yt < 0).any():
+        raise ValueError("Training needs labelled images: this data has images without a class.")
+    pick = rng.choice(len(xt), min(subset, len(xt)), replace=False)
+    vpick = rng.choice(len(xv), min(validation, len(xv)), replace=False)
+    note += f" (a random {len(pick):,} to train on, {len(vpick):,} to validate on)"
+    return (xt[pick], yt[pick]), (xv[vpick], yv[vpick]), note
+
+
+def starting_model(workspace, model_id: str, source: str, n_classes: int, seed: int):
+    """A fresh demo CNN or a copy of the open model (its file is never touched)."""
+    import keras
+
+    if source == "demo":
+        from deepling.models.demo import build_demo_model
+
+        shape = workspace.model(model_id).input_shape
+        return build_demo_model(n_classes, shape, seed)
+    original = workspace.model(model_id).model
+    copy = keras.models.clone_model(original)
+    copy.set_weights(original.get_weights())
+    return copy
+
+
+def run_training(workspace, params: dict, progress=None, store: RunStore | None = None) -> dict:
+    """The ``"training"`` task: train, publishing to the store; save the result as a model."""
+    from deepling.training import TrainingConfig, train
+
+    store = store or RunStore()
+    run_id = params["run"]
+    p = {**DEFAULTS, **params.get("config", {})}
+    store.update_meta(run_id, state="running", message="loading the data", pid=os.getpid(),
+                      host=os.uname().nodename, started=time.time())
+    try:
+        (xt, yt), val, note = training_data(workspace, params["model"], params["data"],
+                                            int(p["subset"]), int(p["validation"]), int(p["seed"]))
+        n_classes = workspace.model(params["model"]).n_outputs
+        model = starting_model(workspace, params["model"], p["source"], n_classes, int(p["seed"]))
+        store.publish(run_id, {"status": {"state": "running", "message": note},
+                               "start": {"layers": _layer_sizes(model), "note": note,
+                                         "batches_per_epoch": int(np.ceil(len(xt) / int(p["batch_size"])))}})
+        cfg = TrainingConfig.from_dict({**p, "epochs": int(p["epochs"]), "batch_size": int(p["batch_size"]),
+                                        "learning_rate": float(p["learning_rate"])})
+        record = train(model, xt, yt, validation=val, config=cfg,
+                       control=lambda: store.get(run_id, "control"),
+                       publish=lambda d: store.publish(run_id, d),
+                       snapshot_dir=store.folder(run_id) / "snapshots", progress=progress)
+        record.update(note=note, source=p["source"], base_model=params["model"], data=params["data"])
+        saved = save_result(workspace, store, run_id, model, record) if record["epochs"] else None
+        record["saved_model"] = saved
+        store.update_meta(run_id, state=record["state"], message=record["message"], model=saved,
+                          finished=time.time())
+        store.publish(run_id, {"saved": {"model": saved, "name": f"trained-{run_id}.keras"}} if saved
+                      else {"status": {"state": record["state"], "message": record["message"]}})
+        return record
+    except Exception as exc:
+        msg = f"the run failed: {exc}"
+        store.update_meta(run_id, state="failed", message=msg, finished=time.time())
+        store.publish(run_id, {"status": {"state": "failed", "message": msg}})
+        raise
+
+
+def save_result(workspace, store: RunStore, run_id: str, model, record: dict) -> str:
+    """Save the trained model into the workspace like an upload (vetted the same way), and
+    its training record beside the run; returns the new model id."""
+    folder = store.folder(run_id)
+    (folder / "record.json").write_text(json.dumps(record, indent=1, default=float))
+    tmpdir = Path(tempfile.mkdtemp(dir=folder))
+    tmp = tmpdir / "model.keras"
+    model.save(tmp)
+    model_id, _ = workspace.add_model(tmp, f"trained-{run_id}.keras")
+    store.cache.set(f"model/{model_id}", run_id, expire=None)
+    return model_id
+
+
+def training_record(store: RunStore, model_id: str) -> dict | None:
+    """The record of the run that made ``model_id`` (config, epochs, curves, freezes), if any."""
+    run_id = store.cache.get(f"model/{model_id}")
+    path = store.root / "runs" / str(run_id) / "record.json"
+    return json.loads(path.read_text()) if run_id and path.exists() else None
+
+
+def _layer_sizes(model) -> list[dict]:
+    from deepling.training import filter_layers
+
+    return [{"name": n, "filters": int(model.get_layer(n).kernel.shape[-1]),
+             "kind": type(model.get_layer(n)).__name__} for n in filter_layers(model)]
+
+
+# --- what the web layer calls ------------------------------------------------------------
+
+class TrainingService:
+    """Start, steer and read runs for the web layer.
+
+    Parameters
+    ----------
+    workspace : Workspace
+    jobs : job runner, optional
+        Default: a :class:`~deepling.service.jobs.ThreadJobs` of its own with
+        ``max_runs`` workers, so a run never takes a projection worker's place; with a
+        Celery broker configured, the Celery runner.
+    """
+
+    def __init__(self, workspace, jobs=None, store: RunStore | None = None, max_runs: int | None = None):
+        from deepling.service.jobs import CeleryJobs, ThreadJobs, celery_app
+
+        self.workspace = workspace
+        self.store = store or RunStore()
+        self.max_runs = max_runs or int(os.environ.get("DEEPLING_MAX_TRAINING_RUNS", 1))
+        if jobs is None:
+            cfg = workspace.config
+            jobs = (CeleryJobs(celery_app(cfg.broker_url)) if cfg.broker_url
+                    else ThreadJobs(Path(cfg.cache) / "training-jobs", workspace,
+                                    max_workers=self.max_runs + 1))  # + one retrain/projection
+        self.jobs = jobs
+        self._lock = threading.Lock()
+        self._snap = (None, None)  # the last snapshot loaded, for hover maps and filters
+
+    def start(self, session: str, model_id: str, data_id: str, config: dict) -> str:
+        config = {k: config[k] for k in DEFAULTS if config.get(k) not in (None, "")}
+        run_id = self.store.create(session, {"model": model_id, "data": data_id, "config": config},
+                                   self.max_runs)
+        self.jobs.submit(f"training-{run_id}", "training",
+                         {"run": run_id, "model": model_id, "data": data_id, "config": config})
+        return run_id
+
+    def command(self, run_id: str, command: str | None = None, frozen=None) -> dict:
+        return self.store.command(run_id, command, frozen)
+
+    def toggle_frozen(self, run_id: str, layer: str) -> list[str]:
+        frozen = set((self.store.get(run_id, "control") or {}).get("frozen", []))
+        frozen ^= {layer}
+        return self.store.command(run_id, frozen=frozen)["frozen"]
+
+    def since(self, run_id: str, seq: int):
+        return self.store.since(run_id, seq)
+
+    def layer_sizes(self, source: str, model_id: str) -> list[dict]:
+        """The measured layers of the model a run would train (for the network view)."""
+        if source == "demo":
+            from deepling.models.demo import build_demo_model
+
+            adapter = self.workspace.model(model_id)
+            return _layer_sizes(build_demo_model(adapter.n_outputs, adapter.input_shape))
+        return _layer_sizes(self.workspace.model(model_id).model)
+
+    def side_job(self, task: str, params: dict) -> str:
+        """Start a retrain or across-training job; its id reads the result with :meth:`side`."""
+        side = "s" + secrets.token_urlsafe(9)
+        self.jobs.submit(f"side-{side}", task, {**params, "side": side})
+        return side
+
+    def side(self, side: str) -> tuple[dict, dict | None]:
+        """(job status, result or None)."""
+        return self.jobs.status(f"side-{side}"), self.store.cache.get(f"side/{side}")
+
+    def latest_snapshot(self, run_id: str):
+        """(epoch, keras model) of the run's newest snapshot, or (None, None)."""
+        paths = snapshot_paths(self.store, run_id)
+        if not paths:
+            return None, None
+        path = paths[-1]
+        with self._lock:
+            if self._snap[0] != str(path):
+                self._snap = (str(path), load_snapshot(path))
+            return snapshot_epoch(path), self._snap[1]
+
+    def meta(self, run_id: str) -> dict:
+        meta = dict(self.store.get(run_id, "meta") or {})
+        st = self.jobs.status(f"training-{run_id}")
+        if st["state"] == "error" and meta.get("state") in ACTIVE:
+            meta.update(state="failed", message=st["message"])
+        return meta
+
+
+# --- side jobs: retrain on a selection, projections across the snapshots -----------------
+
+def snapshot_paths(store: RunStore, run_id: str) -> list[Path]:
+    return sorted((store.root / "runs" / run_id / "snapshots").glob("epoch-*.keras"))
+
+
+def snapshot_epoch(path: Path) -> int:
+    return int(Path(path).stem.split("-")[1])
+
+
+def load_snapshot(path):
+    """A snapshot this server wrote itself (from a vetted model), loaded safely."""
+    import keras
+
+    return keras.models.load_model(path, compile=False, safe_mode=True)
+
+
+def run_retrain(workspace, params: dict, progress=None, store: RunStore | None = None) -> dict:
+    """The ``"retrain"`` task: a copy of the open model retrained on the picked images
+    ``{"side", "model", "data", "indices", "iterations", "batch_size", "learning_rate"}``."""
+    from deepling.training import retrain_on_selection
+
+    store = store or RunStore()
+    side = params["side"]
+    model_id, data_id = params["model"], params["data"]
+    shown = workspace.dataset(model_id, data_id)
+    indices = np.asarray(params["indices"], int)
+    if (shown.labels[indices] < 0).any():
+        raise ValueError("Retraining needs the picked images' true classes; some have none.")
+    train_ds = workspace.train_dataset(model_id, data_id)
+    rng = np.random.default_rng(0)
+    others = np.setdiff1d(np.arange(len(shown)), indices)
+    val = rng.choice(others, min(1000, len(others)), replace=False)
+    if train_ds is None:  # no training split: fill batches from the rest of the shown data
+        pool_x, pool_y = shown.images[others], shown.labels[others]
+    else:
+        pool_x, pool_y = train_ds.images, train_ds.labels
+    model = starting_model(workspace, model_id, "copy", 0, 0)
+    result = retrain_on_selection(model, shown.images[indices], shown.labels[indices], pool_x, pool_y,
+                                  iterations=int(params.get("iterations", 30)),
+                                  batch_size=int(params.get("batch_size", 64)),
+                                  learning_rate=float(params.get("learning_rate", 5e-4)),
+                                  validation=(shown.images[val], shown.labels[val]), progress=progress)
+    result["validation"] = int(len(val))
+    folder = store.folder(f"retrain-{side}")
+    tmpdir = Path(tempfile.mkdtemp(dir=folder))
+    model.save(tmpdir / "model.keras")
+    result["model"], _ = workspace.add_model(tmpdir / "model.keras", f"retrained-{side}.keras")
+    store.cache.set(f"side/{side}", result, expire=RUN_TTL)
+    return result
+
+
+def run_across(workspace, params: dict, progress=None, store: RunStore | None = None) -> dict:
+    """The ``"across_training"`` task: ``{"side", "run", "model", "data", "layer", "count"}``;
+    one layer's projection of a stratified sample of the shown images at every snapshot."""
+    from deepling.service.selection import choose_images
+    from deepling.training import projection_across_training
+
+    store = store or RunStore()
+    paths = snapshot_paths(store, params["run"])
+    if len(paths) < 2:
+        raise ValueError("The run has fewer than two snapshots yet: wait for its first epoch.")
+    shown = workspace.dataset(params["model"], params["data"])
+    preds = workspace.predictions(params["model"], params["data"])
+    indices = choose_images(shown.labels, preds.predicted,
+                            {"mode": "classes", "classes": list(range(shown.n_classes)),
+                             "count": int(params.get("count", 40))}, shown.n_classes)
+    models = [load_snapshot(p) for p in paths]
+    out = projection_across_training(models, shown.images[indices], params["layer"], progress=progress)
+    result = {"layouts": out["layouts"].round(5).tolist(), "mirrored": out["mirrored"],
+              "epochs": [snapshot_epoch(p) for p in paths], "indices": indices.tolist(),
+              "labels": shown.labels[indices].tolist(), "layer": params["layer"]}
+    store.cache.set(f"side/{params['side']}", result, expire=RUN_TTL)
+    return result
