@@ -127,12 +127,17 @@ def test_a_feature_map_leads_to_its_top_images_and_one_to_focus(page):
              message="conv3b's feature maps")
     channel = driver.execute_script("""const t = document.querySelectorAll('.dl-arch-map')[1];
         t.click(); return JSON.parse(t.id).channel;""")
-    wait_for(driver, "return document.querySelectorAll('.dl-arch-top').length === 10", timeout=60,
-             message="the top 10 images of the channel")
+    # scoped to the panel: the neurons view styles its image tiles with the same class
+    wait_for(driver, "const p = document.getElementById('arch-top'); "
+             f"return p.querySelectorAll('.dl-arch-top').length === 10 && p.innerText.includes('channel {channel}:')",
+             timeout=60, message="the top 10 images of the channel",
+             state="return [document.getElementById('arch-top').innerText.slice(0, 300), "
+                   "(document.getElementById('banner') || {}).innerText, "
+                   "document.querySelectorAll('.dl-arch-top').length]")
     head = driver.execute_script("return document.getElementById('arch-top').innerText")
     assert f"channel {channel}" in head and "20 images" in head
     assert driver.execute_script("return document.getElementById('arch-channel').value") == str(channel)
-    picked = driver.execute_script("""const b = document.querySelectorAll('.dl-arch-top')[0];
+    picked = driver.execute_script("""const b = document.querySelectorAll('#arch-top .dl-arch-top')[0];
         b.click(); return JSON.parse(b.id).index;""")
     wait_for(driver, f"return document.getElementById('arch-maps').innerText.includes('#{picked} ')",
              timeout=30, message="the feature maps to follow the new image in focus")

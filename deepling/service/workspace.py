@@ -67,7 +67,7 @@ class Workspace:
     # --- loading -----------------------------------------------------------------------
     def model(self, model_id: str | None = None) -> ModelAdapter:
         model_id = model_id or self.default_model_id
-        if model_id not in (DEMO_ID, DEFAULT_ID) and not is_upload_id(model_id):
+        if not self._known("model", model_id):
             raise ModelError(f"Unknown model id {shown(model_id)}: use 'demo', 'default' or the "
                              "id an upload returned.")
         self._drop_if_expired("models", model_id)
@@ -75,11 +75,22 @@ class Workspace:
 
     def raw_dataset(self, data_id: str | None = None) -> Dataset:
         data_id = data_id or self.default_data_id
-        if data_id != DEFAULT_ID and not is_upload_id(data_id):
+        if not self._known("data", data_id):
             raise DataError(f"Unknown dataset id {shown(data_id)}: use 'default' or the id an "
                             "upload returned.")
         self._drop_if_expired("data", data_id)
         return self._memo(("data", data_id), lambda: self._load_data(data_id))
+
+    def _known(self, kind: str, key: str) -> bool:
+        """An id this server can resolve: its own model/data (and the data's other splits,
+        ``default@train``), an upload id, or an in-memory registration; checked before any
+        table is touched, so forged ids leave nothing behind."""
+        if (kind, key) in self._pinned or is_upload_id(key):
+            return True
+        if kind == "model":
+            return key in (DEMO_ID, DEFAULT_ID)
+        base, at, split = key.partition("@")
+        return base == DEFAULT_ID and (not at or split in DATA_SPLITS)
 
     def dataset(self, model_id: str | None = None, data_id: str | None = None) -> Dataset:
         """The dataset converted to fit the model (size, channels), noting what changed."""
