@@ -500,3 +500,43 @@ def test_thumbnail_highlight_selection_and_png(scatter):
     assert edge[3] == 255 and edge[:3].max() < 60
     assert np.abs(colour_at(img, x, y)[:3].astype(int) - TILE_COLOURS[5]).max() < 8
     assert colour_at(img, *screen(*LAYER0[0]))[3] < 64                # not selected: dimmed
+
+
+def test_software_dots_draw_what_the_webgl_dots_draw(driver):
+    """SoftDots (many dots on software WebGL) against the WebGL dot shader: same scene, same picture.
+
+    Marks, a selection, a hidden class and the highlight ring (a WebGL pass drawn above the
+    software dots) all in one frame, at the renderer's default opacity and a transparent
+    background, so the un-premultiplying is covered too.
+    """
+    def draw(software):
+        driver.execute_script(SETUP, LAYERS, CLASSES, PALETTE, SIZE, PAD, W)
+        driver.execute_script(
+            "const o = s.opts; o.softwareDots = arguments[0]; o.opacity = 0.7;"
+            "s.setMarks([1, 0, 1, 0, 0, 0]); s.setSelection([0, 1, 2, 3]); s.setHiddenClasses([2]);"
+            "s.setHighlight(1); s.setLayer(0.4);", software)
+        assert driver.execute_script("return s._softDotsOn();") is software
+        return png(driver).astype(int)
+
+    gl, soft = draw(False), draw(True)
+    assert (gl[..., 3] > 0).sum() > 4 * 0.5 * SIZE ** 2
+    covered = (gl[..., 3] > 128) | (soft[..., 3] > 128)
+    assert ((gl[..., 3] > 128) == (soft[..., 3] > 128))[covered].mean() > 0.95
+    assert np.abs(gl - soft).mean() < 1.0, np.abs(gl - soft).mean()
+    inner = covered & (gl[..., 3] > 200) & (soft[..., 3] > 200)
+    assert np.abs(gl - soft)[inner].max() < 40                        # edges differ by sub-pixel phase only
+    assert class_pixels(soft, 2) == 0                                 # hidden class stays hidden
+
+
+def test_software_dots_are_the_default_only_for_many_small_dots(driver):
+    driver.execute_script(SETUP, LAYERS, CLASSES, PALETTE, SIZE, PAD, W)
+    state = ("return [s._softwareGL, s._softDotsOn(), getComputedStyle(s._softDots.canvas).display];")
+    assert driver.execute_script(state) == [True, False, "none"]      # this browser: SwiftShader
+    many = driver.execute_script(
+        "const n = 20000, p = new Float32Array(2 * n * 2).map((_, i) => ((i * 7919) % 2000) / 1000 - 1);"
+        "s.opts.pointSize = null; s.setData({n, nLayers: 2, positions: p, colors: new Uint8Array(n)});"
+        "return new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(() => done("
+        "[s._softDotsOn(), getComputedStyle(s._softDots.canvas).display, s.stats().frames]))));")
+    assert many[:2] == [True, "block"] and many[2] > 0
+    # zoomed far in, the dots grow past the software limit and WebGL draws them again
+    assert driver.execute_script("s._view.zoom = 60; return s._softDotsOn();") is False
