@@ -188,10 +188,21 @@
     window.history.replaceState(null, '', url.toString());
   }
 
-  function mount(payload) {
+  // The payload's arrays may come apart, as binary (Deepling.loadPayload): the callback
+  // resolves once they are in and drawn; a newer payload arriving meanwhile wins.
+  async function mount(payload) {
     const host = el('scatter-host');
     if (!payload || !host || !D.LayerScatter) return window.dash_clientside.no_update;
-    const data = D.unpack(payload);
+    const ticket = (view.ticket = (view.ticket || 0) + 1);
+    let data;
+    try {
+      data = await D.loadPayload(payload);
+    } catch (e) {
+      const status = el('anim-status');
+      if (status && ticket === view.ticket) status.textContent = `⚠ ${e.message}`;
+      return window.dash_clientside.no_update;
+    }
+    if (ticket !== view.ticket) return window.dash_clientside.no_update;
     const keepHidden = view.data ? view.data.hidden : new Set();
     data.hidden = keepHidden;
     view.data = data;

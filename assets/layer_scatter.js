@@ -383,23 +383,35 @@ void main() {
   }
 
   /*
-   * Deepling.unpack(payload) -> the payload with its arrays decoded, plus:
+   * Deepling.unpack(payload, body) -> the payload with its arrays decoded, plus:
    *   positions  Uint16Array as the renderer takes it (or Float32Array if another encoding)
    *   labels, predicted  Uint8Array; the payload's `unknown` code (255) where not known
    *   known      Uint8Array: 1 where the true label is known
    *   errors     Uint8Array: 1 where true and predicted are known and differ
    *   confidence Float32Array 0..1, indices Int32Array (dataset index of each point)
-   * Every dtype, scale and code comes from payload.encoding, which Python defines.
+   * Every dtype, scale and code comes from payload.encoding, which Python defines. Arrays
+   * travel base64 in the payload, or in one binary body (payload.binary: its url and each
+   * array's [byte offset, count]), given here as an ArrayBuffer and viewed without a copy.
    */
-  function unpack(payload) {
+  function unpack(payload, body) {
     const enc = payload.encoding;
     if (!enc) throw new Error('Deepling.unpack: the payload has no encoding (an old server?)');
     const out = Object.assign({}, payload);
+    const where = payload.binary ? payload.binary.arrays : {};
     for (const [name, e] of Object.entries(enc)) {
-      if (typeof payload[name] !== 'string') continue;
       const Type = DTYPES[e.dtype];
-      if (!Type) throw new Error(`Deepling.unpack: unknown dtype ${e.dtype} for ${name}`);
-      out[name] = fromBase64(payload[name], Type);
+      if (typeof payload[name] === 'string') {
+        if (!Type) throw new Error(`Deepling.unpack: unknown dtype ${e.dtype} for ${name}`);
+        out[name] = fromBase64(payload[name], Type);
+      } else if (where[name]) {
+        if (!Type) throw new Error(`Deepling.unpack: unknown dtype ${e.dtype} for ${name}`);
+        if (!(body instanceof ArrayBuffer)) throw new Error('Deepling.unpack: this payload\'s arrays are in a binary body (Deepling.loadPayload fetches it)');
+        const [offset, count] = where[name];
+        if (offset + count * Type.BYTES_PER_ELEMENT > body.byteLength) {
+          throw new Error(`Deepling.unpack: the binary body is too short for ${name}`);
+        }
+        out[name] = new Type(body, offset, count);
+      }
     }
     const pe = enc.positions;
     if (!(pe.dtype === 'uint16' && pe.offset === -1 && Math.abs(pe.scale * Q - 2) < 1e-9)) {
@@ -423,7 +435,17 @@ void main() {
     return out;
   }
 
+  // Deepling.loadPayload(payload) -> Promise of unpack(payload, body), fetching the binary
+  // body first when the arrays travel apart (the network and the body stay off the main thread).
+  async function loadPayload(payload) {
+    if (!payload.binary) return unpack(payload);
+    const r = await fetch(payload.binary.url, { credentials: 'same-origin' });
+    if (!r.ok) throw new Error(`The layer animation's points could not be loaded (HTTP ${r.status}); press Project again.`);
+    return unpack(payload, await r.arrayBuffer());
+  }
+
   Deepling.unpack = unpack;
+  Deepling.loadPayload = loadPayload;
 
   // ---- software dots ----------------------------------------------------------------------
 

@@ -13,7 +13,8 @@ from dash import Input, Output, State, ctx, no_update
 from deepling.service.projections import Request
 from deepling.service.selection import from_query
 from deepling.web.views import animation as view
-from deepling.web.views.payload import sequence_payload
+from deepling.web.payload_bytes import payload_url
+from deepling.web.views.payload import binary_payload
 
 
 def warm_up(app, workspace) -> None:
@@ -90,10 +91,9 @@ def register(app, workspace) -> None:
         if result is None:
             return no_update, True, 100, "⚠ The result is gone; press Project again.", _row(True, error=True)
         indices, seq = result.indices, result.sequence
-        ds, preds = workspace.dataset(model_id, data_id), workspace.predictions(model_id, data_id)
-        payload = sequence_payload(seq, indices, ds.labels[indices], preds.predicted[indices],
-                                   preds.confidence[indices], workspace.class_names(model_id, data_id),
-                                   f"{model_id}/{data_id}")
+        # the point arrays travel apart, as binary (deepling/web/payload_bytes.py)
+        payload = binary_payload(seq, workspace.class_names(model_id, data_id), f"{model_id}/{data_id}",
+                                 payload_url(model_id, data_id, request["key"]))
         payload.update(choice=choice, model=model_id, data=data_id, key=request["key"],
                        startLayer=request.get("layer"))
         summary = f"{len(indices):,} images · {len(seq):,} layers"

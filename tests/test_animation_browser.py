@@ -123,3 +123,28 @@ def test_few_images_show_as_thumbnails_and_one_click_switches(app_url, driver):
     driver.find_element("id", "anim-style").click()
     assert driver.execute_script("return window.Deepling.animationView.scatter.stats().thumbnails")
     assert console_errors(driver) == []
+
+
+def test_points_arrive_as_one_binary_body_from_the_shared_cache(app_url, driver):
+    """The arrays come apart from the JSON, from a content-keyed GET that every session shares."""
+    import urllib.request
+
+    open_view(driver, app_url, "?mode=classes&classes=1,2&count=20", 40)
+    url, layout, n_layers = driver.execute_script(
+        "const d = window.Deepling.animationView.data;"
+        "return [d.binary.url, d.binary.arrays, d.nLayers];")
+    bodies = []
+    for _ in range(2):                                     # two readers (sessions), one cached body
+        with urllib.request.urlopen(app_url + url) as r:
+            assert r.headers["Content-Type"] == "application/octet-stream"
+            assert "immutable" in r.headers["Cache-Control"]
+            bodies.append(r.read())
+    assert bodies[0] == bodies[1]
+    offset, count = layout["confidence"]
+    assert len(bodies[0]) >= offset + count and layout["positions"] == [0, n_layers * 40 * 2]
+    assert driver.execute_script(
+        "return window.Deepling.animationView.data.positions.buffer.byteLength") == len(bodies[0])
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(app_url + url.replace(url.rsplit("/", 1)[1], "0" * 32 + ".bin"))
+    assert err.value.code == 404
+    assert console_errors(driver) == []

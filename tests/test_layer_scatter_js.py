@@ -446,6 +446,34 @@ def test_unpack_decodes_a_python_payload(scatter):
     assert abs(x - left - screen(*positions[2, 5])[0]) < 0.05 and abs(y - top - screen(*positions[2, 5])[1]) < 0.05
 
 
+
+def test_unpack_views_a_binary_payload_in_place(scatter):
+    """The app's way: the JSON names a binary body; its arrays are views of it, equal to base64's."""
+    import json
+
+    from tests.test_animation_payload import _sequence
+    from deepling.web.views.payload import binary_payload, pack, payload_arrays, sequence_payload
+
+    seq = _sequence(n_layers=3, n=51)                      # odd sizes: the offsets stay aligned
+    labels, indices = np.arange(51) % 4, np.arange(200, 251)
+    args = (seq, indices, labels, labels[::-1].copy(), np.linspace(0, 1, 51))
+    body = pack(payload_arrays(*args))
+    meta = binary_payload(seq, ["a", "b", "c", "d"], "demo/default", "/api/payload/x.bin")
+    inline = sequence_payload(*args, ["a", "b", "c", "d"], "demo/default")
+    got = scatter.execute_script("""
+        const bin = atob(arguments[1]), body = new ArrayBuffer(bin.length), u8 = new Uint8Array(body);
+        for (let i = 0; i < bin.length; i++) u8[i] = bin.charCodeAt(i);
+        const a = Deepling.unpack(JSON.parse(arguments[0]), body), b = Deepling.unpack(JSON.parse(arguments[2]));
+        let short = null;
+        try { Deepling.unpack(JSON.parse(arguments[0]), body.slice(0, 100)); } catch (e) { short = e.message; }
+        const same = ['positions', 'indices', 'labels', 'predicted', 'confidence', 'known', 'errors'].filter(
+          (k) => a[k].length === b[k].length && a[k].every((v, i) => v === b[k][i]));
+        return {same, views: a.positions.buffer === body && a.indices.buffer === body, short};""",
+        json.dumps(meta), base64.b64encode(body).decode(), json.dumps(inline))
+    assert got["same"] == ["positions", "indices", "labels", "predicted", "confidence", "known", "errors"]
+    assert got["views"]                                    # no copy
+    assert "too short" in got["short"]
+
 TILE_COLOURS = [(250, 250, 250), (10, 10, 10), (120, 200, 250), (250, 200, 120), (200, 120, 250), (90, 90, 160)]
 THUMB = 24
 

@@ -31,6 +31,7 @@ def create_app(config: Config | None = None, workspace: Workspace | None = None)
     from deepling.web.api import register_api
     from deepling.web.errors import callback_error
     from deepling.web.atlas import register_atlas
+    from deepling.web.payload_bytes import register_payload_bytes
     from deepling.service.jobs import job_runner
     from deepling.service.projections import ProjectionService
     from deepling.web.views.shell import serve_layout
@@ -57,6 +58,7 @@ def create_app(config: Config | None = None, workspace: Workspace | None = None)
 
     register_api(app.server, workspace)
     register_atlas(app.server, workspace, app.server.config["DEEPLING_PROJECTIONS"])
+    register_payload_bytes(app.server, workspace, app.server.config["DEEPLING_PROJECTIONS"])
     # Flask refuses bodies over this before they are read; UploadStore counts bytes too.
     app.server.config["MAX_CONTENT_LENGTH"] = workspace.uploads.limits.max_upload_bytes + (1 << 20)
     return app

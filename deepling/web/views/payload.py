@@ -1,10 +1,13 @@
-"""What the server sends the WebGL layer view: compact typed arrays, base64 in JSON.
+"""What the server sends the WebGL layer view: compact typed arrays, base64 in JSON or binary.
 
 10,000 points × 20 layers as JSON lists of floats would be ~8 MB of text and slow to parse;
 positions are quantised to uint16 over the shared [-1, 1] viewport and travel as base64,
 ~0.8 MB for that case, which the GPU then reads as they are. ``ENCODING`` below is the one
 definition of dtypes, scales and codes; ``Deepling.unpack`` in ``assets/layer_scatter.js``
-reads it from each payload.
+reads it from each payload. The app sends big point sets apart from the JSON
+(:func:`binary_payload`): the page fetches one binary body (``deepling/web/payload_bytes.py``)
+and views the arrays in it without decoding or copying them, which keeps the page
+responsive at 60,000 points; the report and the notebook keep everything in one JSON.
 
 Two things are for the eye only (the CSV export and the API keep the layouts as computed):
 the view is fitted to the bulk of the points (:func:`fit_view`), and the points are sent
@@ -21,8 +24,9 @@ import numpy as np
 from deepling.web.views.common import palette_rgb
 
 # The contract with assets/layer_scatter.js (``Deepling.unpack``), defined here only: every
-# array travels base64, little-endian, with its dtype, scale and codes in ``encoding``, so the
-# browser reads them from the payload instead of repeating them. Positions are uint16 over
+# array travels little-endian, base64 in the JSON or in one binary body (``binary``: its url
+# and each array's [byte offset, count], offsets multiples of 8), with its dtype, scale and
+# codes in ``encoding``, so the browser reads them from the payload instead of repeating them. Positions are uint16 over
 # the shared [-1, 1] viewport (x = q · scale + offset, a step of 3e-5 of the view, far below a
 # pixel), which is also the renderer's own format: the GPU reads them as they arrive.
 QUANT_LEVELS = 65535
@@ -47,13 +51,8 @@ def unb64(text: str, dtype) -> np.ndarray:
     return np.frombuffer(base64.b64decode(text), dtype=dtype)
 
 
-def encode(name: str, values: np.ndarray) -> str:
-    """One payload array as ``ENCODING[name]`` says."""
-    return b64(np.asarray(values).astype(_NUMPY[ENCODING[name]["dtype"]], copy=False))
-
-
 def decode(payload: dict, name: str) -> np.ndarray:
-    """The inverse of :func:`encode` for a payload's array (positions as floats)."""
+    """A base64 payload's array as :func:`payload_arrays` made it (positions as floats)."""
     e = ENCODING[name]
     raw = unb64(payload[name], _NUMPY[e["dtype"]])
     if "offset" in e or "scale" in e:
@@ -167,21 +166,76 @@ def thumbnail_atlas(images: np.ndarray, chunk: int = 4096) -> np.ndarray:
     return out
 
 
-def sequence_payload(sequence, indices, labels, predicted, confidence, class_names,
-                     data_key: str) -> dict:
-    """The layer sequence plus per-point facts for colouring, marking and tooltips.
+def payload_arrays(sequence, indices, labels, predicted, confidence) -> dict[str, np.ndarray]:
+    """The per-point arrays of a payload, in draw order, each in its ``ENCODING`` dtype.
 
     Parameters
     ----------
     sequence : deepling.projection.LayerSequence
     indices : (N,) dataset indices of the points (for thumbnails and selection).
     labels, predicted : (N,) class indices, −1 where not known; confidence : (N,) in [0, 1].
+    """
+    layouts = np.asarray(sequence.layouts, dtype=np.float32)
+    order = draw_order(layouts.shape[1])
+    arrays = {
+        "positions": quantise(fit_view(layouts)[:, order]),
+        "indices": np.asarray(indices)[order],
+        "labels": class_codes(labels)[order],
+        "predicted": class_codes(predicted)[order],
+        "confidence": np.rint(np.asarray(confidence)[order] * 255),
+    }
+    return {k: np.ascontiguousarray(np.asarray(v).astype(_NUMPY[ENCODING[k]["dtype"]], copy=False))
+            for k, v in arrays.items()}
+
+
+def sequence_payload(sequence, indices, labels, predicted, confidence, class_names,
+                     data_key: str) -> dict:
+    """The layer sequence plus per-point facts for colouring, marking and tooltips, in one JSON.
+
+    Parameters as :func:`payload_arrays`, and
+    class_names : the dataset's class names.
     data_key : str
         ``"<model_id>/<data_id>"``, the path under which thumbnails are served.
     """
-    layouts = np.asarray(sequence.layouts, dtype=np.float32)
-    n_layers, n, _ = layouts.shape
-    order = draw_order(n)
+    arrays = payload_arrays(sequence, indices, labels, predicted, confidence)
+    return {**payload_meta(sequence, class_names, data_key), **{k: b64(v) for k, v in arrays.items()}}
+
+
+def binary_layout(n: int, n_layers: int) -> dict[str, list[int]]:
+    """Each array's [byte offset, count] in the binary body, in ``ENCODING`` order."""
+    counts = {"positions": n_layers * n * 2, "indices": n, "labels": n, "predicted": n,
+              "confidence": n}
+    layout, offset = {}, 0
+    for name in ENCODING:
+        layout[name] = [offset, counts[name]]
+        size = counts[name] * np.dtype(_NUMPY[ENCODING[name]["dtype"]]).itemsize
+        offset += -(-size // 8) * 8   # the next array starts aligned for any typed-array view
+    return layout
+
+
+def pack(arrays: dict[str, np.ndarray]) -> bytes:
+    """The binary body of a payload: the arrays where :func:`binary_layout` puts them."""
+    n_layers = arrays["positions"].size // max(1, 2 * arrays["labels"].size)
+    layout = binary_layout(arrays["labels"].size, n_layers)
+    end = max(o + arrays[k].nbytes for k, (o, _) in layout.items())
+    body = bytearray(-(-end // 8) * 8)
+    for name, (offset, count) in layout.items():
+        data = arrays[name].tobytes()
+        assert len(data) == count * arrays[name].itemsize, name
+        body[offset:offset + len(data)] = data
+    return bytes(body)
+
+
+def binary_payload(sequence, class_names, data_key: str, url: str) -> dict:
+    """The JSON part of a payload whose arrays the page fetches from ``url`` (:func:`pack`)."""
+    meta = payload_meta(sequence, class_names, data_key)
+    meta["binary"] = {"url": url, "arrays": binary_layout(meta["n"], meta["nLayers"])}
+    return meta
+
+
+def payload_meta(sequence, class_names, data_key: str) -> dict:
+    """Everything of a payload but its per-point arrays: layers, classes, encoding."""
+    n_layers, n = len(sequence.names), int(np.shape(sequence.layouts)[1])
     layers = []
     for i in range(n_layers):
         layer = {"name": sequence.names[i], "type": sequence.types[i],
@@ -194,13 +248,7 @@ def sequence_payload(sequence, indices, labels, predicted, confidence, class_nam
                          residualAfter=_num(sequence.residual_after[i - 1], 4))
         layers.append(layer)
     return {
-        "n": int(n), "nLayers": int(n_layers), "layers": layers,
-        "encoding": ENCODING,
-        "positions": b64(quantise(fit_view(layouts)[:, order])),
-        "indices": encode("indices", np.asarray(indices)[order]),
-        "labels": encode("labels", class_codes(labels)[order]),
-        "predicted": encode("predicted", class_codes(predicted)[order]),
-        "confidence": encode("confidence", np.rint(np.asarray(confidence)[order] * 255)),
+        "n": n, "nLayers": int(n_layers), "layers": layers, "encoding": ENCODING,
         "classNames": list(class_names), "palette": palette_rgb(len(class_names)),
         "warnings": list(sequence.warnings), "dataKey": data_key, "atlas": atlas_layout(n),
     }
