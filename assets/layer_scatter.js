@@ -86,6 +86,7 @@
   const UNSET_GREY = 160;         // palette entries nobody set (unknown classes)
   const Q = 65535;                // uint16 positions: x = q * 2/Q - 1
   const MAX_TILES = 65536;        // the tile index travels in two bytes
+  const UPLOAD_MS = 8;            // time per task for sending layer positions to the GPU
 
   // Shaders are written in GLSL ES 1.00 for WebGL1; toGLSL3() adapts them for WebGL2.
   // Varyings are declared `flat varying` (one value for the whole point: cheaper for
@@ -797,14 +798,35 @@ void main() {
     }
 
     // Every layer goes to the GPU once, in one buffer: a frame only moves attribute offsets.
+    // Layers go up a few per task (60,000 points × 18 layers is 4.3 MB, one long task in a
+    // single call); a frame that needs one before its turn sends it first.
     _uploadData() {
       const gl = this.gl, d = this._data;
       gl.bindBuffer(gl.ARRAY_BUFFER, this._posBuf);
-      gl.bufferData(gl.ARRAY_BUFFER, d.n ? d.positions : new Uint16Array(2), gl.STATIC_DRAW);
+      gl.bufferData(gl.ARRAY_BUFFER, Math.max(4, d.positions.byteLength), gl.STATIC_DRAW);
+      this._onGPU = new Uint8Array(d.nLayers).fill(d.n ? 0 : 1);
+      clearTimeout(this._uploading);
+      const next = () => {
+        this._uploading = 0;
+        if (!this.gl || this._data !== d || this.gl.isContextLost()) return;
+        const start = performance.now();
+        for (let l = 0; l < d.nLayers && performance.now() - start < UPLOAD_MS; l++) this._ensureLayer(l);
+        if (this._onGPU.indexOf(0) >= 0) this._uploading = setTimeout(next, 0);
+      };
+      next();
       this._meta = new Uint8Array(Math.max(1, d.n) * 8);
       gl.bindBuffer(gl.ARRAY_BUFFER, this._metaBuf);
       gl.bufferData(gl.ARRAY_BUFFER, this._meta.byteLength, gl.DYNAMIC_DRAW);
       this._writeMeta();
+    }
+
+    _ensureLayer(l) {
+      const d = this._data, len = d.n * 2;
+      if (this._onGPU[l] || !d.n) return;
+      const gl = this.gl;
+      gl.bindBuffer(gl.ARRAY_BUFFER, this._posBuf);
+      gl.bufferSubData(gl.ARRAY_BUFFER, l * len * 2, d.positions.subarray(l * len, (l + 1) * len));
+      this._onGPU[l] = 1;
     }
 
     // Two Uint8 vec4 per point: the class colour (alpha 0 when the class is hidden) and
@@ -1065,6 +1087,8 @@ void main() {
 
       // the two layers around t are two offsets into the one position buffer
       const { lo, hi, mix } = this._layerPair();
+      this._ensureLayer(lo);
+      this._ensureLayer(hi);
       gl.bindBuffer(gl.ARRAY_BUFFER, this._posBuf);
       gl.vertexAttribPointer(0, 2, gl.UNSIGNED_SHORT, true, 0, lo * d.n * 4);
       gl.vertexAttribPointer(1, 2, gl.UNSIGNED_SHORT, true, 0, hi * d.n * 4);
@@ -1136,6 +1160,7 @@ void main() {
     destroy() {
       this.pause();
       this._cancelFrame();
+      clearTimeout(this._uploading);
       if (this._resizeObserver) this._resizeObserver.disconnect();
       if (this._unwatchPixelRatio) this._unwatchPixelRatio();
       for (const [target, type, fn, opts] of this._listeners) target.removeEventListener(type, fn, opts);
