@@ -1075,15 +1075,22 @@ void main() {
       while (this._frameTimes[0] < now - 1000) this._frameTimes.shift();
 
       gl.viewport(0, 0, this.canvas.width, this.canvas.height);
-      // with software dots the canvas under this one holds the background
+      // with software dots the canvas under this one holds the background; while they are
+      // all there is, this one stays as the last frame left it: clear, and not re-sent
       const soft = this._softDotsOn();
       this._softDots.show(soft);
-      const bg = this.opts.background == null || soft ? [0, 0, 0, 0] : parseColor(this.opts.background);
-      const ba = bg[3] / 255;
-      gl.clearColor(bg[0] / 255 * ba, bg[1] / 255 * ba, bg[2] / 255 * ba, ba);
-      gl.clear(gl.COLOR_BUFFER_BIT);
+      const active = PASSES.filter((p) => p.active(this));
+      const glIdle = soft && active.every((p) => p.draw);
+      if (!(glIdle && this._glBlank)) {
+        const bg = this.opts.background == null || soft ? [0, 0, 0, 0] : parseColor(this.opts.background);
+        const ba = bg[3] / 255;
+        gl.clearColor(bg[0] / 255 * ba, bg[1] / 255 * ba, bg[2] / 255 * ba, ba);
+        gl.clear(gl.COLOR_BUFFER_BIT);
+      }
+      this._glBlank = glIdle;
       const d = this._data;
       if (!d || d.n === 0) return;
+      if (glIdle) { active.forEach((p) => p.draw(this)); return; }
 
       // the two layers around t are two offsets into the one position buffer
       const { lo, hi, mix } = this._layerPair();
@@ -1100,8 +1107,7 @@ void main() {
 
       const k = this._scale(), v = this._view;
       const sx = 2 * k / this._w, sy = 2 * k / this._h;
-      for (const pass of PASSES) {
-        if (!pass.active(this)) continue;
+      for (const pass of active) {
         if (pass.draw) { pass.draw(this); continue; }
         const { prog, u } = this._programs[pass.program];
         gl.useProgram(prog);
