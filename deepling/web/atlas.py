@@ -20,7 +20,7 @@ from deepling.models import ModelError
 from deepling.service.projections import Request
 from deepling.web.views.payload import draw_order, thumbnail_atlas
 
-_KEY = re.compile(r"^[0-9a-f]{32}$")
+KEY = re.compile(r"^[0-9a-f]{32}$")  # a projection key
 JPEG_QUALITY = 90
 
 
@@ -29,23 +29,35 @@ def register_atlas(server, workspace, projections) -> None:
 
     @server.route("/api/atlas/<model_id>/<data_id>/<key>.jpg")
     def atlas_jpeg(model_id, data_id, key):
-        if not _KEY.match(key):
+        if not KEY.match(key):
             abort(404)
         hit = store.get(key)
         if hit is None:
-            try:
-                result = projections.result(Request(key, model_id, data_id, {}))
-                ds = workspace.dataset(model_id, data_id) if result is not None else None
-            except (ModelError, DataError, OSError):
-                abort(404)
-            if result is None:
-                abort(404)  # not projected (yet): the page asks only after the payload came
+            result, ds = projected(workspace, projections, model_id, data_id, key)
             indices = result.indices[draw_order(len(result.indices))]
             hit = {"jpeg": np.frombuffer(_jpeg(thumbnail_atlas(ds.images[indices])), np.uint8)}
             store.put(key, hit)
-        resp = Response(hit["jpeg"].tobytes(), mimetype="image/jpeg")
-        resp.headers["Cache-Control"] = "private, max-age=31536000, immutable"
-        return resp
+        return immutable(hit["jpeg"].tobytes(), "image/jpeg")
+
+
+def projected(workspace, projections, model_id: str, data_id: str, key: str):
+    """The stored projection ``key`` and its dataset, else a 404 (not projected yet: the page
+    asks only after the payload came; or an unknown or unreadable model or data)."""
+    try:
+        result = projections.result(Request(key, model_id, data_id, {}))
+        ds = workspace.dataset(model_id, data_id) if result is not None else None
+    except (ModelError, DataError, OSError):
+        abort(404)
+    if result is None:
+        abort(404)
+    return result, ds
+
+
+def immutable(body: bytes, mimetype: str) -> Response:
+    """An answer named by content: it never changes, so browsers keep it."""
+    resp = Response(body, mimetype=mimetype)
+    resp.headers["Cache-Control"] = "private, max-age=31536000, immutable"
+    return resp
 
 
 def _jpeg(image: np.ndarray) -> bytes:

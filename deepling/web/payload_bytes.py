@@ -10,18 +10,12 @@ the answer never changes and browsers keep it; the server keeps one copy on disk
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
-from flask import Response, abort
+from flask import abort
 
-from deepling.data import DataError
-from deepling.models import ModelError
 from deepling.service.cache import cache_key
-from deepling.service.projections import Request
+from deepling.web.atlas import KEY, immutable, projected
 from deepling.web.views.payload import ENCODING, pack, payload_arrays
-
-_KEY = re.compile(r"^[0-9a-f]{32}$")
 
 
 def payload_url(model_id: str, data_id: str, key: str) -> str:
@@ -33,23 +27,15 @@ def register_payload_bytes(server, workspace, projections) -> None:
 
     @server.route("/api/payload/<model_id>/<data_id>/<key>.bin")
     def payload_bin(model_id, data_id, key):
-        if not _KEY.match(key):
+        if not KEY.match(key):
             abort(404)
         entry = cache_key("payload", key, ENCODING)   # a new encoding is a new entry
         hit = store.get(entry)
         if hit is None:
-            try:
-                result = projections.result(Request(key, model_id, data_id, {}))
-                if result is None:
-                    abort(404)  # not projected (yet): the page asks only after the payload came
-                idx = result.indices
-                ds, preds = workspace.dataset(model_id, data_id), workspace.predictions(model_id, data_id)
-            except (ModelError, DataError, OSError):
-                abort(404)
+            result, ds = projected(workspace, projections, model_id, data_id, key)
+            idx, preds = result.indices, workspace.predictions(model_id, data_id)
             arrays = payload_arrays(result.sequence, idx, ds.labels[idx], preds.predicted[idx],
                                     preds.confidence[idx])
             hit = {"body": np.frombuffer(pack(arrays), np.uint8)}
             store.put(entry, hit)
-        resp = Response(hit["body"].tobytes(), mimetype="application/octet-stream")
-        resp.headers["Cache-Control"] = "private, max-age=31536000, immutable"
-        return resp
+        return immutable(hit["body"].tobytes(), "application/octet-stream")
