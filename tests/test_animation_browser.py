@@ -129,7 +129,7 @@ def test_points_arrive_as_one_binary_body_from_the_shared_cache(app_url, driver)
     """The arrays come apart from the JSON, from a content-keyed GET that every session shares."""
     import urllib.request
 
-    open_view(driver, app_url, "?mode=classes&classes=1,2&count=20", 40)
+    open_view(driver, app_url, "?mode=classes&classes=3,5&count=50", 100)   # projected above
     url, layout, n_layers = driver.execute_script(
         "const d = window.Deepling.animationView.data;"
         "return [d.binary.url, d.binary.arrays, d.nLayers];")
@@ -141,7 +141,7 @@ def test_points_arrive_as_one_binary_body_from_the_shared_cache(app_url, driver)
             bodies.append(r.read())
     assert bodies[0] == bodies[1]
     offset, count = layout["confidence"]
-    assert len(bodies[0]) >= offset + count and layout["positions"] == [0, n_layers * 40 * 2]
+    assert len(bodies[0]) >= offset + count and layout["positions"] == [0, n_layers * 100 * 2]
     assert driver.execute_script(
         "return window.Deepling.animationView.data.positions.buffer.byteLength") == len(bodies[0])
     with pytest.raises(urllib.error.HTTPError) as err:
