@@ -245,81 +245,215 @@ def pivot_products(model, images, layers=None, *, n_pivots=50, batch_size=256,
 
     adapter = as_adapter(model)
     images = check_images(adapter, images)
+    _check_sizes(batch_size, n_pivots)
+    refs, _ = select_layers(adapter.model, layers)
+    plan = _PivotPlan(adapter, refs, images, n_pivots, batch_size, random_state, progress)
+    every = tuple(range(len(refs)))
+    stream = _compiled(adapter, refs, every, "products")
+    pivots_t = [tf.constant(c) for c in plan.centred_t]  # converted once, not per batch
+    for start in range(0, len(plan.rest), batch_size):
+        index = plan.rest[start:start + batch_size]
+        for i, g in enumerate(stream(adapter.preprocess(images[index]), pivots_t)):
+            plan.products[i][index] = np.asarray(g)
+        plan.advance(len(index))
+    return plan.result()
+
+
+def _check_sizes(batch_size, n_pivots):
     if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}.")
     if not isinstance(n_pivots, (int, np.integer)) or n_pivots < 1:
         raise ValueError(f"n_pivots must be a positive integer, got {n_pivots!r}.")
-    report = progress or (lambda fraction, message: None)
+
+
+class _PivotPlan:
+    """One image set's pivots, chosen among its candidates (whose products it fills in);
+    what is left is streaming :attr:`rest` into :attr:`products`, then :meth:`result`.
+
+    :func:`pivot_products` streams one plan's images; :func:`shared_pivot_products` streams
+    several plans' images in one pass.
+    """
+
+    def __init__(self, adapter, refs, images, n_pivots, batch_size, random_state, progress):
+        self.refs, self.report = refs, progress or (lambda fraction, message: None)
+        rng = check_random_state(random_state)
+        n = self.n = len(images)
+
+        def forward(group, index):
+            """Activations of the layers ``group`` for the images at ``index``, float32 N×D."""
+            outs = _compiled(adapter, refs, group, "activations")(adapter.preprocess(images[index]))
+            # np.asarray shares the tensors' memory: no copy of the activations.
+            return [np.asarray(o, dtype=np.float32).reshape(len(index), -1) for o in outs]
+
+        # One image gives the real output shapes (a model may leave spatial sizes open) and
+        # shows early, with a clear message, if the model cannot run on these images at all.
+        every = tuple(range(len(refs)))
+        try:
+            probe = _compiled(adapter, refs, every, "activations")(adapter.preprocess(images[:1]))
+        except Exception as exc:
+            raise ValueError(f"{adapter.name} could not run on these images: {exc}") from exc
+        self.shapes = tuple(tuple(int(d) for d in o.shape[1:]) for o in probe)
+        sizes = np.array([int(np.prod(s)) for s in self.shapes])
+
+        k = min(int(n_pivots), n)
+        wanted = min(n, max(MIN_CANDIDATES, CANDIDATES_PER_PIVOT * int(n_pivots)))
+        # The largest layer must fit the budget at m candidates; never fewer than k, though.
+        m = int(max(k, min(wanted, CANDIDATE_BUDGET_BYTES // (4 * sizes.max()))))
+        self.notes = [] if m == wanted else [
+            (f"pivots chosen among {m} images, not {wanted}, to keep the activations of layer "
+             f"{refs[int(sizes.argmax())].name} within memory")]
+        cand = np.arange(n) if m == n else np.sort(rng.choice(n, m, replace=False))
+        # Every layer starts max–min from the same image: layers that only rescale or reshape
+        # the previous one then get the same pivots, hence the same layout, and do not jitter.
+        first_pivot_seed = int(rng.randint(2**31 - 1))
+        groups = _groups(sizes * m * 4, CANDIDATE_BUDGET_BYTES)
+        self.total = len(groups) * m + (n - m)
+        self.done = 0
+        self.report(0.0, f"Choosing {k} pivots per layer among {m} images")
+
+        self.products = [np.empty((n, k), np.float32) for _ in refs]
+        self.pivots, self.pivot_idx = [None] * len(refs), np.empty((len(refs), k), np.int64)
+        self.centred_t = [None] * len(refs)  # per layer: (pivots - their mean)ᵀ, D × k
+        for group in groups:
+            acts = [[] for _ in group]
+            for start in range(0, m, batch_size):
+                index = cand[start:start + batch_size]
+                for chunks, a in zip(acts, forward(group, index)):
+                    chunks.append(a)
+                self.done += len(index)
+                self.report(self.done / self.total, f"Choosing pivots ({self.done:,} of "
+                            f"{self.total:,} images through the model)")
+            for slot, i in enumerate(group):
+                chunks, acts[slot] = acts[slot], None  # free each layer's candidates when done
+                a = chunks[0] if len(chunks) == 1 else np.concatenate(chunks)
+                idx = _maxmin_among(a, k, first_pivot_seed)
+                self.pivots[i], self.pivot_idx[i] = a[idx], cand[idx]
+                self.centred_t[i] = _centred_t(self.pivots[i])
+                self.products[i][cand] = _products(a, self.centred_t[i])  # as for streamed images
+                del chunks, a
+        self.rest = np.setdiff1d(np.arange(n), cand, assume_unique=True)
+
+    def advance(self, count: int) -> None:
+        self.done += count
+        self.report(self.done / self.total,
+                    f"Streaming images through the model ({self.done:,} of {self.total:,})")
+
+    def result(self) -> PivotProducts:
+        with np.errstate(over="ignore", invalid="ignore"):  # non-finite layers: caller warns
+            spreads = np.array([_max_norm(c.T) for c in self.centred_t])
+            magnitudes = np.array([_max_norm(p) for p in self.pivots])
+        refs = self.refs
+        return PivotProducts(tuple(r.name for r in refs), tuple(r.type for r in refs), self.shapes,
+                             tuple(self.products), self.pivot_idx, spreads, magnitudes,
+                             tuple(self.notes))
+
+
+@dataclass(frozen=True, eq=False)
+class SharedProducts:
+    """What :func:`shared_pivot_products` gives back.
+
+    Attributes
+    ----------
+    results : list of PivotProducts or Exception
+        One per subset, in order: its products, or the error that stopped that subset
+        alone (an image set the model cannot take, a progress callback that raised to
+        cancel it).
+    n_requested : int
+        Images the subsets hold together (what separate runs would send through the model).
+    n_forwarded : int
+        Images actually sent through the model: each subset's pivot candidates, plus every
+        other image once however many subsets hold it.
+    """
+
+    results: list
+    n_requested: int
+    n_forwarded: int
+
+
+def shared_pivot_products(model, images, subsets, layers=None, *, n_pivots=50, batch_size=256,
+                          random_state=0, progress=None) -> SharedProducts:
+    """:func:`pivot_products` of several subsets of one image array, in one forward pass.
+
+    Each subset's pivots are chosen among its own candidates exactly as
+    ``pivot_products(model, images[subset], …)`` would; then every image that some subset
+    still needs goes through the model once, and each subset takes the products with its
+    own pivots for its own rows out of that pass. Overlapping subsets (two users asking
+    for nearly the same images) thus share their forward passes.
+
+    Parameters
+    ----------
+    model : keras.Model or ModelAdapter
+    images : ndarray of uint8, shape (N, H, W, C), or Dataset
+        The images every subset indexes into.
+    subsets : sequence of array of int
+        Indices into ``images``, one array per wanted projection.
+    layers, n_pivots, batch_size, random_state
+        As for :func:`pivot_products`, the same for every subset.
+    progress : sequence of callables or None, optional
+        One ``progress(fraction, message)`` per subset (or None). One that raises stops
+        that subset only (that is how a caller cancels one of them).
+
+    Returns
+    -------
+    SharedProducts
+    """
+    import tensorflow as tf
+
+    adapter = as_adapter(model)
+    images = check_images(adapter, images)
+    _check_sizes(batch_size, n_pivots)
     refs, _ = select_layers(adapter.model, layers)
-    rng = check_random_state(random_state)
-    n = len(images)
-
-    def forward(group, index):
-        """Activations of the layers ``group`` for the images at ``index``, float32 N×D."""
-        outs = _compiled(adapter, refs, group, "activations")(adapter.preprocess(images[index]))
-        # np.asarray shares the tensors' memory: no copy of the activations.
-        return [np.asarray(o, dtype=np.float32).reshape(len(index), -1) for o in outs]
-
-    # One image gives the real output shapes (a model may leave spatial sizes open) and
-    # shows early, with a clear message, if the model cannot run on these images at all.
+    subsets = [np.asarray(s, dtype=np.int64).reshape(-1) for s in subsets]
+    reports = list(progress) if progress is not None else [None] * len(subsets)
+    results, plans, requested, forwarded = [None] * len(subsets), {}, 0, 0
+    for j, subset in enumerate(subsets):
+        requested += len(subset)
+        try:
+            if len(subset) and (subset.min() < 0 or subset.max() >= len(images)):
+                raise ValueError(f"subset {j} indexes images outside 0..{len(images) - 1}.")
+            plan = _PivotPlan(adapter, refs, check_images(adapter, images[subset]), n_pivots,
+                              batch_size, random_state, reports[j])
+        except Exception as exc:  # noqa: BLE001 - this subset's failure, not the others'
+            results[j] = exc
+            continue
+        forwarded += 1 + plan.total - len(plan.rest)  # its probe image and its candidates
+        plans[j] = plan
+    # The images still wanted, each once, and where each plan's rows sit among them.
+    wanted = {j: subsets[j][p.rest] for j, p in plans.items()}
+    union = np.unique(np.concatenate(list(wanted.values()))) if wanted else np.array([], np.int64)
+    rows = {}
+    for j, plan in plans.items():
+        at = np.searchsorted(union, wanted[j])
+        order = np.argsort(at, kind="stable")
+        rows[j] = (at[order], plan.rest[order])  # union position → the plan's own row
     every = tuple(range(len(refs)))
-    try:
-        probe = _compiled(adapter, refs, every, "activations")(adapter.preprocess(images[:1]))
-    except Exception as exc:
-        raise ValueError(f"{adapter.name} could not run on these images: {exc}") from exc
-    shapes = tuple(tuple(int(d) for d in o.shape[1:]) for o in probe)
-    sizes = np.array([int(np.prod(s)) for s in shapes])
-
-    k = min(int(n_pivots), n)
-    wanted = min(n, max(MIN_CANDIDATES, CANDIDATES_PER_PIVOT * int(n_pivots)))
-    # The largest layer must fit the budget at m candidates; never fewer than k, though.
-    m = int(max(k, min(wanted, CANDIDATE_BUDGET_BYTES // (4 * sizes.max()))))
-    notes = [] if m == wanted else [
-        (f"pivots chosen among {m} images, not {wanted}, to keep the activations of layer "
-         f"{refs[int(sizes.argmax())].name} within memory")]
-    cand = np.arange(n) if m == n else np.sort(rng.choice(n, m, replace=False))
-    # Every layer starts max–min from the same image: layers that only rescale or reshape
-    # the previous one then get the same pivots, hence the same layout, and do not jitter.
-    first_pivot_seed = int(rng.randint(2**31 - 1))
-    groups = _groups(sizes * m * 4, CANDIDATE_BUDGET_BYTES)
-    total = len(groups) * m + (n - m)
-    done = 0
-    report(0.0, f"Choosing {k} pivots per layer among {m} images")
-
-    products = [np.empty((n, k), np.float32) for _ in refs]
-    pivots, pivot_idx = [None] * len(refs), np.empty((len(refs), k), np.int64)
-    centred_t = [None] * len(refs)  # per layer: (pivots - their mean)ᵀ, D × k
-    for group in groups:
-        acts = [[] for _ in group]
-        for start in range(0, m, batch_size):
-            index = cand[start:start + batch_size]
-            for chunks, a in zip(acts, forward(group, index)):
-                chunks.append(a)
-            done += len(index)
-            report(done / total, f"Choosing pivots ({done:,} of {total:,} images through the model)")
-        for slot, i in enumerate(group):
-            chunks, acts[slot] = acts[slot], None  # free each layer's candidates when done
-            a = chunks[0] if len(chunks) == 1 else np.concatenate(chunks)
-            idx = _maxmin_among(a, k, first_pivot_seed)
-            pivots[i], pivot_idx[i] = a[idx], cand[idx]
-            centred_t[i] = _centred_t(pivots[i])
-            products[i][cand] = _products(a, centred_t[i])  # as for streamed images
-            del chunks, a
-
-    rest = np.setdiff1d(np.arange(n), cand, assume_unique=True)
-    stream = _compiled(adapter, refs, every, "products")
-    pivots_t = [tf.constant(c) for c in centred_t]  # converted once, not per batch
-    for start in range(0, len(rest), batch_size):
-        index = rest[start:start + batch_size]
-        for i, g in enumerate(stream(adapter.preprocess(images[index]), pivots_t)):
-            products[i][index] = np.asarray(g)
-        done += len(index)
-        report(done / total, f"Streaming images through the model ({done:,} of {total:,})")
-    with np.errstate(over="ignore", invalid="ignore"):  # non-finite layers: caller warns
-        spreads = np.array([_max_norm(c.T) for c in centred_t])
-        magnitudes = np.array([_max_norm(p) for p in pivots])
-    return PivotProducts(tuple(r.name for r in refs), tuple(r.type for r in refs), shapes,
-                         tuple(products), pivot_idx, spreads, magnitudes, tuple(notes))
+    sizes = sum(int(np.prod(s)) for s in next(iter(plans.values())).shapes) if plans else 1
+    # a whole batch's activations leave the model: keep one batch within a quarter budget
+    step = int(max(1, min(batch_size, CANDIDATE_BUDGET_BYTES // (16 * sizes))))
+    forward, gathered = _compiled(adapter, refs, every, "flat"), _gathered(adapter, len(refs))
+    pivots_t = {j: [tf.constant(c) for c in p.centred_t] for j, p in plans.items()}
+    for start in range(0, len(union), step):
+        stop = min(start + step, len(union))
+        acts = None
+        for j in list(plans):
+            at, own = rows[j]
+            lo, hi = np.searchsorted(at, [start, stop])
+            if lo == hi:
+                continue
+            if acts is None:  # the shared pass: each image once, for every plan
+                acts = forward(adapter.preprocess(images[union[start:stop]]))
+                forwarded += stop - start
+            try:
+                products = gathered(acts, tf.constant(at[lo:hi] - start, tf.int32), pivots_t[j])
+                for i, g in enumerate(products):
+                    plans[j].products[i][own[lo:hi]] = np.asarray(g)
+                plans[j].advance(hi - lo)
+            except Exception as exc:  # noqa: BLE001 - cancelled or failed: drop it alone
+                results[j] = exc
+                del plans[j]
+    for j, plan in plans.items():
+        results[j] = plan.result()
+    return SharedProducts(results, requested, forwarded)
 
 
 def _maxmin_among(a, k, seed):
@@ -391,6 +525,11 @@ def _compiled(adapter, refs, group, kind):
 
     if kind == "activations":
         fn = tf.function(outputs, input_signature=[image])
+    elif kind == "flat":  # activations as float32 N×D, for products taken later
+        def flat(x):
+            return [tf.reshape(tf.cast(a, tf.float32), (tf.shape(a)[0], -1)) for a in outputs(x)]
+
+        fn = tf.function(flat, input_signature=[image])
     else:
         def products(x, pivots_t):
             return [tf.matmul(tf.reshape(tf.cast(a, tf.float32), (tf.shape(a)[0], -1)), p)
@@ -400,6 +539,24 @@ def _compiled(adapter, refs, group, kind):
         fn = tf.function(products, input_signature=[image, pivot_specs])
     functions[key] = fn
     return fn
+
+
+def _gathered(adapter, n_layers):
+    """A ``tf.function``: (per layer N×D activations, rows, per layer D×k pivotsᵀ) → per
+    layer the rows' products, as the "products" kind computes them in one pass; traced
+    once per model and kept on the adapter like :func:`_compiled`'s."""
+    import tensorflow as tf
+
+    functions = adapter.__dict__.setdefault(_FUNCTIONS, {})
+    key = ("gathered", n_layers)
+    if key not in functions:
+        def products(acts, rows, pivots_t):
+            return [tf.matmul(tf.gather(a, rows), p) for a, p in zip(acts, pivots_t)]
+
+        matrices = [tf.TensorSpec((None, None), tf.float32) for _ in range(n_layers)]
+        functions[key] = tf.function(products, input_signature=[
+            matrices, tf.TensorSpec((None,), tf.int32), matrices])
+    return functions[key]
 
 
 def _groups(candidate_bytes, budget):

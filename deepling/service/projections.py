@@ -24,7 +24,7 @@ import numpy as np
 from numbers import Integral
 
 from deepling.models import as_adapter
-from deepling.projection import LayerSequence, layer_sequence
+from deepling.projection import LayerSequence, layer_sequence, layer_sequences
 from deepling.service import schema
 from deepling.service.cache import ArrayCache, cache_key
 from deepling.service.selection import choose_images, normalise
@@ -154,6 +154,40 @@ class ProjectionService:
         seq = layer_sequence(adapter, ds.images[indices], progress=progress)
         self.store.put(self.key(model_id, data_id, choice), {"indices": indices, **seq.to_arrays()})
         return Projection(indices, seq)
+
+    def compute_shared(self, model_id: str, data_id: str, choices: list[dict],
+                       progress: list | None = None) -> tuple[list, dict]:
+        """:meth:`compute` for several choices of one model and dataset in one forward pass
+        (:func:`~deepling.projection.layer_sequences`: an image chosen twice goes through
+        the model once); each stored under its own key. The job pool runs queued
+        projections this way (:mod:`deepling.service.jobs`).
+
+        Returns (per choice its Projection or the exception that stopped it alone,
+        ``{"requested", "forwarded"}`` image counts).
+        """
+        adapter, ds = self.workspace.model(model_id), self.workspace.dataset(model_id, data_id)
+        progress = progress or [None] * len(choices)
+        out = []
+        for choice in choices:
+            try:
+                out.append(self.choose(model_id, data_id, choice))
+            except Exception as exc:  # noqa: BLE001 - a bad choice fails alone
+                out.append(exc)
+        live = [i for i, c in enumerate(out) if not isinstance(c, Exception)]
+        for i in live:
+            if progress[i]:
+                progress[i](0.0, f"projecting {len(out[i][1]):,} images through "
+                            f"{len(adapter.model.layers)} layers, in one pass with "
+                            f"{len(live) - 1} other projection(s)")
+        shared = layer_sequences(adapter, ds.images, [out[i][1] for i in live],
+                                 progress=[progress[i] for i in live])
+        for i, seq in zip(live, shared.sequences):
+            if not isinstance(seq, Exception):
+                choice, indices = out[i]
+                self.store.put(self.key(model_id, data_id, choice), {"indices": indices, **seq.to_arrays()})
+                seq = Projection(indices, seq)
+            out[i] = seq
+        return out, {"requested": shared.n_requested, "forwarded": shared.n_forwarded}
 
     def _stored(self, key: str) -> bool:
         return self.store.path(key).exists()

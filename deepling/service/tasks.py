@@ -16,6 +16,15 @@ def layer_sequence_task(workspace, params: dict, progress=None):
                                                 progress)
 
 
+def layer_sequence_shared(workspace, params: list[dict], progress: list):
+    """Several ``layer_sequence`` jobs of one model and dataset in one shared forward pass:
+    (per job its value or exception, image counts)."""
+    from deepling.service.projections import ProjectionService
+
+    return ProjectionService(workspace).compute_shared(
+        params[0]["model"], params[0]["data"], [p["choice"] for p in params], progress)
+
+
 def robustness_task(workspace, params: dict, progress=None):
     """The testing view's robustness simulation for ``{"model", "data", "size"}``."""
     from deepling.service.robustness import run_robustness
@@ -75,3 +84,18 @@ def run_task(workspace, name: str, params: dict, progress=None):
     if name not in tasks:
         raise ValueError(f"Unknown task {name!r}; known: {', '.join(sorted(tasks))}.")
     return tasks[name](workspace, params, progress)
+
+
+# Tasks whose queued jobs the thread pool may run together: name → (the jobs that can share
+# a run have equal groups, the shared runner).
+SHARED = {"layer_sequence": (lambda p: ("layer_sequence", p["model"], p["data"]), layer_sequence_shared)}
+
+
+def shared_group(name: str, params: dict):
+    """What jobs must have in common to run as one (:data:`SHARED`), or None."""
+    return SHARED[name][0](params) if name in SHARED else None
+
+
+def run_shared(workspace, name: str, params: list[dict], progress: list):
+    """Run jobs of one :func:`shared_group` together: (per job its value or exception, stats)."""
+    return SHARED[name][1](workspace, params, progress)

@@ -10,6 +10,8 @@ job's ``id`` and ``status_url`` (also the ``Location`` header). ``GET /api/proje
 says ``state``, ``progress`` and, while it waits, its ``position`` in the queue; once done it
 answers ``303 See Other`` to ``/api/projections/<id>/result``, the layer layouts. No request
 thread ever waits for a job, so twenty pipelines polling cannot hold up a page.
+``DELETE /api/projections/<id>`` cancels a job that waits or runs (for everyone who asked
+for the very same projection: results are shared by content).
 
 Every error is JSON with a status that says whose fault it is: 400/404/413/415/422 for the
 request, 503 when the queue is full, 507 when the cache disk is full. Request bodies are
@@ -72,7 +74,7 @@ def register_api(server, workspace) -> None:
         jobs = server.config["DEEPLING_JOBS"]
         return jsonify(status="ok", version=__version__, model=workspace.model().name,
                        data=workspace.raw_dataset().origin, disk=disk_space(workspace.config.cache),
-                       queued=jobs.queue_length())
+                       queued=jobs.queue_length(), sharing=getattr(jobs, "sharing", None))
 
     @server.route("/api/models", methods=["POST"])
     def upload_model():
@@ -101,6 +103,13 @@ def register_api(server, workspace) -> None:
         if status["state"] == "done":
             return _respond(status, 303, status["result_url"])
         return _respond(status, 422 if status["state"] == "error" else 200)
+
+    @server.route("/api/projections/<job_id>", methods=["DELETE"])
+    def cancel_projection(job_id):
+        key = schema.job_key(job_id)
+        if not server.config["DEEPLING_JOBS"].cancel(key):
+            return _error(f"Projection {job_id} is not waiting or running here: nothing to cancel.", 404)
+        return _respond({"id": key, "state": "cancelled"}, 200)
 
     @server.route("/api/projections/<job_id>/result")
     def projection_result(job_id):
