@@ -114,6 +114,20 @@ def test_large_bodies_are_refused_unread(server, pid):
     assert healthy(server)
 
 
+def test_uploads_stream_to_disk_and_json_routes_take_small_bodies(server, pid, cache):
+    before = rss_mb(pid)
+    junk = np.random.default_rng(3).integers(0, 256, 48 << 20, dtype=np.uint8).tobytes()
+    status, answer = upload(server, "big.zip", junk, "streamer")  # 48 MB that is no zip
+    _error(status, answer, (422,))
+    assert rss_mb(pid) - before < 24  # never held whole: it went to the uploads disk
+    assert not list((Path(cache) / "uploads" / "incoming").iterdir())  # nor left there
+    padded = b'{"count": 5, "pad": "' + b"x" * (100 << 10) + b'"}'  # 100 kB of JSON
+    status, _, answer = call(server + "/api/projections", padded,
+                             headers={"Content-Type": "application/json"})
+    _error(status, answer, (413,), "larger")
+    assert healthy(server)
+
+
 def test_forged_callbacks_get_clean_errors_and_start_no_heavy_work(server, pid):
     specs = callback_specs(server)
     rendered = {"model": "demo", "data": "default"}

@@ -131,6 +131,8 @@ def test_queued_projections_of_one_model_run_as_one_pass_each_with_its_own_answe
             assert jobs.status(requests[2].key)["position"] == 3
         finals = [_wait(service, r) for r in requests]
     assert [s["state"] for s in finals] == ["done", "done", "done", "cancelled"]
+    done_at = [jobs.status(r.key)["time"] for r in requests[:3]]
+    assert done_at[2] < min(done_at[:2])  # the small one did not wait for the big ones
     assert jobs.sharing["runs"] == 1 and jobs.sharing["jobs"] == 3
     assert counted.images == jobs.sharing["images_forwarded"] < jobs.sharing["images_requested"] - 200
     assert jobs.sharing["images_requested"] == len(A) + len(B) + 60

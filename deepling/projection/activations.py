@@ -371,14 +371,15 @@ class SharedProducts:
 
 
 def shared_pivot_products(model, images, subsets, layers=None, *, n_pivots=50, batch_size=256,
-                          random_state=0, progress=None) -> SharedProducts:
+                          random_state=0, progress=None, on_ready=None) -> SharedProducts:
     """:func:`pivot_products` of several subsets of one image array, in one forward pass.
 
     Each subset's pivots are chosen among its own candidates exactly as
     ``pivot_products(model, images[subset], …)`` would; then every image that some subset
     still needs goes through the model once, and each subset takes the products with its
     own pivots for its own rows out of that pass. Overlapping subsets (two users asking
-    for nearly the same images) thus share their forward passes.
+    for nearly the same images) thus share their forward passes. Smaller subsets go first,
+    and each is handed to ``on_ready`` as soon as its last image is through.
 
     Parameters
     ----------
@@ -392,6 +393,8 @@ def shared_pivot_products(model, images, subsets, layers=None, *, n_pivots=50, b
     progress : sequence of callables or None, optional
         One ``progress(fraction, message)`` per subset (or None). One that raises stops
         that subset only (that is how a caller cancels one of them).
+    on_ready : callable, optional
+        ``on_ready(j, products_or_exception)``, once per subset, as soon as it is complete.
 
     Returns
     -------
@@ -406,24 +409,40 @@ def shared_pivot_products(model, images, subsets, layers=None, *, n_pivots=50, b
     subsets = [np.asarray(s, dtype=np.int64).reshape(-1) for s in subsets]
     reports = list(progress) if progress is not None else [None] * len(subsets)
     results, plans, requested, forwarded = [None] * len(subsets), {}, 0, 0
-    for j, subset in enumerate(subsets):
+
+    def ready(j, value):
+        if results[j] is not None:  # its on_ready raised, and came back here: once is enough
+            return
+        results[j] = value
+        plans.pop(j, None)
+        if on_ready is not None:
+            on_ready(j, value)
+
+    # Smallest first, in pivots and in the stream: a small projection is not kept waiting
+    # for a big one it shares the pass with.
+    by_size = sorted(range(len(subsets)), key=lambda j: len(subsets[j]))
+    for j in by_size:
+        subset = subsets[j]
         requested += len(subset)
         try:
             if len(subset) and (subset.min() < 0 or subset.max() >= len(images)):
                 raise ValueError(f"subset {j} indexes images outside 0..{len(images) - 1}.")
-            plan = _PivotPlan(adapter, refs, check_images(adapter, images[subset]), n_pivots,
-                              batch_size, random_state, reports[j])
+            plans[j] = _PivotPlan(adapter, refs, check_images(adapter, images[subset]), n_pivots,
+                                  batch_size, random_state, reports[j])
+            forwarded += 1 + plans[j].total - len(plans[j].rest)  # its probe and candidates
+            if len(plans[j].rest) == 0:
+                ready(j, plans[j].result())
         except Exception as exc:  # noqa: BLE001 - this subset's failure, not the others'
-            results[j] = exc
-            continue
-        forwarded += 1 + plan.total - len(plan.rest)  # its probe image and its candidates
-        plans[j] = plan
-    # The images still wanted, each once, and where each plan's rows sit among them.
-    wanted = {j: subsets[j][p.rest] for j, p in plans.items()}
-    union = np.unique(np.concatenate(list(wanted.values()))) if wanted else np.array([], np.int64)
+            ready(j, exc)
+    # The images still wanted, each once, in the plans' order; where each plan's rows sit.
+    wanted = [subsets[j][plans[j].rest] for j in by_size if j in plans]
+    every_wanted = np.concatenate(wanted) if wanted else np.array([], np.int64)
+    _, first = np.unique(every_wanted, return_index=True)
+    union = every_wanted[np.sort(first)]
+    by_image = np.argsort(union)
     rows = {}
     for j, plan in plans.items():
-        at = np.searchsorted(union, wanted[j])
+        at = by_image[np.searchsorted(union, subsets[j][plan.rest], sorter=by_image)]
         order = np.argsort(at, kind="stable")
         rows[j] = (at[order], plan.rest[order])  # union position → the plan's own row
     every = tuple(range(len(refs)))
@@ -433,6 +452,8 @@ def shared_pivot_products(model, images, subsets, layers=None, *, n_pivots=50, b
     forward, gathered = _compiled(adapter, refs, every, "flat"), _gathered(adapter, len(refs))
     pivots_t = {j: [tf.constant(c) for c in p.centred_t] for j, p in plans.items()}
     for start in range(0, len(union), step):
+        if not plans:
+            break
         stop = min(start + step, len(union))
         acts = None
         for j in list(plans):
@@ -448,11 +469,10 @@ def shared_pivot_products(model, images, subsets, layers=None, *, n_pivots=50, b
                 for i, g in enumerate(products):
                     plans[j].products[i][own[lo:hi]] = np.asarray(g)
                 plans[j].advance(hi - lo)
+                if hi == len(at):
+                    ready(j, plans[j].result())
             except Exception as exc:  # noqa: BLE001 - cancelled or failed: drop it alone
-                results[j] = exc
-                del plans[j]
-    for j, plan in plans.items():
-        results[j] = plan.result()
+                ready(j, exc)
     return SharedProducts(results, requested, forwarded)
 
 

@@ -220,7 +220,7 @@ class SharedSequences:
 
 
 def layer_sequences(model, images, subsets, layers=None, *, n_pivots=50, batch_size=256,
-                    random_state=0, progress=None, align=True) -> SharedSequences:
+                    random_state=0, progress=None, align=True, on_ready=None) -> SharedSequences:
     """:func:`layer_sequence` of ``images[subset]`` for several subsets, in one forward pass.
 
     Each result is the one ``layer_sequence(model, images[subset], …)`` gives (up to
@@ -239,6 +239,9 @@ def layer_sequences(model, images, subsets, layers=None, *, n_pivots=50, batch_s
     progress : sequence of callables or None, optional
         One ``progress(fraction, message)`` per subset (or None); one that raises stops
         that subset alone, which is how a caller cancels it.
+    on_ready : callable, optional
+        ``on_ready(j, sequence_or_exception)``, once per subset as soon as it is done
+        (smaller subsets first), before the others are.
 
     Returns
     -------
@@ -255,19 +258,23 @@ def layer_sequences(model, images, subsets, layers=None, *, n_pivots=50, batch_s
     def scaled(report):
         return lambda f, message: report(_STREAM_SHARE * f, message)
 
+    out = [None] * len(subsets)
+
+    def ready(j, stream):
+        if not isinstance(stream, Exception):
+            try:
+                stream = _sequence(stream, len(subsets[j]), skipped, align, reports[j])
+            except Exception as exc:  # noqa: BLE001 - this one's failure alone
+                stream = exc
+        out[j] = stream
+        if on_ready is not None:
+            on_ready(j, stream)
+
     with threadpool_limits(limits=1, user_api="blas"):  # as in layer_sequence
         shared = shared_pivot_products(
             adapter, images, subsets, [r.name for r in refs], n_pivots=n_pivots,
             batch_size=batch_size, random_state=random_state,
-            progress=[scaled(r) for r in reports])
-        out = []
-        for stream, report, subset in zip(shared.results, reports, subsets):
-            if not isinstance(stream, Exception):
-                try:
-                    stream = _sequence(stream, len(subset), skipped, align, report)
-                except Exception as exc:  # noqa: BLE001 - this one's failure alone
-                    stream = exc
-            out.append(stream)
+            progress=[scaled(r) for r in reports], on_ready=ready)
     return SharedSequences(out, shared.n_requested, shared.n_forwarded)
 
 

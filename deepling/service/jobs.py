@@ -202,7 +202,8 @@ class ThreadJobs:
                 values = [_outcome(run_task, self.workspace, job.task, job.params, self._progress(job))]
             else:
                 values, counts = run_shared(self.workspace, job.task, [j.params for j in jobs],
-                                            [self._progress(j) for j in jobs])
+                                            [self._progress(j) for j in jobs],
+                                            lambda i, value: self._finish_now(jobs[i], value))
                 with self._lock:
                     self.sharing["runs"] += 1
                     self.sharing["jobs"] += len(jobs)
@@ -210,9 +211,13 @@ class ThreadJobs:
                     self.sharing["images_forwarded"] += counts["forwarded"]
         except Exception as exc:  # noqa: BLE001 - the shared part failed: every job says so
             values = [exc] * len(jobs)
+        for j, value in zip(jobs, values):
+            self._finish_now(j, value)
+
+    def _finish_now(self, job: _Job, value) -> None:
         with self._lock:
-            for j, value in zip(jobs, values):
-                self._finish(j, value)
+            if job.state != "finished":
+                self._finish(job, value)
 
     def _companions(self, job: _Job) -> list[_Job]:
         """Waiting jobs that can share ``job``'s run (same task, model and data), in queue order."""

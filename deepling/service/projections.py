@@ -156,11 +156,12 @@ class ProjectionService:
         return Projection(indices, seq)
 
     def compute_shared(self, model_id: str, data_id: str, choices: list[dict],
-                       progress: list | None = None) -> tuple[list, dict]:
+                       progress: list | None = None, on_ready=None) -> tuple[list, dict]:
         """:meth:`compute` for several choices of one model and dataset in one forward pass
         (:func:`~deepling.projection.layer_sequences`: an image chosen twice goes through
-        the model once); each stored under its own key. The job pool runs queued
-        projections this way (:mod:`deepling.service.jobs`).
+        the model once); each stored under its own key as soon as it is done, then handed
+        to ``on_ready(i, projection_or_exception)``. The job pool runs queued projections
+        this way (:mod:`deepling.service.jobs`).
 
         Returns (per choice its Projection or the exception that stopped it alone,
         ``{"requested", "forwarded"}`` image counts).
@@ -174,19 +175,26 @@ class ProjectionService:
             except Exception as exc:  # noqa: BLE001 - a bad choice fails alone
                 out.append(exc)
         live = [i for i, c in enumerate(out) if not isinstance(c, Exception)]
+
+        def ready(i, seq):
+            if not isinstance(seq, Exception):
+                choice, indices = out[i]
+                self.store.put(self.key(model_id, data_id, choice), {"indices": indices, **seq.to_arrays()})
+                seq = Projection(indices, seq)
+            out[i] = seq
+            if on_ready is not None:
+                on_ready(i, seq)
+
+        for i in set(range(len(out))) - set(live):
+            ready(i, out[i])
         for i in live:
             if progress[i]:
                 progress[i](0.0, f"projecting {len(out[i][1]):,} images through "
                             f"{len(adapter.model.layers)} layers, in one pass with "
                             f"{len(live) - 1} other projection(s)")
         shared = layer_sequences(adapter, ds.images, [out[i][1] for i in live],
-                                 progress=[progress[i] for i in live])
-        for i, seq in zip(live, shared.sequences):
-            if not isinstance(seq, Exception):
-                choice, indices = out[i]
-                self.store.put(self.key(model_id, data_id, choice), {"indices": indices, **seq.to_arrays()})
-                seq = Projection(indices, seq)
-            out[i] = seq
+                                 progress=[progress[i] for i in live],
+                                 on_ready=lambda j, seq: ready(live[j], seq))
         return out, {"requested": shared.n_requested, "forwarded": shared.n_forwarded}
 
     def _stored(self, key: str) -> bool:

@@ -16,13 +16,13 @@ def layer_sequence_task(workspace, params: dict, progress=None):
                                                 progress)
 
 
-def layer_sequence_shared(workspace, params: list[dict], progress: list):
+def layer_sequence_shared(workspace, params: list[dict], progress: list, on_ready=None):
     """Several ``layer_sequence`` jobs of one model and dataset in one shared forward pass:
-    (per job its value or exception, image counts)."""
+    (per job its value or exception, image counts); ``on_ready(i, value)`` as each is done."""
     from deepling.service.projections import ProjectionService
 
     return ProjectionService(workspace).compute_shared(
-        params[0]["model"], params[0]["data"], [p["choice"] for p in params], progress)
+        params[0]["model"], params[0]["data"], [p["choice"] for p in params], progress, on_ready)
 
 
 def robustness_task(workspace, params: dict, progress=None):
@@ -96,6 +96,7 @@ def shared_group(name: str, params: dict):
     return SHARED[name][0](params) if name in SHARED else None
 
 
-def run_shared(workspace, name: str, params: list[dict], progress: list):
-    """Run jobs of one :func:`shared_group` together: (per job its value or exception, stats)."""
-    return SHARED[name][1](workspace, params, progress)
+def run_shared(workspace, name: str, params: list[dict], progress: list, on_ready=None):
+    """Run jobs of one :func:`shared_group` together: (per job its value or exception, stats);
+    ``on_ready(i, value)`` as soon as job ``i`` is done."""
+    return SHARED[name][1](workspace, params, progress, on_ready)

@@ -50,6 +50,19 @@ def register_api(server, workspace) -> None:
     """Add the endpoints, the per-route body limits and JSON errors to the Flask server."""
     limits = workspace.uploads.limits
 
+    class SpoolingRequest(server.request_class):
+        """Upload file parts are written straight into the uploads folder as they arrive
+        (``UploadStore.spool``), which :func:`_upload` then keeps without a copy."""
+
+        def _get_file_stream(self, total_content_length, content_type, filename=None,
+                             content_length=None):
+            if self.path in UPLOAD_ROUTES:
+                return workspace.uploads.spool()
+            return super()._get_file_stream(total_content_length, content_type, filename,
+                                             content_length)
+
+    server.request_class = SpoolingRequest
+
     @server.before_request
     def bound_body():
         # Flask reads no more than this; bigger bodies get a 413 before they are parsed.
