@@ -12,7 +12,8 @@ What it does, all on loopback and bounded (``--timeout``, default 900 s, then it
 3. **twenty sessions**: the same twenty sizes (50–1,000 images each, fresh seeds so nothing
    is cached) submitted at once by twenty clients that poll their status, while two more
    clients fetch thumbnails and ``/health`` (the light requests) all along; images/s, the
-   projection times (submit → result), the light requests' p99, errors, cross-talk (every
+   projection times (submit → result), the light requests' p99 (two clients, a request
+   every ``--light-interval`` each), errors, cross-talk (every
    answer must have the size and classes it asked for), and the server's peak RSS; the job
    pool runs queued projections of one model and data as one shared forward pass, and
    ``/health`` counts the images the jobs asked for and the ones that went through the model;
@@ -61,9 +62,9 @@ def timed_projection(base, count, seed, positions=None):
     return took, ok
 
 
-def light_requests(base, stop, latencies, errors):
+def light_requests(base, stop, latencies, errors, interval):
     i = 0
-    while not stop.is_set():
+    while not stop.wait(interval):
         url = f"{base}/api/images/demo/default/{i % 10000}.png" if i % 2 else base + "/health"
         start = time.perf_counter()
         try:
@@ -102,7 +103,8 @@ def run(args) -> list[tuple[str, str]]:
     env = {"DEEPLING_MAX_SHARED_JOBS": str(args.max_shared), "DEEPLING_JOB_NICE": str(args.job_nice)}
     rows = [("date, load", f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; {uptime}"),
             ("CPU cores, job workers", f"{os.cpu_count()}, {os.environ.get('DEEPLING_JOB_WORKERS') or 'default (cores ÷ 2)'}"),
-            ("jobs shared at most per run, job threads' nice", f"{args.max_shared}, {args.job_nice}")]
+            ("jobs shared at most per run, job threads' nice", f"{args.max_shared}, {args.job_nice}"),
+            ("light clients", f"2, each waiting {args.light_interval * 1000:.0f} ms between requests")]
     base_seed = int(time.time()) % 1_000_000 * 100  # fresh: never a cached projection
     plan = sizes(args.sessions, args.max_count)
     with running_app(timeout=600, env=env) as base:
@@ -118,7 +120,7 @@ def run(args) -> list[tuple[str, str]]:
         # twenty sessions at once, with light requests beside them
         shared1 = sharing(base)
         stop, latencies, light_errors, peak, positions = threading.Event(), [], [], [0.0], []
-        watchers = [threading.Thread(target=light_requests, args=(base, stop, latencies, light_errors))
+        watchers = [threading.Thread(target=light_requests, args=(base, stop, latencies, light_errors, args.light_interval))
                     for _ in range(2)] + [threading.Thread(target=peak_rss, args=(pid, stop, peak))]
         for w in watchers:
             w.start()
@@ -179,6 +181,9 @@ def main(argv=None) -> int:
     p.add_argument("--max-count", type=int, default=1000,
                    help="largest projection (images); each asks for 50..this")
     p.add_argument("--timeout", type=float, default=900, help="stop after this many seconds")
+    p.add_argument("--light-interval", type=float, default=0.05,
+                   help="seconds each of the two light clients waits between its requests "
+                        "(0: back to back, which spends a third of the CPU on them)")
     p.add_argument("--max-shared", type=int, default=32,
                    help="DEEPLING_MAX_SHARED_JOBS for the server (1: no shared passes)")
     p.add_argument("--job-nice", type=int, default=10,
