@@ -312,7 +312,8 @@ class _PivotPlan:
         self.report(0.0, f"Choosing {k} pivots per layer among {m} images")
 
         self.products = [np.empty((n, k), np.float32) for _ in refs]
-        self.pivots, self.pivot_idx = [None] * len(refs), np.empty((len(refs), k), np.int64)
+        self.pivot_idx = np.empty((len(refs), k), np.int64)
+        self.spreads, self.magnitudes = np.empty(len(refs)), np.empty(len(refs))
         self.centred_t = [None] * len(refs)  # per layer: (pivots - their mean)ᵀ, D × k
         for group in groups:
             acts = [[] for _ in group]
@@ -327,10 +328,13 @@ class _PivotPlan:
                 chunks, acts[slot] = acts[slot], None  # free each layer's candidates when done
                 a = chunks[0] if len(chunks) == 1 else np.concatenate(chunks)
                 idx = _maxmin_among(a, k, first_pivot_seed)
-                self.pivots[i], self.pivot_idx[i] = a[idx], cand[idx]
-                self.centred_t[i] = _centred_t(self.pivots[i])
+                pivots, self.pivot_idx[i] = a[idx], cand[idx]
+                self.centred_t[i] = _centred_t(pivots)
                 self.products[i][cand] = _products(a, self.centred_t[i])  # as for streamed images
-                del chunks, a
+                with np.errstate(over="ignore", invalid="ignore"):  # non-finite: caller warns
+                    self.spreads[i] = _max_norm(self.centred_t[i].T)
+                    self.magnitudes[i] = _max_norm(pivots)
+                del chunks, a, pivots
         self.rest = np.setdiff1d(np.arange(n), cand, assume_unique=True)
 
     def advance(self, count: int) -> None:
@@ -339,12 +343,9 @@ class _PivotPlan:
                     f"Streaming images through the model ({self.done:,} of {self.total:,})")
 
     def result(self) -> PivotProducts:
-        with np.errstate(over="ignore", invalid="ignore"):  # non-finite layers: caller warns
-            spreads = np.array([_max_norm(c.T) for c in self.centred_t])
-            magnitudes = np.array([_max_norm(p) for p in self.pivots])
         refs = self.refs
         return PivotProducts(tuple(r.name for r in refs), tuple(r.type for r in refs), self.shapes,
-                             tuple(self.products), self.pivot_idx, spreads, magnitudes,
+                             tuple(self.products), self.pivot_idx, self.spreads, self.magnitudes,
                              tuple(self.notes))
 
 
@@ -418,61 +419,76 @@ def shared_pivot_products(model, images, subsets, layers=None, *, n_pivots=50, b
         if on_ready is not None:
             on_ready(j, value)
 
+    def stream(chunk):
+        """One pass over the images the plans in ``chunk`` still want, each image once."""
+        nonlocal forwarded
+        live = [j for j in chunk if j in plans]
+        if not live:
+            return
+        # The images still wanted, in the plans' order; where each plan's rows sit among them.
+        every_wanted = np.concatenate([subsets[j][plans[j].rest] for j in live])
+        _, first = np.unique(every_wanted, return_index=True)
+        union = every_wanted[np.sort(first)]
+        by_image = np.argsort(union)
+        rows, pivots_t = {}, {}
+        for j in live:
+            at = by_image[np.searchsorted(union, subsets[j][plans[j].rest], sorter=by_image)]
+            order = np.argsort(at, kind="stable")
+            rows[j] = (at[order], plans[j].rest[order])  # union position → the plan's own row
+            pivots_t[j] = [tf.constant(c) for c in plans[j].centred_t]
+            plans[j].centred_t = None  # held once, as tensors
+        sizes = sum(int(np.prod(s)) for s in plans[live[0]].shapes)
+        # a whole batch's activations leave the model: keep one batch within a quarter budget
+        step = int(max(1, min(batch_size, CANDIDATE_BUDGET_BYTES // (16 * sizes))))
+        forward, gathered = _compiled(adapter, refs, every, "flat"), _gathered(adapter, len(refs))
+        for start in range(0, len(union), step):
+            stop = min(start + step, len(union))
+            acts = None
+            for j in [j for j in live if j in plans]:
+                at, own = rows[j]
+                lo, hi = np.searchsorted(at, [start, stop])
+                if lo == hi:
+                    continue
+                if acts is None:  # the shared pass: each image once, for every plan
+                    acts = forward(adapter.preprocess(images[union[start:stop]]))
+                    forwarded += stop - start
+                try:
+                    products = gathered(acts, tf.constant(at[lo:hi] - start, tf.int32), pivots_t[j])
+                    for i, g in enumerate(products):
+                        plans[j].products[i][own[lo:hi]] = np.asarray(g)
+                    plans[j].advance(hi - lo)
+                    if hi == len(at):
+                        ready(j, plans[j].result())
+                except Exception as exc:  # noqa: BLE001 - cancelled or failed: drop it alone
+                    ready(j, exc)
+                    pivots_t.pop(j, None)
+
     # Smallest first, in pivots and in the stream: a small projection is not kept waiting
-    # for a big one it shares the pass with.
-    by_size = sorted(range(len(subsets)), key=lambda j: len(subsets[j]))
-    for j in by_size:
+    # for a big one it shares the pass with. Plans whose pivots would take more than the
+    # budget together go in several passes.
+    every = tuple(range(len(refs)))
+    chunk, held = [], 0
+    for j in sorted(range(len(subsets)), key=lambda j: len(subsets[j])):
         subset = subsets[j]
         requested += len(subset)
         try:
             if len(subset) and (subset.min() < 0 or subset.max() >= len(images)):
                 raise ValueError(f"subset {j} indexes images outside 0..{len(images) - 1}.")
-            plans[j] = _PivotPlan(adapter, refs, check_images(adapter, images[subset]), n_pivots,
-                                  batch_size, random_state, reports[j])
-            forwarded += 1 + plans[j].total - len(plans[j].rest)  # its probe and candidates
-            if len(plans[j].rest) == 0:
-                ready(j, plans[j].result())
+            plans[j] = plan = _PivotPlan(adapter, refs, check_images(adapter, images[subset]),
+                                         n_pivots, batch_size, random_state, reports[j])
+            forwarded += 1 + plan.total - len(plan.rest)  # its probe and candidates
+            if len(plan.rest) == 0:
+                ready(j, plan.result())
+                continue
         except Exception as exc:  # noqa: BLE001 - this subset's failure, not the others'
             ready(j, exc)
-    # The images still wanted, each once, in the plans' order; where each plan's rows sit.
-    wanted = [subsets[j][plans[j].rest] for j in by_size if j in plans]
-    every_wanted = np.concatenate(wanted) if wanted else np.array([], np.int64)
-    _, first = np.unique(every_wanted, return_index=True)
-    union = every_wanted[np.sort(first)]
-    by_image = np.argsort(union)
-    rows = {}
-    for j, plan in plans.items():
-        at = by_image[np.searchsorted(union, subsets[j][plan.rest], sorter=by_image)]
-        order = np.argsort(at, kind="stable")
-        rows[j] = (at[order], plan.rest[order])  # union position → the plan's own row
-    every = tuple(range(len(refs)))
-    sizes = sum(int(np.prod(s)) for s in next(iter(plans.values())).shapes) if plans else 1
-    # a whole batch's activations leave the model: keep one batch within a quarter budget
-    step = int(max(1, min(batch_size, CANDIDATE_BUDGET_BYTES // (16 * sizes))))
-    forward, gathered = _compiled(adapter, refs, every, "flat"), _gathered(adapter, len(refs))
-    pivots_t = {j: [tf.constant(c) for c in p.centred_t] for j, p in plans.items()}
-    for start in range(0, len(union), step):
-        if not plans:
-            break
-        stop = min(start + step, len(union))
-        acts = None
-        for j in list(plans):
-            at, own = rows[j]
-            lo, hi = np.searchsorted(at, [start, stop])
-            if lo == hi:
-                continue
-            if acts is None:  # the shared pass: each image once, for every plan
-                acts = forward(adapter.preprocess(images[union[start:stop]]))
-                forwarded += stop - start
-            try:
-                products = gathered(acts, tf.constant(at[lo:hi] - start, tf.int32), pivots_t[j])
-                for i, g in enumerate(products):
-                    plans[j].products[i][own[lo:hi]] = np.asarray(g)
-                plans[j].advance(hi - lo)
-                if hi == len(at):
-                    ready(j, plans[j].result())
-            except Exception as exc:  # noqa: BLE001 - cancelled or failed: drop it alone
-                ready(j, exc)
+            continue
+        chunk.append(j)
+        held += sum(c.nbytes for c in plan.centred_t)
+        if held > CANDIDATE_BUDGET_BYTES // 2:  # pivots held for the pass: bounded too
+            stream(chunk)
+            chunk, held = [], 0
+    stream(chunk)
     return SharedProducts(results, requested, forwarded)
 
 

@@ -198,7 +198,7 @@ class ThreadJobs:
         for j in jobs:
             self._set(j.key, state="running", progress=0.0, message="starting")
         try:
-            if shared_group(job.task, job.params) is None:
+            if shared_group(job.task, job.params) is None or self.max_shared < 2:
                 values = [_outcome(run_task, self.workspace, job.task, job.params, self._progress(job))]
             else:
                 values, counts = run_shared(self.workspace, job.task, [j.params for j in jobs],
