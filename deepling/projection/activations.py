@@ -243,10 +243,7 @@ def pivot_products(model, images, layers=None, *, n_pivots=50, batch_size=256,
     """
     import tensorflow as tf
 
-    adapter = as_adapter(model)
-    images = check_images(adapter, images)
-    _check_sizes(batch_size, n_pivots)
-    refs, _ = select_layers(adapter.model, layers)
+    adapter, images, refs = _checked(model, images, layers, batch_size, n_pivots)
     plan = _PivotPlan(adapter, refs, images, n_pivots, batch_size, random_state, progress)
     every = tuple(range(len(refs)))
     stream = _compiled(adapter, refs, every, "products")
@@ -259,11 +256,15 @@ def pivot_products(model, images, layers=None, *, n_pivots=50, batch_size=256,
     return plan.result()
 
 
-def _check_sizes(batch_size, n_pivots):
+def _checked(model, images, layers, batch_size, n_pivots):
+    """(adapter, images, layer refs) for :func:`pivot_products` and its shared version."""
+    adapter = as_adapter(model)
+    images = check_images(adapter, images)
     if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}.")
     if not isinstance(n_pivots, (int, np.integer)) or n_pivots < 1:
         raise ValueError(f"n_pivots must be a positive integer, got {n_pivots!r}.")
+    return adapter, images, select_layers(adapter.model, layers)[0]
 
 
 class _PivotPlan:
@@ -403,10 +404,7 @@ def shared_pivot_products(model, images, subsets, layers=None, *, n_pivots=50, b
     """
     import tensorflow as tf
 
-    adapter = as_adapter(model)
-    images = check_images(adapter, images)
-    _check_sizes(batch_size, n_pivots)
-    refs, _ = select_layers(adapter.model, layers)
+    adapter, images, refs = _checked(model, images, layers, batch_size, n_pivots)
     subsets = [np.asarray(s, dtype=np.int64).reshape(-1) for s in subsets]
     reports = list(progress) if progress is not None else [None] * len(subsets)
     results, plans, requested, forwarded = [None] * len(subsets), {}, 0, 0
