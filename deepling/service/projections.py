@@ -25,13 +25,14 @@ from numbers import Integral
 
 from deepling.models import as_adapter
 from deepling.projection import LayerSequence, layer_sequence
+from deepling.projection.activations import N_DIRECTIONS, N_LANDMARKS
 from deepling.service import schema
 from deepling.service.cache import ArrayCache, cache_key
 from deepling.service.selection import choose_images, normalise
 
 TASK = "layer_sequence"
 # Bump when what is stored under a key changes, so old entries are not read.
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -159,7 +160,8 @@ class ProjectionService:
         return self.store.path(key).exists()
 
 
-def cached_sequence(store: ArrayCache, model, images, layers=None, *, n_pivots: int = 50,
+def cached_sequence(store: ArrayCache, model, images, layers=None, *,
+                    n_landmarks: int = N_LANDMARKS, n_directions: int = N_DIRECTIONS,
                     random_state=0, align: bool = True, progress=None) -> LayerSequence:
     """:func:`~deepling.projection.layer_sequence`, read from ``store`` when it has it.
 
@@ -172,8 +174,8 @@ def cached_sequence(store: ArrayCache, model, images, layers=None, *, n_pivots: 
     key = None
     if reproducible:
         key = cache_key("layer_sequence", FORMAT_VERSION, adapter.fingerprint,
-                        list(adapter.input_range), np.asarray(images), layers, int(n_pivots),
-                        int(random_state), bool(align))
+                        list(adapter.input_range), np.asarray(images), layers, int(n_landmarks),
+                        int(n_directions), int(random_state), bool(align))
         hit = store.get(key)
         if hit is not None:
             try:
@@ -184,8 +186,9 @@ def cached_sequence(store: ArrayCache, model, images, layers=None, *, n_pivots: 
                 if progress:
                     progress(1.0, "Layer projections loaded from the cache")
                 return result
-    result = layer_sequence(adapter, images, layers, n_pivots=n_pivots, random_state=random_state,
-                            align=align, progress=progress)
+    result = layer_sequence(adapter, images, layers, n_landmarks=n_landmarks,
+                            n_directions=n_directions, random_state=random_state, align=align,
+                            progress=progress)
     if key is not None:
         store.put(key, result.to_arrays())
     return result
