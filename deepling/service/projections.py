@@ -31,6 +31,8 @@ from deepling.service.cache import ArrayCache, cache_key
 from deepling.service.selection import choose_images, normalise
 
 TASK = "layer_sequence"
+# Choices that need the model's predictions (errors, a confusion cell); the others do not.
+PREDICTED_MODES = ("misclassified", "cell")
 # Bump when what is stored under a key changes, so old entries are not read.
 FORMAT_VERSION = 2
 
@@ -87,7 +89,8 @@ class ProjectionService:
         """
         ds = self.workspace.dataset(model_id, data_id)
         choice = normalise(raw_choice, ds.n_classes)
-        predicted = self.workspace.predictions(model_id, data_id).predicted
+        predicted = (self.workspace.predictions(model_id, data_id).predicted
+                     if choice["mode"] in PREDICTED_MODES else None)
         return choice, choose_images(ds.labels, predicted, choice, ds.n_classes)
 
     def key(self, model_id: str, data_id: str, choice: dict) -> str:
@@ -103,7 +106,11 @@ class ProjectionService:
         A result already stored (by this process, another one, or before a restart) starts
         no job.
         """
-        choice, _ = self.choose(model_id, data_id, raw_choice)
+        ds = self.workspace.dataset(model_id, data_id)
+        choice = normalise(raw_choice, ds.n_classes)
+        if choice["mode"] not in PREDICTED_MODES or self.workspace.predictions_ready(model_id, data_id):
+            self.choose(model_id, data_id, choice)  # a choice that selects too few images: now
+        # else predicting is long work: the job does it first (and reports such a choice)
         request = Request(self.key(model_id, data_id, choice), model_id, data_id, choice)
         if self.store.get(request.key) is None:  # read, not just seen: a damaged one is redone
             self.jobs.submit(request.key, TASK, {"model": model_id, "data": data_id, "choice": choice})
