@@ -282,7 +282,7 @@ def report(scale, compare, command, quick, params, load):
          "with other images and landmarks, reuse them. **Ratio, warm** = pipeline best ÷ predict best: the "
          "steady state of a running app, and the figure the goal refers to. *Ratio, cold* = "
          "first ÷ first. *CPU* ratios divide process CPU times instead of wall times: everything "
-         "runs on one thread, so they are what the wall ratios would be on an idle machine, and "
+         "runs in one process, so they are close to what the wall ratios would be on an idle machine, and "
          "they vary less when other work shares the CPU. Peak RSS is the whole process (Python, "
          "TensorFlow, model, images) at its highest; *added* is how far the pipeline's calls "
          "raised it."),

@@ -23,10 +23,10 @@ def register(app, workspace) -> None:
         Output("session", "data"), Output("rendered", "data"), Output("navbar", "children"),
         Output("page", "children"), Output("focus", "data"), Output("page-job", "data"),
         Output("page-poll", "disabled"),
-        Input("url", "search"), Input("page-job", "modified_timestamp"),
+        Input("url", "search"), Input("page-ready", "data"),
         State("session", "data"), State("rendered", "data"), State("page-job", "data"),
     )
-    def render_page(search, _job_changed, session, rendered, job):
+    def render_page(search, ready, session, rendered, job):
         session = dict(session or {})
         query = from_query(search)
         model_id = query.get("model") or session.get("model") or workspace.default_model_id
@@ -39,7 +39,7 @@ def register(app, workspace) -> None:
                 # Loading and predicting a large dataset (all 60,000 CIFAR-10 images) is long
                 # work: a job with a progress bar, never this request (README, #17).
                 if job and job.get("model") == model_id and job.get("data") == data_id:
-                    if not job.get("done"):
+                    if ready != job["key"]:
                         return unchanged  # still running: the poll below follows it
                 else:
                     key = cache_key("page-predictions", model_id, data_id)
@@ -55,18 +55,17 @@ def register(app, workspace) -> None:
 
     @app.callback(
         Output("page-progress", "value"), Output("page-status", "children"),
-        Output("page-job", "data", allow_duplicate=True),
-        Output("page-poll", "disabled", allow_duplicate=True),
+        Output("page-ready", "data"), Output("page-poll", "disabled", allow_duplicate=True),
         Input("page-poll", "n_intervals"), State("page-job", "data"),
         prevent_initial_call=True,
     )
     def follow_page_job(_n, job):
         """The first visit's predictions: progress, then the page (render_page above)."""
-        if not job or job.get("done"):
+        if not job:
             return no_update, no_update, no_update, True
         status = jobs.status(job["key"])
         if status["state"] == "done":
-            return 100, "done", {**job, "done": True}, True
+            return 100, "done", job["key"], True
         if status["state"] == "error":
             return 100, f"⚠ {status['message']}", no_update, True
         return round(100 * status["progress"]), status["message"] or "waiting", no_update, False

@@ -159,7 +159,10 @@ class ProjectionService:
         adapter, ds = self.workspace.model(model_id), self.workspace.dataset(model_id, data_id)
         if progress:
             progress(0.0, f"projecting {len(indices):,} images through {len(adapter.model.layers)} layers")
-        seq = layer_sequence(adapter, ds.images[indices], progress=progress)
+        # Every image (all 60,000 of CIFAR-10): the dataset's own array, not a 184 MB copy.
+        everything = len(indices) == len(ds.images)  # indices are sorted and distinct
+        seq = layer_sequence(adapter, ds.images if everything else ds.images[indices],
+                             progress=progress)
         self.store.put(self.key(model_id, data_id, choice), {"indices": indices, **seq.to_arrays()})
         return Projection(indices, seq)
 

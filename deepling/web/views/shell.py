@@ -24,6 +24,7 @@ def serve_layout(workspace) -> html.Div:
         dcc.Store(id="subset"),    # dataset indices picked by box/lasso, or None
         dcc.Store(id="layer"),     # the layer in focus (name), set by the architecture view
         dcc.Store(id="page-job"),  # a first visit's predictions job: {"key", "model", "data"}
+        dcc.Store(id="page-ready"),  # that job's key once it is done
         dcc.Interval(id="page-poll", interval=500, disabled=True),
         html.Div(navbar(), id="navbar"),
         banner.layout(),
