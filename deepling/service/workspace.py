@@ -196,8 +196,14 @@ class Workspace:
 
     def predictions_ready(self, model_id: str | None = None, data_id: str | None = None) -> bool:
         """Whether :meth:`predictions` answers without long work: the data already loaded,
-        the predictions in memory or on disk. Loads no dataset itself."""
+        the predictions in memory or on disk. Loads no dataset itself; ModelError or
+        DataError for an id that does not exist."""
         model_id, data_id = model_id or self.default_model_id, data_id or self.default_data_id
+        self.model(model_id)  # a known id (else ModelError), loaded: a model loads in a moment
+        if not self._known("data", data_id) or (
+                is_upload_id(data_id) and not self.uploads.exists("data", data_id)):
+            raise DataError(f"Unknown dataset id {shown(data_id)}: use 'default' or the id an "
+                            "upload returned.")
         with self._lock:
             if ("fitted", model_id, data_id) not in self._loaded:
                 return False
