@@ -17,7 +17,7 @@ from deepling.service.jobs import ThreadJobs
 from deepling.service.projections import ProjectionService
 from deepling.service.workspace import Workspace
 
-# Two users: 600 images each, 500 of them in both. Each chooses its pivots among 128 of its
+# Two users: 600 images each, 500 of them in both. Each finds its bases among 128 of its
 # own images; the others (472 each) are streamed, the ones in both once.
 A = np.arange(0, 600)
 B = np.arange(100, 700)
@@ -68,9 +68,9 @@ def test_overlapping_projections_share_one_forward_pass_and_equal_separate_runs(
     (alone_a, alone_b), separate_images = separate
     with Counted(adapter) as counted:
         shared = layer_sequences(adapter, images, [A, B])
-    assert separate_images == 2 + len(A) + len(B)  # a probe image each, then every image
+    assert separate_images == len(A) + len(B)  # every image once
     assert shared.n_requested == len(A) + len(B)
-    # each its probe and 128 candidates, then the streamed images, those in both once:
+    # each its 128 landmarks, then the streamed images, those in both once:
     # about a quarter fewer (500 · (472/600)² ≈ 309 expected in both streams)
     assert counted.images == shared.n_forwarded < separate_images - 200
     for alone, together in zip((alone_a, alone_b), shared.sequences):

@@ -25,6 +25,12 @@ def layer_sequence_shared(workspace, params: list[dict], progress: list, on_read
         params[0]["model"], params[0]["data"], [p["choice"] for p in params], progress, on_ready)
 
 
+def predictions_task(workspace, params: dict, progress=None):
+    """The model's predictions on every image of ``{"model", "data"}`` (a first visit to a
+    large dataset, e.g. all 60,000 CIFAR-10 images), stored in the predictions cache."""
+    workspace.predictions(params["model"], params["data"], progress=progress)
+
+
 def robustness_task(workspace, params: dict, progress=None):
     """The testing view's robustness simulation for ``{"model", "data", "size"}``."""
     from deepling.service.robustness import run_robustness
@@ -80,7 +86,7 @@ def run_task(workspace, name: str, params: dict, progress=None):
     tasks = {"layer_sequence": layer_sequence_task, "robustness": robustness_task,
              "shape_workshop": shape_workshop_task, "class_image": class_image_task,
              "neurons": neurons_task, "training": training_task, "retrain": retrain_task,
-             "across_training": across_training_task}
+             "across_training": across_training_task, "predictions": predictions_task}
     if name not in tasks:
         raise ValueError(f"Unknown task {name!r}; known: {', '.join(sorted(tasks))}.")
     return tasks[name](workspace, params, progress)
