@@ -97,6 +97,8 @@ def test_bad_projection_requests_get_json_4xx(server):
     _error(status, answer, (404,))
     status, _, answer = call(server + "/api/projections/" + "0" * 32 + "/result")
     _error(status, answer, (404,), "no result")
+    status, _, answer = call(server + "/api/projections/" + "0" * 32, method="DELETE")
+    _error(status, answer, (404,), "nothing to cancel")
     status, _, answer = call(server + "/api/projections/../../etc")
     assert status == 404
     assert healthy(server)
