@@ -93,7 +93,7 @@ def test_one_subset_failing_or_cancelled_leaves_the_others_whole(adapter, images
     first, lonely, cancelled = shared.sequences
     np.testing.assert_allclose(first.layouts, alone_a.layouts, atol=1e-5)
     assert isinstance(lonely, ValueError) and "at least 2 images" in str(lonely)
-    assert isinstance(cancelled, RuntimeError) and any(m.startswith("Choosing") for m in seen)
+    assert isinstance(cancelled, RuntimeError) and any(m.startswith("Finding") for m in seen)
 
 
 # --- the job pool ----------------------------------------------------------------------------
