@@ -103,3 +103,20 @@ def layouts_csv(seq, indices, labels, predicted, names) -> str:
             w.writerow([li, name, int(i), names[labels[j]], names[predicted[j]],
                         f"{xy[j, 0]:.5f}", f"{xy[j, 1]:.5f}"])
     return out.getvalue()
+
+
+def epochs_payload(projection, labels, class_names, data_key: str, layer: str) -> dict:
+    """The renderer's payload for one layer across training: the same contract as across
+    layers, one frame per snapshot. Points are coloured by the last snapshot's predictions;
+    each frame notes its snapshot's accuracy on these images."""
+    from deepling.web.views.payload import sequence_payload
+
+    predicted, confidence = projection.predicted, projection.confidence
+    payload = sequence_payload(projection.sequence, projection.indices, labels, predicted[-1],
+                               confidence[-1], class_names, data_key)
+    known = np.asarray(labels) >= 0
+    for frame, right in zip(payload["layers"], predicted == np.asarray(labels)):
+        frame["layer"] = layer
+        frame["accuracy"] = round(float(right[known].mean()), 4) if known.any() else None
+    payload.update(across="training", along=layer)
+    return payload
