@@ -114,7 +114,7 @@
       : `<b>${i}/${d.nLayers - 1} · ${L.name}</b> <span class="text-muted">${L.type} · ${fmtShape(L.shape)}</span>`;
     if (!training && d.snapshot) text += ` <span class="badge text-bg-info">${d.snapshot}</span>`;
     if (i > 0 && L.residualAfter !== null && L.residualAfter !== undefined) {
-      text += ` <span class="dl-diag" title="Procrustes alignment onto the previous ${training ? 'epoch' : 'layer'}: ` +
+      text += `${training ? ' ·' : ''} <span class="dl-diag" title="Procrustes alignment onto the previous ${training ? 'epoch' : 'layer'}: ` +
         `residual before → after turning (0 = identical layouts)">` +
         `${L.mirrored ? '<span class="badge text-bg-warning">mirrored</span> ' : ''}` +
         `turned ${L.rotation}° · residual ${L.residualBefore.toFixed(2)} → ${L.residualAfter.toFixed(2)}</span>`;

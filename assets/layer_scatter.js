@@ -260,8 +260,11 @@ void main() {
   };
 
   // Trails: setTrails(true) draws TRAIL_STEPS samples over the last TRAIL_SPAN frames of each
-  // point's path (behind the direction of play), the oldest smallest and faintest.
-  const TRAIL_STEPS = 5, TRAIL_SPAN = 1.5;
+  // point's path (behind the direction of play), the oldest smallest and faintest. Every
+  // sample costs a software rasteriser about as much as the dots themselves, so at most
+  // TRAIL_POINTS points get a trail: all of them up to that many, beyond it the first ones
+  // in buffer order, which the payload's fixed shuffle makes a random sample.
+  const TRAIL_STEPS = 6, TRAIL_SPAN = 1.2, TRAIL_POINTS = 2000;
   const TRAIL_ATTRIBUTES = ['a_back1', 'a_back2'];
 
   function trailsOn(s) {
@@ -313,7 +316,7 @@ void main() {
     ...Array.from({ length: TRAIL_STEPS }, (_, j) => ({
       name: `trail ${TRAIL_STEPS - j}`, program: 'trail',
       active: trailsOn,
-      range: (s) => [0, s._data.n],
+      range: (s) => [0, Math.min(s._data.n, TRAIL_POINTS)],
       set: (gl, u, s) => trailUniforms(gl, u, s, TRAIL_STEPS - j),
     })),
     {
