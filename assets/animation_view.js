@@ -311,7 +311,16 @@
 
   function gotoLayer(name) {
     const d = view.data, s = view.scatter;
-    if (!name || acrossTraining()) return window.dash_clientside.no_update;
+    if (!name) return window.dash_clientside.no_update;
+    if (acrossTraining()) {
+      // another layer chosen elsewhere (architecture): across training, show that layer's epochs
+      const along = el('anim-along');
+      const known = along && Array.from(along.options).some((o) => o.value === name);
+      if (known && name !== view.data.along && name !== view.publishedLayer) {
+        window.dash_clientside.set_props('anim-along', {value: name});
+      }
+      return window.dash_clientside.no_update;
+    }
     if (!d || !s) { view.pendingLayer = name; return window.dash_clientside.no_update; }
     view.publishedLayer = name;
     const i = d.layers.findIndex((L) => L.name === name);
