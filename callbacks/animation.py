@@ -49,10 +49,11 @@ def register(app, workspace) -> None:
         service = training()
         if not rendered or service is None:
             return True, no_update, no_update
-        snapshots = service.snapshots(service.run_of(rendered["model"], run))
+        run_id = service.run_of(rendered["model"], run)
+        snapshots = service.snapshots(run_id)
         if not snapshots:
             return True, no_update, no_update
-        epochs, layers = view.training_choices(snapshots, view.run_layers(workspace, rendered["model"]))
+        epochs, layers = view.training_choices(snapshots, service.run_layers(run_id))
         return False, epochs, layers
 
     @app.callback(
@@ -90,9 +91,11 @@ def register(app, workspace) -> None:
         service = training()
         run_id = service.run_of(model_id, run) if service else None
         snapshots = service.snapshots(run_id) if service else []
+        if across == "training" and len(snapshots) < 2 and from_url:
+            across = "layers"  # a link from another server or run: its layers, at least
         try:
             if across == "training":
-                along = along or view.default_along(view.run_layers(workspace, model_id))
+                along = along or view.default_along(service.run_layers(run_id) if run_id else [])
                 submitted = projections.submit_epochs(
                     model_id, data_id, raw, along, [(f"epoch {e}", p) for e, p in snapshots])
                 extra = {"across": "training", "along": along, "start": view.training_query(search)[3]}

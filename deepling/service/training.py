@@ -326,6 +326,13 @@ class TrainingService:
         """(epoch, path) of the run's kept snapshots, oldest first."""
         return [(snapshot_epoch(p), p) for p in snapshot_paths(self.store, run_id)] if run_id else []
 
+    def run_layers(self, run_id: str) -> list[str]:
+        """The layers the run's model measures (conv and dense): what can be projected across
+        its snapshots (the run may train the demo CNN beside another open model)."""
+        params = (self.store.get(run_id, "meta") or {}).get("params", {})
+        source = params.get("config", {}).get("source", DEFAULTS["source"])
+        return [layer["name"] for layer in self.layer_sizes(source, params.get("model"))]
+
     def snapshot_model(self, run_id: str, epoch: int) -> str:
         """A workspace model id for one snapshot (saved like a trained model, once), so every
         view, the layer animation first, opens it by id."""

@@ -114,13 +114,6 @@ def training_choices(snapshots, layers) -> tuple[list, list]:
     return epochs, [{"label": n, "value": n} for n in layers]
 
 
-def run_layers(workspace, model_id: str) -> list[str]:
-    """The layers a training run measures (conv and dense), the ones projected across it."""
-    from deepling.training import filter_layers
-
-    return filter_layers(workspace.model(model_id).model)
-
-
 def training_query(search, across=None, snapshot=None, along=None):
     """The link's across-training state: ``?across=training&along=fc2&epoch=3`` or, across
     layers, ``?snapshot=3`` (the epoch shown). Returns (across, snapshot, along, epoch)."""
