@@ -1,7 +1,7 @@
 """One layer's projection across training: the images laid out at every snapshot.
 
 Each snapshot is projected at the chosen layer by :func:`~deepling.projection.layer_sequence`
-itself (the same pivot products, Pivot MDS and collapse checks as across layers: real
+itself (the same layouts and collapse checks as across layers: real
 projections of each snapshot, not interpolations), and the epochs' layouts are chained by
 the animation's own Procrustes alignment with the mirroring test, so a point moves only as
 far as the model changed between two epochs.
@@ -14,7 +14,7 @@ import numpy as np
 from deepling.projection.sequence import LayerSequence, _align_chain, layer_sequence
 
 
-def projection_across_training(models, images, layer: str, *, labels=None, n_pivots: int = 50,
+def projection_across_training(models, images, layer: str, *, labels=None,
                                random_state: int = 0, progress=None,
                                project=layer_sequence) -> LayerSequence:
     """Layouts of ``images`` at ``layer`` for each model in ``models`` (the snapshots, in order).
@@ -29,9 +29,9 @@ def projection_across_training(models, images, layer: str, *, labels=None, n_piv
         The layer to project at every snapshot.
     labels : sequence of str, optional
         A name per snapshot (e.g. ``"epoch 3"``); default ``"snapshot k"``.
-    n_pivots, random_state, progress
+    random_state, progress
         As for :func:`~deepling.projection.layer_sequence` (one random state for all
-        snapshots, so each epoch picks the same pivot images).
+        snapshots, so each epoch picks the same landmark images).
     project : callable, default :func:`~deepling.projection.layer_sequence`
         What projects one snapshot (the service passes its cached version, so a run that
         gained an epoch projects only the new snapshot).
@@ -52,8 +52,8 @@ def projection_across_training(models, images, layer: str, *, labels=None, n_piv
     raw, collapsed, warnings, first = [], [], [], None
     for k, model in enumerate(models):
         part = (lambda f, m, k=k: report((k + f) / len(models), f"{labels[k]}: {m}"))
-        seq = project(model, images, [layer], n_pivots=n_pivots, random_state=random_state,
-                      align=False, progress=part)
+        seq = project(model, images, [layer], random_state=random_state, align=False,
+                      progress=part)
         first = first or seq
         raw.append(np.asarray(seq.layouts[0], np.float64))
         collapsed.append(bool(seq.collapsed[0]))
@@ -68,4 +68,5 @@ def projection_across_training(models, images, layer: str, *, labels=None, n_piv
         shapes=(first.shapes[0],) * len(models),
         layouts=np.clip(layouts, -1.0, 1.0).astype(np.float32),
         collapsed=np.array(collapsed, bool), **diagnostics, aligned=True,
-        n_pivots=first.n_pivots, warnings=tuple(warnings), skipped=())
+        n_landmarks=first.n_landmarks, n_directions=first.n_directions,
+        warnings=tuple(warnings), skipped=())
