@@ -1175,8 +1175,8 @@ void main() {
 
       // the two layers around t are two offsets into the one position buffer
       const { lo, hi, mix } = this._layerPair();
-      this._ensureLayer(lo);
-      this._ensureLayer(hi);
+      // the frames around t, and the two either side that the trail passes read
+      for (let l = Math.max(0, lo - 2); l <= Math.min(d.nLayers - 1, hi + 2); l++) this._ensureLayer(l);
       gl.bindBuffer(gl.ARRAY_BUFFER, this._posBuf);
       gl.vertexAttribPointer(0, 2, gl.UNSIGNED_SHORT, true, 0, lo * d.n * 4);
       gl.vertexAttribPointer(1, 2, gl.UNSIGNED_SHORT, true, 0, hi * d.n * 4);
