@@ -93,13 +93,16 @@ def train(model, x, y, *, validation=None, config: TrainingConfig | None = None,
     try:
         for epoch in range(1, cfg.epochs + 1):
             order = rng.permutation(len(x))
-            seconds, losses, accs = 0.0, [], []
+            losses, accs, paused = [], [], 0.0
+            began = time.perf_counter()
             for b in range(n_batches):
                 wish = _ask(control)
                 if wish.get("command") == "pause":
                     out.state("paused", f"paused at epoch {epoch}, batch {b}")
                     out.flush()
+                    t_pause = time.perf_counter()
                     wish = _wait_while_paused(control)
+                    paused += time.perf_counter() - t_pause
                     out.state("running", "")
                 if wish.get("command") == "stop":
                     raise _Stop("stopped by the user")
@@ -112,9 +115,7 @@ def train(model, x, y, *, validation=None, config: TrainingConfig | None = None,
                     out.freeze(mark)
                     frozen = wanted
                 idx = order[b * cfg.batch_size:(b + 1) * cfg.batch_size]
-                t0 = time.perf_counter()
                 r = step(x[idx], y[idx], frozen)
-                seconds += time.perf_counter() - t0
                 if not np.isfinite(r["loss"]):
                     raise _Failed(f"the loss became {r['loss']} at epoch {epoch}, batch {b + 1}: "
                                   "lower the learning rate and start again")
@@ -124,8 +125,12 @@ def train(model, x, y, *, validation=None, config: TrainingConfig | None = None,
                 if progress and (b % 10 == 0 or b + 1 == n_batches):
                     progress((epoch - 1 + (b + 1) / n_batches) / cfg.epochs,
                              f"epoch {epoch}/{cfg.epochs}, batch {b + 1}/{n_batches}")
+            # The epoch's whole batch loop as the user waits for it (control polls and
+            # deltas included, pauses not), so it compares with a model.fit epoch.
+            seconds = time.perf_counter() - began - paused
             row = {"epoch": epoch, "loss": float(np.mean(losses)), "accuracy": float(np.mean(accs)),
                    "seconds": round(seconds, 3), "frozen": sorted(frozen), "step": global_step}
+            step.settle_batch_norm()  # before validating and saving: see its docstring
             if validate:
                 row["val_loss"], row["val_accuracy"] = step.evaluate(*validation)
             if snap_dir:
@@ -146,6 +151,8 @@ def train(model, x, y, *, validation=None, config: TrainingConfig | None = None,
         record["state"] = "failed"
         record["message"] = (f"out of memory ({type(e).__name__}): use a smaller batch size; "
                              "the last good epoch is kept")
+    if record["state"] == "stopped":
+        step.settle_batch_norm()  # a layer first trained in the stopped epoch
     out.state(record["state"], record["message"])
     out.flush()
     return record
