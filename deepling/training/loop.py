@@ -85,11 +85,10 @@ def train(model, x, y, *, validation=None, config: TrainingConfig | None = None,
     global_step = 0
     validate = validation is not None and len(validation[0]) > 0
 
-    if snap_dir:  # the starting point, so hover maps and projections exist from the start
-        record["snapshots"].append(_snapshot(model, snap_dir, 0, [], cfg.max_snapshots))
-    if validate:  # the starting point, so the curves show where training began
-        vl, va = step.evaluate(*validation)
-        out.epoch({"epoch": 0, "val_loss": vl, "val_accuracy": va})
+    # The starting point (its snapshot, so hover maps and projections exist from the start;
+    # its validation, so the curves show where training began) is taken once the first
+    # batch is out, so the page shows a loss point before a pass over the validation images.
+    start_pending = validate or snap_dir is not None
     try:
         for epoch in range(1, cfg.epochs + 1):
             order = rng.permutation(len(x))
@@ -121,7 +120,18 @@ def train(model, x, y, *, validation=None, config: TrainingConfig | None = None,
                                   "lower the learning rate and start again")
                 global_step += 1
                 losses.append(r["loss"]), accs.append(r["accuracy"])
-                out.batch(global_step, epoch, r)
+                out.batch(global_step, epoch, r, first=global_step == 1)
+                if start_pending:  # with the starting weights put back for the moment
+                    start_pending, now, t_start = False, model.get_weights(), time.perf_counter()
+                    model.set_weights(good_weights)
+                    if snap_dir:
+                        record["snapshots"].append(_snapshot(model, snap_dir, 0, [], cfg.max_snapshots))
+                    if validate:
+                        vl, va = step.evaluate(*validation)
+                    model.set_weights(now)
+                    if validate:
+                        out.epoch({"epoch": 0, "step": 0, "val_loss": vl, "val_accuracy": va})
+                    paused += time.perf_counter() - t_start  # not the epoch's training time
                 if progress and (b % 10 == 0 or b + 1 == n_batches):
                     progress((epoch - 1 + (b + 1) / n_batches) / cfg.epochs,
                              f"epoch {epoch}/{cfg.epochs}, batch {b + 1}/{n_batches}")
@@ -215,7 +225,7 @@ class _Outbox:
         self.steps, self.losses, self.accs, self.epochs, self.freezes = [], [], [], [], []
         self.sums, self.count, self.status = None, 0, None
 
-    def batch(self, global_step, epoch, r):
+    def batch(self, global_step, epoch, r, first=False):
         self.steps.append(global_step), self.losses.append(r["loss"]), self.accs.append(r["accuracy"])
         self.epoch_now = epoch
         if self.sums is None:
@@ -225,7 +235,7 @@ class _Outbox:
             for n, v in r[k].items():
                 self.sums[k][n] += v
         self.count += 1
-        if time.monotonic() - self.last >= self.every:
+        if first or time.monotonic() - self.last >= self.every:
             self.flush()
 
     def epoch(self, row):
