@@ -24,7 +24,6 @@ import argparse
 import datetime
 import os
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -33,7 +32,6 @@ from pathlib import Path
 import numpy as np
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-REPO = Path(__file__).resolve().parent.parent
 OUT = Path(__file__).parent / "results" / "training.md"
 PORT = 8231
 FROZEN = ("conv1a", "conv1b", "conv2a", "conv2b")
@@ -149,14 +147,10 @@ def price_rows(a) -> list[tuple]:
 # --- the app: first points, and another session's requests during a run ------------------
 
 def server_rows(a) -> list[tuple]:
-    from tests.reliability import call, callback_specs, forge
+    from tests.browser import running_app
+    from tests.reliability import callback_specs, forge
 
-    base = f"http://127.0.0.1:{PORT}"
-    log = tempfile.NamedTemporaryFile(prefix="bench-training-app-", suffix=".log", delete=False)
-    proc = subprocess.Popen([sys.executable, str(REPO / "run.py"), "--port", str(PORT)], cwd=REPO,
-                            stdout=log, stderr=subprocess.STDOUT)
-    try:
-        _wait_up(base, proc, log.name)
+    with running_app(port=PORT, timeout=300) as base:
         specs = callback_specs(base)
         idle = _light(base, seconds=20)
         firsts, during = [], None
@@ -197,13 +191,6 @@ def server_rows(a) -> list[tuple]:
                 stop_light.set()
                 thread.join()
             firsts.append((first_loss, first_bars))
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        os.unlink(log.name)
     rows = []
     for k, (loss, bars) in enumerate(firsts):
         which = "first run after start-up" if k == 0 else "second run"
@@ -238,24 +225,6 @@ def _light(base, seconds=None, stop=None) -> dict:
         i += 1
         time.sleep(0.05)  # a person's page, not a load generator
     return out
-
-
-def _wait_up(base, proc, log, timeout=300):
-    import urllib.request
-
-    deadline = time.time() + timeout
-    while True:
-        if proc.poll() is not None:
-            raise RuntimeError(Path(log).read_text()[-3000:])
-        try:
-            with urllib.request.urlopen(base + "/health", timeout=2) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            pass
-        if time.time() > deadline:
-            raise RuntimeError(f"the app did not come up:\n{Path(log).read_text()[-3000:]}")
-        time.sleep(0.5)
 
 
 if __name__ == "__main__":
