@@ -5,15 +5,12 @@ and the two talk only through the shared run store in DEEPLING_CACHE.
 
 import os
 import shutil
-import subprocess
-import sys
 import tempfile
 import time
 
 import pytest
 
-from tests.browser import REPO
-from tests.test_celery_jobs import redis_url  # noqa: F401  (the real Redis fixture)
+from tests.test_celery_jobs import celery_worker, redis_url  # noqa: F401  (redis_url: a fixture)
 from tests.test_training_browser import tiny_folder  # noqa: F401  (train/ and test/ images)
 
 pytestmark = pytest.mark.slow
@@ -28,10 +25,7 @@ def test_a_run_trains_on_the_worker_and_obeys_the_page(redis_url, tiny_folder): 
     env = {**os.environ, "DEEPLING_BROKER_URL": redis_url, "DEEPLING_CACHE": cache,
            "DEEPLING_DATA": str(tiny_folder)}
     log = open(os.path.join(cache, "worker.log"), "w+")
-    worker = subprocess.Popen([sys.executable, "-m", "celery", "-A", "deepling.service.worker", "worker",
-                               "--pool=solo", "--loglevel=INFO", "--without-gossip",
-                               "--without-mingle", "--without-heartbeat"],
-                              cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+    worker = celery_worker(env, log)
     try:
         config = Config(data=str(tiny_folder), broker_url=redis_url, cache=cache)
         service = TrainingService(Workspace(config), store=RunStore(os.path.join(cache, "training")))
