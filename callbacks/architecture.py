@@ -15,6 +15,7 @@ from dash import ALL, Input, Output, State, ctx, html, no_update
 from deepling.models.graph import layer_graph
 from deepling.service import layers
 from deepling.service.selection import from_query
+from deepling.web.clicks import clicked
 from deepling.web.views import architecture as view
 
 
@@ -122,9 +123,8 @@ def register(app, workspace) -> None:
         Output("arch-tabs", "active_tab", allow_duplicate=True),
         Input({"type": "arch-map", "channel": ALL}, "n_clicks"), prevent_initial_call=True)
     def pick_map(clicks):
-        if not ctx.triggered_id or not any(c for c in clicks or [] if c):
-            return no_update, no_update
-        return ctx.triggered_id["channel"], "top"
+        channel = clicked("channel")
+        return (no_update, no_update) if channel is None else (channel, "top")
 
     @app.callback(
         Output("arch-channel", "value", allow_duplicate=True),
@@ -140,9 +140,8 @@ def register(app, workspace) -> None:
         Output("focus", "data", allow_duplicate=True),
         Input({"type": "arch-top-image", "index": ALL}, "n_clicks"), prevent_initial_call=True)
     def focus_top_image(clicks):
-        if not ctx.triggered_id or not any(c for c in clicks or [] if c):
-            return no_update
-        return int(ctx.triggered_id["index"])
+        index = clicked()
+        return no_update if index is None else int(index)
 
     projections = app.server.config["DEEPLING_PROJECTIONS"]
 

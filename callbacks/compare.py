@@ -6,13 +6,14 @@ and watch the two projection jobs and fill the matrices and the disagreement gri
 
 from __future__ import annotations
 
-from dash import ALL, ClientsideFunction, Input, Output, State, ctx, no_update
+from dash import ALL, ClientsideFunction, Input, Output, State, no_update
 
 from deepling.data import DataError
 from deepling.models import ModelError
 from deepling.service.compare import aligned_sequences, compare_models, same_images_choice
 from deepling.service.projections import Request
 from deepling.service.selection import from_query
+from deepling.web.clicks import clicked
 from deepling.web.views import compare as view
 from deepling.web.views.payload import sequence_payload
 
@@ -80,9 +81,8 @@ def register(app, workspace) -> None:
     @app.callback(Output("focus", "data", allow_duplicate=True),
                   Input({"type": "cmp-tile", "index": ALL}, "n_clicks"), prevent_initial_call=True)
     def focus_tile(clicks):
-        if not ctx.triggered_id or not any(c for c in clicks if c):
-            return no_update
-        return int(ctx.triggered_id["index"])
+        index = clicked()
+        return no_update if index is None else int(index)
 
     app.clientside_callback(ClientsideFunction("deeplingCompare", "mount"),
                             Output("cmp-mounted", "children"), Input("cmp-payload", "data"))

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
-from dash import ALL, Input, Output, Patch, State, ctx, no_update
+from dash import ALL, Input, Output, Patch, State, no_update
 
 from deepling.evaluation import cell_indices, filter_images
 from deepling.service.selection import MAX_COUNT
+from deepling.web.clicks import clicked
 from deepling.web.views import data as view
 
 # Largest cell sent to the layer animation whole; a bigger one is sampled down (by the
@@ -111,9 +112,8 @@ def register(app, workspace) -> None:
     @app.callback(Output("focus", "data", allow_duplicate=True),
                   Input({"type": "data-tile", "index": ALL}, "n_clicks"), prevent_initial_call=True)
     def focus_tile(clicks):
-        if not ctx.triggered_id or not any(clicks):
-            return no_update
-        return int(ctx.triggered_id["index"])
+        index = clicked()
+        return no_update if index is None else int(index)
 
     # Ring the focused tile (here and among the strip view's picked images) without
     # re-rendering them (the focus moves on every click).

@@ -3,7 +3,7 @@ and show the session's runs (computed by the ``shape_workshop`` task)."""
 
 from __future__ import annotations
 
-from dash import Input, Output, State, ctx, html, no_update
+from dash import Input, Output, State, html, no_update
 
 from deepling.service.shapes import cached_workshop, workshop_key
 from deepling.shapes.workshop import DEFAULT_EPOCHS, IMAGE_STEP_SIZE

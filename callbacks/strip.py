@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import base64
 
-from dash import ALL, Input, Output, State, ctx, dcc, html, no_update
+from dash import ALL, Input, Output, State, dcc, html, no_update
 
 from deepling.data.images import ImageDecodeError
 from deepling.service import focus as service
+from deepling.web.clicks import clicked
 from deepling.web.views import strip as view
 from deepling.web.views.heatmaps import strip_picture
 
@@ -59,9 +60,8 @@ def register(app, workspace) -> None:
     @app.callback(Output("focus", "data", allow_duplicate=True),
                   Input({"type": "strip-pick", "index": ALL}, "n_clicks"), prevent_initial_call=True)
     def focus_picked(clicks):
-        if not ctx.triggered_id or not any(c for c in clicks or [] if c):
-            return no_update
-        return int(ctx.triggered_id["index"])
+        index = clicked()
+        return no_update if index is None else int(index)
 
     @app.callback(Output("strip-target-class", "style"), Output("strip-target-layer", "style"),
                   Output("strip-target-channel", "style"), Input("strip-target-kind", "value"))
