@@ -40,7 +40,7 @@ def test_start_watch_freeze_and_stop(tiny_folder):
             wait_for(d, "return document.getElementById('train-start')", 120, "the Training view")
             # 96 of the folder's 160: not a multiple of 500 from 64 (the field once dropped
             # such values and the run took its default): 6 batches of 16 per epoch, not 10
-            for field, value in (("train-subset", "96"), ("train-batch", "16"), ("train-epochs", "20")):
+            for field, value in (("train-subset", "96"), ("train-batch", "16"), ("train-epochs", "60")):
                 el = d.find_element("id", field)
                 el.send_keys("\b" * 8 + value)
             d.execute_script("arguments[0].click()", d.find_element("id", "train-start"))
