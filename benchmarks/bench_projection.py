@@ -3,8 +3,8 @@
 Measures, and writes to ``benchmarks/results/projection.md``:
 
 1. **Cost against prediction.** For N = 1,000 / 5,000 / 10,000 / 60,000 images: the time of
-   ``layer_sequence`` (cache off) over the time of a plain ``model.predict`` on the same
-   images (goal ≤ 1.3), as wall and as process CPU time (steadier on a shared machine),
+   ``layer_sequence`` over the time of a plain ``model.predict`` on the same images
+   (goal ≤ 1.3), as wall and as process CPU time (steadier on a shared machine),
    and the peak resident memory of the process (goal ≤ 2 GB at N = 60,000, all of CIFAR-10),
    beside the stress and variance shown of the layouts on a fixed sample. Every
    measurement runs in a fresh subprocess so peaks do not mix.
@@ -13,12 +13,14 @@ Measures, and writes to ``benchmarks/results/projection.md``:
    few layers and extrapolated to all layers, and only their ``fit_transform`` is timed
    (activations handed to them for free), which favours them.
 3. **Quality and stability.** Stress of the pipeline's layouts and the variance they
-   show, against classical MDS on the same layers, and the mean point travel between
+   show, against classical MDS and Pivot MDS (50 pivots, the pipeline's method before
+   #17) on the same layers, and the mean point travel between
    consecutive frames with and without Procrustes alignment.
 
 Run from the repository root, on an otherwise idle machine::
 
-    python benchmarks/bench_projection.py            # the full run (about 5 minutes)
+    python benchmarks/bench_projection.py            # the full run (about 10 minutes)
+    python benchmarks/bench_projection.py --sizes 1000,5000,10000   # without the 60,000 row
     python benchmarks/bench_projection.py --quick    # a small smoke run
 
 Needs the trained demo model (``deepling train-demo``) and CIFAR-10 (``DEEPLING_CIFAR10``
@@ -113,14 +115,14 @@ def worker_predict(n):
             "warm_cpu": min(c for _, c in warm), "max_rss": _max_rss()}
 
 
-def worker_pipeline(n, n_pivots):
+def worker_pipeline(n, params):
     from deepling.projection import layer_sequence
 
     adapter, images = _load(n)
     before = PeakRSS().peak
     with PeakRSS() as rss:
         seqs = []
-        times = [timed(lambda: seqs.append(layer_sequence(adapter, images, n_pivots=n_pivots)))
+        times = [timed(lambda: seqs.append(layer_sequence(adapter, images, **params)))
                  for _ in range(2)]
     out = {"first": times[0][0], "best": min(w for w, _ in times), "first_cpu": times[0][1],
            "best_cpu": min(c for _, c in times), "rss_before": before, "rss_peak": rss.peak,
@@ -165,19 +167,21 @@ def _variance_shown(centred, layout):
     return float(np.sum((centred.T @ basis) ** 2))
 
 
-def worker_compare(n, layers, n_pivots):
-    """Pipeline vs per-layer t-SNE and MDS; stress vs classical MDS; travel with/without alignment."""
+def worker_compare(n, layers, params):
+    """Pipeline vs per-layer t-SNE and MDS; stress vs classical and Pivot MDS; travel with/without
+    alignment."""
     import keras
     from scipy.spatial.distance import pdist
     from sklearn.manifold import MDS, TSNE
 
-    from deepling.projection import layer_sequence
+    from deepling.projection import PivotMDS, layer_sequence
 
     adapter, images = _load(n)
+    layer_sequence(adapter, images[:300], **params)  # traces the compiled functions
     t0 = time.perf_counter()
-    seq = layer_sequence(adapter, images, n_pivots=n_pivots)
+    seq = layer_sequence(adapter, images, **params)
     pipeline = time.perf_counter() - t0
-    unaligned = layer_sequence(adapter, images, n_pivots=n_pivots, align=False)
+    unaligned = layer_sequence(adapter, images, **params, align=False)
 
     def travel(s):
         return float(np.linalg.norm(np.diff(s.layouts.astype(np.float64), axis=0), axis=2).mean())
@@ -202,12 +206,16 @@ def worker_compare(n, layers, n_pivots):
         MDS(n_components=2, init="classical_mds", random_state=0).fit_transform(acts)
         mds = time.perf_counter() - t0
         classical = classical_mds(acts)
+        pivot = PivotMDS(n_pivots=50, random_state=0).fit_transform(acts)
         centred = acts - acts.mean(axis=0)
         rows.append({"layer": name, "dim": acts.shape[1], "tsne": tsne, "mds": mds,
                      "stress_pivot": stress(true, seq.layout(name)),
                      "stress_classical": stress(true, classical),
+                     "stress_pivot_mds": stress(true, pivot),
                      "stress_random": stress(true, np.random.default_rng(0).normal(size=(n, 2))),
                      "variance_share": variance_shown(centred, seq.layout(name))
+                     / variance_shown(centred, classical),
+                     "variance_share_pivot_mds": variance_shown(centred, pivot)
                      / variance_shown(centred, classical)})
         del acts, true
     return {"pipeline": pipeline, "layers": len(seq), "per_layer": rows,
@@ -219,10 +227,10 @@ def worker_compare(n, layers, n_pivots):
 
 # --- orchestration ----------------------------------------------------------------------
 
-def run_worker(kind, n, n_pivots, layers=()):
+def run_worker(kind, n, params, layers=()):
     """Run one measurement in a fresh Python process; its result comes back as JSON."""
     cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", kind, "--n", str(n),
-           "--n-pivots", str(n_pivots)]
+           "--n-landmarks", str(params["n_landmarks"]), "--n-directions", str(params["n_directions"])]
     if layers:
         cmd += ["--layers", ",".join(layers)]
     print(f"  {kind} N={n:,} ...", flush=True)
@@ -238,28 +246,27 @@ def gb(n_bytes):
     return f"{n_bytes / 2**30:.2f} GB"
 
 
-def report(scale, compare, command, quick, n_pivots, load):
+def report(scale, compare, command, quick, params, load):
     from deepling.projection import layer_sequence
-    from deepling.projection.activations import (
-        CANDIDATES_PER_PIVOT,
-        MIN_CANDIDATES,
-    )
 
     defaults = {k: v.default for k, v in inspect.signature(layer_sequence).parameters.items()}
+    threads = ", ".join(f"{k}={os.environ[k]}" for k in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS",
+                                                        "OMP_NUM_THREADS") if k in os.environ)
 
     lines = [
         "# Layer projection benchmark",
         "",
         f"Command: `{command}`" + (" (quick smoke run: small N, not the goals' sizes)" if quick else ""),
         "",
-        f"Machine: {platform.platform()}, {os.cpu_count()} CPUs, Python {platform.python_version()}; "
-        + ", ".join(f"{k}={os.environ[k]}" for k in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS",
-                                                     "OMP_NUM_THREADS") if k in os.environ),
+        f"Measured {time.strftime('%Y-%m-%d %H:%M %Z')}. Machine: {platform.platform()}, "
+        f"{os.cpu_count()} CPUs, Python {platform.python_version()}; "
+        + (threads or "TensorFlow's default threads (as in the app)"),
         "",
-        (f"Pipeline: `layer_sequence(adapter, images, n_pivots={n_pivots})` "
-         f"(default n_pivots={defaults['n_pivots']}), batch {defaults['batch_size']}, "
-         f"pivots chosen among max({MIN_CANDIDATES}, {CANDIDATES_PER_PIVOT}·k) images; demo CNN, "
-         "CIFAR-10 test images; every row measured in a fresh process."),
+        (f"Pipeline: `layer_sequence(adapter, images, n_landmarks={params['n_landmarks']}, "
+         f"n_directions={params['n_directions']})` (defaults {defaults['n_landmarks']} and "
+         f"{defaults['n_directions']}), batch {defaults['batch_size']}: each layer laid out by PCA "
+         "within the principal subspace of the landmark images; demo CNN, CIFAR-10 images; every "
+         "row measured in a fresh process."),
         "",
         (f"Load average (1 min) at start / end: {load[0]:.2f} / {load[1]:.2f} — timings are only "
          "as good as the machine was quiet."),
@@ -270,12 +277,12 @@ def report(scale, compare, command, quick, n_pivots, load):
          "pipeline is `layer_sequence` on the uint8 images. *First* is the first call in a fresh "
          "process (both pay TensorFlow's first-run set-up, predict also traces its graph), "
          "*best* the best of the next two calls (predict) or of two calls (pipeline). The "
-         "pipeline traces its two compiled functions (candidate activations, pivot products) "
+         "pipeline traces its two compiled functions (landmark activations, subspace products) "
          "on its first call on a model and keeps them on the model's adapter; later calls, "
-         "with other images and pivots, reuse them. **Ratio, warm** = pipeline best ÷ predict best: the "
+         "with other images and landmarks, reuse them. **Ratio, warm** = pipeline best ÷ predict best: the "
          "steady state of a running app, and the figure the goal refers to. *Ratio, cold* = "
          "first ÷ first. *CPU* ratios divide process CPU times instead of wall times: everything "
-         "runs on one thread, so they are what the wall ratios would be on an idle machine, and "
+         "runs in one process, so they are close to what the wall ratios would be on an idle machine, and "
          "they vary less when other work shares the CPU. Peak RSS is the whole process (Python, "
          "TensorFlow, model, images) at its highest; *added* is how far the pipeline's calls "
          "raised it."),
@@ -306,23 +313,20 @@ def report(scale, compare, command, quick, n_pivots, load):
     mds_each = np.mean([r["mds"] for r in rows])
     lines += [
         "",
-        ("Where the time goes (profiled on this machine at N = 1,000, one thread): the pass through "
-         "the model that keeps every layer's output costs about what `predict` costs (the graph "
-         "cannot fuse a convolution with its batch norm when both are outputs), the products with "
-         "50 pivots add about a quarter of a forward pass (one k-column matrix product per layer, "
-         "~11 M multiply-adds per image against the model's ~39 M), and choosing the pivots costs a "
-         "fixed ~0.1–0.2 s per call whatever N (a 128×128 Gram matrix per layer among the candidate "
-         "images, now a symmetric rank-k update; the layouts' singular vectors now come from a 50×50 "
-         "eigenproblem instead of an SVD of the N×50 matrix). So the ratio is lowest at large N and "
-         "cannot reach 1.3 at N = 1,000 without fewer pivots, which show less of the variance in "
-         "the early layers (50 → 30 pivots: 0.89 → 0.80 of classical MDS's in pool2, N = 2,000); "
-         "`--n-pivots` trades one for the other."),
+        ("Where the time goes (profiled on this machine at N = 1,000): the pass through the model "
+         "that keeps every layer's coordinates costs a little more than `predict` (the r = 8 "
+         "products per layer are ~1.6 M multiply-adds per image against the model's ~39 M; 50 "
+         "pivot products were ~10 M); the fixed cost per call is the landmarks' centred Gram "
+         "matrix per layer (128 images: m²·D/2 ≈ 1.6 G multiply-adds over all 18 layers), 18 "
+         "partial 128×128 eigenproblems and 18 tiny 8×8 ones, about 0.1 s whatever N, where "
+         "choosing 50 max–min pivots, their products and the 18 Pivot MDS layouts took ~0.25 s."),
     ]
     largest = max(scale)
     q_big = scale[largest][1]
     verdicts = [
-        ("ratio ≤ 1.3 (warm, CPU)", ", ".join(
-            f"N = {n:,}: {q['best_cpu'] / p['warm_cpu']:.2f}" for n, (p, q) in scale.items())),
+        ("ratio ≤ 1.3 (warm, wall; CPU in brackets)", ", ".join(
+            f"N = {n:,}: {q['best'] / p['warm']:.2f} ({q['best_cpu'] / p['warm_cpu']:.2f})"
+            for n, (p, q) in scale.items())),
         (f"peak RSS ≤ 2 GB at N = {largest:,}", gb(q_big["max_rss"])),
         (f"≥ 20× faster than per-layer t-SNE (N = {c['n']:,})",
          f"{tsne_each * n_layers / c['pipeline']:.0f}×"),
@@ -340,14 +344,14 @@ def report(scale, compare, command, quick, n_pivots, load):
          "activations (computing the activations is not counted), and the mean per layer is "
          f"extrapolated to all {n_layers} layers."),
         "",
-        ("| layer | dims | t-SNE | MDS | stress: pipeline | classical MDS | random layout "
-         "| variance shown, pipeline ÷ classical MDS |"),
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        ("| layer | dims | t-SNE | MDS | stress: pipeline | classical MDS | Pivot MDS (50) | random layout "
+         "| variance shown ÷ classical MDS: pipeline | Pivot MDS (50) |"),
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         lines.append(f"| {r['layer']} | {r['dim']:,} | {r['tsne']:.1f} s | {r['mds']:.1f} s | "
-                     f"{r['stress_pivot']:.3f} | {r['stress_classical']:.3f} | "
-                     f"{r['stress_random']:.3f} | {r['variance_share']:.2f} |")
+                     f"{r['stress_pivot']:.3f} | {r['stress_classical']:.3f} | {r['stress_pivot_mds']:.3f} | "
+                     f"{r['stress_random']:.3f} | {r['variance_share']:.2f} | {r['variance_share_pivot_mds']:.2f} |")
     lines += [
         "",
         f"| method | time for all {n_layers} layers | pipeline is faster by |",
@@ -362,7 +366,9 @@ def report(scale, compare, command, quick, n_pivots, load):
          "after the best uniform scaling (lower is better). In wide layers distances concentrate "
          "and stress hardly separates any layout from random points, so the last column gives "
          "what classical MDS maximises instead: the variance of the activations in the plane "
-         "the layout spans, as a fraction of classical MDS's (1 = as good as classical MDS)."),
+         "the layout spans, as a fraction of classical MDS's (1 = as good as classical MDS). "
+         "*Pivot MDS (50)* is `PivotMDS(n_pivots=50)` fitted on the layer's activations: the method "
+         "this pipeline used before (its pivots then came from 128 candidate images)."),
         "",
         f"## Frame-to-frame stability (N = {c['n']:,})",
         "",
@@ -384,39 +390,45 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
     p.add_argument("--out", type=Path, default=RESULTS, help="where to write the markdown table")
-    p.add_argument("--n-pivots", type=int, default=None,
-                   help="pivots per layer (default: layer_sequence's default)")
+    p.add_argument("--n-landmarks", type=int, default=None,
+                   help="landmark images (default: layer_sequence's default)")
+    p.add_argument("--n-directions", type=int, default=None,
+                   help="principal directions per layer (default: layer_sequence's default)")
+    p.add_argument("--sizes", default=None, help="comma-separated N for the cost table")
     p.add_argument("--worker", choices=("predict", "pipeline", "compare"), help=argparse.SUPPRESS)
     p.add_argument("--n", type=int, help=argparse.SUPPRESS)
     p.add_argument("--layers", default="", help=argparse.SUPPRESS)
     a = p.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    if a.n_pivots is None:
-        from deepling.projection import layer_sequence
+    from deepling.projection import layer_sequence
 
-        a.n_pivots = inspect.signature(layer_sequence).parameters["n_pivots"].default
+    defaults = inspect.signature(layer_sequence).parameters
+    params = {k: getattr(a, k) if getattr(a, k) is not None else defaults[k].default
+              for k in ("n_landmarks", "n_directions")}
 
     if a.worker:
         if a.worker == "predict":
             result = worker_predict(a.n)
         elif a.worker == "pipeline":
-            result = worker_pipeline(a.n, a.n_pivots)
+            result = worker_pipeline(a.n, params)
         else:
-            result = worker_compare(a.n, a.layers.split(","), a.n_pivots)
+            result = worker_compare(a.n, a.layers.split(","), params)
         print(json.dumps(result))
         return 0
 
     sizes = QUICK_SCALE_SIZES if a.quick else SCALE_SIZES
+    if a.sizes:
+        sizes = tuple(int(v) for v in a.sizes.split(","))
     n_compare = QUICK_COMPARE_SIZE if a.quick else COMPARE_SIZE
     layers = QUICK_COMPARE_LAYERS if a.quick else COMPARE_LAYERS
     args = sys.argv[1:] if argv is None else argv
     command = " ".join(["python benchmarks/bench_projection.py", *args])
     print(f"{command}: scaling at N = {', '.join(map(str, sizes))}; comparison at N = {n_compare}")
     load_start = os.getloadavg()[0]
-    scale = {n: (run_worker("predict", n, a.n_pivots), run_worker("pipeline", n, a.n_pivots))
+    scale = {n: (run_worker("predict", n, params), run_worker("pipeline", n, params))
              for n in sizes}
-    compare = {**run_worker("compare", n_compare, a.n_pivots, layers), "n": n_compare}
-    text = report(scale, compare, command, a.quick, a.n_pivots, (load_start, os.getloadavg()[0]))
+    compare = {**run_worker("compare", n_compare, params, layers), "n": n_compare}
+    text = report(scale, compare, command, a.quick, params, (load_start, os.getloadavg()[0]))
     print("\n" + text)
     a.out.parent.mkdir(parents=True, exist_ok=True)
     a.out.write_text(text)

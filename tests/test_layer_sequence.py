@@ -12,8 +12,8 @@ from sklearn.metrics.pairwise import euclidean_distances
 from deepling.service.cache import ArrayCache
 from deepling.service.projections import cached_sequence
 from deepling.models import ModelAdapter
-from deepling.projection import LayerSequence, layer_sequence, pivot_products
-from deepling.projection.activations import MIN_CANDIDATES
+from deepling.projection import LayerSequence, landmark_products, layer_sequence
+from deepling.projection.activations import N_LANDMARKS
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +82,7 @@ def test_demo_model_gives_one_finite_layout_per_layer(demo_run, sample100, demo_
     radius = np.sqrt((seq.layouts.astype(np.float64) ** 2).sum(axis=2))
     assert radius.max() == pytest.approx(1.0, abs=1e-6)  # one shared viewport
     assert not seq.collapsed.any() and seq.warnings == ()
-    assert seq.n_pivots == 50
+    assert (seq.n_landmarks, seq.n_directions) == (len(sample100), 8)  # all are landmarks
 
 
 def test_demo_model_diagnostics(demo_run):
@@ -125,9 +125,9 @@ def test_second_call_hits_the_services_cache(tmp_path):
     """The service caches the library's result (the library itself keeps nothing)."""
     adapter, images = branching_adapter(), small_images(30)
     store = ArrayCache("projections", root=tmp_path)
-    first = cached_sequence(store, adapter, images, n_pivots=8)
+    first = cached_sequence(store, adapter, images, n_directions=4)
     calls = []
-    second = cached_sequence(store, adapter, images, n_pivots=8,
+    second = cached_sequence(store, adapter, images, n_directions=4,
                              progress=lambda f, msg: calls.append((f, msg)))
     assert not first.from_cache and second.from_cache
     assert calls == [(1.0, "Layer projections loaded from the cache")]
@@ -135,16 +135,17 @@ def test_second_call_hits_the_services_cache(tmp_path):
     assert (second.names, second.shapes, second.skipped) == (first.names, first.shapes, first.skipped)
     np.testing.assert_array_equal(first.residual_after, second.residual_after)
     # Other parameters, other images or no fixed seed: computed afresh.
-    assert not cached_sequence(store, adapter, images, n_pivots=9).from_cache
-    assert not cached_sequence(store, adapter, images[::-1], n_pivots=8).from_cache
-    assert not cached_sequence(store, adapter, images, n_pivots=8, random_state=None).from_cache
+    assert not cached_sequence(store, adapter, images, n_directions=5).from_cache
+    assert not cached_sequence(store, adapter, images[::-1], n_directions=4).from_cache
+    assert not cached_sequence(store, adapter, images, n_directions=4, random_state=None).from_cache
     assert len(list(store.dir.glob("*.npz"))) == 3
 
 
 def test_arrays_round_trip():
-    seq = layer_sequence(branching_adapter(), small_images(12), n_pivots=4)
+    seq = layer_sequence(branching_adapter(), small_images(12), n_directions=4)
     back = LayerSequence.from_arrays(seq.to_arrays())
-    for name in ("names", "types", "shapes", "warnings", "skipped", "aligned", "n_pivots"):
+    for name in ("names", "types", "shapes", "warnings", "skipped", "aligned", "n_landmarks",
+                 "n_directions"):
         assert getattr(back, name) == getattr(seq, name), name
     np.testing.assert_array_equal(back.layouts, seq.layouts)
     with pytest.raises(ValueError, match="another version"):
@@ -154,7 +155,7 @@ def test_arrays_round_trip():
 
 
 def test_functional_model_with_branches():
-    seq = layer_sequence(branching_adapter(), small_images(40), n_pivots=10)
+    seq = layer_sequence(branching_adapter(), small_images(40), n_landmarks=10)
     assert seq.names == ("pixels", "scale", "stem", "left", "right", "add", "concat", "gap", "probs")
     assert seq.shapes[seq.names.index("concat")] == (16, 16, 16)
     assert seq.shapes[seq.names.index("gap")] == (16,)
@@ -169,7 +170,7 @@ def test_open_spatial_size_takes_shapes_from_the_images():
     x = layers.Conv2D(4, 3, padding="same", name="conv")(inp)
     out = layers.Dense(2, name="head")(layers.GlobalAveragePooling2D(name="gap")(x))
     adapter = ModelAdapter.from_model(keras.Model(inp, out), "fully convolutional", "fcn-v1")
-    seq = layer_sequence(adapter, small_images(12, size=10), n_pivots=4)
+    seq = layer_sequence(adapter, small_images(12, size=10), n_directions=4)
     assert seq.shapes == ((10, 10, 3), (10, 10, 4), (4,), (2,))
 
 
@@ -182,7 +183,7 @@ def test_shared_layer_is_skipped_with_a_reason():
     shared = layers.Dense(4, name="shared")
     out = layers.Add(name="sum")([shared(flat), shared(layers.Dense(192, name="pre")(flat))])
     adapter = ModelAdapter.from_model(keras.Model(inp, out), "shared layer model", "shared-v1")
-    seq = layer_sequence(adapter, small_images(10, size=8), n_pivots=4)
+    seq = layer_sequence(adapter, small_images(10, size=8), n_directions=4)
     assert seq.names == ("pixels", "flat", "pre", "sum")
     assert seq.skipped == ("shared (Dense): used at several places in the graph",)
     with pytest.raises(ValueError, match="Cannot project shared \\(Dense\\): used at several"):
@@ -198,14 +199,14 @@ def test_sequential_model_and_explicit_layers():
                               layers.Dense(6, activation="softmax", name="out")])
     adapter = ModelAdapter.from_model(model, "sequential test model", "seq-v1")
     images = small_images(20)
-    default = layer_sequence(adapter, images, n_pivots=5)
+    default = layer_sequence(adapter, images, n_directions=5)
     assert default.names[1:] == ("r", "flat", "out") and default.types[0] == "InputLayer"
-    chosen = layer_sequence(adapter, images, ["out", "drop"], n_pivots=5)
+    chosen = layer_sequence(adapter, images, ["out", "drop"], n_directions=5)
     assert chosen.names == ("drop", "out")  # topological order; named identity layers kept
 
 
 def test_constant_layers_warn_instead_of_nan():
-    seq = layer_sequence(constant_adapter(), small_images(25), n_pivots=6)
+    seq = layer_sequence(constant_adapter(), small_images(25), n_landmarks=12)
     collapsed = {name for name, c in zip(seq.names, seq.collapsed) if c}
     assert collapsed == {"const", "dead"}
     assert np.isfinite(seq.layouts).all()
@@ -228,15 +229,15 @@ def test_non_finite_layer_warns_instead_of_nan():
     adapter = ModelAdapter.from_model(keras.Model(inp, out), "overflowing model", "inf-v1")
     with warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)  # handled, not leaked as overflow noise
-        seq = layer_sequence(adapter, small_images(10, size=8), n_pivots=4)
+        seq = layer_sequence(adapter, small_images(10, size=8), n_landmarks=6)
     assert np.isfinite(seq.layouts).all()
     assert seq.collapsed.tolist() == [False, False, True, True, True]
     assert any(w.startswith("huge (Rescaling): gives NaN or infinite") for w in seq.warnings)
 
 
-def test_fewer_images_than_pivots():
-    seq = layer_sequence(branching_adapter(), small_images(7), n_pivots=50)
-    assert seq.n_pivots == 7 and seq.layouts.shape[1] == 7
+def test_fewer_images_than_landmarks():
+    seq = layer_sequence(branching_adapter(), small_images(7), n_landmarks=50)
+    assert (seq.n_landmarks, seq.n_directions) == (7, 6) and seq.layouts.shape[1] == 7
     assert np.isfinite(seq.layouts).all()
 
 
@@ -244,33 +245,69 @@ def test_streamed_products_are_exact_and_batch_independent():
     import keras
 
     adapter, images = branching_adapter(), small_images(300, seed=1)
-    assert len(images) > MIN_CANDIDATES  # some images are streamed, not candidates
+    assert len(images) > N_LANDMARKS  # some images are streamed, not landmarks
     # batch 17 streams in many batches and a remainder, batch 300 in one
-    big = pivot_products(adapter, images, n_pivots=6, batch_size=300, random_state=3)
-    small = pivot_products(adapter, images, n_pivots=6, batch_size=17, random_state=3)
-    np.testing.assert_array_equal(big.pivot_indices, small.pivot_indices)
+    big = landmark_products(adapter, images, n_directions=5, batch_size=300, random_state=3)
+    small = landmark_products(adapter, images, n_directions=5, batch_size=17, random_state=3)
+    np.testing.assert_array_equal(big.landmarks, small.landmarks)
+    assert len(big.landmarks) == N_LANDMARKS
     model = adapter.model
     outputs = [model.inputs[0]] + [model.get_layer(n).output for n in big.names[1:]]
     acts = keras.Model(model.inputs[0], outputs)(adapter.preprocess(images), training=False)
-    for name, act, a, b, piv in zip(big.names, acts, big.products, small.products,
-                                    big.pivot_indices):
+    for name, act, a, b, var in zip(big.names, acts, big.products, small.products, big.variances):
         act = np.asarray(act, dtype=np.float64).reshape(len(images), -1)
-        centre = act[piv].mean(axis=0)
-        exact = act @ (act[piv] - centre).T
-        scale = np.abs(exact).max()
-        np.testing.assert_allclose(a, exact, atol=1e-5 * scale, err_msg=name)
-        np.testing.assert_allclose(b, exact, atol=1e-5 * scale, err_msg=name)
-        # What the products stand for: the squared distances to the pivots.
-        implied = (((act - centre) ** 2).sum(1)[:, None] + ((act[piv] - centre) ** 2).sum(1)
-                   - 2 * (a - centre @ (act[piv] - centre).T))
-        exact_sq = euclidean_distances(act, act[piv], squared=True)
-        np.testing.assert_allclose(implied, exact_sq, atol=1e-4 * exact_sq.max(), err_msg=name)
+        np.testing.assert_allclose(a, b, atol=1e-5 * np.abs(a).max(), err_msg=name)
+        # What the products stand for: every image's coordinates along the landmarks'
+        # leading principal directions (right singular vectors, each up to its sign).
+        marks = act[big.landmarks] - act[big.landmarks].mean(axis=0)
+        _, sv, vt = np.linalg.svd(marks, full_matrices=False)
+        r = min(5, len(vt))  # a 4-unit layer has 4 directions; the fifth column is zero
+        exact = (act - act.mean(axis=0)) @ vt[:r].T
+        got = a[:, :r] - a[:, :r].mean(axis=0)
+        got = got * np.sign((got * exact).sum(axis=0))
+        np.testing.assert_allclose(got, exact, atol=1e-4 * np.abs(exact).max(), err_msg=name)
+        np.testing.assert_array_equal(a[:, r:], 0.0)
+        np.testing.assert_allclose(var[:r], sv[:r] ** 2 / len(marks), rtol=1e-4, atol=1e-6 * var[0],
+                                   err_msg=name)
+
+
+def test_with_every_image_a_landmark_the_layout_is_classical_mds():
+    """Few images: the landmarks are all of them, so each layer's layout is exactly the top
+    two principal axes of its activations (classical MDS), up to turning."""
+    import keras
+
+    adapter, images = branching_adapter(), small_images(60, seed=2)
+    seq = layer_sequence(adapter, images, align=False)
+    assert seq.n_landmarks == 60
+    model = adapter.model
+    for name in ("stem", "concat", "gap"):
+        act = np.asarray(keras.Model(model.inputs[0], model.get_layer(name).output)(
+            adapter.preprocess(images)), np.float64).reshape(len(images), -1)
+        u, s, _ = np.linalg.svd(act - act.mean(axis=0), full_matrices=False)
+        assert procrustes(u[:, :2] * s[:2], seq.layout(name))[2] < 1e-8, name
+
+
+def test_streamed_layout_shows_about_as_much_as_classical_mds(demo_model, cifar_sample):
+    """More images than landmarks: the layouts of the streamed images still show nearly the
+    variance classical MDS shows, in the widest and in a dense layer."""
+    import keras
+
+    images = cifar_sample.images  # 200 images, 48 landmarks
+    seq = layer_sequence(demo_model, images, ["conv1b", "fc1"], n_landmarks=48, align=False)
+    model = demo_model.model
+    for name in ("conv1b", "fc1"):
+        act = np.asarray(keras.Model(model.inputs[0], model.get_layer(name).output)(
+            demo_model.preprocess(images)), np.float64).reshape(len(images), -1)
+        act -= act.mean(axis=0)
+        best = (np.linalg.svd(act, compute_uv=False)[:2] ** 2).sum()
+        basis, _ = np.linalg.qr(seq.layout(name) - seq.layout(name).mean(axis=0))
+        assert ((act.T @ basis) ** 2).sum() >= 0.85 * best, name
 
 
 def test_deterministic_for_fixed_random_state():
     adapter, images = branching_adapter(), small_images(30)
-    a = layer_sequence(adapter, images, n_pivots=8, random_state=5)
-    b = layer_sequence(adapter, images, n_pivots=8, random_state=5)
+    a = layer_sequence(adapter, images, n_landmarks=12, random_state=5)
+    b = layer_sequence(adapter, images, n_landmarks=12, random_state=5)
     np.testing.assert_array_equal(a.layouts, b.layouts)
 
 
@@ -287,8 +324,10 @@ def test_bad_inputs_raise_clear_errors(demo_model, sample100):
         layer_sequence(demo_model, sample100[:4], ["conv1a", "conv9"])
     with pytest.raises(ValueError, match="layers is empty"):
         layer_sequence(demo_model, sample100[:4], [])
-    with pytest.raises(ValueError, match="n_pivots must be a positive integer"):
-        layer_sequence(demo_model, sample100[:4], n_pivots=0)
+    with pytest.raises(ValueError, match="n_landmarks must be a positive integer"):
+        layer_sequence(demo_model, sample100[:4], n_landmarks=0)
+    with pytest.raises(ValueError, match="n_directions must be a positive integer"):
+        layer_sequence(demo_model, sample100[:4], n_directions=2.5)
 
 
 def test_model_without_projectable_layers():
@@ -303,13 +342,15 @@ def test_model_without_projectable_layers():
 
 
 def test_a_second_projection_on_the_same_model_is_not_traced_again():
-    """The compiled functions take images and pivots as arguments: other images, other
-    pivots and other batch sizes reuse the one trace kept on the adapter."""
+    """The compiled functions take images and bases as arguments: other images, other
+    landmarks and directions and other batch sizes reuse the one trace kept on the adapter."""
     adapter = branching_adapter()
-    pivot_products(adapter, small_images(300, seed=1), n_pivots=6, batch_size=64, random_state=3)
+    landmark_products(adapter, small_images(300, seed=1), n_landmarks=40, batch_size=64,
+                      random_state=3)
     functions = adapter.__dict__["_deepling_projection_functions"]
     traces = {key: fn.experimental_get_tracing_count() for key, fn in functions.items()}
     assert {kind for kind, _ in traces} == {"activations", "products"}
     assert all(count == 1 for count in traces.values())
-    pivot_products(adapter, small_images(260, seed=2), n_pivots=9, batch_size=50, random_state=4)
+    landmark_products(adapter, small_images(260, seed=2), n_landmarks=30, n_directions=5,
+                      batch_size=50, random_state=4)
     assert {key: fn.experimental_get_tracing_count() for key, fn in functions.items()} == traces

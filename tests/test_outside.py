@@ -28,7 +28,7 @@ def test_plot_helpers_on_results_of_a_plain_keras_model(plain, cifar_sample):
     assert isinstance(fig, go.Figure) and sum(t.type == "image" for t in fig.data) == 16
     assert "horse" in fig.layout.title.text
 
-    seq = layer_sequence(plain, x, n_pivots=6)
+    seq = layer_sequence(plain, x, n_directions=6)
     one = seq.plot(layer="conv2b", labels=y, class_names=names)
     assert "conv2b" in one.layout.title.text
     assert sum(len(t.x) for t in one.data) == len(x)  # every image, split by class
@@ -68,7 +68,7 @@ def test_layers_matched_by_relative_depth():
 
 def test_second_model_is_turned_onto_the_first(plain, cifar_sample):
     x = cifar_sample.images[:40]
-    a = layer_sequence(plain, x, n_pivots=6)
+    a = layer_sequence(plain, x, n_directions=6)
     # the same layouts mirrored and rotated: alignment must undo it
     turn = np.array([[0.0, -1.0], [-1.0, 0.0]])
     b = dataclasses.replace(a, layouts=(np.asarray(a.layouts) @ turn).astype(np.float32))
@@ -77,7 +77,7 @@ def test_second_model_is_turned_onto_the_first(plain, cifar_sample):
     live = ~np.asarray(a.collapsed)
     np.testing.assert_allclose(aligned.layouts[live], a.layouts[live], atol=1e-4)
     with pytest.raises(ValueError, match="same images"):
-        align_to_reference(a, layer_sequence(plain, x[:20], n_pivots=6))
+        align_to_reference(a, layer_sequence(plain, x[:20], n_directions=6))
 
 
 def test_comparison_difference_sums_to_zero():

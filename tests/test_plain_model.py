@@ -53,7 +53,7 @@ def test_methods_on_a_plain_keras_model_match_the_adapter(demo_model, plain, ima
     assert activation_histogram(plain, images, "conv1a").total > 0
     assert weight_histogram(plain, "conv1a")
 
-    seq = layer_sequence(plain, images, n_pivots=4)
+    seq = layer_sequence(plain, images, n_directions=4)
     assert seq.n_images == len(images) and "conv3b" in seq.names
 
 

@@ -84,6 +84,7 @@ def test_result_never_computes_and_unknown_work_is_unknown(workspace):
 def test_a_bad_choice_is_refused_before_any_job(workspace):
     jobs = ThreadJobs(workspace.config.cache, workspace)
     service = ProjectionService(workspace, jobs)
+    workspace.predictions("demo", "default")  # known: a cell's choice is checked against them now
     with pytest.raises(ValueError, match="class 12 does not exist"):
         service.submit("demo", "default", {"classes": [12]})
     with pytest.raises(ValueError, match="fewer than 2 images"):
@@ -122,3 +123,28 @@ def test_the_workspace_keeps_max_loaded_of_each_kind(data_file, cache):
     ws._store(("data", "another"), ws.raw_dataset())
     assert ("data", "default") not in ws._loaded and ("data", "another") in ws._loaded
     assert ("model", "demo") in ws._loaded  # a dataset never evicts a model
+
+
+def test_a_first_visit_predicts_in_a_job_not_in_the_request(cifar_sample, tmp_path):
+    """Predicting a whole new dataset is long work: nothing a request calls predicts it (a
+    random choice needs no predictions; a choice of errors leaves them to its job), and the
+    ``predictions`` task does it with progress."""
+    from deepling.service.tasks import run_task
+
+    ws = Workspace(Config(data=_npz(tmp_path / "new.npz", cifar_sample), cache=tmp_path / "cache"))
+    assert not ws.predictions_ready("demo", "default")  # not even loaded yet
+    jobs = ThreadJobs(ws.config.cache, ws)
+    service = ProjectionService(ws, jobs)
+    service.submit("demo", "default", {"mode": "random", "count": 8})
+    errors = service.submit("demo", "default", {"mode": "misclassified", "count": 6})
+    assert not ws.predictions_ready("demo", "default")  # loaded, but nothing predicted here
+    assert _wait(service, errors)["state"] == "done", jobs.status(errors.key)  # the job predicted
+    assert ws.predictions_ready("demo", "default")
+
+    fresh = Workspace(Config(data=ws.config.data, cache=tmp_path / "other-cache"))
+    fresh.dataset("demo", "default")
+    calls = []
+    run_task(fresh, "predictions", {"model": "demo", "data": "default"},
+             lambda f, message: calls.append((f, message)))
+    assert fresh.predictions_ready("demo", "default")
+    assert calls[0] == (0.0, "predicting 200 images (0 done)")

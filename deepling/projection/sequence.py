@@ -1,8 +1,8 @@
 """One 2-D layout of the images per layer, each turned onto the one before.
 
 :func:`layer_sequence` is what the layer animation shows: the images pass through the
-model once (:func:`~deepling.projection.activations.pivot_products`), every layer is laid
-out with Pivot MDS, each layout is aligned to the previous one with Procrustes (mirror
+model once (:func:`~deepling.projection.activations.landmark_products`), every layer is
+laid out by PCA (classical MDS) within its landmarks' principal subspace, each layout is aligned to the previous one with Procrustes (mirror
 included) so that only real change moves the points, and all frames share one viewport.
 A result converts to plain arrays and back (:meth:`LayerSequence.to_arrays`), which is how
 the service (:mod:`deepling.service.projections`) keeps it in its disk cache.
@@ -17,14 +17,15 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from deepling.models.adapter import as_adapter
-from deepling.projection.activations import check_images, pivot_products, select_layers
-from deepling.projection.pivot_mds import PivotMDS
+from deepling.projection.activations import (N_DIRECTIONS, N_LANDMARKS, check_images,
+                                              landmark_products, select_layers,
+                                              shared_landmark_products)
 from deepling.projection.procrustes import procrustes_align
 
 # Bump when the computation or the arrays change, so stored results are not reused.
-FORMAT_VERSION = 1
-# A layer whose pivots (max–min spread, so its most different images) lie within this
-# fraction of their norm of each other has collapsed to a point: float32 cannot resolve
+FORMAT_VERSION = 2
+# A layer whose landmarks lie within this fraction of their norm of each other has
+# collapsed to a point: float32 cannot resolve
 # finer differences anyway.
 COLLAPSE_RTOL = 1e-5
 # Share of the progress bar for streaming; the rest is layout and alignment.
@@ -55,10 +56,12 @@ class LayerSequence:
         relative to that layer's RMS radius). NaN residuals mean there was no such layer.
     aligned : bool
         False when the alignment was measured but not applied (``align=False``).
-    n_pivots : int
-        Pivots per layer actually used.
+    n_landmarks : int
+        Landmark images actually used (their principal subspace is each layer's).
+    n_directions : int
+        Principal directions per layer actually streamed.
     warnings : tuple of str
-        What the user should know (collapsed layers, reduced pivot candidates).
+        What the user should know (collapsed layers, fewer landmarks than asked).
     skipped : tuple of str
         Layers left out of the default selection, with the reason.
     from_cache : bool
@@ -76,7 +79,8 @@ class LayerSequence:
     residual_after: np.ndarray
     residual_alternative: np.ndarray
     aligned: bool = True
-    n_pivots: int = 0
+    n_landmarks: int = 0
+    n_directions: int = 0
     warnings: tuple[str, ...] = ()
     skipped: tuple[str, ...] = ()
     from_cache: bool = field(default=False, compare=False)
@@ -115,7 +119,8 @@ class LayerSequence:
             "types": np.array(self.types, dtype=str),
             "shapes": np.array([",".join(map(str, s)) for s in self.shapes], dtype=str),
             "aligned": np.array(self.aligned),
-            "n_pivots": np.array(self.n_pivots),
+            "n_landmarks": np.array(self.n_landmarks),
+            "n_directions": np.array(self.n_directions),
             "warnings": np.array(self.warnings, dtype=str),
             "skipped": np.array(self.skipped, dtype=str),
         }
@@ -137,15 +142,17 @@ class LayerSequence:
             mirrored=np.asarray(arrays["mirrored"], dtype=bool),
             **{k: np.asarray(arrays[k], dtype=np.float64) for k in _DIAGNOSTICS[1:]},
             aligned=bool(arrays["aligned"]),
-            n_pivots=int(arrays["n_pivots"]),
+            n_landmarks=int(arrays["n_landmarks"]),
+            n_directions=int(arrays["n_directions"]),
             warnings=tuple(str(s) for s in arrays["warnings"]),
             skipped=tuple(str(s) for s in arrays["skipped"]),
             from_cache=from_cache,
         )
 
 
-def layer_sequence(model, images, layers=None, *, n_pivots=50, batch_size=256,
-                   random_state=0, progress=None, align=True) -> LayerSequence:
+def layer_sequence(model, images, layers=None, *, n_landmarks=N_LANDMARKS,
+                   n_directions=N_DIRECTIONS, batch_size=256, random_state=0, progress=None,
+                   align=True) -> LayerSequence:
     """Lay out ``images`` in every layer of ``model``, aligned frame to frame.
 
     Parameters
@@ -160,17 +167,21 @@ def layer_sequence(model, images, layers=None, *, n_pivots=50, batch_size=256,
         except layers that are the identity at inference such as Dropout, whose frames
         would repeat the previous one; name them to include them. Layers used at several
         places in the graph, or with several outputs, are left out (see ``skipped``).
-    n_pivots : int, default=50
-        Pivots per layer for Pivot MDS; cost grows linearly with it.
+    n_landmarks : int, default=128
+        Images whose activations give each layer's principal directions; a fixed cost
+        per layer of an m×m Gram matrix among them (all images when there are fewer).
+    n_directions : int, default=8
+        Principal directions of the landmarks per layer; the layout is the images' own
+        top-2 PCA within them. Streaming cost grows linearly with it.
     batch_size : int, default=256
         Images per forward pass. Bounds memory; does not change the result.
     random_state : int, RandomState instance or None, default=0
-        Chooses pivot candidates and first pivots; an int makes the result reproducible.
+        Chooses the landmarks; an int makes the result reproducible.
     progress : callable, optional
         ``progress(fraction, message)``, fraction rising from 0 to 1, for a progress bar.
     align : bool, default=True
         Turn each layout onto the previous one. With False, the layouts keep the
-        orientation Pivot MDS gave them (the diagnostics are still measured).
+        orientation their principal axes gave them (the diagnostics are still measured).
 
     Returns
     -------
@@ -184,7 +195,9 @@ def layer_sequence(model, images, layers=None, *, n_pivots=50, batch_size=256,
 
     Notes
     -----
-    Each layer's Pivot MDS layout is centred and scaled to unit RMS radius, then rotated
+    A layer's layout is classical MDS (equivalently PCA) of its activations projected on
+    the landmarks' leading principal directions: the plane of largest variance of all N
+    images within that subspace. It is centred and scaled to unit RMS radius, then rotated
     (or mirrored and rotated) onto the previous non-collapsed layer's aligned layout
     without changing its size, so frames neither shrink nor grow along the sequence.
     Finally one factor for all frames puts the farthest point of any frame on the unit
@@ -192,22 +205,101 @@ def layer_sequence(model, images, layers=None, *, n_pivots=50, batch_size=256,
     """
     adapter = as_adapter(model)
     images = check_images(adapter, images)
-    if not isinstance(n_pivots, Integral) or isinstance(n_pivots, bool) or n_pivots < 1:
-        raise ValueError(f"n_pivots must be a positive integer, got {n_pivots!r}.")
+    _check_sizes(n_landmarks, n_directions)
     refs, skipped = select_layers(adapter.model, layers)
     report = progress or (lambda fraction, message: None)
 
     # Many modest matrix products, each too small to gain from BLAS threads: on a busy CPU
     # those only spin against each other (4–5× slower measured on a loaded 2-core machine).
     with threadpool_limits(limits=1, user_api="blas"):
-        stream = pivot_products(
-            adapter, images, [r.name for r in refs], n_pivots=n_pivots, batch_size=batch_size,
-            random_state=random_state,
+        stream = landmark_products(
+            adapter, images, [r.name for r in refs], n_landmarks=n_landmarks,
+            n_directions=n_directions, batch_size=batch_size, random_state=random_state,
             progress=lambda f, message: report(_STREAM_SHARE * f, message),
         )
-        report(_STREAM_SHARE, "Laying out each layer")
-        raw, collapsed, warnings = _layouts(stream, len(images))
+        return _sequence(stream, len(images), skipped, align, report)
 
+
+@dataclass(frozen=True, eq=False)
+class SharedSequences:
+    """What :func:`layer_sequences` gives back: ``sequences`` (one LayerSequence, or the
+    exception that stopped it alone, per subset), ``n_requested`` (images in all subsets)
+    and ``n_forwarded`` (images that went through the model: shared ones once)."""
+
+    sequences: list
+    n_requested: int
+    n_forwarded: int
+
+
+def layer_sequences(model, images, subsets, layers=None, *, n_landmarks=N_LANDMARKS,
+                    n_directions=N_DIRECTIONS, batch_size=256, random_state=0, progress=None,
+                    align=True, on_ready=None) -> SharedSequences:
+    """:func:`layer_sequence` of ``images[subset]`` for several subsets, in one forward pass.
+
+    Each result is the one ``layer_sequence(model, images[subset], …)`` gives, but an
+    image in several subsets goes through the model once for all of them
+    (:func:`~deepling.projection.activations.shared_landmark_products`): how a server
+    serves several users projecting the same model and data at once.
+
+    Parameters
+    ----------
+    model, layers, n_landmarks, n_directions, batch_size, random_state, align
+        As for :func:`layer_sequence`, the same for every subset.
+    images : ndarray of uint8, shape (N, H, W, C), or Dataset
+        The images the subsets index into.
+    subsets : sequence of array of int
+        Indices into ``images``, one array per projection.
+    progress : sequence of callables or None, optional
+        One ``progress(fraction, message)`` per subset (or None); one that raises stops
+        that subset alone, which is how a caller cancels it.
+    on_ready : callable, optional
+        ``on_ready(j, sequence_or_exception)``, once per subset as soon as it is done
+        (smaller subsets first), before the others are.
+
+    Returns
+    -------
+    SharedSequences
+        A subset that cannot be projected (fewer than 2 images, say) holds its
+        ValueError; the others are unaffected.
+    """
+    adapter = as_adapter(model)
+    _check_sizes(n_landmarks, n_directions)
+    refs, skipped = select_layers(adapter.model, layers)
+    reports = [p or (lambda fraction, message: None)
+               for p in (progress if progress is not None else [None] * len(subsets))]
+    out = [None] * len(subsets)
+
+    def ready(j, stream):
+        if not isinstance(stream, Exception):
+            try:
+                stream = _sequence(stream, len(subsets[j]), skipped, align, reports[j])
+            except Exception as exc:  # noqa: BLE001 - this one's failure alone
+                stream = exc
+        out[j] = stream
+        if on_ready is not None:
+            on_ready(j, stream)
+
+    def scaled(report):
+        return lambda f, message: report(_STREAM_SHARE * f, message)
+
+    with threadpool_limits(limits=1, user_api="blas"):  # as in layer_sequence
+        shared = shared_landmark_products(
+            adapter, images, subsets, [r.name for r in refs], n_landmarks=n_landmarks,
+            n_directions=n_directions, batch_size=batch_size, random_state=random_state,
+            progress=[scaled(r) for r in reports], on_ready=ready)
+    return SharedSequences(out, shared.n_requested, shared.n_forwarded)
+
+
+def _check_sizes(n_landmarks, n_directions):
+    for name, value in (("n_landmarks", n_landmarks), ("n_directions", n_directions)):
+        if not isinstance(value, Integral) or isinstance(value, bool) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+
+
+def _sequence(stream, n_images, skipped, align, report) -> LayerSequence:
+    """Lay out, align and scale the streamed products of one image set."""
+    report(_STREAM_SHARE, "Laying out each layer")
+    raw, collapsed, warnings = _layouts(stream, n_images)
     layouts, diagnostics = _align_chain(raw, collapsed, align)
     radius = np.sqrt((layouts ** 2).sum(axis=2)).max()
     if radius > 0:
@@ -216,7 +308,8 @@ def layer_sequence(model, images, layers=None, *, n_pivots=50, batch_size=256,
         names=stream.names, types=stream.types, shapes=stream.shapes,
         layouts=np.clip(layouts, -1.0, 1.0).astype(np.float32),
         collapsed=np.array(collapsed, dtype=bool), **diagnostics, aligned=bool(align),
-        n_pivots=int(stream.products[0].shape[1]), warnings=tuple(warnings),
+        n_landmarks=len(stream.landmarks), n_directions=int(stream.products[0].shape[1]),
+        warnings=tuple(warnings),
         skipped=tuple(skipped),
     )
     report(1.0, "Layer projections ready")
@@ -244,9 +337,19 @@ def _layouts(stream, n_images):
 
 
 def _layout(products):
-    """Centred, unit-RMS Pivot MDS layout from N×k pivot products; None if it has no spread."""
-    layout = PivotMDS(n_components=2).fit_transform_inner_products(products)
-    layout -= layout.mean(axis=0)
+    """Centred, unit-RMS layout from N×r subspace coordinates; None if it has no spread.
+
+    The top-2 principal axes of the coordinates (an r×r eigenproblem), with signs fixed
+    so that each axis's largest loading is positive: a fixed input gives one layout.
+    """
+    x = np.asarray(products, dtype=np.float64)
+    x = x - x.mean(axis=0)
+    w, v = np.linalg.eigh(x.T @ x)
+    v = v[:, ::-1][:, :2]
+    if v.shape[1] < 2:
+        v = np.column_stack([v, np.zeros(len(v))])
+    v = v * np.where(v[np.abs(v).argmax(axis=0), range(2)] < 0, -1.0, 1.0)
+    layout = x @ v
     rms = np.sqrt((layout ** 2).sum(axis=1).mean())
     return layout / rms if rms > 0 else None
 

@@ -24,14 +24,17 @@ import numpy as np
 from numbers import Integral
 
 from deepling.models import as_adapter
-from deepling.projection import LayerSequence, layer_sequence
+from deepling.projection import LayerSequence, layer_sequence, layer_sequences
+from deepling.projection.activations import N_DIRECTIONS, N_LANDMARKS
 from deepling.service import schema
 from deepling.service.cache import ArrayCache, cache_key
 from deepling.service.selection import choose_images, normalise
 
 TASK = "layer_sequence"
+# Choices that need the model's predictions (errors, a confusion cell); the others do not.
+PREDICTED_MODES = ("misclassified", "cell")
 # Bump when what is stored under a key changes, so old entries are not read.
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -86,7 +89,8 @@ class ProjectionService:
         """
         ds = self.workspace.dataset(model_id, data_id)
         choice = normalise(raw_choice, ds.n_classes)
-        predicted = self.workspace.predictions(model_id, data_id).predicted
+        predicted = (self.workspace.predictions(model_id, data_id).predicted
+                     if choice["mode"] in PREDICTED_MODES else None)
         return choice, choose_images(ds.labels, predicted, choice, ds.n_classes)
 
     def key(self, model_id: str, data_id: str, choice: dict) -> str:
@@ -102,7 +106,11 @@ class ProjectionService:
         A result already stored (by this process, another one, or before a restart) starts
         no job.
         """
-        choice, _ = self.choose(model_id, data_id, raw_choice)
+        ds = self.workspace.dataset(model_id, data_id)
+        choice = normalise(raw_choice, ds.n_classes)
+        if choice["mode"] not in PREDICTED_MODES or self.workspace.predictions_ready(model_id, data_id):
+            self.choose(model_id, data_id, choice)  # a choice that selects too few images: now
+        # else predicting is long work: the job does it first (and reports such a choice)
         request = Request(self.key(model_id, data_id, choice), model_id, data_id, choice)
         if self.store.get(request.key) is None:  # read, not just seen: a damaged one is redone
             self.jobs.submit(request.key, TASK, {"model": model_id, "data": data_id, "choice": choice})
@@ -151,15 +159,61 @@ class ProjectionService:
         adapter, ds = self.workspace.model(model_id), self.workspace.dataset(model_id, data_id)
         if progress:
             progress(0.0, f"projecting {len(indices):,} images through {len(adapter.model.layers)} layers")
-        seq = layer_sequence(adapter, ds.images[indices], progress=progress)
+        # Every image (all 60,000 of CIFAR-10): the dataset's own array, not a 184 MB copy.
+        everything = len(indices) == len(ds.images)  # indices are sorted and distinct
+        seq = layer_sequence(adapter, ds.images if everything else ds.images[indices],
+                             progress=progress)
         self.store.put(self.key(model_id, data_id, choice), {"indices": indices, **seq.to_arrays()})
         return Projection(indices, seq)
+
+    def compute_shared(self, model_id: str, data_id: str, choices: list[dict],
+                       progress: list | None = None, on_ready=None) -> tuple[list, dict]:
+        """:meth:`compute` for several choices of one model and dataset in one forward pass
+        (:func:`~deepling.projection.layer_sequences`: an image chosen twice goes through
+        the model once); each stored under its own key as soon as it is done, then handed
+        to ``on_ready(i, projection_or_exception)``. The job pool runs queued projections
+        this way (:mod:`deepling.service.jobs`).
+
+        Returns (per choice its Projection or the exception that stopped it alone,
+        ``{"requested", "forwarded"}`` image counts).
+        """
+        adapter, ds = self.workspace.model(model_id), self.workspace.dataset(model_id, data_id)
+        progress = progress or [None] * len(choices)
+        out = []
+        for choice in choices:
+            try:
+                out.append(self.choose(model_id, data_id, choice))
+            except Exception as exc:  # noqa: BLE001 - a bad choice fails alone
+                out.append(exc)
+        live = [i for i, c in enumerate(out) if not isinstance(c, Exception)]
+
+        def ready(i, seq):
+            if not isinstance(seq, Exception):
+                choice, indices = out[i]
+                self.store.put(self.key(model_id, data_id, choice), {"indices": indices, **seq.to_arrays()})
+                seq = Projection(indices, seq)
+            out[i] = seq
+            if on_ready is not None:
+                on_ready(i, seq)
+
+        for i in set(range(len(out))) - set(live):
+            ready(i, out[i])
+        for i in live:
+            if progress[i]:
+                progress[i](0.0, f"projecting {len(out[i][1]):,} images through "
+                            f"{len(adapter.model.layers)} layers, in one pass with "
+                            f"{len(live) - 1} other projection(s)")
+        shared = layer_sequences(adapter, ds.images, [out[i][1] for i in live],
+                                 progress=[progress[i] for i in live],
+                                 on_ready=lambda j, seq: ready(live[j], seq))
+        return out, {"requested": shared.n_requested, "forwarded": shared.n_forwarded}
 
     def _stored(self, key: str) -> bool:
         return self.store.path(key).exists()
 
 
-def cached_sequence(store: ArrayCache, model, images, layers=None, *, n_pivots: int = 50,
+def cached_sequence(store: ArrayCache, model, images, layers=None, *,
+                    n_landmarks: int = N_LANDMARKS, n_directions: int = N_DIRECTIONS,
                     random_state=0, align: bool = True, progress=None) -> LayerSequence:
     """:func:`~deepling.projection.layer_sequence`, read from ``store`` when it has it.
 
@@ -172,8 +226,8 @@ def cached_sequence(store: ArrayCache, model, images, layers=None, *, n_pivots: 
     key = None
     if reproducible:
         key = cache_key("layer_sequence", FORMAT_VERSION, adapter.fingerprint,
-                        list(adapter.input_range), np.asarray(images), layers, int(n_pivots),
-                        int(random_state), bool(align))
+                        list(adapter.input_range), np.asarray(images), layers, int(n_landmarks),
+                        int(n_directions), int(random_state), bool(align))
         hit = store.get(key)
         if hit is not None:
             try:
@@ -184,8 +238,9 @@ def cached_sequence(store: ArrayCache, model, images, layers=None, *, n_pivots: 
                 if progress:
                     progress(1.0, "Layer projections loaded from the cache")
                 return result
-    result = layer_sequence(adapter, images, layers, n_pivots=n_pivots, random_state=random_state,
-                            align=align, progress=progress)
+    result = layer_sequence(adapter, images, layers, n_landmarks=n_landmarks,
+                            n_directions=n_directions, random_state=random_state, align=align,
+                            progress=progress)
     if key is not None:
         store.put(key, result.to_arrays())
     return result

@@ -24,7 +24,8 @@ MAX_FGSM = 64.0              # what-if FGSM ε, pixel levels
 MAX_ID_LENGTH = 64
 MAX_INDEX = 10**9            # a dataset index (checked against the dataset's length later)
 
-_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+# An id may name another split of the server's data: "default@train", "default@all" (#17).
+_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}(@[a-z]{1,8})?$")
 _INT_TEXT = re.compile(r"^[+-]?\d{1,12}$")
 
 
@@ -100,7 +101,8 @@ def span(value, name: str, lo: float, hi: float) -> tuple[float, float]:
 
 
 def identifier(value, name: str) -> str:
-    """A model or data id: letters, digits, '-' and '_', at most 64 characters."""
+    """A model or data id: letters, digits, '-' and '_', at most 64 characters, and
+    optionally '@' and a split ("default@all")."""
     if not isinstance(value, str) or not _ID.match(value):
         raise InputError(f"{name} must be an id such as 'demo', 'default' or the id an upload "
                          f"returned (letters, digits, - and _, at most {MAX_ID_LENGTH}); "

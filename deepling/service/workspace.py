@@ -172,16 +172,49 @@ class Workspace:
         self._store(("data", data_id), ds)
         return model_id, data_id
 
-    def predictions(self, model_id: str | None = None, data_id: str | None = None) -> Predictions:
-        """Probabilities of the model on every image of the dataset (disk-cached)."""
+    def predictions(self, model_id: str | None = None, data_id: str | None = None,
+                    progress=None) -> Predictions:
+        """Probabilities of the model on every image of the dataset (disk-cached).
+
+        Predicting a large dataset is long work: the page runs it as a job (the
+        ``predictions`` task, with ``progress``) when :meth:`predictions_ready` is False.
+        """
         adapter, ds = self.model(model_id), self.dataset(model_id, data_id)
 
         def compute():
-            return {"p": adapter.predict_proba(ds.images)}
+            chunk, n, parts = 2560, len(ds.images), []
+            for start in range(0, n, chunk):
+                if progress:
+                    progress(start / max(n, 1), f"predicting {n:,} images ({start:,} done)")
+                parts.append(adapter.predict_proba(ds.images[start:start + chunk]))
+            return {"p": np.concatenate(parts) if parts else adapter.predict_proba(ds.images)}
 
-        key = cache_key("predictions", adapter.fingerprint, ds.fingerprint, adapter.input_range)
+        key = self.predictions_key(model_id, data_id)
         return self._memo(("pred", key),
                           lambda: Predictions(self.cache("predictions").get_or_compute(key, compute)["p"]))
+
+    def predictions_key(self, model_id: str | None = None, data_id: str | None = None) -> str:
+        adapter, ds = self.model(model_id), self.dataset(model_id, data_id)
+        return cache_key("predictions", adapter.fingerprint, ds.fingerprint, adapter.input_range)
+
+    def predictions_ready(self, model_id: str | None = None, data_id: str | None = None) -> bool:
+        """Whether :meth:`predictions` answers without long work: the data already loaded,
+        the predictions in memory or on disk. Loads no dataset itself; ModelError or
+        DataError for an id that does not exist."""
+        model_id, data_id = model_id or self.default_model_id, data_id or self.default_data_id
+        self.model(model_id)  # a known id (else ModelError), loaded: a model loads in a moment
+        if not self._known("data", data_id) or (
+                is_upload_id(data_id) and not self.uploads.exists("data", data_id)):
+            raise DataError(f"Unknown dataset id {shown(data_id)}: use 'default' or the id an "
+                            "upload returned.")
+        with self._lock:
+            if ("fitted", model_id, data_id) not in self._loaded:
+                return False
+        key = self.predictions_key(model_id, data_id)
+        with self._lock:
+            if ("pred", key) in self._loaded:
+                return True
+        return self.cache("predictions").path(key).exists()
 
     def cache(self, kind: str) -> ArrayCache:
         """The disk cache for results of one kind, in this server's cache folder."""

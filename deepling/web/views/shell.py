@@ -23,6 +23,9 @@ def serve_layout(workspace) -> html.Div:
         dcc.Store(id="focus"),     # dataset index of the image in focus
         dcc.Store(id="subset"),    # dataset indices picked by box/lasso, or None
         dcc.Store(id="layer"),     # the layer in focus (name), set by the architecture view
+        dcc.Store(id="page-job"),  # a first visit's predictions job: {"key", "model", "data"}
+        dcc.Store(id="page-ready"),  # that job's key once it is done
+        dcc.Interval(id="page-poll", interval=500, disabled=True),
         html.Div(navbar(), id="navbar"),
         banner.layout(),
         upload_modal(),
@@ -96,6 +99,17 @@ def _first_misclassified(ds, preds) -> int:
     """Start the focus on an image the model gets wrong: the interesting case."""
     wrong = ((preds.predicted != ds.labels) & (ds.labels >= 0)).nonzero()[0]
     return int(wrong[0]) if len(wrong) else 0
+
+
+def waiting_page(model_id: str, data_id: str):
+    """What a first visit to a large dataset shows while its predictions run as a job."""
+    return dbc.Card(dbc.CardBody([
+        html.H5("Preparing this model and data"),
+        html.P(f"Deepling predicts every image of {data_id!r} with {model_id!r} once (kept on "
+               "disk for every later visit); the views open when it is done.", className="mb-2"),
+        dbc.Progress(id="page-progress", value=0, striped=True, animated=True, className="mb-1"),
+        html.Small("starting…", id="page-status", className="text-muted"),
+    ]), className="mt-3")
 
 
 def problem_page(message: str, workspace, model_id: str, data_id: str):
