@@ -53,11 +53,13 @@ def retrain_task(workspace, params: dict, progress=None):
     return run_retrain(workspace, params, progress)
 
 
-def across_training_task(workspace, params: dict, progress=None):
-    """One layer's projection at every snapshot of a run (deepling/service/training.py)."""
-    from deepling.service.training import run_across
+def epoch_sequence_task(workspace, params: dict, progress=None):
+    """One layer's projection at every snapshot of a run ``{"model", "data", "choice", "layer",
+    "snapshots"}``, stored under its key (see :mod:`deepling.service.projections`)."""
+    from deepling.service.projections import ProjectionService
 
-    return run_across(workspace, params, progress)
+    return ProjectionService(workspace).compute_epochs(params["model"], params["data"], params["choice"],
+                                                       params["layer"], params["snapshots"], progress)
 
 
 def shape_workshop_task(workspace, params: dict, progress=None):
@@ -86,7 +88,7 @@ def run_task(workspace, name: str, params: dict, progress=None):
     tasks = {"layer_sequence": layer_sequence_task, "robustness": robustness_task,
              "shape_workshop": shape_workshop_task, "class_image": class_image_task,
              "neurons": neurons_task, "training": training_task, "retrain": retrain_task,
-             "across_training": across_training_task, "predictions": predictions_task}
+             "epoch_sequence": epoch_sequence_task, "predictions": predictions_task}
     if name not in tasks:
         raise ValueError(f"Unknown task {name!r}; known: {', '.join(sorted(tasks))}.")
     return tasks[name](workspace, params, progress)
