@@ -73,9 +73,10 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_app(*args: str, timeout: float = 240, env: dict | None = None):
-    """Start ``python run.py ARGS`` on a free port; yield its base URL; stop it after."""
-    port = free_port()
+def running_app(*args: str, timeout: float = 240, env: dict | None = None, port: int | None = None):
+    """Start ``python run.py ARGS`` on ``port`` (default a free one); yield its base URL; stop
+    it after."""
+    port = port or free_port()
     log = tempfile.NamedTemporaryFile(prefix="deepling-app-", suffix=".log", delete=False)
     proc = subprocess.Popen([sys.executable, str(REPO / "run.py"), "--port", str(port), *args],
                             cwd=REPO, stdout=log, stderr=subprocess.STDOUT,

@@ -43,14 +43,19 @@ def redis_url():
     proc.wait(10)
 
 
+def celery_worker(env: dict, log) -> subprocess.Popen:
+    """A real Celery worker process (solo pool: TensorFlow does not survive a fork)."""
+    return subprocess.Popen([sys.executable, "-m", "celery", "-A", "deepling.service.worker", "worker",
+                             "--pool=solo", "--loglevel=INFO", "--without-gossip",
+                             "--without-mingle", "--without-heartbeat"],
+                            cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+
+
 def test_projection_runs_on_a_celery_worker(redis_url):
     cache = tempfile.mkdtemp(prefix="deepling-celery-")
     env = {**os.environ, "DEEPLING_BROKER_URL": redis_url, "DEEPLING_CACHE": cache}
     log = open(os.path.join(cache, "worker.log"), "w+")
-    worker = subprocess.Popen([sys.executable, "-m", "celery", "-A", "deepling.service.worker", "worker",
-                               "--pool=solo", "--loglevel=INFO", "--without-gossip",
-                               "--without-mingle", "--without-heartbeat"],
-                              cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+    worker = celery_worker(env, log)
     try:
         with running_app(env={"DEEPLING_BROKER_URL": redis_url, "DEEPLING_CACHE": cache}) as url:
             _, result = project(url, {"mode": "classes", "classes": [3, 5], "count": 10},

@@ -167,3 +167,23 @@ def test_projection_across_training_aligns_each_snapshot_on_the_previous():
     assert len(out.mirrored) == 2
     # The same model twice: the second layout lands on the first.
     np.testing.assert_allclose(out.layouts[2], out.layouts[1], atol=1e-5)
+
+
+def test_validation_after_one_short_epoch_is_above_chance():
+    """Batch norms start from mean 0 / variance 1 and average with momentum 0.99: after ten
+    batches those starting values still weigh 90 % and inference-mode accuracy falls to
+    chance (the demo CNN showed 11 % after its first epoch). The run must validate, and keep,
+    statistics of the data it saw."""
+    x, y = colour_data(240)
+    model = tiny_model()
+    record = train(model, x, y, validation=colour_data(90, seed=1),
+                   config=TrainingConfig(epochs=1, batch_size=24, learning_rate=3e-3))
+    assert record["epochs"][0]["accuracy"] > 0.6
+    assert record["epochs"][0]["val_accuracy"] > 0.7  # chance is 1/3
+    # The kept model normalises the data it saw: in inference mode norm1's output has
+    # about unit spread per channel (with the starting statistics left in, ~0.1). gamma and
+    # beta have moved a little in ten batches; a channel that nearly died meanwhile may not.
+    norm = model.get_layer("norm1")
+    post = keras.Model(model.inputs, norm.output)(x.astype(np.float32), training=False).numpy()
+    spread = post.reshape(-1, 6).std(axis=0) / np.abs(norm.gamma.numpy())
+    assert 0.7 < np.median(spread) < 1.4, spread

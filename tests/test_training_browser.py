@@ -38,12 +38,17 @@ def test_start_watch_freeze_and_stop(tiny_folder):
         try:
             d.get(url)
             wait_for(d, "return document.getElementById('train-start')", 120, "the Training view")
-            for field, value in (("train-subset", "160"), ("train-batch", "16"), ("train-epochs", "20")):
+            # 96 of the folder's 160: not a multiple of 500 from 64 (the field once dropped
+            # such values and the run took its default): 6 batches of 16 per epoch, not 10
+            for field, value in (("train-subset", "96"), ("train-batch", "16"), ("train-epochs", "60")):
                 el = d.find_element("id", field)
                 el.send_keys("\b" * 8 + value)
             d.execute_script("arguments[0].click()", d.find_element("id", "train-start"))
             wait_for(d, "return document.querySelector('#train-loss .js-plotly-plot').data[0].x.length > 2",
                      180, "batch losses on the chart")
+            wait_for(d, "return /batch \\d+\\/6\\b/.test(document.getElementById('train-status').textContent)",
+                     60, "6 batches per epoch (96 images) in the status",
+                     state="document.getElementById('train-status').textContent")
             first = _points(d, "train-loss")
             wait_for(d, f"return document.querySelector('#train-loss .js-plotly-plot').data[0].x.length > {first}",
                      60, "the loss chart to move")

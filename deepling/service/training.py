@@ -369,7 +369,7 @@ class TrainingService:
         return meta
 
 
-# --- side jobs: retrain on a selection; the snapshots (projected by service/projections.py) --
+# --- side jobs: retrain on a selection; the snapshots (projected by deepling/service/projections.py)
 
 def snapshot_paths(store: RunStore, run_id: str) -> list[Path]:
     if not isinstance(run_id, str) or "/" in run_id or run_id.startswith("."):

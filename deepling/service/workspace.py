@@ -102,15 +102,18 @@ class Workspace:
         """The data's training split fitted to the model (CIFAR-10's 50,000 training images,
         a folder's ``train/``); None where the data has no other split than the one shown."""
         model_id, data_id = model_id or self.default_model_id, data_id or self.default_data_id
-        return self._memo(("train", model_id, data_id), lambda: self._fit_train(model_id, data_id))
+        return self._fit_train(model_id, data_id)  # dataset() keeps the one copy in memory
 
     def _fit_train(self, model_id: str, data_id: str) -> Dataset | None:
-        if data_id != DEFAULT_ID:  # uploads are stored as one set of images
+        if data_id != DEFAULT_ID:  # uploads are one set of images; @train/@all hold the train split
             return None
-        train = load_dataset(self.config.data, split="train")
-        if train.fingerprint == self.raw_dataset(data_id).fingerprint:
-            return None
-        return self.model(model_id).fit_dataset(train)
+        # The one copy of the training split (#17's default@train, decoded once into the
+        # cache folder), not a second load of 50,000 JPEGs per training run.
+        train = self.dataset(model_id, f"{DEFAULT_ID}@train")
+        shown_ds = self.dataset(model_id, data_id)
+        if len(train) == len(shown_ds) and train.fingerprint == shown_ds.fingerprint:
+            return None  # a folder without train/ and test/: the split is the shown data
+        return train
 
     def _fit(self, model_id: str, data_id: str) -> Dataset:
         adapter, raw = self.model(model_id), self.raw_dataset(data_id)

@@ -85,21 +85,23 @@ def train(model, x, y, *, validation=None, config: TrainingConfig | None = None,
     global_step = 0
     validate = validation is not None and len(validation[0]) > 0
 
-    if snap_dir:  # the starting point, so hover maps and projections exist from the start
-        record["snapshots"].append(_snapshot(model, snap_dir, 0, [], cfg.max_snapshots))
-    if validate:  # the starting point, so the curves show where training began
-        vl, va = step.evaluate(*validation)
-        out.epoch({"epoch": 0, "val_loss": vl, "val_accuracy": va})
+    # The starting point (its snapshot, so hover maps and projections exist from the start;
+    # its validation, so the curves show where training began) is taken once the first
+    # batch is out, so the page shows a loss point before a pass over the validation images.
+    start_pending = validate or snap_dir is not None
     try:
         for epoch in range(1, cfg.epochs + 1):
             order = rng.permutation(len(x))
-            seconds, losses, accs = 0.0, [], []
+            losses, accs, paused = [], [], 0.0
+            began = time.perf_counter()
             for b in range(n_batches):
                 wish = _ask(control)
                 if wish.get("command") == "pause":
                     out.state("paused", f"paused at epoch {epoch}, batch {b}")
                     out.flush()
+                    t_pause = time.perf_counter()
                     wish = _wait_while_paused(control)
+                    paused += time.perf_counter() - t_pause
                     out.state("running", "")
                 if wish.get("command") == "stop":
                     raise _Stop("stopped by the user")
@@ -112,20 +114,33 @@ def train(model, x, y, *, validation=None, config: TrainingConfig | None = None,
                     out.freeze(mark)
                     frozen = wanted
                 idx = order[b * cfg.batch_size:(b + 1) * cfg.batch_size]
-                t0 = time.perf_counter()
                 r = step(x[idx], y[idx], frozen)
-                seconds += time.perf_counter() - t0
                 if not np.isfinite(r["loss"]):
                     raise _Failed(f"the loss became {r['loss']} at epoch {epoch}, batch {b + 1}: "
                                   "lower the learning rate and start again")
                 global_step += 1
                 losses.append(r["loss"]), accs.append(r["accuracy"])
-                out.batch(global_step, epoch, r)
+                out.batch(global_step, epoch, r, first=global_step == 1)
+                if start_pending:  # with the starting weights put back for the moment
+                    start_pending, now, t_start = False, model.get_weights(), time.perf_counter()
+                    model.set_weights(good_weights)
+                    if snap_dir:
+                        record["snapshots"].append(_snapshot(model, snap_dir, 0, [], cfg.max_snapshots))
+                    if validate:
+                        vl, va = step.evaluate(*validation)
+                    model.set_weights(now)
+                    if validate:
+                        out.epoch({"epoch": 0, "step": 0, "val_loss": vl, "val_accuracy": va})
+                    paused += time.perf_counter() - t_start  # not the epoch's training time
                 if progress and (b % 10 == 0 or b + 1 == n_batches):
                     progress((epoch - 1 + (b + 1) / n_batches) / cfg.epochs,
                              f"epoch {epoch}/{cfg.epochs}, batch {b + 1}/{n_batches}")
+            # The epoch's whole batch loop as the user waits for it (control polls and
+            # deltas included, pauses not), so it compares with a model.fit epoch.
+            seconds = time.perf_counter() - began - paused
             row = {"epoch": epoch, "loss": float(np.mean(losses)), "accuracy": float(np.mean(accs)),
                    "seconds": round(seconds, 3), "frozen": sorted(frozen), "step": global_step}
+            step.settle_batch_norm()  # before validating and saving: see its docstring
             if validate:
                 row["val_loss"], row["val_accuracy"] = step.evaluate(*validation)
             if snap_dir:
@@ -146,6 +161,8 @@ def train(model, x, y, *, validation=None, config: TrainingConfig | None = None,
         record["state"] = "failed"
         record["message"] = (f"out of memory ({type(e).__name__}): use a smaller batch size; "
                              "the last good epoch is kept")
+    if record["state"] == "stopped":
+        step.settle_batch_norm()  # a layer first trained in the stopped epoch
     out.state(record["state"], record["message"])
     out.flush()
     return record
@@ -208,7 +225,7 @@ class _Outbox:
         self.steps, self.losses, self.accs, self.epochs, self.freezes = [], [], [], [], []
         self.sums, self.count, self.status = None, 0, None
 
-    def batch(self, global_step, epoch, r):
+    def batch(self, global_step, epoch, r, first=False):
         self.steps.append(global_step), self.losses.append(r["loss"]), self.accs.append(r["accuracy"])
         self.epoch_now = epoch
         if self.sums is None:
@@ -218,7 +235,7 @@ class _Outbox:
             for n, v in r[k].items():
                 self.sums[k][n] += v
         self.count += 1
-        if time.monotonic() - self.last >= self.every:
+        if first or time.monotonic() - self.last >= self.every:
             self.flush()
 
     def epoch(self, row):

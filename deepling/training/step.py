@@ -86,6 +86,9 @@ class MonitoredStep:
         self.optimizer.build(model.trainable_variables)
         self._fns: dict[frozenset, object] = {}
         self._eval = None
+        # Batch norms that start from Keras' initial moving statistics (mean 0, variance 1)
+        # and how many batches each has been updated in: see :meth:`settle_batch_norm`.
+        self._fresh_norms = {l.name: [l, 0] for l in model.layers if _is_fresh_batch_norm(l)}
 
     def __call__(self, x, y, frozen=()) -> dict:
         """Train on one batch; returns numpy ``loss``, ``accuracy`` and dicts
@@ -94,9 +97,35 @@ class MonitoredStep:
         frozen = frozenset(frozen)
         fn = self._fns.get(frozen) or self._compile(frozen)
         loss, acc, acts, grads = fn(np.asarray(x, np.float32), np.asarray(y, np.int32))
+        for name, entry in self._fresh_norms.items():
+            entry[1] += name not in frozen  # a frozen batch norm runs in inference mode
         return {"loss": float(loss), "accuracy": float(acc),
                 "activation": {n: a.numpy() for n, a in zip(self.layers, acts)},
                 "gradient": {n: g.numpy() for n, g in zip(self.layers, grads)}}
+
+    def settle_batch_norm(self) -> list[str]:
+        """Take the starting values out of fresh batch norms' moving statistics.
+
+        Keras keeps them as an exponential average ``m_t = β m_{t-1} + (1 - β) batch_t``
+        from ``m_0`` = 0 (mean) and 1 (variance). With β = 0.99, after one short epoch
+        (79 batches of 5,000 images) ``m_0`` still weighs β^79 = 45 %: the variance is
+        ~60× too large for the demo CNN and inference-mode accuracy is chance (plain
+        ``model.fit`` shows the same). Dividing out the start, as Adam corrects its moments,
+        ``(m_t - β^t m_0) / (1 - β^t)``, leaves the average of the batches seen alone; it
+        costs no pass over data. Done once per layer (after that the statistics hold no
+        starting value); call it before validating or saving. Returns the layers corrected.
+        """
+        done = []
+        for name, (layer, t) in list(self._fresh_norms.items()):
+            if t == 0:
+                continue
+            keep = float(layer.momentum) ** t
+            mean, var = np.asarray(layer.moving_mean), np.asarray(layer.moving_variance)
+            layer.moving_mean.assign(mean / (1 - keep))                           # m_0 = 0
+            layer.moving_variance.assign(np.maximum(var - keep, 0) / (1 - keep))  # m_0 = 1
+            del self._fresh_norms[name]
+            done.append(name)
+        return done
 
     def evaluate(self, x, y, batch_size: int = 256) -> tuple[float, float]:
         """Mean loss and accuracy on ``(x, y)`` in inference mode."""
@@ -152,6 +181,15 @@ class MonitoredStep:
                                                 tf.TensorSpec((None,), tf.int32)])
         self._fns[frozen] = fn
         return fn
+
+
+def _is_fresh_batch_norm(layer) -> bool:
+    import keras
+
+    if not isinstance(layer, keras.layers.BatchNormalization) or not layer.built:
+        return False
+    return (not np.asarray(layer.moving_mean).any()
+            and np.array_equal(np.asarray(layer.moving_variance), np.ones(layer.moving_variance.shape)))
 
 
 def _per_filter(t):

@@ -40,8 +40,10 @@ def layout(ctx) -> html.Div:
         _field("Start from", dbc.Select(id="train-source", value="demo", size="sm", options=[
             {"label": "the demo CNN, fresh weights", "value": "demo"},
             {"label": f"a copy of {adapter.name}", "value": "copy"}])),
+        # step 1: with min 64 and step 500, 3,000 failed the browser's step check and the
+        # field sent nothing, so the run took the default (the "ignored" subset size)
         _field("Training images", dbc.Input(id="train-subset", type="number", value=5000,
-                                            min=64, step=500, size="sm")),
+                                            min=64, step=1, size="sm")),
         _field("Epochs", dbc.Input(id="train-epochs", type="number", value=5, min=1, max=100, size="sm")),
         _field("Batch", dbc.Input(id="train-batch", type="number", value=64, min=8, max=1024, size="sm")),
         _field("Learning rate", dbc.Input(id="train-lr", type="number", value=0.001, min=1e-6,
