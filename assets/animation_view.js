@@ -4,6 +4,11 @@
  * speed, legend, colour mode, hover tooltips, PNG export, and the URL's `layer=`.
  * The server is told only about choices that other views follow: the image in focus
  * (click) and the picked subset (box/lasso), through dash_clientside.set_props.
+ *
+ * Across training (payload.across === 'training') the frames are a run's epochs for one
+ * layer instead of the layers: the slider and the play loop run over epochs, the link keeps
+ * `epoch=` instead of `layer=`, the layer store is left alone, and trails are drawn unless
+ * switched off (`trails=off` in the link).
  */
 (function () {
   'use strict';
@@ -58,9 +63,32 @@
     return slider;
   }
 
+  function acrossTraining() { return !!view.data && view.data.across === 'training'; }
+
+  function trailsWanted() {
+    if (view.trails == null) view.trails = new URL(window.location.href).searchParams.get('trails') !== 'off';
+    return view.trails;
+  }
+
+  function applyTrails() {
+    const b = el('anim-trails');
+    const on = trailsWanted();
+    if (b) b.classList.toggle('active', on);
+    if (view.scatter) view.scatter.setTrails(on && acrossTraining());
+  }
+
+  function toggleTrails() {
+    view.trails = !trailsWanted();
+    applyTrails();
+    const url = new URL(window.location.href);
+    if (view.trails) url.searchParams.delete('trails'); else url.searchParams.set('trails', 'off');
+    window.history.replaceState(null, '', url.toString());
+  }
+
   function publishLayer(t) {
     const d = view.data;
-    if (!d || !window.dash_clientside || !window.dash_clientside.set_props) return;
+    // across training every frame is the same layer: the other views keep theirs
+    if (!d || acrossTraining() || !window.dash_clientside || !window.dash_clientside.set_props) return;
     const name = d.layers[Math.max(0, Math.min(d.nLayers - 1, Math.round(t)))].name;
     if (name !== view.publishedLayer) {
       view.publishedLayer = name;
@@ -77,9 +105,16 @@
     if (!d || !info) return;
     const i = Math.max(0, Math.min(d.nLayers - 1, Math.round(t)));
     const L = d.layers[i];
-    let text = `<b>${i}/${d.nLayers - 1} · ${L.name}</b> <span class="text-muted">${L.type} · ${fmtShape(L.shape)}</span>`;
+    const training = acrossTraining();
+    let text = training
+      ? `<b>${L.name}</b> <span class="text-muted">(${i + 1} of ${d.nLayers} snapshots) · ${L.layer} ` +
+        `${L.type} · ${fmtShape(L.shape)}</span>` +
+        (L.accuracy != null ? ` · <span title="of these images, by the model at this epoch">` +
+          `${Math.round(L.accuracy * 100)}% right</span>` : '')
+      : `<b>${i}/${d.nLayers - 1} · ${L.name}</b> <span class="text-muted">${L.type} · ${fmtShape(L.shape)}</span>`;
+    if (!training && d.snapshot) text += ` <span class="badge text-bg-info">${d.snapshot}</span>`;
     if (i > 0 && L.residualAfter !== null && L.residualAfter !== undefined) {
-      text += ` <span class="dl-diag" title="Procrustes alignment onto the previous layer: ` +
+      text += `${training ? ' ·' : ''} <span class="dl-diag" title="Procrustes alignment onto the previous ${training ? 'epoch' : 'layer'}: ` +
         `residual before → after turning (0 = identical layouts)">` +
         `${L.mirrored ? '<span class="badge text-bg-warning">mirrored</span> ' : ''}` +
         `turned ${L.rotation}° · residual ${L.residualBefore.toFixed(2)} → ${L.residualAfter.toFixed(2)}</span>`;
@@ -89,7 +124,8 @@
     if (view.lastUrlLayer !== i) {
       view.lastUrlLayer = i;
       const url = new URL(window.location.href);
-      url.searchParams.set('layer', L.name);
+      if (training) url.searchParams.set('epoch', L.name.replace(/^epoch /, ''));
+      else url.searchParams.set('layer', L.name);
       window.history.replaceState(null, '', url.toString());
     }
   }
@@ -217,6 +253,8 @@
     view.scatter.setData({n: data.n, nLayers: data.nLayers, positions: data.positions,
       colors: data.labels, palette: data.palette}, {keepView: false});
     slider.max = String(data.nLayers - 1);
+    slider.setAttribute('aria-label', acrossTraining() ? 'epoch' : 'layer');
+    applyTrails();
     // A layer asked for before the data arrived (architecture click) wins over the URL's.
     let start = 0;
     for (const wanted of [view.pendingLayer, payload.startLayer]) {
@@ -245,8 +283,18 @@
       if (c.mode === 'cell') url.searchParams.set(key, c[key]);
       else url.searchParams.delete(key);
     }
+    // across training, and which snapshot is shown across layers, are view state too
+    if (acrossTraining()) {
+      url.searchParams.set('across', 'training');
+      url.searchParams.set('along', payload.along);
+    } else {
+      url.searchParams.delete('across');
+      url.searchParams.delete('epoch');
+    }
+    const epoch = !acrossTraining() && payload.snapshot ? payload.snapshot.replace(/^epoch /, '') : null;
+    if (epoch) url.searchParams.set('snapshot', epoch); else url.searchParams.delete('snapshot');
     window.history.replaceState(null, '', url.toString());
-    return `${data.n} points, ${data.nLayers} layers`;
+    return `${data.n} points, ${data.nLayers} ${acrossTraining() ? 'epochs' : 'layers'}`;
   }
 
   function speed() {
@@ -264,6 +312,15 @@
   function gotoLayer(name) {
     const d = view.data, s = view.scatter;
     if (!name) return window.dash_clientside.no_update;
+    if (acrossTraining()) {
+      // another layer chosen elsewhere (architecture): across training, show that layer's epochs
+      const along = el('anim-along');
+      const known = along && Array.from(along.options).some((o) => o.value === name);
+      if (known && name !== view.data.along && name !== view.publishedLayer) {
+        window.dash_clientside.set_props('anim-along', {value: name});
+      }
+      return window.dash_clientside.no_update;
+    }
     if (!d || !s) { view.pendingLayer = name; return window.dash_clientside.no_update; }
     view.publishedLayer = name;
     const i = d.layers.findIndex((L) => L.name === name);
@@ -297,6 +354,13 @@
     if (!(t instanceof Element)) return;
     if (t.closest('#anim-play')) togglePlay();
     else if (t.closest('#anim-style')) toggleStyle();
+    else if (t.closest('#anim-trails')) toggleTrails();
+    else if (t.closest('#train-across-open') && window.dash_clientside.set_props) {
+      // the Training card's way in: the animation switches to its epochs
+      window.dash_clientside.set_props('anim-across', {value: 'training'});
+      const card = el('animation-card');
+      if (card) card.scrollIntoView({behavior: 'smooth', block: 'start'});
+    }
     else if (t.closest('#anim-png') && view.scatter) {
       const a = document.createElement('a');
       const name = view.data ? view.data.layers[Math.round(view.scatter.getLayer())].name : 'layer';
@@ -347,5 +411,9 @@
     recolor: function (mode) { view.colorMode = mode; applyColors(); return window.dash_clientside.no_update; },
     gotoLayer: gotoLayer,
     focusPoint: focusPoint,
+    // which pickers the mode needs: the snapshot across layers; the layer and trails across training
+    acrossRow: function (mode) {
+      return 'd-flex flex-wrap gap-2 align-items-center mb-2 dl-training-row dl-across-' + (mode || 'layers');
+    },
   });
 })();

@@ -216,6 +216,36 @@ void main() {
   gl_FragColor = vec4(col * v_tile.w, v_tile.w);                    // premultiplied alpha
 }`;
 
+  // Trails (one pass per sample, drawn before the dots): each point's position a little
+  // earlier along its path, as a smaller, fainter dot. The path is read straight from the one
+  // position buffer: a_from/a_to are the frames around t, a_back1/a_back2 the two frames
+  // before them (after them while playing backwards), so a trail reaches up to two frames
+  // back with no upload and no per-point work on the CPU. Fragment shader: DOT_FRAG.
+  const TRAIL_VERT = VERTEX_COMMON + `
+attribute vec2 a_back1;
+attribute vec2 a_back2;
+uniform float u_at;          // the sample's time in frames after the first of the four frames
+uniform float u_order;       // 1: back2, back1, from, to (forwards); 0: from, to, back1, back2
+uniform float u_size;
+uniform float u_alpha;
+uniform float u_dim;
+flat varying vec4 v_color;
+flat varying vec3 v_shape;
+void main() {
+  vec4 pal = classColor();
+  bool fwd = u_order > 0.5;
+  vec2 p0 = fwd ? a_back2 : a_from, p1 = fwd ? a_back1 : a_to;
+  vec2 p2 = fwd ? a_from : a_back1, p3 = fwd ? a_to : a_back2;
+  float s = clamp(u_at, 0.0, 3.0);
+  vec2 q = s < 1.0 ? mix(p0, p1, s) : (s < 2.0 ? mix(p1, p2, s - 1.0) : mix(p2, p3, s - 2.0));
+  gl_Position = vec4((q * 2.0 - 1.0) * u_scale + u_offset, 0.0, 1.0);
+  float size = u_size;
+  if (pal.a < 0.5) { gl_Position = vec4(2.0, 2.0, 2.0, 1.0); size = 1.0; }
+  gl_PointSize = size;
+  v_shape = vec3(0.25 * size, 8.0, 1.0);   // plain disc, no rim
+  v_color = vec4(pal.rgb, u_alpha * mix(1.0, u_dim, isDimmed()));
+}`;
+
   const COMMON_UNIFORMS = ['u_mix', 'u_scale', 'u_offset', 'u_px'];
 
   // What a frame draws, in order. program: key into PROGRAMS; active(s): whether it draws
@@ -226,7 +256,48 @@ void main() {
     ring: { vert: RING_VERT, frag: RING_FRAG, uniforms: ['u_size'] },
     thumb: { vert: THUMB_VERT, frag: THUMB_FRAG, uniforms: ['u_size', 'u_dim', 'u_border', 'u_highlight',
       'u_grid', 'u_atlas', 'u_atlasSize'] },
+    trail: { vert: TRAIL_VERT, frag: DOT_FRAG, uniforms: ['u_at', 'u_order', 'u_size', 'u_alpha', 'u_dim'] },
   };
+
+  // Trails: setTrails(true) draws TRAIL_STEPS samples over the last TRAIL_SPAN frames of each
+  // point's path (behind the direction of play), the oldest smallest and faintest. Every
+  // sample costs a software rasteriser about as much as the dots themselves, so at most
+  // TRAIL_POINTS points get a trail: all of them up to that many, beyond it the first ones
+  // in buffer order, which the payload's fixed shuffle makes a random sample.
+  const TRAIL_STEPS = 6, TRAIL_SPAN = 1.2, TRAIL_POINTS = 2000;
+  const TRAIL_ATTRIBUTES = ['a_back1', 'a_back2'];
+
+  function trailsOn(s) {
+    if (s._trails && s._data && s._data.nLayers > 1) return true;
+    // off: the extra attribute arrays must not stay enabled with offsets into stale data
+    const p = s.gl && s._programs && s._programs.trail;
+    if (p && p.back) { p.back.forEach((loc) => loc >= 0 && s.gl.disableVertexAttribArray(loc)); p.back = null; }
+    return false;
+  }
+
+  function trailUniforms(gl, u, s, k) {
+    const d = s._data, L = d.nLayers, p = s._programs.trail;
+    const dir = s._playing ? s._play.dir : 1;
+    const { lo } = s._layerPair();
+    const at = clamp(s._t - dir * TRAIL_SPAN * k / TRAIL_STEPS, 0, L - 1);
+    // forwards the four frames are lo-2 … lo+1, backwards lo … lo+3 (clamped at the ends)
+    const base = dir > 0 ? lo - 2 : lo;
+    const back = dir > 0 ? [lo - 1, lo - 2] : [lo + 2, lo + 3];
+    if (!p.back) p.back = TRAIL_ATTRIBUTES.map((name) => gl.getAttribLocation(p.prog, name));
+    gl.bindBuffer(gl.ARRAY_BUFFER, s._posBuf);
+    p.back.forEach((loc, j) => {
+      if (loc < 0) return;
+      gl.enableVertexAttribArray(loc);
+      gl.vertexAttribPointer(loc, 2, gl.UNSIGNED_SHORT, true, 0, clamp(back[j], 0, L - 1) * d.n * 4);
+    });
+    gl.uniform1f(u.u_at, at - base);
+    gl.uniform1f(u.u_order, dir > 0 ? 1 : 0);
+    const f = 1 - k / (TRAIL_STEPS + 1);            // 1 near the point, → 0 at the oldest sample
+    const size = Math.min(s._pointSizeCss() * s._dpr, s._maxPoint);
+    gl.uniform1f(u.u_size, Math.max(1.5 * s._dpr, size * (0.35 + 0.5 * f)));
+    gl.uniform1f(u.u_alpha, s._opacity() * 0.55 * f);
+    gl.uniform1f(u.u_dim, DIM_ALPHA);
+  }
 
   function thumbUniforms(gl, u, s, highlight) {
     const a = s._atlas;
@@ -241,6 +312,13 @@ void main() {
   }
 
   const PASSES = [
+    // oldest sample first, so the nearer ones lie on top
+    ...Array.from({ length: TRAIL_STEPS }, (_, j) => ({
+      name: `trail ${TRAIL_STEPS - j}`, program: 'trail',
+      active: trailsOn,
+      range: (s) => [0, Math.min(s._data.n, TRAIL_POINTS)],
+      set: (gl, u, s) => trailUniforms(gl, u, s, TRAIL_STEPS - j),
+    })),
     {
       name: 'dots', program: 'dot',
       active: (s) => !s._thumbnailsOn(),
@@ -693,6 +771,9 @@ void main() {
     }
 
     getStyle() { return this._style; }
+
+    // Short fading trails of each point's last positions (the trail passes in PASSES).
+    setTrails(on) { this._trails = !!on; this._requestDraw(); }
 
     // Thumbnails need an atlas with a tile for every point; until then dots stand in.
     _thumbnailsOn() {

@@ -12,8 +12,11 @@ What it does, all on loopback and bounded (``--timeout``, default 900 s, then it
 3. **twenty sessions**: the same twenty sizes (50–1,000 images each, fresh seeds so nothing
    is cached) submitted at once by twenty clients that poll their status, while two more
    clients fetch thumbnails and ``/health`` (the light requests) all along; images/s, the
-   projection times (submit → result), the light requests' p99, errors, cross-talk (every
-   answer must have the size and classes it asked for), and the server's peak RSS;
+   projection times (submit → result), the light requests' p99 (two clients, a request
+   every ``--light-interval`` each), errors, cross-talk (every
+   answer must have the size and classes it asked for), and the server's peak RSS; the job
+   pool runs queued projections of one model and data as one shared forward pass, and
+   ``/health`` counts the images the jobs asked for and the ones that went through the model;
 4. **200 sequential requests** (projections of 10 images, thumbnails, health, refused bad
    bodies, 50 each) with the server's RSS at the start and the end.
 
@@ -59,9 +62,9 @@ def timed_projection(base, count, seed, positions=None):
     return took, ok
 
 
-def light_requests(base, stop, latencies, errors):
+def light_requests(base, stop, latencies, errors, interval):
     i = 0
-    while not stop.is_set():
+    while not stop.wait(interval):
         url = f"{base}/api/images/demo/default/{i % 10000}.png" if i % 2 else base + "/health"
         start = time.perf_counter()
         try:
@@ -83,24 +86,41 @@ def peak_rss(pid, stop, peak):
         time.sleep(0.2)
 
 
+def sharing(base) -> dict:
+    """The server's shared-pass counts so far (``/health``)."""
+    return call(base + "/health")[2]["sharing"]
+
+
+def shared_row(before, after) -> str:
+    got = {k: after[k] - before[k] for k in after}
+    return (f"{got['jobs']} jobs in {got['runs']} runs; {got['images_requested']:,} images asked "
+            f"for, {got['images_forwarded']:,} through the model "
+            f"({got['images_forwarded'] / max(1, got['images_requested']):.2f} of them)")
+
+
 def run(args) -> list[tuple[str, str]]:
     uptime = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+    env = {"DEEPLING_MAX_SHARED_JOBS": str(args.max_shared), "DEEPLING_JOB_NICE": str(args.job_nice)}
     rows = [("date, load", f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; {uptime}"),
-            ("CPU cores, job workers", f"{os.cpu_count()}, {os.environ.get('DEEPLING_JOB_WORKERS') or 'default (cores ÷ 2)'}")]
+            ("CPU cores, job workers", f"{os.cpu_count()}, {os.environ.get('DEEPLING_JOB_WORKERS') or 'default (cores ÷ 2)'}"),
+            ("jobs shared at most per run, job threads' nice", f"{args.max_shared}, {args.job_nice}"),
+            ("light clients", f"2, each waiting {args.light_interval * 1000:.0f} ms between requests")]
     base_seed = int(time.time()) % 1_000_000 * 100  # fresh: never a cached projection
     plan = sizes(args.sessions, args.max_count)
-    with running_app(timeout=600) as base:
+    with running_app(timeout=600, env=env) as base:
         pid = server_pid(base)
         project(base, {"mode": "random", "count": 50, "seed": base_seed - 1})  # traced, warm
 
         # single session: one after another
+        shared0 = sharing(base)
         t0 = time.perf_counter()
         single = [timed_projection(base, n, base_seed + i) for i, n in enumerate(plan)]
         single_rate = sum(plan) / (time.perf_counter() - t0)
 
         # twenty sessions at once, with light requests beside them
+        shared1 = sharing(base)
         stop, latencies, light_errors, peak, positions = threading.Event(), [], [], [0.0], []
-        watchers = [threading.Thread(target=light_requests, args=(base, stop, latencies, light_errors))
+        watchers = [threading.Thread(target=light_requests, args=(base, stop, latencies, light_errors, args.light_interval))
                     for _ in range(2)] + [threading.Thread(target=peak_rss, args=(pid, stop, peak))]
         for w in watchers:
             w.start()
@@ -115,6 +135,7 @@ def run(args) -> list[tuple[str, str]]:
                 except Exception:  # noqa: BLE001 - counted, reported
                     errors += 1
         wall = time.perf_counter() - t0
+        shared2 = sharing(base)
         stop.set()
         for w in watchers:
             w.join()
@@ -141,6 +162,8 @@ def run(args) -> list[tuple[str, str]]:
                                                 f"{times[min(len(times) - 1, int(0.95 * len(times)))]:.1f} s"),
         ("projection time alone, p50", f"{statistics.median(t for t, _ in single):.1f} s"),
         ("largest place in the queue a client was told", str(max(positions, default=0))),
+        ("forward passes, single session", shared_row(shared0, shared1)),
+        (f"forward passes, {len(plan)} sessions at once", shared_row(shared1, shared2)),
         ("light requests during the load (thumbnails, /health)",
          f"{len(lat):,}; p50 {1000 * lat[len(lat) // 2]:.0f} ms, **p99 {1000 * lat[int(0.99 * (len(lat) - 1))]:.0f} ms** "
          f"(goal < 200 ms), max {1000 * lat[-1]:.0f} ms"),
@@ -158,6 +181,13 @@ def main(argv=None) -> int:
     p.add_argument("--max-count", type=int, default=1000,
                    help="largest projection (images); each asks for 50..this")
     p.add_argument("--timeout", type=float, default=900, help="stop after this many seconds")
+    p.add_argument("--light-interval", type=float, default=0.05,
+                   help="seconds each of the two light clients waits between its requests "
+                        "(0: back to back, which spends a third of the CPU on them)")
+    p.add_argument("--max-shared", type=int, default=32,
+                   help="DEEPLING_MAX_SHARED_JOBS for the server (1: no shared passes)")
+    p.add_argument("--job-nice", type=int, default=10,
+                   help="DEEPLING_JOB_NICE for the server (0: jobs at the requests' priority)")
     args = p.parse_args(argv)
     # bounded whatever happens: interrupt the run (the server is stopped on the way out)
     timer = threading.Timer(args.timeout, _thread.interrupt_main)

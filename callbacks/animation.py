@@ -36,37 +36,82 @@ def register(app, workspace) -> None:
     projections = app.server.config["DEEPLING_PROJECTIONS"]
     register_clientside(app)
 
+    def training():
+        return app.server.config.get("DEEPLING_TRAINING")  # registered by callbacks/training.py
+
+    @app.callback(
+        Output("anim-training-row", "hidden"), Output("anim-snapshot", "options"),
+        Output("anim-along", "options"),
+        Input("rendered", "data"), Input("train-run", "data"), Input("train-epoch", "data"))
+    def training_row(rendered, run, _epoch):
+        """The mode switch and the snapshot picker appear once the open model has a training
+        run with snapshots (the page's own run on it, or the run that saved it)."""
+        service = training()
+        if not rendered or service is None:
+            return True, no_update, no_update
+        run_id = service.run_of(rendered["model"], run)
+        snapshots = service.snapshots(run_id)
+        if not snapshots:
+            return True, no_update, no_update
+        epochs, layers = view.training_choices(snapshots, service.run_layers(run_id))
+        return False, epochs, layers
+
     @app.callback(
         Output("anim-request", "data"), Output("anim-poll", "disabled"),
         Output("anim-mode", "value"), Output("anim-classes", "value"), Output("anim-count", "value"),
         Output("anim-status", "children", allow_duplicate=True),
+        Output("anim-across", "value"), Output("anim-snapshot", "value"), Output("anim-along", "value"),
         Input("anim-project", "n_clicks"), Input("rendered", "data"), Input("url", "search"),
+        Input("anim-across", "value"), Input("anim-snapshot", "value"), Input("anim-along", "value"),
+        Input("train-epoch", "data"),
         State("anim-mode", "value"), State("anim-classes", "value"), State("anim-count", "value"),
+        State("train-run", "data"),
         prevent_initial_call=True,
     )
-    def request_projection(_clicks, rendered, search, mode, classes, count):
-        """A new page, a new URL query, or the Project button: start (or join) a projection."""
+    def request_projection(_clicks, rendered, search, across, snapshot, along, _epoch,
+                           mode, classes, count, run):
+        """A new page, a new URL query, the Project button or the across-training controls:
+        start (or join) a projection."""
         if not rendered:
-            return (no_update,) * 6
+            return (no_update,) * 9
         model_id, data_id = rendered["model"], rendered["data"]
         query = from_query(search)
-        from_url = ctx.triggered_id != "anim-project"
+        trigger = ctx.triggered_id
+        from_url = trigger in ("rendered", "url")
+        if from_url:  # the link names the mode, the snapshot and the layer across training
+            across, snapshot, along, _ = view.training_query(search, across, snapshot, along)
+        elif trigger == "train-epoch" and across != "training":
+            return (no_update,) * 9  # a new epoch changes only the across-training frames
         keys = ("mode", "classes", "count", "seed", "true", "predicted", "indices")
         raw = {k: v for k, v in query.items() if k in keys}
-        if not from_url:  # the controls; a confusion cell keeps the cell the URL names
+        if trigger == "anim-project":  # the controls; a confusion cell keeps the cell the URL names
             raw = {"mode": mode, "classes": classes, "count": count,
                    "true": query.get("true"), "predicted": query.get("predicted"),
                    "indices": query.get("indices")}
+        service = training()
+        run_id = service.run_of(model_id, run) if service else None
+        snapshots = service.snapshots(run_id) if service else []
+        if across == "training" and len(snapshots) < 2 and from_url:
+            across = "layers"  # a link from another server or run: its layers, at least
         try:
-            submitted = projections.submit(model_id, data_id, raw)
+            if across == "training":
+                along = along or view.default_along(service.run_layers(run_id) if run_id else [])
+                submitted = projections.submit_epochs(
+                    model_id, data_id, raw, along, [(f"epoch {e}", p) for e, p in snapshots])
+                extra = {"across": "training", "along": along, "start": view.training_query(search)[3]}
+            else:
+                target = service.snapshot_model(run_id, int(snapshot)) if snapshot and run_id else model_id
+                submitted = projections.submit(target, data_id, raw)
+                extra = {"across": "layers", "layer": query.get("layer"),
+                         "snapshot": f"epoch {snapshot}" if target != model_id else None}
         except ValueError as exc:
-            return no_update, True, no_update, no_update, no_update, f"⚠ {exc}"
+            return no_update, True, no_update, no_update, no_update, f"⚠ {exc}", across, snapshot, along
         choice = submitted.choice
-        request = {**submitted.to_dict(), "layer": query.get("layer")}
+        request = {**submitted.to_dict(), "open": model_id, **extra}
         all_classes = choice["classes"] == list(range(workspace.dataset(model_id, data_id).n_classes))
         controls = (choice["mode"], None if all_classes else choice["classes"], choice["count"]) \
             if from_url else (no_update,) * 3
-        return request, False, *controls, "starting…"
+        return request, False, *controls, "starting…", across, snapshot or "", along
 
     @app.callback(
         Output("anim-payload", "data"), Output("anim-poll", "disabled", allow_duplicate=True),
@@ -90,13 +135,25 @@ def register(app, workspace) -> None:
         if result is None:
             return no_update, True, 100, "⚠ The result is gone; press Project again.", _row(True, error=True)
         indices, seq = result.indices, result.sequence
-        ds, preds = workspace.dataset(model_id, data_id), workspace.predictions(model_id, data_id)
-        payload = sequence_payload(seq, indices, ds.labels[indices], preds.predicted[indices],
-                                   preds.confidence[indices], workspace.class_names(model_id, data_id),
-                                   f"{model_id}/{data_id}")
-        payload.update(choice=choice, model=model_id, data=data_id, key=request["key"],
-                       startLayer=request.get("layer"))
-        summary = f"{len(indices):,} images · {len(seq):,} layers"
+        ds = workspace.dataset(model_id, data_id)
+        names = workspace.class_names(model_id, data_id)
+        if request.get("across") == "training":
+            payload = view.epochs_payload(result, ds.labels[indices], names, f"{model_id}/{data_id}",
+                                          request["along"])
+            start = request.get("start")
+            summary = f"{len(indices):,} images · {request['along']} at {len(seq):,} snapshots"
+        else:
+            preds = workspace.predictions(model_id, data_id)
+            payload = sequence_payload(seq, indices, ds.labels[indices], preds.predicted[indices],
+                                       preds.confidence[indices], names, f"{model_id}/{data_id}")
+            payload.update(across="layers", snapshot=request.get("snapshot"))
+            start = request.get("layer")
+            summary = f"{len(indices):,} images · {len(seq):,} layers"
+            if request.get("snapshot"):
+                summary += f" · the model at {request['snapshot']} of its training run"
+        # The page's model stays the open one (a snapshot is shown, not opened).
+        payload.update(choice=choice, model=request.get("open", model_id), data=data_id,
+                       key=request["key"], startLayer=start)
         if seq.warnings:
             summary += f" · {len(seq.warnings)} warning(s): " + "; ".join(seq.warnings)
         return payload, True, 100, summary, _row(False)
@@ -134,3 +191,5 @@ def register_clientside(app) -> None:
                             Output("layer", "id"), Input("layer", "data"))
     app.clientside_callback(ClientsideFunction("deepling", "focusPoint"),
                             Output("focus", "id"), Input("focus", "data"))
+    app.clientside_callback(ClientsideFunction("deepling", "acrossRow"),
+                            Output("anim-training-row", "className"), Input("anim-across", "value"))

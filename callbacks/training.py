@@ -156,62 +156,37 @@ def register(app, workspace) -> None:
 
     @app.callback(Output("train-side", "data"), Output("train-side-poll", "disabled"),
                   Output("train-retrain-status", "children", allow_duplicate=True),
-                  Output("train-across-status", "children", allow_duplicate=True),
-                  Input("train-retrain", "n_clicks"), Input("train-across-run", "n_clicks"),
-                  State("subset", "data"), State("train-retrain-iterations", "value"),
-                  State("train-across-layer", "value"), State("train-run", "data"),
-                  State("rendered", "data"), prevent_initial_call=True)
-    def side_job(_r, _a, subset, iterations, layer, run, rendered):
+                  Input("train-retrain", "n_clicks"), State("subset", "data"),
+                  State("train-retrain-iterations", "value"), State("rendered", "data"),
+                  prevent_initial_call=True)
+    def side_job(_r, subset, iterations, rendered):
         if not rendered:
-            return (no_update,) * 4
+            return (no_update,) * 3
         m, d = rendered["model"], rendered["data"]
-        if ctx.triggered_id == "train-retrain":
-            if not subset:
-                return no_update, no_update, ("Pick images first: a box or lasso in the layer "
-                                              "animation or the confidence embedding."), no_update
-            side = service.side_job("retrain", {"model": m, "data": d, "indices": list(subset),
-                                                "iterations": int(iterations or 30)})
-            return {"side": side, "kind": "retrain", "data": d}, False, \
-                f"retraining a copy on {len(subset)} images…", no_update
-        if not run:
-            return no_update, no_update, no_update, "Start a run first: its snapshots are projected."
-        side = service.side_job("across_training", {"run": run["run"], "model": run["model"],
-                                                    "data": run["data"], "layer": layer})
-        return {"side": side, "kind": "across", "model": run["model"], "data": run["data"]}, False, \
-            no_update, "projecting every snapshot…"
+        if not subset:
+            return no_update, no_update, ("Pick images first: a box or lasso in the layer "
+                                          "animation or the confidence embedding.")
+        side = service.side_job("retrain", {"model": m, "data": d, "indices": list(subset),
+                                            "iterations": int(iterations or 30)})
+        return {"side": side, "kind": "retrain", "data": d}, False, \
+            f"retraining a copy on {len(subset)} images…"
 
     @app.callback(Output("train-side-poll", "disabled", allow_duplicate=True),
-                  Output("train-retrain-status", "children"), Output("train-across-status", "children"),
-                  Output("train-across", "figure"), Output("session", "data", allow_duplicate=True),
+                  Output("train-retrain-status", "children"),
+                  Output("session", "data", allow_duplicate=True),
                   Input("train-side-poll", "n_intervals"), State("train-side", "data"),
                   State("session", "data"), prevent_initial_call=True)
     def side_poll(_n, side, session):
         if not side:
-            return True, no_update, no_update, no_update, no_update
+            return True, no_update, no_update
         status, result = service.side(side["side"])
-        retrain = side["kind"] == "retrain"
         if result is None:
             if status["state"] == "error":
-                msg = f"⚠ {status['message']}"
-                return True, (msg if retrain else no_update), (no_update if retrain else msg), \
-                    no_update, no_update
-            msg = f"{status.get('message') or 'waiting'} ({status['progress']:.0%})"
-            return False, (msg if retrain else no_update), (no_update if retrain else msg), \
-                no_update, no_update
-        if retrain:
-            link = f"/?model={result['model']}&data={side['data']}"
-            return True, view.retrain_summary(result, link), no_update, no_update, \
-                remember_upload(session, {"model": result["model"],
-                                          "name": f"retrained-{side['side']}.keras"})
-        import numpy as np
-
-        names = workspace.class_names(side["model"], side["data"])
-        fig = view.across_figure(np.asarray(result["layouts"]), np.asarray(result["labels"]),
-                                 names, result["epochs"], result["layer"])
-        flips = sum(result["mirrored"])
-        return True, no_update, (f"{len(result['epochs'])} snapshots, {len(result['labels'])} "
-                                 f"images; {flips} of {len(result['mirrored'])} alignments mirrored"), \
-            fig, no_update
+                return True, f"⚠ {status['message']}", no_update
+            return False, f"{status.get('message') or 'waiting'} ({status['progress']:.0%})", no_update
+        link = f"/?model={result['model']}&data={side['data']}"
+        return True, view.retrain_summary(result, link), \
+            remember_upload(session, {"model": result["model"], "name": f"retrained-{side['side']}.keras"})
 
 
 def _ext(ext):

@@ -97,6 +97,8 @@ def test_bad_projection_requests_get_json_4xx(server):
     _error(status, answer, (404,))
     status, _, answer = call(server + "/api/projections/" + "0" * 32 + "/result")
     _error(status, answer, (404,), "no result")
+    status, _, answer = call(server + "/api/projections/" + "0" * 32, method="DELETE")
+    _error(status, answer, (404,), "nothing to cancel")
     status, _, answer = call(server + "/api/projections/../../etc")
     assert status == 404
     assert healthy(server)
@@ -111,6 +113,20 @@ def test_large_bodies_are_refused_unread(server, pid):
                              headers={"Content-Type": "application/json"})
     assert status == 413
     assert rss_mb(pid) - before < 60
+    assert healthy(server)
+
+
+def test_uploads_stream_to_disk_and_json_routes_take_small_bodies(server, pid, cache):
+    before = rss_mb(pid)
+    junk = np.random.default_rng(3).integers(0, 256, 48 << 20, dtype=np.uint8).tobytes()
+    status, answer = upload(server, "big.zip", junk, "streamer")  # 48 MB that is no zip
+    _error(status, answer, (422,))
+    assert rss_mb(pid) - before < 24  # never held whole: it went to the uploads disk
+    assert not list((Path(cache) / "uploads" / "incoming").iterdir())  # nor left there
+    padded = b'{"count": 5, "pad": "' + b"x" * (100 << 10) + b'"}'  # 100 kB of JSON
+    status, _, answer = call(server + "/api/projections", padded,
+                             headers={"Content-Type": "application/json"})
+    _error(status, answer, (413,), "larger")
     assert healthy(server)
 
 
@@ -309,6 +325,8 @@ def test_twenty_clients_get_their_own_answers_and_light_requests_stay_quick(serv
         assert set(labels[result["indices"]]) == set(body["classes"])
         assert np.array(result["layouts"]).shape[1:] == (2 * body["count"], 2)
     assert max(positions, default=0) >= 2  # they waited in line and were told their place
+    sharing = call(server + "/health")[2]["sharing"]  # and those waiting ran as shared passes
+    assert sharing["jobs"] > sharing["runs"], sharing
     assert len(light) > 10 and sorted(light)[int(0.99 * len(light))] < 2.0, max(light)
     assert healthy(server)
 

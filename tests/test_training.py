@@ -162,8 +162,8 @@ def test_projection_across_training_aligns_each_snapshot_on_the_previous():
     trained = tiny_model()
     train(trained, x, y, config=TrainingConfig(epochs=2, batch_size=30, learning_rate=3e-3))
     models.append(trained)
-    out = projection_across_training(models + [trained], x[:60], "fc1", n_pivots=20)
-    assert out["layouts"].shape == (3, 60, 2)
-    assert len(out["mirrored"]) == 2
+    out = projection_across_training(models + [trained], x[:60], "fc1")
+    assert out.layouts.shape == (3, 60, 2)
+    assert len(out.mirrored) == 2
     # The same model twice: the second layout lands on the first.
-    np.testing.assert_allclose(out["layouts"][2], out["layouts"][1], atol=1e-6)
+    np.testing.assert_allclose(out.layouts[2], out.layouts[1], atol=1e-5)

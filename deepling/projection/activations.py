@@ -262,76 +262,245 @@ def landmark_products(model, images, layers=None, *, n_landmarks=N_LANDMARKS,
     """
     import tensorflow as tf
 
+    adapter, images, refs = _checked(model, images, layers, batch_size, n_landmarks, n_directions)
+    plan = _LandmarkPlan(adapter, refs, images, n_landmarks, n_directions, batch_size,
+                         random_state, progress)
+    if len(plan.rest):
+        stream = _compiled(adapter, refs, tuple(range(len(refs))), "products")
+        bases_t = [tf.constant(b) for b in plan.bases]  # converted once, not per batch
+    for start in range(0, len(plan.rest), batch_size):
+        index = plan.rest[start:start + batch_size]
+        for i, g in enumerate(stream(adapter.preprocess(images[index]), bases_t)):
+            plan.products[i][index] = np.asarray(g)
+        plan.advance(len(index))
+    return plan.result()
+
+
+def _checked(model, images, layers, batch_size, n_landmarks, n_directions):
+    """(adapter, images, layer refs) for :func:`landmark_products` and its shared version."""
     adapter = as_adapter(model)
     images = check_images(adapter, images)
     for name, value in (("batch_size", batch_size), ("n_landmarks", n_landmarks),
                         ("n_directions", n_directions)):
         if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
             raise ValueError(f"{name} must be a positive integer, got {value!r}.")
-    report = progress or (lambda fraction, message: None)
-    refs, _ = select_layers(adapter.model, layers)
-    rng = check_random_state(random_state)
-    n = len(images)
+    return adapter, images, select_layers(adapter.model, layers)[0]
 
-    def forward(group, index):
-        """Activations of the layers ``group`` for the images at ``index``, float32 N×D."""
+
+class _LandmarkPlan:
+    """One image set's landmark bases, found (and the landmarks' products filled in);
+    what is left is streaming :attr:`rest` into :attr:`products`, then :meth:`result`.
+
+    :func:`landmark_products` streams one plan's images; :func:`shared_landmark_products`
+    streams several plans' images in one pass.
+    """
+
+    def __init__(self, adapter, refs, images, n_landmarks, n_directions, batch_size,
+                 random_state, progress):
+        self.refs, self.report = refs, progress or (lambda fraction, message: None)
+        rng = check_random_state(random_state)
+        n = len(images)
+
+        def forward(group, index):
+            """Activations of the layers ``group`` for the images at ``index``, float32 N×D."""
+            try:
+                outs = _compiled(adapter, refs, group, "activations")(adapter.preprocess(images[index]))
+            except Exception as exc:
+                raise ValueError(f"{adapter.name} could not run on these images: {exc}") from exc
+            # np.asarray shares the tensors' memory: no copy of the activations.
+            return [np.asarray(o, dtype=np.float32).reshape(len(index), -1) for o in outs]
+
+        self.shapes = _output_shapes(adapter, refs, images)
+        sizes = np.array([int(np.prod(s)) for s in self.shapes])
+
+        wanted = min(n, int(n_landmarks))
+        # The largest layer must fit the budget at m landmarks; never fewer than 2, though.
+        m = int(max(min(2, n), min(wanted, LANDMARK_BUDGET_BYTES // (4 * sizes.max()))))
+        self.notes = [] if m == wanted else [
+            (f"principal directions taken from {m} images, not {wanted}, to keep the activations "
+             f"of layer {refs[int(sizes.argmax())].name} within memory")]
+        r = int(min(n_directions, max(m - 1, 1)))
+        self.landmarks = landmarks = np.arange(n) if m == n else np.sort(rng.choice(n, m, replace=False))
+        groups = _groups(sizes * m * 4, LANDMARK_BUDGET_BYTES)
+        self.total, self.done = len(groups) * m + (n - m), 0
+        self.report(0.0, f"Finding each layer's principal directions among {m} images")
+
+        self.products = [np.empty((n, r), np.float32) for _ in refs]
+        self.bases = [None] * len(refs)  # per layer: D × r, orthonormal columns (or zero)
+        self.variances = np.zeros((len(refs), r))
+        self.spreads, self.magnitudes = np.zeros(len(refs)), np.zeros(len(refs))
+        for group in groups:
+            acts = [[] for _ in group]
+            for start in range(0, m, batch_size):
+                index = landmarks[start:start + batch_size]
+                for chunks, a in zip(acts, forward(group, index)):
+                    chunks.append(a)
+                self.done += len(index)
+                self.report(self.done / self.total, f"Finding principal directions ({self.done:,} "
+                            f"of {self.total:,} images through the model)")
+            for slot, i in enumerate(group):
+                chunks, acts[slot] = acts[slot], None  # free each layer's landmarks when done
+                a = chunks[0] if len(chunks) == 1 else np.concatenate(chunks)
+                self.bases[i], self.variances[i], self.spreads[i], self.magnitudes[i] = \
+                    _principal_basis(a, r)
+                self.products[i][landmarks] = _products(a, self.bases[i])  # as for streamed images
+                del chunks, a
+        self.rest = np.setdiff1d(np.arange(n), landmarks, assume_unique=True)
+        self.forwarded = len(groups) * m  # images this plan sent through the model itself
+
+    def advance(self, count: int) -> None:
+        self.done += count
+        self.report(self.done / self.total,
+                    f"Streaming images through the model ({self.done:,} of {self.total:,})")
+
+    def result(self) -> LandmarkProducts:
+        refs = self.refs
+        return LandmarkProducts(tuple(r.name for r in refs), tuple(r.type for r in refs),
+                                self.shapes, tuple(self.products), self.landmarks,
+                                self.variances, self.spreads, self.magnitudes, tuple(self.notes))
+
+
+@dataclass(frozen=True, eq=False)
+class SharedProducts:
+    """What :func:`shared_landmark_products` gives back.
+
+    Attributes
+    ----------
+    results : list of LandmarkProducts or Exception
+        One per subset, in order: its products, or the error that stopped that subset
+        alone (an image set the model cannot take, a progress callback that raised to
+        cancel it).
+    n_requested : int
+        Images the subsets hold together (what separate runs would send through the model).
+    n_forwarded : int
+        Images actually sent through the model: each subset's landmarks, plus every other
+        image once however many subsets hold it.
+    """
+
+    results: list
+    n_requested: int
+    n_forwarded: int
+
+
+def shared_landmark_products(model, images, subsets, layers=None, *, n_landmarks=N_LANDMARKS,
+                             n_directions=N_DIRECTIONS, batch_size=256, random_state=0,
+                             progress=None, on_ready=None) -> SharedProducts:
+    """:func:`landmark_products` of several subsets of one image array, in one forward pass.
+
+    Each subset's landmarks and bases are found among its own images exactly as
+    ``landmark_products(model, images[subset], …)`` would; then every image that some
+    subset still needs goes through the model once, and each subset takes the products
+    with its own bases for its own rows out of that pass. Overlapping subsets (two users
+    asking for nearly the same images) thus share their forward passes. Smaller subsets go
+    first, and each is handed to ``on_ready`` as soon as its last image is through.
+
+    Parameters
+    ----------
+    model : keras.Model or ModelAdapter
+    images : ndarray of uint8, shape (N, H, W, C), or Dataset
+        The images every subset indexes into.
+    subsets : sequence of array of int
+        Indices into ``images``, one array per wanted projection.
+    layers, n_landmarks, n_directions, batch_size, random_state
+        As for :func:`landmark_products`, the same for every subset.
+    progress : sequence of callables or None, optional
+        One ``progress(fraction, message)`` per subset (or None). One that raises stops
+        that subset only (that is how a caller cancels one of them).
+    on_ready : callable, optional
+        ``on_ready(j, products_or_exception)``, once per subset, as soon as it is complete.
+
+    Returns
+    -------
+    SharedProducts
+    """
+    import tensorflow as tf
+
+    adapter, images, refs = _checked(model, images, layers, batch_size, n_landmarks, n_directions)
+    subsets = [np.asarray(s, dtype=np.int64).reshape(-1) for s in subsets]
+    reports = list(progress) if progress is not None else [None] * len(subsets)
+    results, plans, requested, forwarded = [None] * len(subsets), {}, 0, 0
+
+    def ready(j, value):
+        if results[j] is not None:  # its on_ready raised, and came back here: once is enough
+            return
+        results[j] = value
+        plans.pop(j, None)
+        if on_ready is not None:
+            on_ready(j, value)
+
+    def stream(chunk):
+        """One pass over the images the plans in ``chunk`` still want, each image once."""
+        nonlocal forwarded
+        live = [j for j in chunk if j in plans]
+        if not live:
+            return
+        # The images still wanted, in the plans' order; where each plan's rows sit among them.
+        every_wanted = np.concatenate([subsets[j][plans[j].rest] for j in live])
+        _, first = np.unique(every_wanted, return_index=True)
+        union = every_wanted[np.sort(first)]
+        by_image = np.argsort(union)
+        rows, bases_t = {}, {}
+        for j in live:
+            at = by_image[np.searchsorted(union, subsets[j][plans[j].rest], sorter=by_image)]
+            order = np.argsort(at, kind="stable")
+            rows[j] = (at[order], plans[j].rest[order])  # union position → the plan's own row
+            bases_t[j] = [tf.constant(b) for b in plans[j].bases]
+            plans[j].bases = None  # held once, as tensors
+        sizes = sum(int(np.prod(s)) for s in plans[live[0]].shapes)
+        # a whole batch's activations leave the model: keep one batch within a quarter budget
+        step = int(max(1, min(batch_size, LANDMARK_BUDGET_BYTES // (16 * sizes))))
+        forward = _compiled(adapter, refs, tuple(range(len(refs))), "flat")
+        gathered = _gathered(adapter, len(refs))
+        for start in range(0, len(union), step):
+            stop = min(start + step, len(union))
+            acts = None
+            for j in [j for j in live if j in plans]:
+                at, own = rows[j]
+                lo, hi = np.searchsorted(at, [start, stop])
+                if lo == hi:
+                    continue
+                if acts is None:  # the shared pass: each image once, for every plan
+                    acts = forward(adapter.preprocess(images[union[start:stop]]))
+                    forwarded += stop - start
+                try:
+                    products = gathered(acts, tf.constant(at[lo:hi] - start, tf.int32), bases_t[j])
+                    for i, g in enumerate(products):
+                        plans[j].products[i][own[lo:hi]] = np.asarray(g)
+                    plans[j].advance(hi - lo)
+                    if hi == len(at):
+                        ready(j, plans[j].result())
+                except Exception as exc:  # noqa: BLE001 - cancelled or failed: drop it alone
+                    ready(j, exc)
+                    bases_t.pop(j, None)
+
+    # Smallest first, in landmarks and in the stream: a small projection is not kept
+    # waiting for a big one it shares the pass with. Plans whose bases would take more
+    # than half the landmark budget together go in several passes.
+    chunk, held = [], 0
+    for j in sorted(range(len(subsets)), key=lambda j: len(subsets[j])):
+        subset = subsets[j]
+        requested += len(subset)
         try:
-            outs = _compiled(adapter, refs, group, "activations")(adapter.preprocess(images[index]))
-        except Exception as exc:
-            raise ValueError(f"{adapter.name} could not run on these images: {exc}") from exc
-        # np.asarray shares the tensors' memory: no copy of the activations.
-        return [np.asarray(o, dtype=np.float32).reshape(len(index), -1) for o in outs]
-
-    every = tuple(range(len(refs)))
-    shapes = _output_shapes(adapter, refs, images)
-    sizes = np.array([int(np.prod(s)) for s in shapes])
-
-    wanted = min(n, int(n_landmarks))
-    # The largest layer must fit the budget at m landmarks; never fewer than 2, though.
-    m = int(max(min(2, n), min(wanted, LANDMARK_BUDGET_BYTES // (4 * sizes.max()))))
-    notes = [] if m == wanted else [
-        (f"principal directions taken from {m} images, not {wanted}, to keep the activations "
-         f"of layer {refs[int(sizes.argmax())].name} within memory")]
-    r = int(min(n_directions, max(m - 1, 1)))
-    landmarks = np.arange(n) if m == n else np.sort(rng.choice(n, m, replace=False))
-    groups = _groups(sizes * m * 4, LANDMARK_BUDGET_BYTES)
-    total = len(groups) * m + (n - m)
-    done = 0
-    report(0.0, f"Finding each layer's principal directions among {m} images")
-
-    products = [np.empty((n, r), np.float32) for _ in refs]
-    bases = [None] * len(refs)  # per layer: D × r, orthonormal columns (or zero)
-    variances = np.zeros((len(refs), r))
-    spreads, magnitudes = np.zeros(len(refs)), np.zeros(len(refs))
-    for group in groups:
-        acts = [[] for _ in group]
-        for start in range(0, m, batch_size):
-            index = landmarks[start:start + batch_size]
-            for chunks, a in zip(acts, forward(group, index)):
-                chunks.append(a)
-            done += len(index)
-            report(done / total, f"Finding principal directions ({done:,} of {total:,} images "
-                                 "through the model)")
-        for slot, i in enumerate(group):
-            chunks, acts[slot] = acts[slot], None  # free each layer's landmarks when done
-            a = chunks[0] if len(chunks) == 1 else np.concatenate(chunks)
-            bases[i], variances[i], spreads[i], magnitudes[i] = _principal_basis(a, r)
-            products[i][landmarks] = _products(a, bases[i])  # as for streamed images
-            del chunks, a
-
-    rest = np.setdiff1d(np.arange(n), landmarks, assume_unique=True)
-    if len(rest):
-        stream = _compiled(adapter, refs, every, "products")
-        bases_t = [tf.constant(b) for b in bases]  # converted once, not per batch
-    for start in range(0, len(rest), batch_size):
-        index = rest[start:start + batch_size]
-        for i, g in enumerate(stream(adapter.preprocess(images[index]), bases_t)):
-            products[i][index] = np.asarray(g)
-        done += len(index)
-        report(done / total, f"Streaming images through the model ({done:,} of {total:,})")
-    return LandmarkProducts(tuple(r.name for r in refs), tuple(r.type for r in refs), shapes,
-                            tuple(products), landmarks, variances, spreads, magnitudes,
-                            tuple(notes))
+            if len(subset) and (subset.min() < 0 or subset.max() >= len(images)):
+                raise ValueError(f"subset {j} indexes images outside 0..{len(images) - 1}.")
+            everything = np.array_equal(subset, np.arange(len(images)))  # no copy of them all
+            plans[j] = plan = _LandmarkPlan(
+                adapter, refs, images if everything else check_images(adapter, images[subset]),
+                n_landmarks, n_directions, batch_size, random_state, reports[j])
+            forwarded += plan.forwarded
+            if len(plan.rest) == 0:
+                ready(j, plan.result())
+                continue
+        except Exception as exc:  # noqa: BLE001 - this subset's failure, not the others'
+            ready(j, exc)
+            continue
+        chunk.append(j)
+        held += sum(b.nbytes for b in plan.bases)
+        if held > LANDMARK_BUDGET_BYTES // 2:  # bases held for the pass: bounded too
+            stream(chunk)
+            chunk, held = [], 0
+    stream(chunk)
+    return SharedProducts(results, requested, forwarded)
 
 
 def _output_shapes(adapter, refs, images):
@@ -402,7 +571,8 @@ def _products(a, basis):
 def _compiled(adapter, refs, group, kind):
     """A ``tf.function`` over the model for the layers ``refs[i] for i in group``.
 
-    ``"activations"``: preprocessed images → those layers' outputs. ``"products"``:
+    ``"activations"``: preprocessed images → those layers' outputs; ``"flat"``: the same
+    as float32 N×D matrices (for :func:`_gathered`). ``"products"``:
     (preprocessed images, per layer its D×r basis) → per layer the N×r products, so
     activations never leave the graph. The bases are arguments, not
     constants, and the batch size is open, so one trace serves every projection on this
@@ -426,6 +596,11 @@ def _compiled(adapter, refs, group, kind):
 
     if kind == "activations":
         fn = tf.function(outputs, input_signature=[image])
+    elif kind == "flat":  # activations as float32 N×D, for products taken later
+        def flat(x):
+            return [tf.reshape(tf.cast(a, tf.float32), (tf.shape(a)[0], -1)) for a in outputs(x)]
+
+        fn = tf.function(flat, input_signature=[image])
     else:
         def products(x, bases):
             return [tf.matmul(tf.reshape(tf.cast(a, tf.float32), (tf.shape(a)[0], -1)), b)
@@ -435,6 +610,24 @@ def _compiled(adapter, refs, group, kind):
         fn = tf.function(products, input_signature=[image, basis_specs])
     functions[key] = fn
     return fn
+
+
+def _gathered(adapter, n_layers):
+    """A ``tf.function``: (per layer N×D activations, rows, per layer D×r bases) → per
+    layer the rows' products, as the "products" kind computes them in one pass; traced
+    once per model and kept on the adapter like :func:`_compiled`'s."""
+    import tensorflow as tf
+
+    functions = adapter.__dict__.setdefault(_FUNCTIONS, {})
+    key = ("gathered", n_layers)
+    if key not in functions:
+        def products(acts, rows, bases):
+            return [tf.matmul(tf.gather(a, rows), b) for a, b in zip(acts, bases)]
+
+        matrices = [tf.TensorSpec((None, None), tf.float32) for _ in range(n_layers)]
+        functions[key] = tf.function(products, input_signature=[
+            matrices, tf.TensorSpec((None,), tf.int32), matrices])
+    return functions[key]
 
 
 def _groups(landmark_bytes, budget):

@@ -18,7 +18,8 @@ from threadpoolctl import threadpool_limits
 
 from deepling.models.adapter import as_adapter
 from deepling.projection.activations import (N_DIRECTIONS, N_LANDMARKS, check_images,
-                                              landmark_products, select_layers)
+                                              landmark_products, select_layers,
+                                              shared_landmark_products)
 from deepling.projection.procrustes import procrustes_align
 
 # Bump when the computation or the arrays change, so stored results are not reused.
@@ -204,9 +205,7 @@ def layer_sequence(model, images, layers=None, *, n_landmarks=N_LANDMARKS,
     """
     adapter = as_adapter(model)
     images = check_images(adapter, images)
-    for name, value in (("n_landmarks", n_landmarks), ("n_directions", n_directions)):
-        if not isinstance(value, Integral) or isinstance(value, bool) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+    _check_sizes(n_landmarks, n_directions)
     refs, skipped = select_layers(adapter.model, layers)
     report = progress or (lambda fraction, message: None)
 
@@ -218,9 +217,89 @@ def layer_sequence(model, images, layers=None, *, n_landmarks=N_LANDMARKS,
             n_directions=n_directions, batch_size=batch_size, random_state=random_state,
             progress=lambda f, message: report(_STREAM_SHARE * f, message),
         )
-        report(_STREAM_SHARE, "Laying out each layer")
-        raw, collapsed, warnings = _layouts(stream, len(images))
+        return _sequence(stream, len(images), skipped, align, report)
 
+
+@dataclass(frozen=True, eq=False)
+class SharedSequences:
+    """What :func:`layer_sequences` gives back: ``sequences`` (one LayerSequence, or the
+    exception that stopped it alone, per subset), ``n_requested`` (images in all subsets)
+    and ``n_forwarded`` (images that went through the model: shared ones once)."""
+
+    sequences: list
+    n_requested: int
+    n_forwarded: int
+
+
+def layer_sequences(model, images, subsets, layers=None, *, n_landmarks=N_LANDMARKS,
+                    n_directions=N_DIRECTIONS, batch_size=256, random_state=0, progress=None,
+                    align=True, on_ready=None) -> SharedSequences:
+    """:func:`layer_sequence` of ``images[subset]`` for several subsets, in one forward pass.
+
+    Each result is the one ``layer_sequence(model, images[subset], …)`` gives, but an
+    image in several subsets goes through the model once for all of them
+    (:func:`~deepling.projection.activations.shared_landmark_products`): how a server
+    serves several users projecting the same model and data at once.
+
+    Parameters
+    ----------
+    model, layers, n_landmarks, n_directions, batch_size, random_state, align
+        As for :func:`layer_sequence`, the same for every subset.
+    images : ndarray of uint8, shape (N, H, W, C), or Dataset
+        The images the subsets index into.
+    subsets : sequence of array of int
+        Indices into ``images``, one array per projection.
+    progress : sequence of callables or None, optional
+        One ``progress(fraction, message)`` per subset (or None); one that raises stops
+        that subset alone, which is how a caller cancels it.
+    on_ready : callable, optional
+        ``on_ready(j, sequence_or_exception)``, once per subset as soon as it is done
+        (smaller subsets first), before the others are.
+
+    Returns
+    -------
+    SharedSequences
+        A subset that cannot be projected (fewer than 2 images, say) holds its
+        ValueError; the others are unaffected.
+    """
+    adapter = as_adapter(model)
+    _check_sizes(n_landmarks, n_directions)
+    refs, skipped = select_layers(adapter.model, layers)
+    reports = [p or (lambda fraction, message: None)
+               for p in (progress if progress is not None else [None] * len(subsets))]
+    out = [None] * len(subsets)
+
+    def ready(j, stream):
+        if not isinstance(stream, Exception):
+            try:
+                stream = _sequence(stream, len(subsets[j]), skipped, align, reports[j])
+            except Exception as exc:  # noqa: BLE001 - this one's failure alone
+                stream = exc
+        out[j] = stream
+        if on_ready is not None:
+            on_ready(j, stream)
+
+    def scaled(report):
+        return lambda f, message: report(_STREAM_SHARE * f, message)
+
+    with threadpool_limits(limits=1, user_api="blas"):  # as in layer_sequence
+        shared = shared_landmark_products(
+            adapter, images, subsets, [r.name for r in refs], n_landmarks=n_landmarks,
+            n_directions=n_directions, batch_size=batch_size, random_state=random_state,
+            progress=[scaled(r) for r in reports], on_ready=ready)
+    return SharedSequences(out, shared.n_requested, shared.n_forwarded)
+
+
+def _check_sizes(n_landmarks, n_directions):
+    for name, value in (("n_landmarks", n_landmarks), ("n_directions", n_directions)):
+        if not isinstance(value, Integral) or isinstance(value, bool) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+
+
+def _sequence(stream, n_images, skipped, align, report) -> LayerSequence:
+    """Lay out, align and scale the streamed products of one image set."""
+    report(_STREAM_SHARE, "Laying out each layer")
+    raw, collapsed, warnings = _layouts(stream, n_images)
     layouts, diagnostics = _align_chain(raw, collapsed, align)
     radius = np.sqrt((layouts ** 2).sum(axis=2)).max()
     if radius > 0:

@@ -17,6 +17,7 @@ the ``projections`` disk cache; a poll only reads it.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,13 +25,14 @@ import numpy as np
 from numbers import Integral
 
 from deepling.models import as_adapter
-from deepling.projection import LayerSequence, layer_sequence
+from deepling.projection import LayerSequence, layer_sequence, layer_sequences
 from deepling.projection.activations import N_DIRECTIONS, N_LANDMARKS
 from deepling.service import schema
 from deepling.service.cache import ArrayCache, cache_key
 from deepling.service.selection import choose_images, normalise
 
 TASK = "layer_sequence"
+EPOCHS_TASK = "epoch_sequence"  # one layer across a training run's snapshots
 # Choices that need the model's predictions (errors, a confusion cell); the others do not.
 PREDICTED_MODES = ("misclassified", "cell")
 # Bump when what is stored under a key changes, so old entries are not read.
@@ -58,10 +60,14 @@ class Request:
 
 @dataclass(frozen=True)
 class Projection:
-    """The chosen images (sorted dataset indices) and their layouts, one per layer."""
+    """The chosen images (sorted dataset indices) and their layouts, one per layer (or, across
+    training, one per snapshot; ``predicted`` and ``confidence`` then hold each snapshot's
+    classes and top probabilities, frames × N)."""
 
     indices: np.ndarray
     sequence: LayerSequence
+    predicted: np.ndarray | None = None
+    confidence: np.ndarray | None = None
 
 
 class ProjectionService:
@@ -135,8 +141,10 @@ class ProjectionService:
             held = self.jobs.result(request.key) if self.jobs is not None else None
             return held if isinstance(held, Projection) else None
         try:
+            per_frame = [arrays.pop(k, None) for k in ("predicted", "confidence")]
             return Projection(np.asarray(arrays.pop("indices"), dtype=np.int64),
-                              LayerSequence.from_arrays(arrays, from_cache=True))
+                              LayerSequence.from_arrays(arrays, from_cache=True),
+                              *(None if a is None else np.asarray(a) for a in per_frame))
         except (KeyError, ValueError):  # damaged, or written by another version
             return None
 
@@ -165,6 +173,99 @@ class ProjectionService:
                              progress=progress)
         self.store.put(self.key(model_id, data_id, choice), {"indices": indices, **seq.to_arrays()})
         return Projection(indices, seq)
+
+    # --- across training: one layer at every snapshot of a run ------------------------------
+    def submit_epochs(self, model_id: str, data_id: str, raw_choice: dict | None, layer: str,
+                      snapshots) -> Request:
+        """Start (or join) ``layer``'s projection at every snapshot: ``snapshots`` is
+        ``[(label, path), ...]`` oldest first, files this server wrote. The images are chosen
+        as for :meth:`submit` with the open model ``model_id``; the key is made from the
+        snapshot files' bytes, the images and the layer, so a finished epoch never reuses an
+        older result and the same run and choice never computes twice."""
+        choice, _ = self.choose(model_id, data_id, raw_choice)
+        snapshots = [(str(label), str(path)) for label, path in snapshots]
+        if len(snapshots) < 2:
+            raise ValueError("The run has fewer than two snapshots yet: wait for its first epoch.")
+        key = self.epochs_key(model_id, data_id, choice, layer, snapshots)
+        request = Request(key, model_id, data_id, choice)
+        if self.store.get(key) is None:
+            self.jobs.submit(key, EPOCHS_TASK, {"model": model_id, "data": data_id, "choice": choice,
+                                                "layer": str(layer), "snapshots": snapshots})
+        return request
+
+    def epochs_key(self, model_id: str, data_id: str, choice: dict, layer: str, snapshots) -> str:
+        from deepling.models.adapter import file_fingerprint
+
+        ds = self.workspace.dataset(model_id, data_id)
+        return cache_key("epochs", FORMAT_VERSION, [file_fingerprint(p) for _, p in snapshots],
+                         [str(label) for label, _ in snapshots], ds.fingerprint, choice, str(layer))
+
+    def compute_epochs(self, model_id: str, data_id: str, choice: dict, layer: str, snapshots,
+                       progress=None) -> Projection:
+        """The ``epoch_sequence`` task's body: load each snapshot, project it at ``layer``
+        (:func:`~deepling.training.projection_across_training`), note its predictions on the
+        images, store the result under the key :meth:`submit_epochs` gave."""
+        import keras
+
+        from deepling.models import ModelAdapter
+        from deepling.training import projection_across_training
+
+        choice, indices = self.choose(model_id, data_id, choice)
+        images = self.workspace.dataset(model_id, data_id).images[indices]
+        labels = [label for label, _ in snapshots]
+        adapters = [ModelAdapter.from_model(keras.models.load_model(p, compile=False, safe_mode=True),
+                                            label) for label, p in snapshots]
+        seq = projection_across_training(adapters, images, layer, labels=labels, progress=progress,
+                                         project=functools.partial(cached_sequence, self.store))
+        proba = [a.predict_proba(images) for a in adapters]
+        predicted = np.stack([p.argmax(axis=1) for p in proba]).astype(np.int16)
+        confidence = np.stack([p.max(axis=1) for p in proba]).astype(np.float32)
+        self.store.put(self.epochs_key(model_id, data_id, choice, layer, snapshots),
+                       {"indices": indices, "predicted": predicted, "confidence": confidence,
+                        **seq.to_arrays()})
+        return Projection(indices, seq, predicted, confidence)
+
+    def compute_shared(self, model_id: str, data_id: str, choices: list[dict],
+                       progress: list | None = None, on_ready=None) -> tuple[list, dict]:
+        """:meth:`compute` for several choices of one model and dataset in one forward pass
+        (:func:`~deepling.projection.layer_sequences`: an image chosen twice goes through
+        the model once); each stored under its own key as soon as it is done, then handed
+        to ``on_ready(i, projection_or_exception)``. The job pool runs queued projections
+        this way (:mod:`deepling.service.jobs`).
+
+        Returns (per choice its Projection or the exception that stopped it alone,
+        ``{"requested", "forwarded"}`` image counts).
+        """
+        adapter, ds = self.workspace.model(model_id), self.workspace.dataset(model_id, data_id)
+        progress = progress or [None] * len(choices)
+        out = []
+        for choice in choices:
+            try:
+                out.append(self.choose(model_id, data_id, choice))
+            except Exception as exc:  # noqa: BLE001 - a bad choice fails alone
+                out.append(exc)
+        live = [i for i, c in enumerate(out) if not isinstance(c, Exception)]
+
+        def ready(i, seq):
+            if not isinstance(seq, Exception):
+                choice, indices = out[i]
+                self.store.put(self.key(model_id, data_id, choice), {"indices": indices, **seq.to_arrays()})
+                seq = Projection(indices, seq)
+            out[i] = seq
+            if on_ready is not None:
+                on_ready(i, seq)
+
+        for i in set(range(len(out))) - set(live):
+            ready(i, out[i])
+        for i in live:
+            if progress[i]:
+                progress[i](0.0, f"projecting {len(out[i][1]):,} images through "
+                            f"{len(adapter.model.layers)} layers, in one pass with "
+                            f"{len(live) - 1} other projection(s)")
+        shared = layer_sequences(adapter, ds.images, [out[i][1] for i in live],
+                                 progress=[progress[i] for i in live],
+                                 on_ready=lambda j, seq: ready(live[j], seq))
+        return out, {"requested": shared.n_requested, "forwarded": shared.n_forwarded}
 
     def _stored(self, key: str) -> bool:
         return self.store.path(key).exists()

@@ -16,6 +16,15 @@ def layer_sequence_task(workspace, params: dict, progress=None):
                                                 progress)
 
 
+def layer_sequence_shared(workspace, params: list[dict], progress: list, on_ready=None):
+    """Several ``layer_sequence`` jobs of one model and dataset in one shared forward pass:
+    (per job its value or exception, image counts); ``on_ready(i, value)`` as each is done."""
+    from deepling.service.projections import ProjectionService
+
+    return ProjectionService(workspace).compute_shared(
+        params[0]["model"], params[0]["data"], [p["choice"] for p in params], progress, on_ready)
+
+
 def predictions_task(workspace, params: dict, progress=None):
     """The model's predictions on every image of ``{"model", "data"}`` (a first visit to a
     large dataset, e.g. all 60,000 CIFAR-10 images), stored in the predictions cache."""
@@ -44,11 +53,13 @@ def retrain_task(workspace, params: dict, progress=None):
     return run_retrain(workspace, params, progress)
 
 
-def across_training_task(workspace, params: dict, progress=None):
-    """One layer's projection at every snapshot of a run (deepling/service/training.py)."""
-    from deepling.service.training import run_across
+def epoch_sequence_task(workspace, params: dict, progress=None):
+    """One layer's projection at every snapshot of a run ``{"model", "data", "choice", "layer",
+    "snapshots"}``, stored under its key (see :mod:`deepling.service.projections`)."""
+    from deepling.service.projections import ProjectionService
 
-    return run_across(workspace, params, progress)
+    return ProjectionService(workspace).compute_epochs(params["model"], params["data"], params["choice"],
+                                                       params["layer"], params["snapshots"], progress)
 
 
 def shape_workshop_task(workspace, params: dict, progress=None):
@@ -77,7 +88,23 @@ def run_task(workspace, name: str, params: dict, progress=None):
     tasks = {"layer_sequence": layer_sequence_task, "robustness": robustness_task,
              "shape_workshop": shape_workshop_task, "class_image": class_image_task,
              "neurons": neurons_task, "training": training_task, "retrain": retrain_task,
-             "across_training": across_training_task, "predictions": predictions_task}
+             "epoch_sequence": epoch_sequence_task, "predictions": predictions_task}
     if name not in tasks:
         raise ValueError(f"Unknown task {name!r}; known: {', '.join(sorted(tasks))}.")
     return tasks[name](workspace, params, progress)
+
+
+# Tasks whose queued jobs the thread pool may run together: name → (the jobs that can share
+# a run have equal groups, the shared runner).
+SHARED = {"layer_sequence": (lambda p: ("layer_sequence", p["model"], p["data"]), layer_sequence_shared)}
+
+
+def shared_group(name: str, params: dict):
+    """What jobs must have in common to run as one (:data:`SHARED`), or None."""
+    return SHARED[name][0](params) if name in SHARED else None
+
+
+def run_shared(workspace, name: str, params: list[dict], progress: list, on_ready=None):
+    """Run jobs of one :func:`shared_group` together: (per job its value or exception, stats);
+    ``on_ready(i, value)`` as soon as job ``i`` is done."""
+    return SHARED[name][1](workspace, params, progress, on_ready)

@@ -306,7 +306,7 @@ class TrainingService:
         return _layer_sizes(self.workspace.model(model_id).model)
 
     def side_job(self, task: str, params: dict) -> str:
-        """Start a retrain or across-training job; its id reads the result with :meth:`side`."""
+        """Start a retrain job; its id reads the result with :meth:`side`."""
         side = "s" + secrets.token_urlsafe(9)
         self.jobs.submit(f"side-{side}", task, {**params, "side": side})
         return side
@@ -314,6 +314,41 @@ class TrainingService:
     def side(self, side: str) -> tuple[dict, dict | None]:
         """(job status, result or None)."""
         return self.jobs.status(f"side-{side}"), self.store.cache.get(f"side/{side}")
+
+    def run_of(self, model_id: str, current: dict | None = None) -> str | None:
+        """The run whose snapshots belong to the open model: the page's own run on this model
+        (``current``: the Training card's ``{"run", "model"}``), else the run that saved it."""
+        if current and current.get("run") and current.get("model") == model_id:
+            return current["run"]
+        return self.store.cache.get(f"model/{model_id}")
+
+    def snapshots(self, run_id: str | None) -> list[tuple[int, Path]]:
+        """(epoch, path) of the run's kept snapshots, oldest first."""
+        return [(snapshot_epoch(p), p) for p in snapshot_paths(self.store, run_id)] if run_id else []
+
+    def run_layers(self, run_id: str) -> list[str]:
+        """The layers the run's model measures (conv and dense): what can be projected across
+        its snapshots (the run may train the demo CNN beside another open model)."""
+        params = (self.store.get(run_id, "meta") or {}).get("params", {})
+        source = params.get("config", {}).get("source", DEFAULTS["source"])
+        return [layer["name"] for layer in self.layer_sizes(source, params.get("model"))]
+
+    def snapshot_model(self, run_id: str, epoch: int) -> str:
+        """A workspace model id for one snapshot (saved like a trained model, once), so every
+        view, the layer animation first, opens it by id."""
+        key = f"snapshot-model/{run_id}/{int(epoch)}"
+        found = self.store.cache.get(key)
+        if found and self.workspace.uploads.exists("models", found):
+            return found
+        path = dict(self.snapshots(run_id)).get(int(epoch))
+        if path is None:
+            raise ValueError(f"The run has no snapshot of epoch {epoch} (any more): pick another.")
+        from deepling.models import ModelAdapter
+
+        adapter = ModelAdapter.from_model(load_snapshot(path), f"{run_id} epoch {int(epoch)}")
+        model_id, _ = self.workspace.uploads.save_model(adapter)
+        self.store.cache.set(key, model_id, expire=RUN_TTL)
+        return model_id
 
     def latest_snapshot(self, run_id: str):
         """(epoch, keras model) of the run's newest snapshot, or (None, None)."""
@@ -334,9 +369,11 @@ class TrainingService:
         return meta
 
 
-# --- side jobs: retrain on a selection, projections across the snapshots -----------------
+# --- side jobs: retrain on a selection; the snapshots (projected by service/projections.py) --
 
 def snapshot_paths(store: RunStore, run_id: str) -> list[Path]:
+    if not isinstance(run_id, str) or "/" in run_id or run_id.startswith("."):
+        return []
     return sorted((store.root / "runs" / run_id / "snapshots").glob("epoch-*.keras"))
 
 
@@ -383,28 +420,4 @@ def run_retrain(workspace, params: dict, progress=None, store: RunStore | None =
     model.save(tmpdir / "model.keras")
     result["model"], _ = workspace.add_model(tmpdir / "model.keras", f"retrained-{side}.keras")
     store.cache.set(f"side/{side}", result, expire=RUN_TTL)
-    return result
-
-
-def run_across(workspace, params: dict, progress=None, store: RunStore | None = None) -> dict:
-    """The ``"across_training"`` task: ``{"side", "run", "model", "data", "layer", "count"}``;
-    one layer's projection of a stratified sample of the shown images at every snapshot."""
-    from deepling.service.selection import choose_images
-    from deepling.training import projection_across_training
-
-    store = store or RunStore()
-    paths = snapshot_paths(store, params["run"])
-    if len(paths) < 2:
-        raise ValueError("The run has fewer than two snapshots yet: wait for its first epoch.")
-    shown = workspace.dataset(params["model"], params["data"])
-    preds = workspace.predictions(params["model"], params["data"])
-    indices = choose_images(shown.labels, preds.predicted,
-                            {"mode": "classes", "classes": list(range(shown.n_classes)),
-                             "count": int(params.get("count", 40))}, shown.n_classes)
-    models = [load_snapshot(p) for p in paths]
-    out = projection_across_training(models, shown.images[indices], params["layer"], progress=progress)
-    result = {"layouts": out["layouts"].round(5).tolist(), "mirrored": out["mirrored"],
-              "epochs": [snapshot_epoch(p) for p in paths], "indices": indices.tolist(),
-              "labels": shown.labels[indices].tolist(), "layer": params["layer"]}
-    store.cache.set(f"side/{params['side']}", result, expire=RUN_TTL)
     return result

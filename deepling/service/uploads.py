@@ -82,9 +82,16 @@ class UploadStore:
         self.expire()
 
     # --- receiving ---------------------------------------------------------------------
+    def spool(self):
+        """A file in ``incoming/`` for the request parser to write an upload's file part
+        into as it arrives (nothing whole in memory, no copy in the system's temporary
+        folder); removed when the request closes it, after :meth:`receive` has taken it."""
+        return tempfile.NamedTemporaryFile(dir=self.root / "incoming", prefix="spool-")
+
     def receive(self, stream, filename: str, kinds: tuple[str, ...], owner: str = "") -> Path:
-        """Copy an upload stream into a private temporary file, enforcing the size limit
-        and the quotas (:meth:`check_quota`)."""
+        """The upload in a private temporary file: the parser's :meth:`spool` file itself
+        (a hard link, not a copy), else a copy of ``stream``; enforcing the size limit and
+        the quotas (:meth:`check_quota`)."""
         name = safe_filename(filename, "upload")
         suffix = Path(name).suffix.lower()
         if suffix not in kinds:
@@ -96,14 +103,21 @@ class UploadStore:
         try:
             # A private folder per upload, so messages can name the user's own file name.
             tmp = Path(tempfile.mkdtemp(dir=self.root / "incoming")) / name
-            with open(tmp, "xb") as out:
-                for chunk in iter(lambda: stream.read(1 << 20), b""):
-                    size += len(chunk)
-                    if size > limit:
-                        raise UploadError(
-                            f"{name} is larger than the upload limit of {limit >> 20} MB "
-                            "(the server's DEEPLING_MAX_UPLOAD_MB).", 413)
-                    out.write(chunk)
+            spooled = getattr(stream, "name", None)
+            if isinstance(spooled, str) and Path(spooled).parent == self.root / "incoming":
+                stream.flush()
+                os.link(spooled, tmp)
+                size = tmp.stat().st_size
+            else:
+                with open(tmp, "xb") as out:
+                    for chunk in iter(lambda: stream.read(1 << 20), b""):
+                        size += len(chunk)
+                        if size > limit:
+                            break
+                        out.write(chunk)
+            if size > limit:
+                raise UploadError(f"{name} is larger than the upload limit of {limit >> 20} MB "
+                                  "(the server's DEEPLING_MAX_UPLOAD_MB).", 413)
         except BaseException as exc:
             if tmp is not None:
                 _discard(tmp)
@@ -252,7 +266,10 @@ class UploadStore:
         for stale in (self.root / "incoming").iterdir():
             try:
                 if now - stale.stat().st_mtime > 3600:  # a receive that died with its process
-                    shutil.rmtree(stale, ignore_errors=True)
+                    if stale.is_dir():
+                        shutil.rmtree(stale, ignore_errors=True)
+                    else:
+                        stale.unlink(missing_ok=True)  # a spool file
             except OSError:
                 continue
         return removed

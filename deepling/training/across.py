@@ -1,43 +1,72 @@
 """One layer's projection across training: the images laid out at every snapshot.
 
-Each snapshot's activations of the chosen layer are laid out by PivotMDS (real projections
-of each snapshot, not interpolations), and each epoch's layout is turned onto the previous
-one by Procrustes analysis with the mirroring test, as the layer animation does across
-layers, so a point moves only as far as the model changed.
+Each snapshot is projected at the chosen layer by :func:`~deepling.projection.layer_sequence`
+itself (the same layouts and collapse checks as across layers: real
+projections of each snapshot, not interpolations), and the epochs' layouts are chained by
+the animation's own Procrustes alignment with the mirroring test, so a point moves only as
+far as the model changed between two epochs.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from deepling.projection import PivotMDS, procrustes_align
+from deepling.projection.sequence import LayerSequence, _align_chain, layer_sequence
 
 
-def projection_across_training(models, images, layer: str, *, n_pivots: int = 50,
-                               batch_size: int = 256, random_state: int = 0, progress=None) -> dict:
+def projection_across_training(models, images, layer: str, *, labels=None,
+                               random_state: int = 0, progress=None,
+                               project=layer_sequence) -> LayerSequence:
     """Layouts of ``images`` at ``layer`` for each model in ``models`` (the snapshots, in order).
+
+    Parameters
+    ----------
+    models : sequence of keras.Model or ModelAdapter
+        The snapshots, oldest first; all share the architecture and input convention.
+    images : ndarray of uint8, shape (N, H, W, C)
+        Fitted to the models (``adapter.fit_dataset``).
+    layer : str
+        The layer to project at every snapshot.
+    labels : sequence of str, optional
+        A name per snapshot (e.g. ``"epoch 3"``); default ``"snapshot k"``.
+    random_state, progress
+        As for :func:`~deepling.projection.layer_sequence` (one random state for all
+        snapshots, so each epoch picks the same landmark images).
+    project : callable, default :func:`~deepling.projection.layer_sequence`
+        What projects one snapshot (the service passes its cached version, so a run that
+        gained an epoch projects only the new snapshot).
 
     Returns
     -------
-    dict
-        ``layouts`` (n_models × n_images × 2, each aligned on the one before), ``mirrored``
-        (per transition), ``residuals`` (RMS residual after alignment, per transition).
+    LayerSequence
+        One frame per snapshot (``names`` are the labels, ``types`` the layer's class):
+        frame ``k`` is snapshot ``k``'s layout turned onto frame ``k - 1`` (``mirrored``,
+        ``rotation_deg`` and the residuals describe each turn), all frames within the
+        unit disc.
     """
-    import keras
-
-    layouts, mirrored, residuals = [], [], []
-    x = np.asarray(images, np.float32)
-    for i, model in enumerate(models):
-        probe = keras.Model(model.inputs, model.get_layer(layer).output)
-        act = np.concatenate([np.asarray(probe(x[j:j + batch_size], training=False))
-                              for j in range(0, len(x), batch_size)])
-        xy = PivotMDS(n_pivots=n_pivots, random_state=random_state).fit_transform(
-            act.reshape(len(x), -1).astype(np.float64))
-        if layouts and np.ptp(layouts[-1], axis=0).min() > 0:
-            a = procrustes_align(layouts[-1], xy, scaling="match_rms")
-            xy = a.layout
-            mirrored.append(bool(a.mirrored)), residuals.append(float(a.residual_after))
-        layouts.append(xy)
-        if progress:
-            progress((i + 1) / len(models), f"snapshot {i + 1}/{len(models)}")
-    return {"layouts": np.stack(layouts), "mirrored": mirrored, "residuals": residuals}
+    models = list(models)
+    if not models:
+        raise ValueError("No snapshots to project: a run keeps one per epoch.")
+    labels = list(labels) if labels is not None else [f"snapshot {k}" for k in range(len(models))]
+    report = progress or (lambda fraction, message: None)
+    raw, collapsed, warnings, first = [], [], [], None
+    for k, model in enumerate(models):
+        part = (lambda f, m, k=k: report((k + f) / len(models), f"{labels[k]}: {m}"))
+        seq = project(model, images, [layer], random_state=random_state, align=False,
+                      progress=part)
+        first = first or seq
+        raw.append(np.asarray(seq.layouts[0], np.float64))
+        collapsed.append(bool(seq.collapsed[0]))
+        warnings += [f"{labels[k]}: {w}" for w in seq.warnings]
+    layouts, diagnostics = _align_chain(raw, collapsed, True)
+    radius = np.sqrt((layouts ** 2).sum(axis=2)).max()
+    if radius > 0:
+        layouts = layouts / radius
+    report(1.0, f"{layer} projected at {len(models)} snapshots")
+    return LayerSequence(
+        names=tuple(labels), types=(first.types[0],) * len(models),
+        shapes=(first.shapes[0],) * len(models),
+        layouts=np.clip(layouts, -1.0, 1.0).astype(np.float32),
+        collapsed=np.array(collapsed, bool), **diagnostics, aligned=True,
+        n_landmarks=first.n_landmarks, n_directions=first.n_directions,
+        warnings=tuple(warnings), skipped=())

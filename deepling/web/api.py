@@ -10,6 +10,8 @@ job's ``id`` and ``status_url`` (also the ``Location`` header). ``GET /api/proje
 says ``state``, ``progress`` and, while it waits, its ``position`` in the queue; once done it
 answers ``303 See Other`` to ``/api/projections/<id>/result``, the layer layouts. No request
 thread ever waits for a job, so twenty pipelines polling cannot hold up a page.
+``DELETE /api/projections/<id>`` cancels a job that waits or runs (for everyone who asked
+for the very same projection: results are shared by content).
 
 Every error is JSON with a status that says whose fault it is: 400/404/413/415/422 for the
 request, 503 when the queue is full, 507 when the cache disk is full. Request bodies are
@@ -48,6 +50,19 @@ def register_api(server, workspace) -> None:
     """Add the endpoints, the per-route body limits and JSON errors to the Flask server."""
     limits = workspace.uploads.limits
 
+    class SpoolingRequest(server.request_class):
+        """Upload file parts are written straight into the uploads folder as they arrive
+        (``UploadStore.spool``), which :func:`_upload` then keeps without a copy."""
+
+        def _get_file_stream(self, total_content_length, content_type, filename=None,
+                             content_length=None):
+            if self.path in UPLOAD_ROUTES:
+                return workspace.uploads.spool()
+            return super()._get_file_stream(total_content_length, content_type, filename,
+                                             content_length)
+
+    server.request_class = SpoolingRequest
+
     @server.before_request
     def bound_body():
         # Flask reads no more than this; bigger bodies get a 413 before they are parsed.
@@ -72,7 +87,7 @@ def register_api(server, workspace) -> None:
         jobs = server.config["DEEPLING_JOBS"]
         return jsonify(status="ok", version=__version__, model=workspace.model().name,
                        data=workspace.raw_dataset().origin, disk=disk_space(workspace.config.cache),
-                       queued=jobs.queue_length())
+                       queued=jobs.queue_length(), sharing=getattr(jobs, "sharing", None))
 
     @server.route("/api/models", methods=["POST"])
     def upload_model():
@@ -101,6 +116,13 @@ def register_api(server, workspace) -> None:
         if status["state"] == "done":
             return _respond(status, 303, status["result_url"])
         return _respond(status, 422 if status["state"] == "error" else 200)
+
+    @server.route("/api/projections/<job_id>", methods=["DELETE"])
+    def cancel_projection(job_id):
+        key = schema.job_key(job_id)
+        if not server.config["DEEPLING_JOBS"].cancel(key):
+            return _error(f"Projection {job_id} is not waiting or running here: nothing to cancel.", 404)
+        return _respond({"id": key, "state": "cancelled"}, 200)
 
     @server.route("/api/projections/<job_id>/result")
     def projection_result(job_id):

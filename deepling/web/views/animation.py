@@ -48,6 +48,20 @@ def layout(ctx) -> dbc.Card:
                        size="sm", style={"width": "9rem"}),
         dbc.Button("Project", id="anim-project", size="sm", color="primary"),
     ], className="d-flex flex-wrap gap-2 align-items-center mb-2")
+    # Shown once the open model has a training run with snapshots (callbacks/animation.py).
+    training = html.Div([
+        dbc.RadioItems(id="anim-across", value="layers", inline=True, className="small",
+                       options=[{"label": "across layers", "value": "layers"},
+                                {"label": "across training", "value": "training"}]),
+        html.Span("snapshot", className="small text-muted", id="anim-snapshot-label"),
+        dbc.Select(id="anim-snapshot", value="", size="sm", style={"width": "9rem"},
+                   options=[{"label": "the open model", "value": ""}]),
+        html.Span("layer", className="small text-muted", id="anim-along-label"),
+        dbc.Select(id="anim-along", size="sm", style={"width": "9rem"}, options=[]),
+        html.Button("trails", id="anim-trails", className="btn btn-sm btn-outline-secondary active",
+                    title="short fading trails of each point's last positions"),
+    ], id="anim-training-row", className="d-flex flex-wrap gap-2 align-items-center mb-2 dl-training-row",
+        hidden=True)
     progress = html.Div([
         dbc.Progress(id="anim-progress", value=0, striped=True, animated=True,
                      className="flex-grow-1", style={"height": "6px"}),
@@ -81,15 +95,42 @@ def layout(ctx) -> dbc.Card:
         ], className="d-flex align-items-center gap-2 ms-auto"),
     ], className="d-flex flex-wrap align-items-center gap-2 mt-1")
     stores = [
-        dcc.Store(id="anim-request"),   # {"key", "choice", "model", "data", "layer"}
+        dcc.Store(id="anim-request"),   # {"key", "choice", "model", "data", "layer", "across"}
         dcc.Store(id="anim-payload"),   # the typed-array payload for the renderer
         dcc.Interval(id="anim-poll", interval=300, disabled=True),
         html.Div(id="anim-mounted", hidden=True),
     ]
     help_text = html.Span("drag: pan · wheel: zoom · shift+drag: box · alt+drag: lasso · "
                           "click: focus an image", className="small text-muted")
-    body = [choose, progress, plot, player, footer, *stores]
+    body = [choose, training, progress, plot, player, footer, *stores]
     return card("Layer animation", body, "animation-card", extra=help_text)
+
+
+def training_choices(snapshots, layers) -> tuple[list, list]:
+    """Options of the snapshot picker (the open model, then each kept epoch) and of the
+    layer picker across training (the layers a run measures)."""
+    epochs = [{"label": "the open model", "value": ""}]
+    epochs += [{"label": f"epoch {e}", "value": str(e)} for e, _ in snapshots]
+    return epochs, [{"label": n, "value": n} for n in layers]
+
+
+def training_query(search, across=None, snapshot=None, along=None):
+    """The link's across-training state: ``?across=training&along=fc2&epoch=3`` or, across
+    layers, ``?snapshot=3`` (the epoch shown). Returns (across, snapshot, along, epoch)."""
+    from urllib.parse import parse_qs
+
+    q = {k: v[-1] for k, v in parse_qs((search or "").lstrip("?")).items()}
+    across = q.get("across") if q.get("across") in ("layers", "training") else (across or "layers")
+    snapshot = q["snapshot"] if q.get("snapshot", "").isdigit() else (snapshot or "")
+    along = q.get("along") or along
+    epoch = f"epoch {q['epoch']}" if q.get("epoch", "").isdigit() else None
+    return across, snapshot, along, epoch
+
+
+def default_along(layers):
+    """The layer shown across training first: the last hidden dense layer, where the
+    classes separate (fc2 of the demo CNN)."""
+    return layers[-2] if len(layers) > 1 else (layers[0] if layers else None)
 
 
 def layouts_csv(seq, indices, labels, predicted, names) -> str:
@@ -103,3 +144,20 @@ def layouts_csv(seq, indices, labels, predicted, names) -> str:
             w.writerow([li, name, int(i), names[labels[j]], names[predicted[j]],
                         f"{xy[j, 0]:.5f}", f"{xy[j, 1]:.5f}"])
     return out.getvalue()
+
+
+def epochs_payload(projection, labels, class_names, data_key: str, layer: str) -> dict:
+    """The renderer's payload for one layer across training: the same contract as across
+    layers, one frame per snapshot. Points are coloured by the last snapshot's predictions;
+    each frame notes its snapshot's accuracy on these images."""
+    from deepling.web.views.payload import sequence_payload
+
+    predicted, confidence = projection.predicted, projection.confidence
+    payload = sequence_payload(projection.sequence, projection.indices, labels, predicted[-1],
+                               confidence[-1], class_names, data_key)
+    known = np.asarray(labels) >= 0
+    for frame, right in zip(payload["layers"], predicted == np.asarray(labels)):
+        frame["layer"] = layer
+        frame["accuracy"] = round(float(right[known].mean()), 4) if known.any() else None
+    payload.update(across="training", along=layer)
+    return payload

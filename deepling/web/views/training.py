@@ -8,8 +8,10 @@ the small deltas the run publishes, a couple of times per second at most:
 * the network view (as ReVACNN's): a bar per filter per layer, for the mean activation and
   the mean gradient over the batches since the last update; frozen layers in grey. A click
   on a layer freezes or unfreezes it; hovering a filter shows its activation map;
-* the filter embedding of a conv layer (PivotMDS of its kernels, each point its filter);
-* one layer's projection across the epochs, aligned epoch to epoch by Procrustes.
+* the filter embedding of a conv layer (PivotMDS of its kernels, each point its filter).
+
+One layer's projection across the epochs is a mode of the layer animation (its view and
+``callbacks/animation.py``); this card only points there.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import plotly.graph_objects as go
 from dash import dcc, html
 from plotly.subplots import make_subplots
 
-from deepling.web.views.common import card, class_color, image_uri
+from deepling.web.views.common import card, image_uri
 
 POLL_MS = 700  # under two updates a second; a poll only extends and patches: cheap
 _MARGIN = dict(l=40, r=10, t=24, b=30)
@@ -81,15 +83,13 @@ def layout(ctx) -> html.Div:
         _graph("train-filters", empty_figure("filters appear at the first snapshot"), height=280),
     ], lg=4)
     across = dbc.Col([
-        html.Div([html.Span("Across training: layer", className="small text-muted me-1"),
-                  dbc.Select(id="train-across-layer", size="sm", style={"width": "9rem"},
-                             value=_default_across(adapter.model),
-                             options=[{"label": n, "value": n} for n in _projectable(adapter.model)]),
-                  dbc.Button("Project the epochs", id="train-across-run", size="sm",
-                             color="secondary", className="ms-2")],
-                 className="d-flex align-items-center"),
-        html.Div(id="train-across-status", className="small text-muted"),
-        _graph("train-across", empty_figure("project a layer at every snapshot of the run"), height=300),
+        html.Div("Across training", className="small fw-bold"),
+        html.Div("A snapshot of the weights is kept per epoch. The layer animation above shows "
+                 "any of them, and its across training mode animates one layer over the "
+                 "epochs: each snapshot really projected, aligned on the epoch before, with "
+                 "trails.", className="small text-muted"),
+        dbc.Button("Show the epochs in the layer animation", id="train-across-open", size="sm",
+                   color="secondary", className="mt-2"),
     ], lg=4)
     retrain = dbc.Col([
         html.Div("Retrain on a selection", className="small fw-bold"),
@@ -110,7 +110,7 @@ def layout(ctx) -> html.Div:
         dcc.Store(id="train-sid", storage_type="session"),  # this tab's id: one run per session
         dcc.Store(id="train-run"),      # {"run", "seq", "model", "data", "layers"}
         dcc.Store(id="train-epoch"),    # the last finished epoch: filters follow it
-        dcc.Store(id="train-side"),     # the retrain / across-training job in progress
+        dcc.Store(id="train-side"),     # the retrain job in progress
     ]
     return card("Training", body, "training-card")
 
@@ -122,17 +122,6 @@ def _field(label, control):
 def _graph(graph_id, figure, height=240):
     return dcc.Graph(id=graph_id, figure=figure, style={"height": f"{height}px"},
                      config={"displayModeBar": False})
-
-
-def _projectable(model) -> list[str]:
-    from deepling.training import filter_layers
-
-    return filter_layers(model)
-
-
-def _default_across(model):
-    names = _projectable(model)
-    return names[-2] if len(names) > 1 else (names[0] if names else None)
 
 
 def empty_figure(message: str) -> go.Figure:
@@ -298,53 +287,6 @@ def filter_figure(embedding: dict, layer: str, epoch: int) -> go.Figure:
                       xaxis=dict(visible=False, range=[xy[:, 0].min() - pad, xy[:, 0].max() + pad]),
                       yaxis=dict(visible=False, range=[xy[:, 1].min() - pad, xy[:, 1].max() + pad],
                                  scaleanchor="x"))
-    return fig
-
-
-def across_figure(layouts: np.ndarray, labels: np.ndarray, class_names, epochs, layer: str,
-                  trail: int = 3) -> go.Figure:
-    """An animation over the epochs: one frame per snapshot, with short trails of each
-    point's last positions."""
-    def frame_data(k):
-        data = []
-        lo = max(0, k - trail)
-        for c in range(len(class_names)):
-            idx = np.flatnonzero(labels == c)
-            if not len(idx):
-                continue
-            # Trails: each point's last positions as a polyline, broken by None between points.
-            tx, ty = [], []
-            if k > lo:
-                seg = layouts[lo:k + 1][:, idx]  # T × n × 2
-                for j in range(len(idx)):
-                    tx += list(seg[:, j, 0]) + [None]
-                    ty += list(seg[:, j, 1]) + [None]
-            data.append(go.Scatter(x=tx, y=ty, mode="lines", hoverinfo="skip", showlegend=False,
-                                   line=dict(width=0.7, color=class_color(c)), opacity=0.35))
-            data.append(go.Scatter(x=layouts[k, idx, 0], y=layouts[k, idx, 1], mode="markers",
-                                   name=class_names[c], marker=dict(size=5, color=class_color(c)),
-                                   customdata=idx, hovertemplate=class_names[c] + "<extra></extra>"))
-        return data
-
-    frames = [go.Frame(data=frame_data(k), name=str(e)) for k, e in enumerate(epochs)]
-    lo, hi = layouts.reshape(-1, 2).min(axis=0), layouts.reshape(-1, 2).max(axis=0)
-    pad = 0.05 * (hi - lo)
-    fig = go.Figure(data=frames[-1].data, frames=frames)
-    steps = [dict(method="animate", label=str(e),
-                  args=[[str(e)], dict(mode="immediate", frame=dict(duration=0, redraw=True),
-                                       transition=dict(duration=0))]) for e in epochs]
-    fig.update_layout(
-        margin=dict(l=10, r=10, t=24, b=10), plot_bgcolor="white", paper_bgcolor="white",
-        title=dict(text=f"{layer} by epoch", font=dict(size=11), x=0.02, y=0.98),
-        xaxis=dict(visible=False, range=[lo[0] - pad[0], hi[0] + pad[0]]),
-        yaxis=dict(visible=False, range=[lo[1] - pad[1], hi[1] + pad[1]]),
-        legend=dict(font=dict(size=9), itemsizing="constant"),
-        sliders=[dict(active=len(epochs) - 1, steps=steps, currentvalue=dict(prefix="epoch "),
-                      pad=dict(t=0, b=0), len=0.75, x=0.25, y=0)],
-        updatemenus=[dict(type="buttons", showactive=False, x=0, y=0, xanchor="left", yanchor="top",
-                          pad=dict(t=0), buttons=[dict(label="▶", method="animate", args=[
-                              None, dict(frame=dict(duration=700, redraw=True), fromcurrent=True,
-                                         transition=dict(duration=300))])])])
     return fig
 
 
