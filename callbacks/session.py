@@ -44,8 +44,9 @@ def register(app, workspace) -> None:
                 else:
                     key = cache_key("page-predictions", model_id, data_id)
                     jobs.submit(key, "predictions", {"model": model_id, "data": data_id})
-                    return (no_update, None, navbar(), [waiting_page(model_id, data_id)], no_update,
-                            {"key": key, "model": model_id, "data": data_id}, False)
+                    # ``rendered`` untouched: the views' callbacks wait for the page they need
+                    return (no_update, no_update, navbar(), [waiting_page(model_id, data_id)],
+                            no_update, {"key": key, "model": model_id, "data": data_id}, False)
             nav, views, focus = page(workspace, model_id, data_id)
         except (ModelError, DataError, OSError, ValueError) as exc:
             return (no_update, None, navbar(), [problem_page(str(exc), workspace, model_id, data_id)],

@@ -30,6 +30,7 @@ def test_a_first_visit_to_every_image_predicts_in_a_job(tiny_folder, tmp_path): 
                 cache_key("page-predictions", "demo", "default@all"))
             assert job is not None and job["state"] == "done", job
             assert d.execute_script("return document.getElementById('page-status')") is None
-            assert not console_errors(d)
+            errors = console_errors(d)
+            assert not errors, "\n".join(errors)
         finally:
             quit_driver(d)
