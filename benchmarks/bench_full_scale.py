@@ -215,7 +215,8 @@ def main(argv=None):
     ]
     if rows.get("small") and rows.get("big"):
         extra = rows["big"][1]["blocking"] - rows["small"][1]["blocking"]
-        lines.append(f"| blocking time the {args.count:,}-point payload adds over {args.small:,} points "
+        lines.append(f"| blocking time the {args.count:,}-image page adds over {args.small:,} "
+                     f"(all its views; the payload alone: payload.md) "
                      f"| {extra:.0f} ms | the page stays responsive |")
     lines += [
         f"| server RSS after one session, after {args.sessions} more opened the same view "
