@@ -151,8 +151,10 @@ def curves_figure(kind: str) -> go.Figure:
                       title=dict(text=kind, font=dict(size=12), x=0.02, y=0.98),
                       legend=dict(orientation="h", y=-0.2, font=dict(size=10)), uirevision=kind,
                       xaxis=dict(title=None, gridcolor="#eee"),
+                      # accuracy lives in 0..1: a fixed axis reads the same from the first batch
+                      # on (an empty autoranged one shows 0-400 %)
                       yaxis=dict(gridcolor="#eee", rangemode="tozero",
-                                 tickformat=".0%" if kind == "accuracy" else None),
+                                 **(dict(tickformat=".0%", range=[0, 1]) if kind == "accuracy" else {})),
                       yaxis2=dict(overlaying="y", range=[0, 1], visible=False, fixedrange=True))
     return fig
 
