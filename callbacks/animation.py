@@ -83,6 +83,7 @@ def register(app, workspace) -> None:
             across, snapshot, along, _ = view.training_query(search, across, snapshot, along)
         elif trigger == "train-epoch" and across != "training":
             return (no_update,) * 9  # a new epoch changes only the across-training frames
+        snapshot = "" if snapshot in (None, "", view.OPEN_MODEL) else snapshot
         keys = ("mode", "classes", "count", "seed", "true", "predicted", "indices")
         raw = {k: v for k, v in query.items() if k in keys}
         if trigger == "anim-project":  # the controls; a confusion cell keeps the cell the URL names
@@ -106,13 +107,14 @@ def register(app, workspace) -> None:
                 extra = {"across": "layers", "layer": query.get("layer"),
                          "snapshot": f"epoch {snapshot}" if target != model_id else None}
         except ValueError as exc:
-            return no_update, True, no_update, no_update, no_update, f"⚠ {exc}", across, snapshot, along
+            return (no_update, True, no_update, no_update, no_update, f"⚠ {exc}", across,
+                    snapshot or view.OPEN_MODEL, along)
         choice = submitted.choice
         request = {**submitted.to_dict(), "open": model_id, **extra}
         all_classes = choice["classes"] == list(range(workspace.dataset(model_id, data_id).n_classes))
         controls = (choice["mode"], None if all_classes else choice["classes"], choice["count"]) \
             if from_url else (no_update,) * 3
-        return request, False, *controls, "starting…", across, snapshot or "", along
+        return request, False, *controls, "starting…", across, snapshot or view.OPEN_MODEL, along
 
     @app.callback(
         Output("anim-payload", "data"), Output("anim-poll", "disabled", allow_duplicate=True),

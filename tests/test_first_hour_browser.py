@@ -40,3 +40,30 @@ def test_whatif_chart_fits_its_slot_when_shown_and_after_a_resize(app_url, drive
     finally:
         driver.set_window_size(1400, 1000)
     assert console_errors(driver) == []
+
+
+def test_double_click_resets_the_zoom_without_focusing_and_retrain_counts_the_pick(app_url, driver):
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    open_page(driver, app_url, "?mode=classes&classes=8&count=5&points=dots", 5)
+    index = driver.execute_script("return window.Deepling.animationView.data.indices[0]")
+    focus = "document.getElementById('focus-image').innerText"
+    wait_for(driver, f"return {focus}.includes('#')", 30, "the first image in focus")
+    assert f"#{index}" not in driver.execute_script(f"return {focus}")
+    xy = driver.execute_script("return window.Deepling.animationView.scatter.screenPosition(0)")
+    host = driver.find_element("id", "scatter-host")
+    rect = driver.execute_script("return arguments[0].getBoundingClientRect().toJSON()", host)
+    at = (int(xy[0] - rect["left"] - rect["width"] / 2), int(xy[1] - rect["top"] - rect["height"] / 2))
+    ActionChains(driver).move_to_element_with_offset(host, *at).double_click().perform()
+    import time
+
+    time.sleep(1.5)  # past the double-click interval and a focus round trip
+    assert f"#{index}" not in driver.execute_script(f"return {focus}"), "a double-click focused an image"
+    ActionChains(driver).move_to_element_with_offset(host, *at).click().perform()  # one click does
+    wait_for(driver, f"return {focus}.includes('#{index}')", 20, "a single click to focus the image")
+
+    # the Retrain section says how many images are picked, as they are picked
+    picked = "document.getElementById('train-retrain-picked').innerText"
+    wait_for(driver, f"return {picked} === 'No images picked yet.'", 20, "the retrain line")
+    driver.execute_script("window.dash_clientside.set_props('subset', {data: [3, 5, 8]})")
+    wait_for(driver, f"return {picked} === '3 images picked'", 20, "the count of picked images")
