@@ -166,3 +166,20 @@ def test_a_run_from_the_demo_cnn_is_not_the_open_uploads_training(tmp_path):
     # the snapshot picker opens on "the open model", never on Select's blank placeholder ("")
     epochs, _ = training_choices([(1, None)], ["fc2"])
     assert epochs[0]["label"] == "the open model" and epochs[0]["value"] != ""
+
+
+def test_a_strip_targets_a_unit_that_moves_the_image(demo_model, cifar_sample):
+    """A pattern's unit that does not fire on the image has a zero gradient (its strip
+    would be eight black change maps): live_target passes it over for one that fires."""
+    from deepling.methods import Channel, feature_maps, live_target, target_gradient
+
+    image = cifar_sample.images[0]
+    fm = feature_maps(demo_model, image, "conv3b")
+    peaks = np.asarray(fm.maps).reshape(len(fm.channels), -1).max(1)
+    dead = int(fm.channels[int(np.argmin(peaks))])
+    live = int(fm.channels[int(np.argmax(peaks))])
+    assert peaks.min() <= 0, "every conv3b channel fires on this image"
+    assert target_gradient(demo_model, image, Channel("conv3b", dead)) == 0
+    assert live_target(demo_model, image, [Channel("conv3b", dead), Channel("conv3b", live)]) \
+        == Channel("conv3b", live)
+    assert live_target(demo_model, image, [Channel("conv3b", dead)]) is None

@@ -67,3 +67,17 @@ def test_double_click_resets_the_zoom_without_focusing_and_retrain_counts_the_pi
     wait_for(driver, f"return {picked} === 'No images picked yet.'", 20, "the retrain line")
     driver.execute_script("window.dash_clientside.set_props('subset', {data: [3, 5, 8]})")
     wait_for(driver, f"return {picked} === '3 images picked'", 20, "the count of picked images")
+
+    # a strip cell is as wide as its class name: "automobile 100%" is not cut to "automobil"
+    overflow = driver.execute_script("""
+        const cell = document.createElement('div');
+        cell.className = 'dl-strip-cell small';
+        cell.innerHTML = '<div class="text-muted">step 40</div><div><b>automobile</b> 100%</div>';
+        const row = document.createElement('div');
+        row.className = 'dl-strip-row';
+        row.appendChild(cell);
+        document.getElementById('focus-image').appendChild(row);
+        const c = cell.getBoundingClientRect(), b = cell.querySelector('b').getBoundingClientRect();
+        row.remove();
+        return [b.left - c.left, c.right - b.right];""")
+    assert min(overflow) >= -0.5, f"the class name sticks out of its cell by {overflow}"
