@@ -151,7 +151,8 @@ def register(app, workspace) -> None:
         if state == "done":  # written by another process; the next poll reads it
             return no_update, False, 100, "reading the result…", _bar_class(True)
         note = (f"Not run yet on {request['size']:,} images: press Run simulation "
-                "(about a minute per 1,000 images on two cores).")
+                "(about half a minute per 1,000 images on a quiet two-core machine, minutes on a busy "
+                "one; the bar shows how far it is).")
         return None, True, 0, note, _bar_class(False)
 
     @app.callback(Output("test-robust-graph", "figure"),

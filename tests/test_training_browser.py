@@ -66,13 +66,14 @@ def test_start_watch_freeze_and_stop(tiny_folder):
                      120, "a whole epoch (so the run saves a model when stopped)")
             # #24: Pause answers at once (Resume on the button, "pausing…" until the run halts)
             d.execute_script("arguments[0].click()", d.find_element("id", "train-pause"))
+            status = "[document.getElementById('train-status').textContent, document.getElementById('train-pause').textContent]"
             wait_for(d, "return document.getElementById('train-pause').textContent === 'Resume'",
-                     5, "the button to offer Resume")
+                     30, "the button to offer Resume", state=status)
             wait_for(d, "return document.getElementById('train-status').textContent === 'paused'",
-                     60, "the run to halt")
+                     60, "the run to halt", state=status)
             d.execute_script("arguments[0].click()", d.find_element("id", "train-pause"))
             wait_for(d, "return document.getElementById('train-pause').textContent === 'Pause'",
-                     5, "the button to offer Pause again")
+                     30, "the button to offer Pause again", state=status)
             d.execute_script("arguments[0].click()", d.find_element("id", "train-stop"))
             wait_for(d, "return document.getElementById('train-status').textContent.startsWith('stopped')",
                      120, "the run to stop")
