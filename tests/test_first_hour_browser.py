@@ -31,6 +31,8 @@ FITS = f"""const f = {PROBS}; const row = f.closest('.dash-graph').parentElement
 def test_whatif_chart_fits_its_slot_when_shown_and_after_a_resize(app_url, driver):
     open_page(driver, app_url)
     wait_for(driver, f"return !!({PROBS} && {PROBS}._fullLayout)", 60, "the what-if figure")
+    # not on screen, not computed: the what-if bars wait for their tab
+    assert driver.execute_script(f"return ({PROBS}.data || []).length") == 0
     click_tab(driver, "What-if")
     state = f"JSON.stringify([{PROBS}._fullLayout.width, {PROBS}.closest('.dash-graph').parentElement.clientWidth])"
     wait_for(driver, FITS, 20, "the what-if bars inside their slot", state=state)
