@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 
-from dash import Input, Output, State, ctx, no_update
+from dash import Input, Output, State, ctx, no_update, set_props
 
 from deepling.service.projections import Request
 from deepling.service.selection import from_query, to_query
@@ -121,11 +121,15 @@ def register(app, workspace) -> None:
         Output("anim-progress", "value"), Output("anim-status", "children"),
         Output("anim-progress-row", "className"),
         Input("anim-poll", "n_intervals"), State("anim-request", "data"),
-        prevent_initial_call=True,
+        State("anim-shown", "data"), prevent_initial_call=True,
     )
-    def poll_projection(_n, request):
+    def poll_projection(_n, request, shown):
         if not request:
             return no_update, True, 0, "", _row(False)
+        # Polls queued on a slow server answered the same payload again and again, and each
+        # remounted it (#24, the page fast): once sent, a request is not answered again.
+        if shown == view.request_token(request):
+            return no_update, True, no_update, no_update, no_update
         status = projections.status(Request.from_dict(request))
         state = status["state"]
         if state in ("queued", "running", "unknown"):
@@ -160,6 +164,7 @@ def register(app, workspace) -> None:
                        key=request["key"], startLayer=start, query=to_query(choice).lstrip("?"))
         if seq.warnings:
             summary += f" · {len(seq.warnings)} warning(s): " + "; ".join(seq.warnings)
+        set_props("anim-shown", {"data": view.request_token(request)})
         return payload, True, 100, summary, _row(False)
 
     @app.callback(Output("anim-csv-download", "data"), Input("anim-csv", "n_clicks"),

@@ -107,6 +107,7 @@ def layout(ctx) -> dbc.Card:
     stores = [
         dcc.Store(id="anim-request"),   # {"key", "choice", "model", "data", "layer", "across"}
         dcc.Store(id="anim-payload"),   # the typed-array payload for the renderer
+        dcc.Store(id="anim-shown"),     # request_token of the payload sent (not sent twice)
         dcc.Interval(id="anim-poll", interval=300, disabled=True),
         html.Div(id="anim-mounted", hidden=True),
     ]
@@ -173,3 +174,9 @@ def epochs_payload(projection, labels, class_names, data_key: str, layer: str,
         frame["accuracy"] = round(float(right[known].mean()), 4) if known.any() and not offset else None
     payload.update(across="training", along=layer)
     return payload
+
+
+def request_token(request: dict) -> str:
+    """What makes a projection request another payload: its job and how it is shown."""
+    return "|".join(str(request.get(k)) for k in ("key", "open", "across", "along", "snapshot",
+                                                   "layer", "start"))
