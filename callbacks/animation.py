@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 
-from dash import Input, Output, State, ctx, no_update, set_props
+from dash import Input, Output, State, ctx, no_update
 
 from deepling.service.projections import Request
 from deepling.service.selection import from_query, to_query
@@ -119,28 +119,29 @@ def register(app, workspace) -> None:
     @app.callback(
         Output("anim-payload", "data"), Output("anim-poll", "disabled", allow_duplicate=True),
         Output("anim-progress", "value"), Output("anim-status", "children"),
-        Output("anim-progress-row", "className"),
+        Output("anim-progress-row", "className"), Output("anim-shown", "data"),
         Input("anim-poll", "n_intervals"), State("anim-request", "data"),
         State("anim-shown", "data"), prevent_initial_call=True,
     )
     def poll_projection(_n, request, shown):
         if not request:
-            return no_update, True, 0, "", _row(False)
+            return no_update, True, 0, "", _row(False), no_update
         # Polls queued on a slow server answered the same payload again and again, and each
         # remounted it (#24, the page fast): once sent, a request is not answered again.
         if shown == view.request_token(request):
-            return no_update, True, no_update, no_update, no_update
+            return no_update, True, no_update, no_update, no_update, no_update
         status = projections.status(Request.from_dict(request))
         state = status["state"]
         if state in ("queued", "running", "unknown"):
             pct = round(100 * status["progress"])
-            return no_update, False, pct, status["message"] or "waiting", _row(True)
+            return no_update, False, pct, status["message"] or "waiting", _row(True), no_update
         if state == "error":
-            return no_update, True, 100, f"⚠ {status['message']}", _row(True, error=True)
+            return no_update, True, 100, f"⚠ {status['message']}", _row(True, error=True), no_update
         choice, model_id, data_id = request["choice"], request["model"], request["data"]
         result = projections.result(Request.from_dict(request))
         if result is None:
-            return no_update, True, 100, "⚠ The result is gone; press Project again.", _row(True, error=True)
+            return (no_update, True, 100, "⚠ The result is gone; press Project again.",
+                    _row(True, error=True), no_update)
         indices, seq = result.indices, result.sequence
         ds = workspace.dataset(model_id, data_id)
         names, offset = shown_names(workspace.class_names(model_id, data_id),
@@ -164,8 +165,7 @@ def register(app, workspace) -> None:
                        key=request["key"], startLayer=start, query=to_query(choice).lstrip("?"))
         if seq.warnings:
             summary += f" · {len(seq.warnings)} warning(s): " + "; ".join(seq.warnings)
-        set_props("anim-shown", {"data": view.request_token(request)})
-        return payload, True, 100, summary, _row(False)
+        return payload, True, 100, summary, _row(False), view.request_token(request)
 
     @app.callback(Output("anim-csv-download", "data"), Input("anim-csv", "n_clicks"),
                   State("anim-request", "data"), prevent_initial_call=True)
