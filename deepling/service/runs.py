@@ -43,7 +43,7 @@ NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 LAYER = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.:/-]{0,199}$")
 CHECKPOINT = re.compile(r"^([A-Za-z_.-]*?)(\d{1,6})([A-Za-z0-9_.-]*)\.(keras|h5)$")
 STALE_SECONDS = 120      # a run without an end record and no new record for this long: stale
-POLL_BYTES = 4 << 20     # records read per poll at most
+POLL_BYTES = 256 << 10   # records read per poll at most (a poll answers within its interval)
 MAX_RUNS = 200
 
 
@@ -170,10 +170,7 @@ class RunsService:
                                      "batches_per_epoch": header["batches_per_epoch"] or 1},
                            "status": {"state": "running", "message": f"watching {header['name']}"}})
         new_offset, records = read_records(folder, offset, POLL_BYTES)
-        for r in records:
-            d = to_delta(r, names)
-            if d:
-                deltas.append(d)
+        deltas += merge_deltas([d for d in (to_delta(r, names) for r in records) if d])
         self._queue_snapshots(run_id, folder)
         vetted = [e for e, _ in self.snapshots(run_id)]
         if vetted:
@@ -386,6 +383,25 @@ def to_delta(record: dict, layers: dict) -> dict | None:
     return None
 
 
+def merge_deltas(deltas: list[dict]) -> list[dict]:
+    """Many deltas as one: batches joined, epochs listed, only the newest filter amounts and
+    status kept (a page catching up on a long run gets one small answer per poll)."""
+    if len(deltas) <= 1:
+        return deltas
+    out: dict = {}
+    for d in deltas:
+        if "batches" in d:
+            b = out.setdefault("batches", {"step": [], "loss": [], "accuracy": []})
+            for k in b:
+                b[k] += d["batches"][k]
+        if "epochs" in d:
+            out.setdefault("epochs", []).extend(d["epochs"])
+        for k in ("filters", "status", "start"):
+            if k in d:
+                out[k] = d[k]
+    return [out]
+
+
 def histogram_series(probes: list[dict], layer: str) -> dict:
     """``{kind: [(label, lo, hi, counts)]}`` of one layer over the probes taken at the start
     and at each epoch's end (the last probe of each epoch), plus ``dead`` filters and the
@@ -521,3 +537,50 @@ def _modified(folder: Path) -> float:
                                                if (folder / f).exists()])
     except OSError:
         return 0.0
+
+
+class RunSources:
+    """The app's own runs (:class:`~deepling.service.training.TrainingService`) and runs
+    from outside (:class:`RunsService`) behind one face, chosen by run id, for the
+    Training card's poll and the layer animation's across-training mode."""
+
+    def __init__(self, training, runs: RunsService | None):
+        self.training, self.runs = training, runs
+
+    def _for(self, run_id):
+        return self.runs if self.runs is not None and self.runs.owns(run_id) else self.training
+
+    def since(self, run_id, seq):
+        return self._for(run_id).since(run_id, seq)
+
+    def meta(self, run_id) -> dict:
+        return self._for(run_id).meta(run_id)
+
+    def head(self, run_id) -> int:
+        if self._for(run_id) is self.runs:
+            return self.runs.head(run_id)
+        return self.training.store.get(run_id, "head") or 0
+
+    def run_of(self, model_id, current=None):
+        if self.runs is not None:
+            found = self.runs.run_of(model_id, current)
+            if found:
+                return found
+        return self.training.run_of(model_id, current)
+
+    def snapshots(self, run_id):
+        return self._for(run_id).snapshots(run_id)
+
+    def run_layers(self, run_id):
+        return self._for(run_id).run_layers(run_id)
+
+    def snapshot_model(self, run_id, epoch):
+        return self._for(run_id).snapshot_model(run_id, epoch)
+
+    def latest_snapshot(self, run_id):
+        return self._for(run_id).latest_snapshot(run_id)
+
+    def histograms(self, run_id, layer):
+        """Histograms of any run: in-app runs write the same records into their folder."""
+        runs = self.runs or RunsService(self.training.workspace, None, self.training.store.root)
+        return runs.histograms(run_id, layer)
