@@ -26,22 +26,8 @@ SIZE = 8
 
 
 @pytest.fixture(scope="module")
-def cam_model():
-    """Rescaling → 3×3 conv (4 ReLU channels, 'same') → global average → 3 logits."""
-    import keras
-    from keras import layers
-
-    keras.utils.set_random_seed(3)
-    inputs = keras.Input((SIZE, SIZE, 3))
-    x = layers.Rescaling(1 / 255)(inputs)
-    x = layers.Conv2D(4, 3, padding="same", activation="relu", name="conv")(x)
-    x = layers.GlobalAveragePooling2D()(x)
-    out = layers.Dense(3, name="logits")(x)
-    model = keras.Model(inputs, out)
-    conv = model.get_layer("conv")
-    kernel, bias = conv.get_weights()
-    conv.set_weights([kernel * 3, bias + 0.2])  # most units active
-    return ModelAdapter.from_model(model, "cam model")
+def cam_model(tiny_cam_model):
+    return tiny_cam_model
 
 
 @pytest.fixture(scope="module")

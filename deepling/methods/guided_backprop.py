@@ -73,6 +73,14 @@ def guided_probe(probe: ModelProbe) -> ModelProbe:
     return probe._compiled(("guided_clone",), build)
 
 
+def sync_guided(probe: ModelProbe) -> None:
+    """Copy ``probe``'s model weights into its guided clone, if one was built (after the
+    model's weights were changed in place, as the sanity check does)."""
+    guided = probe._functions.get(("guided_clone",))
+    if guided is not None:
+        guided.model.set_weights(probe.model.get_weights())
+
+
 def guided_backprop(model, image, target=None, batch_size: int = 256):
     """Guided Backpropagation map: ``max over channels |guided ∂ z_c / ∂ pixel|``.
 
