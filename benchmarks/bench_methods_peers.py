@@ -32,6 +32,7 @@ OUT = ROOT / "benchmarks" / "results" / "methods_peers.md"
 COMMAND = "bench /work/venv-peers/bin/python benchmarks/bench_methods.py --peers"
 LAYER = "conv3b"
 BATCH = 256
+RISE_MASKS = 1000  # both sides; 2,000 (the default) doubles the longest row of the run
 
 
 def _peers(model_factory, classes):
@@ -93,7 +94,7 @@ def _peers(model_factory, classes):
                        lambda x: tkv["score"](score(len(x)), x, penultimate_layer=LAYER))],
         "layer_cam": [("tf-keras-vis Layercam",
                        lambda x: tkv["layer"](score(len(x)), x, penultimate_layer=LAYER))],
-        "rise": [("Xplique Rise", xp(xa.Rise, nb_samples=2000, grid_size=7,
+        "rise": [("Xplique Rise", xp(xa.Rise, nb_samples=RISE_MASKS, grid_size=7,
                                      preservation_probability=0.5))],
         "occlusion": [("Xplique Occlusion", xp(xa.Occlusion, patch_size=8, patch_stride=4,
                                                occlusion_value=127.5))],
@@ -117,7 +118,7 @@ def run_peers(n_images: int = 50, repeats: int = 3, out: Path = OUT) -> int:
     x = images.astype(np.float32)
     classes = adapter.predict_proba(images).argmax(1)
     peers = _peers(lambda: load_demo_model().model, classes)
-    ours_params = {"rise": {"masks": 2000}, "score_cam": {"layer": LAYER}}
+    ours_params = {"rise": {"masks": RISE_MASKS}}
     rows = []
     load_before = os.getloadavg()
     for name, spec in ATTRIBUTIONS.items():
@@ -173,8 +174,8 @@ def run_peers(n_images: int = 50, repeats: int = 3, out: Path = OUT) -> int:
         lines.append(f"| {label} | {ours_s:.3f} | {best or '—'} | "
                      f"{'—' if peer_s is None else f'{peer_s:.3f}'} | "
                      f"{'—' if np.isnan(ratio) else f'{ratio:.2f}'} | {allp or 'no peer implements it'} |")
-    lines += ["", "Settings: SmoothGrad/VarGrad 50 samples, σ = 0.2 × 255; Integrated Gradients "
-              "50 steps from black; RISE 2,000 masks, 7×7 cells, keep 0.5; occlusion patch 8, "
+    lines += ["", f"Settings: SmoothGrad/VarGrad 50 samples, σ = 0.2 × 255; Integrated Gradients "
+              "50 steps from black; RISE {RISE_MASKS:,} masks, 7×7 cells, keep 0.5; occlusion patch 8, "
               "stride 4, gray.", ""]
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("\n".join(lines))
