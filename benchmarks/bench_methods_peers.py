@@ -175,7 +175,7 @@ def run_peers(n_images: int = 50, repeats: int = 3, out: Path = OUT) -> int:
                      f"{'—' if peer_s is None else f'{peer_s:.3f}'} | "
                      f"{'—' if np.isnan(ratio) else f'{ratio:.2f}'} | {allp or 'no peer implements it'} |")
     lines += ["", f"Settings: SmoothGrad/VarGrad 50 samples, σ = 0.2 × 255; Integrated Gradients "
-              "50 steps from black; RISE {RISE_MASKS:,} masks, 7×7 cells, keep 0.5; occlusion patch 8, "
+              f"50 steps from black; RISE {RISE_MASKS:,} masks, 7×7 cells, keep 0.5; occlusion patch 8, "
               "stride 4, gray.", ""]
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("\n".join(lines))
