@@ -72,3 +72,30 @@ def test_sanity_check_randomises_a_copy_from_the_top(tiny_cam_model, images):
         assert check.correlations[name][0] == pytest.approx(1.0)
         # Every weight re-drawn: the map no longer matches the original's ranking.
         assert check.correlations[name][-1] < 0.9, name
+
+
+def test_testing_view_draws_the_ranking_curves_and_sanity_check():
+    from deepling.methods.faithfulness import MethodRanking
+    from deepling.web.views import testing as view
+
+    rng = np.random.default_rng(0)
+    ranking = MethodRanking(["rise", "saliency"], rng.random((2, 5)), rng.random((2, 5)),
+                            np.array([1.0, 0.1]), 5, 4)
+    import json
+
+    import plotly
+
+    def dump(component):
+        return json.dumps(component, cls=plotly.utils.PlotlyJSONEncoder, ensure_ascii=False)
+
+    text = dump(view.ranking_view(ranking))
+    assert "RISE" in text and "Saliency" in text and '"data-method": "rise"' in text
+    fr = np.linspace(0, 1, 5)
+    curve = {"fractions": fr, "deletion": 1 - fr, "insertion": fr, "deletion_auc": 0.5, "insertion_auc": 0.5}
+    fig = view.curves_figure([("image", {"gradcam": curve}), ("edited", {"gradcam": curve})])
+    assert len(fig.data) == 4 and fig.data[2].line.dash == "dash"
+    arrays = {"steps": np.array(["original", "logits"]), "methods": np.array(["integrated_gradients"]),
+              "integrated_gradients/maps": rng.random((2, 8, 8)).astype(np.float32),
+              "integrated_gradients/correlations": np.array([1.0, np.nan])}
+    body = dump(view.sanity_view(arrays, rng.integers(0, 255, (8, 8, 3)).astype(np.uint8)))
+    assert "ρ 1.00" in body and "after logits" in body

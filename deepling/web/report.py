@@ -87,7 +87,7 @@ def build_report(workspace, model_id=None, data_id=None, *, choice=None,
         progress=lambda f, m: report(0.65 + 0.18 * f, f"robustness: {m}")))
     ranking = ranking_from_arrays(run_ranking(
         workspace, model_id, data_id, ranking_size,
-        progress=lambda f, m: report(0.83 + 0.15 * f, f"ranking the attribution methods: {m}")))
+        progress=lambda f, m: report(0.84 + 0.14 * f, f"ranking the attribution methods: {m}")))
     report(0.98, "writing the page")
     page = _page(
         title=f"Deepling report: {adapter.name} on {ds.origin}",
