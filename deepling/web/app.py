@@ -34,6 +34,7 @@ def create_app(config: Config | None = None, workspace: Workspace | None = None)
     from deepling.web.payload_bytes import register_payload_bytes
     from deepling.service.jobs import job_runner
     from deepling.service.projections import ProjectionService
+    from deepling.service.runs import RunsService
     from deepling.web.views.shell import serve_layout
 
     config = config or Config.from_env()
@@ -52,6 +53,7 @@ def create_app(config: Config | None = None, workspace: Workspace | None = None)
     app.server.config["DEEPLING_WORKSPACE"] = workspace
     app.server.config["DEEPLING_JOBS"] = jobs = job_runner(config, workspace)
     app.server.config["DEEPLING_PROJECTIONS"] = ProjectionService(workspace, jobs)
+    app.server.config["DEEPLING_RUNS"] = RunsService(workspace, config.runs)
     app.layout = lambda: serve_layout(workspace)
     callbacks.register_all(app, workspace)
     callbacks.animation.warm_up(app, workspace)
