@@ -183,3 +183,12 @@ def test_a_strip_targets_a_unit_that_moves_the_image(demo_model, cifar_sample):
     assert live_target(demo_model, image, [Channel("conv3b", dead), Channel("conv3b", live)]) \
         == Channel("conv3b", live)
     assert live_target(demo_model, image, [Channel("conv3b", dead)]) is None
+
+
+def test_a_new_runs_charts_keep_nothing_of_the_last():
+    """Each chart's uirevision is the run's: Plotly keeps no axis range or zoom across runs."""
+    from deepling.web.views.training import fresh_figures
+
+    first, second = fresh_figures("r1", []), fresh_figures("r2", [])
+    revisions = [f.layout.uirevision for f in first + second]
+    assert len(set(revisions)) == len(revisions), revisions
