@@ -142,3 +142,18 @@ def plot_robustness(curves, class_names=None, height: int = 360) -> go.Figure:
                       yaxis=dict(range=[0, 1], title="probability / accuracy"), height=height,
                       margin=dict(l=10, r=10, t=50, b=10), plot_bgcolor="white")
     return fig
+
+
+def plot_cka(result, height: int = 560) -> go.Figure:
+    """A CKA matrix as a heatmap: model A's layers up the rows, model B's along the columns."""
+    z = np.asarray(result.matrix, dtype=float)
+    fig = go.Figure(go.Heatmap(
+        z=z, x=list(result.names_b), y=list(result.names_a), zmin=0, zmax=1,
+        colorscale="Viridis", colorbar=dict(title="CKA"),
+        hovertemplate=f"{result.model_a}: %{{y}}<br>{result.model_b}: %{{x}}"
+                      "<br>CKA %{z:.3f}<extra></extra>"))
+    fig.update_layout(
+        title=f"Linear CKA, {result.n_images:,} images: {result.model_a} × {result.model_b}",
+        height=height, margin=dict(l=10, r=10, t=50, b=10),
+        xaxis=dict(title=result.model_b, tickangle=-45), yaxis=dict(title=result.model_a))
+    return fig
