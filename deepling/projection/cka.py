@@ -80,6 +80,20 @@ class CKAResult:
                 "model_a": self.model_a, "model_b": self.model_b,
                 "n_images": self.n_images, "block_size": self.block_size}
 
+    def to_arrays(self) -> dict:
+        """Plain arrays (strings as unicode arrays): what the service's cache stores."""
+        return {"matrix": self.matrix, "names_a": np.array(self.names_a, dtype=str),
+                "names_b": np.array(self.names_b, dtype=str),
+                "models": np.array([self.model_a, self.model_b], dtype=str),
+                "sizes": np.array([self.n_images, self.block_size])}
+
+    @classmethod
+    def from_arrays(cls, arrays: dict) -> "CKAResult":
+        models = [str(s) for s in arrays["models"]]
+        return cls(np.asarray(arrays["matrix"], np.float64),
+                   tuple(str(s) for s in arrays["names_a"]), tuple(str(s) for s in arrays["names_b"]),
+                   models[0], models[1], int(arrays["sizes"][0]), int(arrays["sizes"][1]))
+
     def plot(self, height: int = 560):
         """A Plotly heatmap: A's layers up the rows, B's along the columns."""
         from deepling.plots import plot_cka

@@ -41,6 +41,10 @@ N_DIRECTIONS = 32
 N_TOP = 200
 
 
+_ARRAYS = ("order", "score", "cleanlab_quality", "knn_quality", "labels", "predicted", "top",
+           "neighbours", "moved_layer", "moved_to")
+
+
 @dataclass(frozen=True, eq=False)
 class LabelErrors:
     """Images ranked by how likely their given label is wrong.
@@ -87,6 +91,19 @@ class LabelErrors:
     @property
     def penultimate(self) -> str:
         return self.layer_names[-1]
+
+    def to_arrays(self) -> dict:
+        """Plain arrays (strings as unicode arrays): what the service's cache stores."""
+        out = {f: np.asarray(getattr(self, f)) for f in _ARRAYS}
+        out["layer_names"] = np.array(self.layer_names, dtype=str)
+        out["notes"] = np.array(self.notes, dtype=str)
+        return out
+
+    @classmethod
+    def from_arrays(cls, arrays: dict) -> "LabelErrors":
+        return cls(**{f: np.asarray(arrays[f]) for f in _ARRAYS},
+                   layer_names=tuple(str(s) for s in arrays["layer_names"]),
+                   notes=tuple(str(s) for s in arrays["notes"]))
 
     def rows(self, n: int | None = None, class_names=None) -> list[dict]:
         """The ``n`` most suspicious images as plain dicts (for a table, CSV or JSON)."""
