@@ -78,12 +78,16 @@ def main(argv=None) -> int:
     t_predict = time.perf_counter() - t0
     accuracy = float((probs.argmax(1) == y).mean())
 
-    rows, timings = [], []
+    rows, timings, products = [], [], None
     for seed in range(args.seeds):
         noisy, flipped = flip(y, args.fraction, 10, seed)
         t0 = time.perf_counter()
-        result = label_errors(demo, x, noisy)  # predictions included, as on a first visit
+        # the first seed: the whole call, predictions included, as on a first visit; the
+        # others reuse its landmark products (they do not depend on the labels)
+        result = label_errors(demo, x, noisy, products=products,
+                              probabilities=None if products is None else probs)
         timings.append(time.perf_counter() - t0)
+        products = result.products
         k = len(flipped)
         rows.append((seed, k, hits_at_k(result.cleanlab_quality, flipped) / k,
                      hits_at_k(result.knn_quality, flipped) / k,
@@ -108,7 +112,8 @@ def main(argv=None) -> int:
               f"seeds (ties: {sum(r[4] == r[2] for r in rows)}).", "",
               f"Time for {args.images:,} images, one whole `label_errors` call (predictions, "
               f"one streamed pass for the landmark space of every layer up to the penultimate, "
-              f"cleanlab, neighbours): median **{statistics.median(timings):.1f} s** "
+              f"cleanlab, neighbours): **{timings[0]:.1f} s**; re-ranking other labels of the same "
+              f"images (the landmark products kept) {statistics.median(timings[1:] or timings):.1f} s "
               f"(plain predict of the same images: {t_predict:.1f} s)."]
     text = "\n".join(lines) + "\n"
     print(text)

@@ -26,7 +26,7 @@ most of its neighbours carry another label, and stay so.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -87,6 +87,7 @@ class LabelErrors:
     moved_to: np.ndarray
     layer_names: tuple[str, ...]
     notes: tuple[str, ...]
+    products: object = field(default=None, repr=False)  # the landmark products (not stored)
 
     @property
     def penultimate(self) -> str:
@@ -132,7 +133,7 @@ class LabelErrors:
 
 def label_errors(model, images, labels, *, probabilities=None, k: int = N_NEIGHBOURS,
                  n_directions: int = N_DIRECTIONS, n_top: int = N_TOP, layers=None,
-                 random_state=0, progress=None) -> LabelErrors:
+                 random_state=0, progress=None, products=None) -> LabelErrors:
     """Rank labelled images by a label-error score (cleanlab + kNN in the representation).
 
     Parameters
@@ -157,6 +158,9 @@ def label_errors(model, images, labels, *, probabilities=None, k: int = N_NEIGHB
     random_state, progress
         As for :func:`~deepling.projection.landmark_products` (the landmarks; progress
         may raise to cancel).
+    products : LandmarkProducts, optional
+        The labelled images' landmark products from an earlier call (``result`` does not
+        depend on the labels, so re-ranking other labels of the same images reuses it).
 
     Returns
     -------
@@ -195,9 +199,10 @@ def label_errors(model, images, labels, *, probabilities=None, k: int = N_NEIGHB
     layers = list(layers)
     if layers[-1] != penultimate:
         layers.append(penultimate)
-    products = landmark_products(
-        adapter, pixels[known], layers, n_directions=n_directions, random_state=random_state,
-        progress=lambda f, m: report(0.05 + 0.8 * f, m))
+    if products is None:
+        products = landmark_products(
+            adapter, pixels[known], layers, n_directions=n_directions, random_state=random_state,
+            progress=lambda f, m: report(0.05 + 0.8 * f, m))
     names = products.names
     coords = [p - p.mean(axis=0) for p in products.products]
 
@@ -250,7 +255,7 @@ def label_errors(model, images, labels, *, probabilities=None, k: int = N_NEIGHB
         "score: 1 − the mean of the two label qualities",
     ) + products.notes
     return LabelErrors(
-        order=known[order_known], score=score, cleanlab_quality=cl, knn_quality=kq,
+        products=products, order=known[order_known], score=score, cleanlab_quality=cl, knn_quality=kq,
         labels=labels, predicted=probabilities.argmax(axis=1), top=known[head],
         neighbours=known[neigh[head]], moved_layer=moved_layer, moved_to=moved_to,
         layer_names=tuple(names), notes=notes)
