@@ -85,6 +85,12 @@ def test_two_models_same_weights_and_transformed_layer(demo_model, twin, images)
     assert list(result.best_match) == [0, 1, 2, 2]
     fig = result.plot()
     assert fig.data[0].z.shape == (3, 4)
+    # the report's table when two models are compared (cached arrays → the same result)
+    from deepling.projection.cka import CKAResult
+    from deepling.web.report import _cka_table
+
+    page = _cka_table(CKAResult.from_arrays(result.to_arrays()))
+    assert page.count("<tr>") == 4 and 'title="fc2 · turned: 1.00"' in page
 
 
 def test_across_training(demo_model, twin, images):
