@@ -237,14 +237,15 @@ def label_errors(model, images, labels, *, probabilities=None, k: int = N_NEIGHB
             nb = _drop_self(nb, kk, head)
         votes = np.apply_along_axis(np.bincount, 1, given[nb], minlength=n_classes)
         majority[li] = votes.argmax(axis=1)
-    other = majority != given[head][None, :]
     moved_layer = np.full(len(head), -1)
     moved_to = np.full(len(head), -1)
     for j in range(len(head)):
-        if other[-1, j]:
-            same_before = np.flatnonzero(~other[:, j])
-            moved_layer[j] = same_before[-1] + 1 if len(same_before) else 0
-            moved_to[j] = majority[-1, j]
+        final = majority[-1, j]
+        if final != given[head[j]]:
+            # the first layer from which its neighbours are mostly of that class, to the end
+            elsewhere = np.flatnonzero(majority[:, j] != final)
+            moved_layer[j] = elsewhere[-1] + 1 if len(elsewhere) else 0
+            moved_to[j] = final
     report(1.0, f"{len(known):,} labels scored")
     notes = (
         "cleanlab: label quality 'self_confidence' from the model's predicted probabilities, "
