@@ -13,6 +13,7 @@ from deepling.service.cache import cache_key
 
 # Bump when a result's arrays change meaning: old cache entries are then ignored.
 VERSION = 1
+LABEL_ERRORS_VERSION = 2  # 2: "moved at" is where the neighbours take their final class
 CKA_IMAGES = 2000
 
 
@@ -54,7 +55,7 @@ def submit_cka(jobs, workspace, model_a: str, model_b: str, data_id: str) -> str
 
 def label_errors_key(workspace, model_id: str, data_id: str) -> str:
     adapter, ds = workspace.model(model_id), workspace.dataset(model_id, data_id)
-    return cache_key("label_errors", VERSION, adapter.fingerprint, adapter.input_range,
+    return cache_key("label_errors", LABEL_ERRORS_VERSION, adapter.fingerprint, adapter.input_range,
                      ds.fingerprint)
 
 
