@@ -40,6 +40,10 @@ def register(app, workspace) -> None:
             link = html.A("Open its model in every view", id="train-watch-link",
                           href=f"/?model={model_id}&data={rendered['data']}") if model_id else \
                 "its model opens once a snapshot is vetted"
+            refused = runs.refused(run["run"])
+            if refused:  # a hostile or broken snapshot: said, never opened
+                link = html.Span([link, html.Span(" ⚠ " + "; ".join(refused)[:400],
+                                                  className="text-danger")])
         options = view.run_options(runs.list())
         return ((no_update if options == shown else options), False, False, link, epoch,
                 [run["run"], epoch] if epoch is not no_update else no_update)

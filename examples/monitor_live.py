@@ -128,11 +128,16 @@ def shots(page: str, url: str, folder: Path, out: Path, trainer, epochs: int) ->
         driver.save_screenshot(str(out / "monitor-live.png"))
         print(f"saved {out / 'monitor-live.png'}", flush=True)
         trainer.wait()
-        driver.get(page + "&across=training&along=fc2")
+        driver.get(page)
         wait_for(driver, "return document.querySelectorAll('#train-epochs-chart .bars path').length >= %d"
                  % epochs, 300, "every epoch")
+        wait_for(driver, "return document.querySelector('#train-watch-link') !== null", 600,
+                 "a vetted snapshot (its model opens)")
+        time.sleep(30)  # the other snapshots are vetted meanwhile (each in the isolated worker)
+        driver.execute_script("document.querySelector('#train-across-open').click()")
         wait_for(driver, "const s = document.querySelector('#anim-status');"
                          "return s && /snapshots/.test(s.textContent)", 900, "across training")
+        time.sleep(3)
         driver.execute_script("document.querySelector('#training-card').scrollIntoView()")
         time.sleep(1)
         driver.save_screenshot(str(out / "monitor-run.png"))
@@ -140,6 +145,13 @@ def shots(page: str, url: str, folder: Path, out: Path, trainer, epochs: int) ->
         time.sleep(1)
         driver.save_screenshot(str(out / "monitor-across.png"))
         print(f"saved {out / 'monitor-run.png'}, {out / 'monitor-across.png'}", flush=True)
+        driver.get(f"{url}/?run=run:{folder.name}-checkpoints")
+        wait_for(driver, "return document.querySelectorAll('#train-hist .scatterlayer .trace').length >= 2",
+                 600, "the checkpoint folder's weights histograms")
+        driver.execute_script("document.querySelector('#training-card').scrollIntoView()")
+        time.sleep(2)
+        driver.save_screenshot(str(out / "monitor-checkpoints.png"))
+        print(f"saved {out / 'monitor-checkpoints.png'}", flush=True)
     finally:
         quit_driver(driver)
 

@@ -6,6 +6,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -103,8 +104,11 @@ def test_a_run_folder_is_read_while_another_process_writes_it(tmp_path):
     polling meanwhile only ever sees whole records, in order, and finally all of them."""
     folder = tmp_path / "live"
     script = textwrap.dedent(f"""
-        import json, os, time
-        from deepling.training.runfolder import RECORDS, RunWriter
+        import importlib.util, json, os, time
+        spec = importlib.util.spec_from_file_location(  # the module alone: a quick start
+            "runfolder", {str(Path(__file__).resolve().parents[1] / "deepling/training/runfolder.py")!r})
+        runfolder = importlib.util.module_from_spec(spec); spec.loader.exec_module(runfolder)
+        RunWriter = runfolder.RunWriter
         w = RunWriter({str(folder)!r}, {{"layers": []}})
         for i in range(150):
             if i % 10 == 5:   # a line in two writes, the reader may come in between

@@ -3,6 +3,7 @@ malformed and hostile folders refused with a clear message, no code run, snapsho
 
 import json
 import os
+import urllib.request
 
 import numpy as np
 import pytest
@@ -121,3 +122,45 @@ def test_hostile_and_malformed_run_folders_are_refused(runs):
     assert not marker.exists()
     # a snapshot that is a link is never read
     assert service.wait_vetted("run:sneaky") == []
+
+
+def test_a_run_pushed_over_http_lands_as_a_run_folder(runs, monkeypatch):
+    """Monitor(url=, token=) against the real endpoints (a werkzeug server in a thread)."""
+    import threading
+    import urllib.error
+
+    import flask
+    import keras
+    from werkzeug.serving import make_server
+
+    from deepling.keras import Monitor
+    from deepling.web.runs_api import register_runs_api
+
+    service, model, _ = runs
+    monkeypatch.setenv("DEEPLING_RUNS_TOKEN", "s3cret")
+    app = flask.Flask("push")
+    app.config["DEEPLING_WORKSPACE"] = service.workspace
+    register_runs_api(app, service)
+    httpd = make_server("127.0.0.1", 0, app, threaded=True)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{httpd.server_port}"
+    try:
+        rng = np.random.default_rng(1)
+        xs, ys = rng.random((32, 8, 8, 3)).astype("float32"), rng.integers(0, 3, 32)
+        with pytest.raises(urllib.error.HTTPError, match="401"):
+            model.fit(xs, ys, epochs=1, verbose=0,
+                      callbacks=[Monitor(url=url, token="wrong", name="pushed")])
+        model.fit(xs, ys, batch_size=16, epochs=1, verbose=0, callbacks=[
+            Monitor(url=url, token="s3cret", name="pushed", probe=(xs, ys), probe_size=4)])
+        head, deltas = service.since("run:pushed", 0)
+        assert [s for d in deltas if "batches" in d for s in d["batches"]["step"]] == [1, 2]
+        assert sorted(p.name for p in (service.root / "pushed" / "snapshots").iterdir()) == \
+            ["epoch-000.keras", "epoch-001.keras"]
+        assert service.meta("run:pushed")["state"] == "finished"
+        bad = urllib.request.Request(url + "/api/runs/pushed/records", data=b'[{"kind": "x"}]',
+                                     headers={"Authorization": "Bearer s3cret",
+                                              "Content-Type": "application/json"})
+        with pytest.raises(urllib.error.HTTPError, match="400"):
+            urllib.request.urlopen(bad)
+    finally:
+        httpd.shutdown()

@@ -29,6 +29,7 @@ def create_app(config: Config | None = None, workspace: Workspace | None = None)
     """
     import callbacks
     from deepling.web.api import register_api
+    from deepling.web.runs_api import register_runs_api
     from deepling.web.errors import callback_error
     from deepling.web.atlas import register_atlas
     from deepling.web.payload_bytes import register_payload_bytes
@@ -59,6 +60,7 @@ def create_app(config: Config | None = None, workspace: Workspace | None = None)
     callbacks.animation.warm_up(app, workspace)
 
     register_api(app.server, workspace)
+    register_runs_api(app.server, app.server.config["DEEPLING_RUNS"])
     register_atlas(app.server, workspace, app.server.config["DEEPLING_PROJECTIONS"])
     register_payload_bytes(app.server, workspace, app.server.config["DEEPLING_PROJECTIONS"])
     # Flask refuses bodies over this before they are read; UploadStore counts bytes too.
