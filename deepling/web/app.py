@@ -35,6 +35,7 @@ def create_app(config: Config | None = None, workspace: Workspace | None = None)
     from deepling.service.jobs import job_runner
     from deepling.service.projections import ProjectionService
     from deepling.web.views.shell import serve_layout
+    from deepling.web import security
 
     config = config or Config.from_env()
     workspace = workspace or Workspace(config)
@@ -49,6 +50,7 @@ def create_app(config: Config | None = None, workspace: Workspace | None = None)
         update_title=None,
         on_error=callback_error,  # a failed callback shows the banner, never a 500
     )
+    guard = security.install(app, config)  # host, origin, sign-in checks run first
     app.server.config["DEEPLING_WORKSPACE"] = workspace
     app.server.config["DEEPLING_JOBS"] = jobs = job_runner(config, workspace)
     app.server.config["DEEPLING_PROJECTIONS"] = ProjectionService(workspace, jobs)
@@ -61,4 +63,5 @@ def create_app(config: Config | None = None, workspace: Workspace | None = None)
     register_payload_bytes(app.server, workspace, app.server.config["DEEPLING_PROJECTIONS"])
     # Flask refuses bodies over this before they are read; UploadStore counts bytes too.
     app.server.config["MAX_CONTENT_LENGTH"] = workspace.uploads.limits.max_upload_bytes + (1 << 20)
+    security.finish(app, guard, debug=config.debug)  # the CSP hashes every inline callback
     return app
