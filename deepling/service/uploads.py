@@ -177,7 +177,8 @@ class UploadStore:
                 ds = load_npz(tmp, origin=name, limits=self.limits)
         finally:
             _discard(tmp)
-        ds = Dataset(ds.images, ds.labels, ds.class_names, name, ds.notes)
+        names, notes = display_names(ds.class_names)
+        ds = Dataset(ds.images, ds.labels, names, name, ds.notes + notes)
         upload_id, summary = self.save_dataset(ds, owner)
         return upload_id, ds, summary
 
@@ -308,6 +309,18 @@ class UploadStore:
                 f"No uploaded {what} with id {upload_id} on this server (it may have been "
                 "removed). Upload it again.")
         return json.loads(path.read_text())
+
+
+MAX_NAME_CHARS = 120
+
+
+def display_names(names) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Class names cut to :data:`MAX_NAME_CHARS` (a 10 kB name would stretch every legend,
+    axis and tooltip of every viewer's page); (names, notes saying what was cut)."""
+    cut = tuple(n if len(n) <= MAX_NAME_CHARS else n[:MAX_NAME_CHARS - 1] + "…" for n in map(str, names))
+    n_cut = sum(a != b for a, b in zip(cut, map(str, names)))
+    return cut, ((f"{n_cut} class name(s) longer than {MAX_NAME_CHARS} characters were cut.",)
+                 if n_cut else ())
 
 
 def describe_model(adapter: ModelAdapter) -> dict:

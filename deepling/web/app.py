@@ -20,12 +20,14 @@ def _assets_folder() -> Path:
 ASSETS = _assets_folder()
 
 
-def create_app(config: Config | None = None, workspace: Workspace | None = None) -> dash.Dash:
+def create_app(config: Config | None = None, workspace: Workspace | None = None,
+               security_settings=None) -> dash.Dash:
     """Build the Deepling Dash app.
 
     The default model and data are loaded (and their predictions computed or read from the
     cache) here, so a bad ``--model`` or ``--data`` fails at start-up with its message,
-    not on the first page view.
+    not on the first page view. ``security_settings`` (a
+    :class:`deepling.web.security.SecuritySettings`) defaults to the ``DEEPLING_*`` variables.
     """
     import callbacks
     from deepling.web.api import register_api
@@ -50,7 +52,7 @@ def create_app(config: Config | None = None, workspace: Workspace | None = None)
         update_title=None,
         on_error=callback_error,  # a failed callback shows the banner, never a 500
     )
-    guard = security.install(app, config)  # host, origin, sign-in checks run first
+    guard = security.install(app, config, security_settings)  # host, origin, sign-in checks run first
     app.server.config["DEEPLING_WORKSPACE"] = workspace
     app.server.config["DEEPLING_JOBS"] = jobs = job_runner(config, workspace)
     app.server.config["DEEPLING_PROJECTIONS"] = ProjectionService(workspace, jobs)

@@ -271,11 +271,6 @@ class Guard:
                              else "HTTP basic credentials." if self.settings.sign_in == "password"
                              else f"the {self.settings.auth_proxy_header} header through the proxy."), 401)
             return resp
-        if request.is_json and request.method in UNSAFE_METHODS:
-            try:
-                request.get_json(silent=True, cache=True)
-            except RecursionError:
-                return _error("The JSON body is nested too deeply; send a flat object.", 400)
         return None
 
     def after(self, resp):
@@ -397,9 +392,16 @@ def finish(app, guard: Guard, debug: bool = False) -> None:
     server = app.server
 
     @server.before_request
-    def check_dash_request():
-        if request.path.startswith(CALLBACK_PATH) and request.method == "POST":
+    def check_json_body():
+        # after the per-route body limits (deepling.web.api): parsed once, here, so a body
+        # nested too deeply is a 400 and not a RecursionError deep inside Dash
+        if not (request.is_json and request.method in UNSAFE_METHODS):
+            return None
+        try:
             body = request.get_json(silent=True, cache=True)
+        except RecursionError:
+            return _error("The JSON body is nested too deeply; send a flat object.", 400)
+        if request.path.startswith(CALLBACK_PATH):
             problem = _callback_problem(body, app.callback_map)
             if problem:
                 return _error(f"Not a callback request this app knows: {problem}.", 400)
