@@ -272,7 +272,7 @@ def task_params(task: str, params) -> dict:
         if key in params and not (task == "shape_workshop" and key == "model"):
             params[key] = identifier(params[key], key)
     if task in ("layer_sequence", "epoch_sequence"):
-        choice = json_object(params.get("choice"), "choice", PROJECTION_EXAMPLE)
+        choice = json_object(params.get("choice") or {}, "choice", PROJECTION_EXAMPLE)
         if choice.get("count") not in (None, ""):
             integer(choice["count"], "count", 1, MAX_IMAGES)
         if choice.get("indices") is not None:

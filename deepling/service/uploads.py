@@ -171,10 +171,11 @@ class UploadStore:
 
         name = safe_filename(filename, "data" + tmp.suffix)
         try:
-            if tmp.suffix.lower() == ".zip":
-                ds = load_image_zip(tmp, limits=self.limits)
-            else:
-                ds = load_npz(tmp, origin=name, limits=self.limits)
+            with self._workers:  # decoding is bounded like vetting: two at a time by default
+                if tmp.suffix.lower() == ".zip":
+                    ds = load_image_zip(tmp, limits=self.limits)
+                else:
+                    ds = load_npz(tmp, origin=name, limits=self.limits)
         finally:
             _discard(tmp)
         names, notes = display_names(ds.class_names)

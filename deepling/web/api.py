@@ -61,9 +61,11 @@ def register_api(server, workspace) -> None:
                                              content_length)
 
     server.request_class = SpoolingRequest
-    # Uploads (vetting, decoding) and cold dataset loads hold a request thread for seconds:
-    # at most this many at once, so the other threads stay free for pages and /health.
-    heavy = threading.BoundedSemaphore(int(os.environ.get("DEEPLING_MAX_HEAVY_REQUESTS", 6)))
+    # Uploads and cold dataset loads hold a request thread for seconds (the vetting and
+    # decoding itself runs at most two at a time, UploadStore): at most this many such
+    # requests at once, fewer than the server's threads (DEEPLING_THREADS, 32), so the
+    # others stay free for pages and /health; one more gets 503 and Retry-After.
+    heavy = threading.BoundedSemaphore(int(os.environ.get("DEEPLING_MAX_HEAVY_REQUESTS", 24)))
 
     @server.before_request
     def bound_body():
