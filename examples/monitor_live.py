@@ -122,6 +122,7 @@ def shots(page: str, url: str, folder: Path, out: Path, trainer, epochs: int) ->
 
     out.mkdir(parents=True, exist_ok=True)
     driver = make_driver(window_size=(1400, 2600))
+    driver.set_script_timeout(300)  # a busy machine: the page may answer slowly
     try:
         driver.get(page)
         wait_for(driver, "return document.querySelector('#training-card') !== null", 240, "page")
