@@ -49,7 +49,7 @@ def main(argv=None) -> int:
                    help="only the run-folder sizes: of this demo-CNN run folder, and the big model's")
     a = p.parse_args(argv)
     rows = []
-    if a.sizes_only:
+    if a.sizes_only:  # (the table's header then says more than was run: edit it)
         rows = size_rows(a, big=False, folder=Path(a.sizes_only)) + size_rows(a, big=True)
         write(a, rows)
         return 0
