@@ -128,6 +128,13 @@ GOOD = {
     "retrain": {"side": "s1", "model": "demo", "data": "default", "indices": [1, 2, 3],
                 "iterations": 30, "batch_size": 64, "learning_rate": 5e-4},
 }
+GOOD.update({
+    "attribution_ranking": {"model": "demo", "data": "default", "size": 100, "layer": None},
+    "sanity_check": {"model": "demo", "data": "default", "index": 3, "methods": ["gradcam"],
+                     "layer": "conv2b"},
+    "cka": {"model_a": "demo", "model_b": "demo", "data": "default"},
+    "label_errors": {"model": "demo", "data": "default"},
+})
 BAD = [  # (kind, path into the params, value)
     ("layer_sequence", ("choice", "count"), 10**9), ("layer_sequence", ("model",), "../etc"),
     ("epoch_sequence", ("layer",), "x" * 10_000), ("epoch_sequence", ("snapshots",), "all"),
@@ -142,7 +149,17 @@ BAD = [  # (kind, path into the params, value)
     ("training", ("config", "subset"), -1), ("training", ("config", "optimizer"), "__import__"),
     ("retrain", ("iterations",), 10**9), ("retrain", ("indices",), list(range(70_000))),
     ("retrain", ("learning_rate",), -1), ("retrain", ("extra",), 1),
+    ("attribution_ranking", ("size",), 10**9), ("sanity_check", ("methods",), ["m"] * 1000),
+    ("sanity_check", ("index",), -5), ("cka", ("model_b",), "../../x"),
+    ("label_errors", ("data",), "x" * 100),
 ]
+
+
+def _task_names():
+    import inspect
+
+    from deepling.service import tasks
+    return set(re.findall(r'"(\w+)": \w+_task', inspect.getsource(tasks.run_task)))
 
 
 @pytest.mark.parametrize("kind,path,value", BAD, ids=[f"{k}-{'.'.join(p)}" for k, p, _ in BAD])
@@ -154,6 +171,7 @@ def test_every_job_kind_is_capped_at_submit(kind, path, value, tmp_path):
     from deepling.service.schema import InputError, task_params
 
     assert task_params(kind, GOOD[kind])  # the defaults pass
+    assert set(GOOD) == _task_names()  # every kind the runner knows has caps here
     params = copy.deepcopy(GOOD[kind])
     target = params
     for key in path[:-1]:

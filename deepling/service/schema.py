@@ -246,6 +246,10 @@ TASK_FIELDS = {
     "shape_workshop": ("classes", "model", "start", "step_size", "epochs", "seed"),
     "training": ("run", "model", "data", "config"),
     "retrain": ("side", "model", "data", "indices", "iterations", "batch_size", "learning_rate"),
+    "attribution_ranking": ("model", "data", "size", "layer"),
+    "sanity_check": ("model", "data", "index", "methods", "layer"),
+    "cka": ("model_a", "model_b", "data"),
+    "label_errors": ("model", "data"),
 }
 
 
@@ -268,7 +272,7 @@ def task_params(task: str, params) -> dict:
     if task not in TASK_FIELDS:
         raise InputError(f"Unknown job kind {shown(task)}.")
     known_fields(params, TASK_FIELDS[task], f"the fields of a {task} job")
-    for key in ("model", "data"):
+    for key in ("model", "data", "model_a", "model_b"):
         if key in params and not (task == "shape_workshop" and key == "model"):
             params[key] = identifier(params[key], key)
     if task in ("layer_sequence", "epoch_sequence"):
@@ -281,6 +285,17 @@ def task_params(task: str, params) -> dict:
             params["layer"] = text(params.get("layer"), "layer")
             if not isinstance(params.get("snapshots"), list) or len(params["snapshots"]) > 1_000:
                 raise InputError("snapshots must be a list of at most 1,000 (label, file) pairs.")
+    elif task in ("attribution_ranking", "sanity_check"):
+        if task == "attribution_ranking":
+            params["size"] = integer(params.get("size"), "sample size", 1, MAX_ROBUSTNESS_IMAGES)
+        else:
+            params["index"] = integer(params.get("index"), "image", 0, MAX_INDEX)
+            methods = params.get("methods")
+            if not isinstance(methods, list) or len(methods) > 32:
+                raise InputError(f"methods must be a list of at most 32 method names; got {shown(methods)}.")
+            params["methods"] = [text(m, "method", 40) for m in methods]
+        if params.get("layer") not in (None, ""):
+            params["layer"] = text(params["layer"], "layer")
     elif task == "robustness":
         params["size"] = integer(params.get("size"), "sample size", 1, MAX_ROBUSTNESS_IMAGES)
     elif task == "class_image":
