@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from deepling.service import schema
 from deepling.service.workspace import DEMO_ID
 from deepling.service.paths import cache_dir
 
@@ -293,6 +294,9 @@ class TrainingService:
 
     def start(self, session: str, model_id: str, data_id: str, config: dict) -> str:
         config = {k: config[k] for k in DEFAULTS if config.get(k) not in (None, "")}
+        # capped before a run is registered (schema.task_params; a refused one leaves no run)
+        config = schema.task_params("training", {"run": "new", "model": model_id, "data": data_id,
+                                                 "config": config})["config"]
         run_id = self.store.create(session, {"model": model_id, "data": data_id, "config": config},
                                    self.max_runs)
         self.jobs.submit(f"training-{run_id}", "training",
