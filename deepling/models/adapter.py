@@ -52,7 +52,14 @@ class ModelAdapter:
 
     @classmethod
     def from_model(cls, model, name: str, fingerprint: str | None = None, input_range=None):
-        """Wrap a Keras model, detecting its input range and checking it is an image model."""
+        """Wrap a Keras model, detecting its input range and checking it is an image model.
+
+        A loaded Sequential model, or one with nested models, is unfolded first
+        (:func:`deepling.models.flat.flat_model`), so every view reads every layer.
+        """
+        from deepling.models.flat import flat_model
+
+        model = flat_model(model)
         shape = tuple(model.inputs[0].shape[1:]) if getattr(model, "inputs", None) else ()
         if len(model.inputs) != 1 or len(shape) != 3 or shape[-1] not in (1, 3):
             raise ModelError(
