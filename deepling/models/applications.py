@@ -39,3 +39,46 @@ def check_name(name: str) -> str:
         raise ValueError(f"keras.applications has no {name!r}; choose one of: "
                          f"{', '.join(APPLICATIONS)}.")
     return name
+
+
+# How each family expects its pixels (keras.applications.<family>.preprocess_input).
+# "caffe": RGB→BGR, minus the ImageNet mean per channel; "tf": -1..1; "torch": 0..1, then
+# the ImageNet mean and standard deviation per channel; "raw": 0..255 (the model
+# preprocesses inside: EfficientNet, EfficientNetV2, ConvNeXt, MobileNetV3).
+PREPROCESSING = {
+    "caffe": ("VGG16", "VGG19", "ResNet50", "ResNet101", "ResNet152"),
+    "tf": ("MobileNet", "MobileNetV2", "ResNet50V2", "ResNet101V2", "ResNet152V2",
+           "InceptionV3", "InceptionResNetV2", "Xception", "NASNetMobile", "NASNetLarge"),
+    "torch": ("DenseNet121", "DenseNet169", "DenseNet201"),
+    "raw": tuple(n for n in APPLICATIONS if n.startswith(("EfficientNet", "ConvNeXt", "MobileNetV3"))),
+}
+# Layer names only that family's builder writes: how a saved model (or a model wrapping
+# one) is recognised. Checked in order; the first family with all its names present wins.
+_SIGNATURES = (
+    ("ResNet50V2", ("conv2_block1_preact_bn", "post_bn")),
+    ("ResNet50", ("conv1_conv", "conv2_block1_out", "conv2_block1_0_conv")),
+    ("DenseNet121", ("conv2_block1_concat", "pool2_conv")),
+    ("MobileNetV2", ("block_1_expand", "block_1_depthwise")),
+    ("MobileNet", ("conv_dw_1", "conv_pw_1")),
+    ("VGG16", ("block1_conv1", "block2_conv1", "block5_conv3")),
+    ("InceptionResNetV2", ("block35_1", "block17_1")),
+    ("InceptionV3", ("mixed0", "mixed10")),
+    ("Xception", ("block1_conv1", "block2_sepconv1")),
+    ("NASNetMobile", ("stem_conv1", "normal_conv_1_0")),
+)
+
+
+def preprocessing_of(name: str) -> str:
+    """The preprocessing mode of a keras.applications architecture (see PREPROCESSING)."""
+    check_name(name)
+    return next(mode for mode, names in PREPROCESSING.items() if name in names)
+
+
+def detect_application(model) -> str | None:
+    """The keras.applications family ``model`` was built from (its layer names say so),
+    or None. Works on a model wrapping one: pass the unfolded model."""
+    names = {layer.name for layer in getattr(model, "layers", ())}
+    for family, signature in _SIGNATURES:
+        if all(n in names for n in signature):
+            return family
+    return None

@@ -103,7 +103,7 @@ class ProjectionService:
         """The job's and the result's key: content fingerprints and the normalised choice."""
         adapter, ds = self.workspace.model(model_id), self.workspace.dataset(model_id, data_id)
         return cache_key("projection", FORMAT_VERSION, adapter.fingerprint,
-                         list(adapter.input_range), ds.fingerprint, choice)
+                         adapter.input_key, ds.fingerprint, choice)
 
     # --- submit → status → result ---------------------------------------------------------
     def submit(self, model_id: str, data_id: str, raw_choice: dict | None) -> Request:
@@ -285,7 +285,7 @@ def cached_sequence(store: ArrayCache, model, images, layers=None, *,
     key = None
     if reproducible:
         key = cache_key("layer_sequence", FORMAT_VERSION, adapter.fingerprint,
-                        list(adapter.input_range), np.asarray(images), layers, int(n_landmarks),
+                        adapter.input_key, np.asarray(images), layers, int(n_landmarks),
                         int(n_directions), int(random_state), bool(align))
         hit = store.get(key)
         if hit is not None:

@@ -195,7 +195,7 @@ class Workspace:
 
     def predictions_key(self, model_id: str | None = None, data_id: str | None = None) -> str:
         adapter, ds = self.model(model_id), self.dataset(model_id, data_id)
-        return cache_key("predictions", adapter.fingerprint, ds.fingerprint, adapter.input_range)
+        return cache_key("predictions", adapter.fingerprint, ds.fingerprint, adapter.input_key)
 
     def predictions_ready(self, model_id: str | None = None, data_id: str | None = None) -> bool:
         """Whether :meth:`predictions` answers without long work: the data already loaded,
