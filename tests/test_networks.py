@@ -225,3 +225,25 @@ def test_batch_sizes_follow_activation_memory(resnet, demo_model):
 
     big = keras.applications.ResNet50(weights=None)
     assert activation_bytes_per_image(big) > 100e6 and 1 <= batch_size_for(big) <= 8
+
+
+def test_keras_application_by_name_with_random_weights():
+    from deepling.models import ModelError
+    from deepling.models.applications import build_application
+    from deepling.service.config import Config
+    from deepling.service.workspace import Workspace
+
+    adapter = build_application("keras:MobileNetV2@32", weights="none")
+    assert adapter.preprocessing == "tf" and adapter.input_shape == (32, 32, 3)
+    assert adapter.fingerprint == "keras-MobileNetV2-32x32x3-random"
+    assert adapter.class_names(None)[:2] == ("0", "1")  # offline: indices
+    with pytest.raises(ModelError, match="no 'ResNet49'"):
+        build_application("keras:ResNet49", weights="none")
+    import os
+
+    os.environ["DEEPLING_KERAS_WEIGHTS"] = "none"
+    try:
+        workspace = Workspace(Config(model="keras:MobileNetV2@32"))
+        assert workspace.model("default").preprocessing == "tf"
+    finally:
+        del os.environ["DEEPLING_KERAS_WEIGHTS"]

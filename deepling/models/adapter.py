@@ -53,6 +53,7 @@ class ModelAdapter:
     input_range: tuple[float, float] = (0.0, 255.0)
     notes: list[str] = field(default_factory=list)
     preprocessing: str = "range"
+    output_names: tuple | None = None
 
     @classmethod
     def from_model(cls, model, name: str, fingerprint: str | None = None, input_range=None,
@@ -183,9 +184,12 @@ class ModelAdapter:
         return to_probabilities(raw, self.output_kind)
 
     def class_names(self, dataset: Dataset | None) -> tuple[str, ...]:
-        """Names for the model's outputs: the data's if they match in number, else indices."""
+        """Names for the model's outputs: the data's if they match in number, else the
+        model's own (ImageNet's for a keras.applications network, when known), else indices."""
         if dataset is not None and dataset.n_classes == self.n_outputs:
             return dataset.class_names
+        if self.output_names is not None and len(self.output_names) == self.n_outputs:
+            return tuple(self.output_names)
         return tuple(str(k) for k in range(self.n_outputs))
 
 

@@ -18,6 +18,7 @@ from deepling.service.cache import ArrayCache, cache_key
 from deepling.service.config import Config
 from deepling.data import DataError, Dataset, load_dataset
 from deepling.models import ModelAdapter, ModelError, load_demo_model, load_model_file
+from deepling.models.applications import KERAS_PREFIX, build_application
 from deepling.service.schema import shown
 from deepling.service.uploads import UploadStore, is_upload_id
 
@@ -265,7 +266,10 @@ class Workspace:
         if model_id == DEMO_ID:
             return load_demo_model()
         if model_id == DEFAULT_ID and self.config.model:
-            return load_model_file(self.config.model, input_range=self.config.input_range)
+            if self.config.model.startswith(KERAS_PREFIX):
+                return build_application(self.config.model)
+            return load_model_file(self.config.model, input_range=self.config.input_range,
+                                   preprocessing=self.config.preprocess)
         if is_upload_id(model_id):
             return self.uploads.load_model(model_id)
         raise ModelError(f"Unknown model id {shown(model_id)}: use 'demo', 'default' or the id "
