@@ -52,8 +52,10 @@ class ModelAdapter:
     fingerprint: str
     input_range: tuple[float, float] = (0.0, 255.0)
     notes: list[str] = field(default_factory=list)
+    # Names of the outputs where the model carries them (the demo CNN: CIFAR-10's), for
+    # data whose classes are not the model's (unlabelled images, another class list).
+    output_names: tuple[str, ...] = ()
     preprocessing: str = "range"
-    output_names: tuple | None = None
 
     @classmethod
     def from_model(cls, model, name: str, fingerprint: str | None = None, input_range=None,
@@ -101,7 +103,8 @@ class ModelAdapter:
                 notes.append("input: pixels scaled to 0–1 (no rescaling layer found; "
                              "pass --input-range to change)")
         fingerprint = fingerprint or _weights_fingerprint(model)
-        adapter = cls(model, name, fingerprint, tuple(map(float, input_range)), notes, preprocessing)
+        adapter = cls(model, name, fingerprint, tuple(map(float, input_range)), notes,
+                      preprocessing=preprocessing)
         if adapter.output_kind == "logits":
             notes.append("output: logits (no softmax at the end); shown as softmax probabilities")
         return adapter
@@ -185,10 +188,11 @@ class ModelAdapter:
 
     def class_names(self, dataset: Dataset | None) -> tuple[str, ...]:
         """Names for the model's outputs: the data's if they match in number, else the
-        model's own (ImageNet's for a keras.applications network, when known), else indices."""
+        model's own (``output_names``: ImageNet's for a keras.applications network, when
+        known), else indices."""
         if dataset is not None and dataset.n_classes == self.n_outputs:
             return dataset.class_names
-        if self.output_names is not None and len(self.output_names) == self.n_outputs:
+        if len(self.output_names or ()) == self.n_outputs:
             return tuple(self.output_names)
         return tuple(str(k) for k in range(self.n_outputs))
 

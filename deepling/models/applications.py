@@ -131,7 +131,7 @@ def build_application(spec: str, weights: str | None = None):
                                       preprocessing=preprocessing_of(name)
                                       if preprocessing_of(name) != "raw" else "raw")
     if adapter.n_outputs == 1000:
-        adapter.output_names = imagenet_class_names() if weights else None
+        adapter.output_names = (imagenet_class_names() if weights else None) or ()
     adapter.notes.append(f"built by keras.applications.{name}"
                          + (" with ImageNet weights" if weights else " with random weights"))
     return adapter
