@@ -176,9 +176,13 @@ class ModelAdapter:
     def n_outputs(self) -> int:
         return int(self.model.outputs[0].shape[-1])
 
-    def predict_proba(self, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
-        """Class probabilities (N×K, float32) for fitted images, pixels in 0..255."""
+    def predict_proba(self, images: np.ndarray, batch_size: int | None = None) -> np.ndarray:
+        """Class probabilities (N×K, float32) for fitted images, pixels in 0..255; batches
+        sized by the model's activation memory unless ``batch_size`` is smaller."""
+        from deepling.models.memory import batch_size_for
+
         images = check_pixels(images)
+        batch_size = min(batch_size or batch_size_for(self), batch_size_for(self))
         out = []
         for start in range(0, len(images), batch_size):
             x = self.preprocess(images[start:start + batch_size])
