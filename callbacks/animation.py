@@ -38,7 +38,8 @@ def register(app, workspace) -> None:
     register_clientside(app)
 
     def training():
-        return app.server.config.get("DEEPLING_TRAINING")  # registered by callbacks/training.py
+        # the app's runs and runs from outside (RunSources), registered by callbacks/training.py
+        return app.server.config.get("DEEPLING_RUN_SOURCES")
 
     @app.callback(
         Output("anim-training-row", "hidden"), Output("anim-snapshot", "options"),

@@ -28,6 +28,9 @@ class Config:
         ``raw`` 0..255, ``unit`` 0..1; see deepling.models.adapter.PREPROCESS_CHOICES).
     broker_url : str or None
         A Celery broker (Redis) for background jobs across processes; None uses diskcache.
+    runs : str or None
+        A folder of training runs (``deepling.keras.Monitor`` run folders, checkpoint
+        folders) to list in the Training card (``--runs DIR``).
     """
 
     model: str | None = None
@@ -38,6 +41,7 @@ class Config:
     input_range: tuple[float, float] | None = None
     preprocess: str | None = None
     broker_url: str | None = None
+    runs: str | None = None
     cache: Path = field(default_factory=lambda: cache_dir())
 
     @classmethod
@@ -51,6 +55,7 @@ class Config:
             port=int(env.get("DEEPLING_PORT", 8050)),
             broker_url=env.get("DEEPLING_BROKER_URL") or None,
             preprocess=env.get("DEEPLING_PREPROCESS") or None,
+            runs=env.get("DEEPLING_RUNS") or None,
         )
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
