@@ -30,12 +30,12 @@ def digits_cnn(digits, tmp_path_factory):
     keras.utils.set_random_seed(0)
     model = keras.Sequential([
         keras.Input((8, 8, 1)),
-        keras.layers.Conv2D(16, 3, padding="same", activation="relu"),
-        keras.layers.MaxPooling2D(),
-        keras.layers.Conv2D(32, 3, padding="same", activation="relu"),
-        keras.layers.Flatten(),
-        keras.layers.Dropout(0.2),
-        keras.layers.Dense(10, activation="softmax"),
+        keras.layers.Conv2D(16, 3, padding="same", activation="relu", name="conv2d"),
+        keras.layers.MaxPooling2D(name="max_pooling2d"),
+        keras.layers.Conv2D(32, 3, padding="same", activation="relu", name="conv2d_1"),
+        keras.layers.Flatten(name="flatten"),
+        keras.layers.Dropout(0.2, name="dropout"),
+        keras.layers.Dense(10, activation="softmax", name="dense"),
     ])
     model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
     model.fit(x / 255.0, y, epochs=3, batch_size=64, verbose=0)
