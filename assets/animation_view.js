@@ -26,6 +26,23 @@
 
   function el(id) { return document.getElementById(id); }
 
+  // A DOM node from trusted structure and untrusted text: strings become text nodes, never
+  // HTML, so a class or layer name from an upload cannot turn into markup or script.
+  function h(tag, attrs, ...children) {
+    const node = document.createElement(tag);
+    Object.entries(attrs || {}).forEach(([k, v]) => {
+      if (v == null || v === false) return;
+      if (k === 'className') node.className = v;
+      else if (k === 'style') Object.assign(node.style, v);
+      else node.setAttribute(k, String(v));
+    });
+    children.flat().forEach((c) => {
+      if (c == null || c === false) return;
+      node.appendChild(c instanceof Node ? c : document.createTextNode(String(c)));
+    });
+    return node;
+  }
+
   function setFocus(datasetIndex) {
     if (window.dash_clientside && window.dash_clientside.set_props) {
       window.dash_clientside.set_props('focus', {data: datasetIndex});
@@ -106,21 +123,24 @@
     const i = Math.max(0, Math.min(d.nLayers - 1, Math.round(t)));
     const L = d.layers[i];
     const training = acrossTraining();
-    let text = training
-      ? `<b>${L.name}</b> <span class="text-muted">(${i + 1} of ${d.nLayers} snapshots) · ${L.layer} ` +
-        `${L.type} · ${fmtShape(L.shape)}</span>` +
-        (L.accuracy != null ? ` · <span title="of these images, by the model at this epoch">` +
-          `${Math.round(L.accuracy * 100)}% right</span>` : '')
-      : `<b>${i}/${d.nLayers - 1} · ${L.name}</b> <span class="text-muted">${L.type} · ${fmtShape(L.shape)}</span>`;
-    if (!training && d.snapshot) text += ` <span class="badge text-bg-info">${d.snapshot}</span>`;
+    const parts = training
+      ? [h('b', null, L.name), ' ', h('span', {className: 'text-muted'},
+          `(${i + 1} of ${d.nLayers} snapshots) · ${L.layer} ${L.type} · ${fmtShape(L.shape)}`),
+        L.accuracy != null ? [' · ', h('span', {title: 'of these images, by the model at this epoch'},
+          `${Math.round(L.accuracy * 100)}% right`)] : null]
+      : [h('b', null, `${i}/${d.nLayers - 1} · ${L.name}`), ' ',
+        h('span', {className: 'text-muted'}, `${L.type} · ${fmtShape(L.shape)}`)];
+    if (!training && d.snapshot) parts.push(' ', h('span', {className: 'badge text-bg-info'}, d.snapshot));
     if (i > 0 && L.residualAfter !== null && L.residualAfter !== undefined) {
-      text += `${training ? ' ·' : ''} <span class="dl-diag" title="Procrustes alignment onto the previous ${training ? 'epoch' : 'layer'}: ` +
-        `residual before → after turning (0 = identical layouts)">` +
-        `${L.mirrored ? '<span class="badge text-bg-warning">mirrored</span> ' : ''}` +
-        `turned ${L.rotation}° · residual ${L.residualBefore.toFixed(2)} → ${L.residualAfter.toFixed(2)}</span>`;
+      parts.push(training ? ' · ' : ' ', h('span', {
+        className: 'dl-diag',
+        title: `Procrustes alignment onto the previous ${training ? 'epoch' : 'layer'}: ` +
+          'residual before → after turning (0 = identical layouts)'},
+      L.mirrored ? [h('span', {className: 'badge text-bg-warning'}, 'mirrored'), ' '] : null,
+      `turned ${L.rotation}° · residual ${L.residualBefore.toFixed(2)} → ${L.residualAfter.toFixed(2)}`));
     }
-    if (L.collapsed) text += ' <span class="badge text-bg-secondary">collapsed</span>';
-    info.innerHTML = text;
+    if (L.collapsed) parts.push(' ', h('span', {className: 'badge text-bg-secondary'}, 'collapsed'));
+    info.replaceChildren(...parts.flat().filter((c) => c != null));
     if (view.lastUrlLayer !== i) {
       view.lastUrlLayer = i;
       const url = new URL(window.location.href);
@@ -154,7 +174,7 @@
       search.placeholder = `${present.length} classes: find…`;
       search.addEventListener('input', () => { view.legendQuery = search.value; renderLegend(); });
     }
-    host.innerHTML = '';
+    host.replaceChildren();
     let more = 0;
     if (many) {
       search.placeholder = `${present.length} classes: find…`;
@@ -174,13 +194,8 @@
       b.dataset.cls = k;
       b.title = 'click: show/hide · double-click: only this class';
       const [r, g, bl] = k < d.palette.length ? d.palette[k] : [160, 160, 160];
-      const dot = document.createElement('span');
-      dot.className = 'dl-dot';
-      dot.style.background = `rgb(${r},${g},${bl})`;
-      const count = document.createElement('span');
-      count.className = 'text-muted';
-      count.textContent = String(counts.get(k));
-      b.append(dot, className(d, k) + ' ', count);
+      b.append(h('span', {className: 'dl-dot', style: {background: `rgb(${r},${g},${bl})`}}),
+        className(d, k), ' ', h('span', {className: 'text-muted'}, String(counts.get(k))));
       host.appendChild(b);
     });
     if (more > 0) {
@@ -210,9 +225,11 @@
     const t = className(d, d.labels[idx]), p = className(d, d.predicted[idx]);
     const conf = Math.round(d.confidence[idx] * 100);
     const wrong = d.errors[idx] === 1;
-    tip.innerHTML = `<img class="dl-pixelated" width="64" height="64" alt="" src="/api/images/${d.dataKey}/${di}.png">` +
-      `<div><div class="text-muted">#${di}</div><div>true <b>${t}</b></div>` +
-      `<div class="${wrong ? 'text-danger' : ''}">predicted <b>${p}</b> ${conf}%</div></div>`;
+    tip.replaceChildren(
+      h('img', {className: 'dl-pixelated', width: 64, height: 64, alt: '',
+        src: `/api/images/${d.dataKey}/${di}.png`}),
+      h('div', null, h('div', {className: 'text-muted'}, `#${di}`), h('div', null, 'true ', h('b', null, t)),
+        h('div', {className: wrong ? 'text-danger' : null}, 'predicted ', h('b', null, p), ` ${conf}%`)));
     const box = el('scatter-host').getBoundingClientRect();
     tip.style.left = `${Math.min(x - box.left + 14, box.width - 170)}px`;
     tip.style.top = `${Math.max(y - box.top - 30, 0)}px`;
@@ -375,8 +392,8 @@
     const i = d.layers.findIndex((L) => L.name === name);
     if (i < 0) {
       const info = el('anim-layer-info');
-      if (info) info.innerHTML += ` <span class="text-muted">· ${name} is not in the animation ` +
-        '(layers that are the identity at inference, such as Dropout, are left out)</span>';
+      if (info) info.append(' ', h('span', {className: 'text-muted'}, `· ${name} is not in the animation ` +
+        '(layers that are the identity at inference, such as Dropout, are left out)'));
       return window.dash_clientside.no_update;
     }
     if (Math.abs(s.getLayer() - i) < 1e-6) return window.dash_clientside.no_update;
