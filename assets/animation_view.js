@@ -174,12 +174,13 @@
       search.placeholder = `${present.length} classes: find…`;
       search.addEventListener('input', () => { view.legendQuery = search.value; renderLegend(); });
     }
-    host.replaceChildren();
+    // everything but the search box is redrawn: removing the box would take its focus
+    [...host.children].forEach((c) => { if (c !== search || !many) c.remove(); });
     let more = 0;
     if (many) {
       search.placeholder = `${present.length} classes: find…`;
-      search.value = view.legendQuery || '';
-      host.appendChild(search);
+      if (search.value !== (view.legendQuery || '')) search.value = view.legendQuery || '';
+      if (search.parentNode !== host) host.prepend(search);
       const q = (view.legendQuery || '').trim().toLowerCase();
       const byCount = present.slice().sort((a, b) => counts.get(b) - counts.get(a) || a - b);
       const shown = q ? byCount.filter((k) => className(d, k).toLowerCase().includes(q)).slice(0, LEGEND_MATCHES)
