@@ -39,17 +39,17 @@ def register(app, workspace) -> None:
         graph = graph_for(ids)
         names = {n.name for n in graph.nodes}
         triggered = set(ctx.triggered_prop_ids.values())
-        if "arch-search" in triggered:
-            # Enter in the search box: the first layer found
-            found = graph.search(query)
-            if not found or found[0] == picked:
-                return no_update, no_update
-            return found[0], found[0]
         if "rendered" in triggered:
             # a new page (Dash lists its fresh inputs as triggered too): a shared link's
             # layer (?layer=), if this model has it
             wanted = from_query(search).get("layer")
             return no_update, wanted if wanted in names and wanted != picked else no_update
+        if "arch-search" in triggered and "arch-graph" not in triggered:
+            # Enter in the search box: the first layer found
+            found = graph.search(query)
+            if not found or found[0] == picked:
+                return no_update, no_update
+            return found[0], found[0]
         if "arch-graph" in triggered:
             # a port stands for the layer it comes from
             name = (tapped or {}).get("layer") or (tapped or {}).get("id")
