@@ -21,6 +21,8 @@
   // is kept in the link (?points=thumbnails|dots).
   const THUMBNAILS_UP_TO = 300;
   const STYLES = ['thumbnails', 'dots'];
+  // The URL keys that name which images are shown (deepling/service/selection.py).
+  const CHOICE_KEYS = ['mode', 'count', 'classes', 'true', 'predicted', 'indices', 'seed'];
 
   function className(d, k) { return k < d.classNames.length ? d.classNames[k] : UNKNOWN_NAME; }
 
@@ -212,7 +214,7 @@
     if (!d || !s) return;
     const mode = view.colorMode || 'true';
     s.setColors(mode === 'predicted' ? d.predicted : d.labels);
-    s.setMarks(mode === 'errors' ? d.errors : null);
+    s.setMarks(view.markErrors ? d.errors : null);
     s.setHiddenClasses(Array.from(d.hidden));
     renderLegend();
   }
@@ -296,6 +298,8 @@
     }
     if (ticket !== view.ticket) return window.dash_clientside.no_update;
     const keepHidden = view.data ? view.data.hidden : new Set();
+    // The layer shown now: new images (a confusion cell, a pattern, Project) keep it.
+    const shownLayer = view.data && view.scatter ? (view.data.layers[Math.round(view.scatter.getLayer())] || {}).name : null;
     data.hidden = keepHidden;
     view.data = data;
     const slider = ensureSlider();
@@ -324,7 +328,7 @@
     applyTrails();
     // A layer asked for before the data arrived (architecture click) wins over the URL's.
     let start = 0;
-    for (const wanted of [view.pendingLayer, payload.startLayer]) {
+    for (const wanted of [view.pendingLayer, payload.startLayer, shownLayer]) {
       const i = wanted ? data.layers.findIndex((L) => L.name === wanted) : -1;
       if (i >= 0) { start = i; break; }
     }
@@ -342,14 +346,10 @@
     // The address is the link to this view: model, data, the images, the layer.
     url.searchParams.set('model', payload.model);
     url.searchParams.set('data', payload.data);
-    url.searchParams.set('mode', c.mode);
-    url.searchParams.set('count', c.count);
-    if (c.mode === 'classes') url.searchParams.set('classes', c.classes.join(','));
-    else url.searchParams.delete('classes');
-    for (const key of ['true', 'predicted']) {
-      if (c.mode === 'cell') url.searchParams.set(key, c[key]);
-      else url.searchParams.delete(key);
-    }
+    // Every key of the choice shown, as the server writes it (selection.to_query: the
+    // images listed in indices mode, the seed, a confusion cell), none left from before.
+    for (const key of CHOICE_KEYS) url.searchParams.delete(key);
+    for (const [key, value] of new URLSearchParams(payload.query || '')) url.searchParams.set(key, value);
     // across training, and which snapshot is shown across layers, are view state too
     if (acrossTraining()) {
       url.searchParams.set('across', 'training');
@@ -476,6 +476,12 @@
   window.dash_clientside.deepling = Object.assign({}, window.dash_clientside.deepling, {
     mount: mount,
     recolor: function (mode) { view.colorMode = mode; applyColors(); return window.dash_clientside.no_update; },
+    // "mark errors" goes with either colouring (a check box, not a third colour mode)
+    markErrors: function (value) {
+      view.markErrors = (value || []).includes('errors');
+      applyColors();
+      return window.dash_clientside.no_update;
+    },
     gotoLayer: gotoLayer,
     focusPoint: focusPoint,
     // which pickers the mode needs: the snapshot across layers; the layer and trails across training

@@ -39,6 +39,23 @@ def robustness_task(workspace, params: dict, progress=None):
                           progress=progress)
 
 
+def attribution_ranking_task(workspace, params: dict, progress=None):
+    """The attribution methods ranked by deletion/insertion AUC for ``{"model", "data",
+    "size", "layer"}`` (see deepling/service/attributions.py)."""
+    from deepling.service.attributions import run_ranking
+
+    return run_ranking(workspace, params["model"], params["data"], int(params["size"]),
+                       params.get("layer"), progress=progress)
+
+
+def sanity_check_task(workspace, params: dict, progress=None):
+    """Cascading randomisation for ``{"model", "data", "index", "methods", "layer"}``."""
+    from deepling.service.attributions import run_sanity
+
+    return run_sanity(workspace, params["model"], params["data"], int(params["index"]),
+                      params["methods"], params.get("layer"), progress=progress)
+
+
 def training_task(workspace, params: dict, progress=None):
     """A live training run ``{"run", "model", "data", "config"}`` (deepling/service/training.py)."""
     from deepling.service.training import run_training
@@ -88,7 +105,8 @@ def run_task(workspace, name: str, params: dict, progress=None):
     tasks = {"layer_sequence": layer_sequence_task, "robustness": robustness_task,
              "shape_workshop": shape_workshop_task, "class_image": class_image_task,
              "neurons": neurons_task, "training": training_task, "retrain": retrain_task,
-             "epoch_sequence": epoch_sequence_task, "predictions": predictions_task}
+             "epoch_sequence": epoch_sequence_task, "predictions": predictions_task,
+             "attribution_ranking": attribution_ranking_task, "sanity_check": sanity_check_task}
     if name not in tasks:
         raise ValueError(f"Unknown task {name!r}; known: {', '.join(sorted(tasks))}.")
     return tasks[name](workspace, params, progress)

@@ -29,11 +29,13 @@ def create_app(config: Config | None = None, workspace: Workspace | None = None)
     """
     import callbacks
     from deepling.web.api import register_api
+    from deepling.web.runs_api import register_runs_api
     from deepling.web.errors import callback_error
     from deepling.web.atlas import register_atlas
     from deepling.web.payload_bytes import register_payload_bytes
     from deepling.service.jobs import job_runner
     from deepling.service.projections import ProjectionService
+    from deepling.service.runs import RunsService
     from deepling.web.views.shell import serve_layout
 
     config = config or Config.from_env()
@@ -52,11 +54,13 @@ def create_app(config: Config | None = None, workspace: Workspace | None = None)
     app.server.config["DEEPLING_WORKSPACE"] = workspace
     app.server.config["DEEPLING_JOBS"] = jobs = job_runner(config, workspace)
     app.server.config["DEEPLING_PROJECTIONS"] = ProjectionService(workspace, jobs)
+    app.server.config["DEEPLING_RUNS"] = RunsService(workspace, config.runs)
     app.layout = lambda: serve_layout(workspace)
     callbacks.register_all(app, workspace)
     callbacks.animation.warm_up(app, workspace)
 
     register_api(app.server, workspace)
+    register_runs_api(app.server, app.server.config["DEEPLING_RUNS"])
     register_atlas(app.server, workspace, app.server.config["DEEPLING_PROJECTIONS"])
     register_payload_bytes(app.server, workspace, app.server.config["DEEPLING_PROJECTIONS"])
     # Flask refuses bodies over this before they are read; UploadStore counts bytes too.
