@@ -13,6 +13,7 @@ from deepling.models import ModelError
 from deepling.service.compare import aligned_sequences, compare_models, same_images_choice
 from deepling.service.projections import Request
 from deepling.service.selection import from_query
+from deepling.service.similarity import cached_cka, submit_cka
 from deepling.web.clicks import clicked
 from deepling.web.views import compare as view
 from deepling.web.views.payload import sequence_payload
@@ -83,6 +84,52 @@ def register(app, workspace) -> None:
     def focus_tile(clicks):
         index = clicked()
         return no_update if index is None else int(index)
+
+    jobs = app.server.config["DEEPLING_JOBS"]
+
+    @app.callback(Output("cmp-cka-job", "data"), Output("cmp-cka-poll", "disabled"),
+                  Output("cmp-cka-status", "children", allow_duplicate=True),
+                  Input("cmp-run", "n_clicks"), Input("cmp-model", "value"),
+                  State("rendered", "data"), prevent_initial_call=True)
+    def start_cka(_n, model_b, rendered):
+        """Compare (or a model B from the address) also starts CKA of their layers."""
+        if not rendered or not model_b:
+            return no_update, True, no_update
+        try:
+            key = submit_cka(jobs, workspace, rendered["model"], model_b, rendered["data"])
+        except (ValueError, ModelError, DataError, OSError) as exc:
+            return no_update, True, f"⚠ {exc}"
+        return {"key": key, "a": rendered["model"], "b": model_b, "data": rendered["data"]}, False, \
+            "CKA: starting…"
+
+    @app.callback(Output("cmp-cka-graph", "figure"), Output("cmp-cka-wrap", "hidden"),
+                  Output("cmp-cka-poll", "disabled", allow_duplicate=True),
+                  Output("cmp-cka-progress", "value"), Output("cmp-cka-status", "children"),
+                  Input("cmp-cka-poll", "n_intervals"), State("cmp-cka-job", "data"),
+                  prevent_initial_call=True)
+    def poll_cka(_n, job):
+        if not job:
+            return no_update, no_update, True, no_update, no_update
+        status = jobs.status(job["key"])
+        if status["state"] in ("queued", "running", "unknown"):
+            return no_update, no_update, False, round(100 * status["progress"]), \
+                status["message"] or "CKA: waiting"
+        if status["state"] == "error":
+            return no_update, no_update, True, 100, f"⚠ {status['message']}"
+        result = cached_cka(workspace, job["a"], job["b"], job["data"])
+        if result is None:
+            return no_update, no_update, True, 100, "⚠ The CKA result was removed from the cache; press Compare again."
+        return view.cka_figure(result), False, True, 100, \
+            f"{result.n_images:,} images · {len(result.names_a)} × {len(result.names_b)} layers"
+
+    app.clientside_callback(
+        """function (click) {
+            var p = click && click.points && click.points[0];
+            var D = window.Deepling || {};
+            if (p && D.compareView && D.compareView.linked) D.compareView.linked.showLayers(p.y, p.x);
+            return window.dash_clientside.no_update;
+        }""",
+        Output("cmp-cka-sink", "children"), Input("cmp-cka-graph", "clickData"))
 
     app.clientside_callback(ClientsideFunction("deeplingCompare", "mount"),
                             Output("cmp-mounted", "children"), Input("cmp-payload", "data"))

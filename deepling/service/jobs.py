@@ -35,6 +35,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from deepling.service import schema
 from deepling.service.cache import DISK_FULL_MESSAGE, is_disk_full
 from deepling.service.tasks import run_shared, run_task, shared_group
 
@@ -125,7 +126,9 @@ class ThreadJobs:
 
     def submit(self, key: str, task: str, params: dict) -> str:
         """Start task ``task`` with ``params`` unless job ``key`` already runs here;
-        :class:`QueueFull` when too many wait."""
+        :class:`QueueFull` when too many wait; :class:`~deepling.service.schema.InputError`
+        when a parameter is outside its cap (:func:`~deepling.service.schema.task_params`)."""
+        params = schema.task_params(task, params)
         with self._lock:
             job = self._running.get(key)
             if job is not None and not job.cancelled:
@@ -277,6 +280,7 @@ class CeleryJobs:
         self.app = app
 
     def submit(self, key: str, task: str, params: dict) -> str:
+        params = schema.task_params(task, params)  # the same caps as the thread runner
         result = self.app.AsyncResult(key)
         if result.state in ("FAILURE", "REVOKED"):
             result.forget()  # a failed job is run again when asked for again

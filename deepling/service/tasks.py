@@ -100,13 +100,28 @@ def neurons_task(workspace, params: dict, progress=None):
     return compute_atlas(workspace, params["model"], params["data"], progress=progress)
 
 
+def cka_task(workspace, params: dict, progress=None):
+    """CKA between every layer of two models ``{"model_a", "model_b", "data"}``."""
+    from deepling.service.similarity import compute_cka
+
+    return compute_cka(workspace, params["model_a"], params["model_b"], params["data"], progress)
+
+
+def label_errors_task(workspace, params: dict, progress=None):
+    """The data card's Suspicious labels for ``{"model", "data"}``."""
+    from deepling.service.similarity import compute_label_errors
+
+    return compute_label_errors(workspace, params["model"], params["data"], progress)
+
+
 def run_task(workspace, name: str, params: dict, progress=None):
     """Run the task called ``name``; ValueError for an unknown name."""
     tasks = {"layer_sequence": layer_sequence_task, "robustness": robustness_task,
              "shape_workshop": shape_workshop_task, "class_image": class_image_task,
              "neurons": neurons_task, "training": training_task, "retrain": retrain_task,
              "epoch_sequence": epoch_sequence_task, "predictions": predictions_task,
-             "attribution_ranking": attribution_ranking_task, "sanity_check": sanity_check_task}
+             "attribution_ranking": attribution_ranking_task, "sanity_check": sanity_check_task,
+             "cka": cka_task, "label_errors": label_errors_task}
     if name not in tasks:
         raise ValueError(f"Unknown task {name!r}; known: {', '.join(sorted(tasks))}.")
     return tasks[name](workspace, params, progress)

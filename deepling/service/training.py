@@ -28,6 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
+from deepling.service import schema
+from deepling.service.workspace import DEMO_ID
 from deepling.service.paths import cache_dir
 
 RUN_TTL = 24 * 3600
@@ -168,6 +170,14 @@ def training_data(workspace, model_id: str, data_id: str, subset: int, validatio
     return (xt[pick], yt[pick]), (xv[vpick], yv[vpick]), note
 
 
+def trains_model(store, run_id: str, model_id: str) -> bool:
+    """Whether the run trains (a copy of) the model ``model_id``: a run "from the demo CNN,
+    fresh weights" started beside an open upload is not that upload's training (#24)."""
+    params = (store.get(run_id, "meta") or {}).get("params", {})
+    source = params.get("config", {}).get("source", DEFAULTS["source"])
+    return source == "copy" or model_id == DEMO_ID
+
+
 def starting_model(workspace, model_id: str, source: str, n_classes: int, seed: int):
     """A fresh demo CNN or a copy of the open model (its file is never touched)."""
     import keras
@@ -284,6 +294,9 @@ class TrainingService:
 
     def start(self, session: str, model_id: str, data_id: str, config: dict) -> str:
         config = {k: config[k] for k in DEFAULTS if config.get(k) not in (None, "")}
+        # capped before a run is registered (schema.task_params; a refused one leaves no run)
+        config = schema.task_params("training", {"run": "new", "model": model_id, "data": data_id,
+                                                 "config": config})["config"]
         run_id = self.store.create(session, {"model": model_id, "data": data_id, "config": config},
                                    self.max_runs)
         self.jobs.submit(f"training-{run_id}", "training",
@@ -323,9 +336,13 @@ class TrainingService:
     def run_of(self, model_id: str, current: dict | None = None) -> str | None:
         """The run whose snapshots belong to the open model: the page's own run on this model
         (``current``: the Training card's ``{"run", "model"}``), else the run that saved it."""
-        if current and current.get("run") and current.get("model") == model_id:
+        if current and current.get("run") and current.get("model") == model_id \
+                and self.trains(current["run"], model_id):
             return current["run"]
         return self.store.cache.get(f"model/{model_id}")
+
+    def trains(self, run_id: str, model_id: str) -> bool:
+        return trains_model(self.store, run_id, model_id)
 
     def snapshots(self, run_id: str | None) -> list[tuple[int, Path]]:
         """(epoch, path) of the run's kept snapshots, oldest first."""

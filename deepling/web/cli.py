@@ -85,7 +85,7 @@ def serve(argv=None, prog: str = "deepling serve") -> int:
 
         limits = app.server.config["DEEPLING_WORKSPACE"].uploads.limits
         waitress_serve(app.server, host=config.host, port=config.port,
-                       threads=int(os.environ.get("DEEPLING_THREADS", 16)), ident="Deepling",
+                       threads=int(os.environ.get("DEEPLING_THREADS", 32)), ident="Deepling",
                        # waitress buffers a body before the app sees it: bound that too
                        max_request_body_size=limits.max_upload_bytes + (1 << 20))
     return 0
@@ -144,12 +144,20 @@ def report(argv=None) -> int:
     def work(a, workspace, progress):
         from deepling.web.report import write_report
 
-        size = write_report(a.out, workspace, progress=progress)
+        compare = None
+        if a.compare:  # a second model: the report gets the CKA of their layers
+            from deepling.models import load_model_file
+
+            compare, _ = workspace.register(load_model_file(a.compare))
+        size = write_report(a.out, workspace, compare=compare, progress=progress)
         return f"Wrote {a.out}: {size / 1e6:.2f} MB; it opens in any browser, offline (file://)"
 
     return _offline_tool(argv, "deepling report",
                          "Write an offline HTML report (opens from file://, no server).", work,
-                         {"--out": dict(default="report.html", help="where to write it (default report.html)")})
+                         {"--out": dict(default="report.html", help="where to write it (default report.html)"),
+                          "--compare": dict(default=None, metavar="MODEL",
+                                            help="a second .keras/.h5 model: add the CKA of "
+                                                 "every layer pair of the two models")})
 
 
 def precompute(argv=None) -> int:
