@@ -1,10 +1,11 @@
-"""Dash callbacks, one module per view; each module has ``register(app, workspace)``."""
+"""Dash callbacks, one module per view; each module has ``register(app, services)``
+(:class:`deepling.web.services.Services`, built once in ``deepling/web/app.py``)."""
 
 from callbacks import (animation, architecture, banner, class_image, compare, data, neurons,
                        session, shapes, strip, testing, training, uploads)
 
 
-def register_all(app, workspace) -> None:
+def register_all(app, services) -> None:
     for module in (session, uploads, animation, architecture, data, strip, testing, compare,
                    shapes, class_image, neurons, training, banner):
-        module.register(app, workspace)
+        module.register(app, services)

@@ -14,14 +14,15 @@ from deepling.service.compare import aligned_sequences, compare_models, same_ima
 from deepling.service.projections import Request
 from deepling.service.selection import from_query
 from deepling.web.clicks import clicked
+from deepling.web.progress import FAILED, progress_bar
 from deepling.web.views import compare as view
 from deepling.web.views.payload import sequence_payload
 
 _FIGURES = ("cmp-cm-a", "cmp-cm-b", "cmp-cm-diff", "cmp-per-class")
 
 
-def register(app, workspace) -> None:
-    projections = app.server.config["DEEPLING_PROJECTIONS"]
+def register(app, services) -> None:
+    workspace, projections = services.workspace, services.projections
 
     @app.callback(Output("cmp-model", "options"), Output("cmp-model", "value"),
                   Output("page-tabs", "active_tab"),
@@ -48,8 +49,8 @@ def register(app, workspace) -> None:
         model_a, data_id = rendered["model"], rendered["data"]
         try:
             choice = same_images_choice({"count": count})
-            a = projections.submit(model_a, data_id, choice)
-            b = projections.submit(model_b, data_id, a.choice)
+            a = projections.submit(model_a, data_id, choice, services.owner())
+            b = projections.submit(model_b, data_id, a.choice, services.owner())
         except (ValueError, ModelError, DataError, OSError) as exc:
             return no_update, True, f"⚠ {exc}"
         return {"a": a.to_dict(), "b": b.to_dict()}, False, "starting…"
@@ -69,13 +70,12 @@ def register(app, workspace) -> None:
         if not req:
             return (no_update, True, no_update, no_update, *rest)
         statuses = [projections.status(Request.from_dict(req[k])) for k in ("a", "b")]
-        failed = [s for s in statuses if s["state"] == "error"]
-        if failed:
-            return (no_update, True, 100, f"⚠ {failed[0]['message']}", *rest)
+        failed = [s for s in statuses if s["state"] in FAILED]
         waiting = [s for s in statuses if s["state"] != "done"]
-        if waiting:
-            pct = round(50 * sum(1 if s["state"] == "done" else s["progress"] for s in statuses))
-            return (no_update, False, pct, waiting[0]["message"] or "waiting", *rest)
+        if failed or waiting:  # one bar for both: the first failure, else the mean progress
+            both = sum(1.0 if s["state"] == "done" else s["progress"] for s in statuses) / 2
+            bar = progress_bar({**(failed or waiting)[0], "progress": both})
+            return (no_update, not bar.polling, bar.value, bar.text, *rest)
         return _result(workspace, projections, req, focus)
 
     @app.callback(Output("focus", "data", allow_duplicate=True),

@@ -3,8 +3,8 @@
 The embedding and the explanations take well under a second once the model's functions
 are traced, so the callbacks ask :mod:`deepling.service.explanations` for them directly.
 The robustness simulation (every augmentation at every magnitude over up to 2,000 images)
-runs as the background task ``robustness`` (:mod:`deepling.service.robustness`) and the
-page polls its progress, as the layer animation does.
+runs as background work of the kind ``SIMULATION`` (:mod:`deepling.service.robustness`)
+and the page polls its progress, as the layer animation does.
 """
 
 from __future__ import annotations
@@ -13,13 +13,13 @@ from dash import Input, Output, State, ctx, html, no_update
 
 from deepling.service import explanations, robustness
 from deepling.service.focus import edited_image, focused_image, is_identity
+from deepling.web.progress import progress_bar
 from deepling.web.views import testing as view
 
 
 # --- wiring -----------------------------------------------------------------------------------
-def register(app, workspace) -> None:
-    jobs = app.server.config["DEEPLING_JOBS"]
-    projections = app.server.config["DEEPLING_PROJECTIONS"]
+def register(app, services) -> None:
+    workspace, projections = services.workspace, services.projections
 
     @app.callback(Output("test-embed", "figure"), Output("test-embed-caption", "children"),
                   Output("test-embed-points", "data"),
@@ -118,10 +118,12 @@ def register(app, workspace) -> None:
         adapter, ds = workspace.model(m), workspace.dataset(m, d)
         if not (ds.labels >= 0).any():
             return None, True, "The simulation needs labelled images; this dataset has none."
-        key = robustness.robustness_key(adapter, ds, size)
+        params = {"model": m, "data": d, "size": size}
         started = ctx.triggered_id == "test-robust-run"
         if started:
-            jobs.submit(key, "robustness", {"model": m, "data": d, "size": size})
+            key = services.submit(robustness.SIMULATION, params)
+        else:
+            key = services.jobs.prepare(robustness.SIMULATION.name, params)[2]
         # Not started: the poll shows a cached result at once, or says how to get one.
         return ({"key": key, "size": size, "model": m, "data": d, "started": started}, False,
                 "starting…" if started else "")
@@ -135,24 +137,18 @@ def register(app, workspace) -> None:
     def poll_robustness(_n, request):
         if not request:
             return no_update, True, 0, no_update, _bar_class(False)
-        cached = robustness.cached_robustness(workspace, request["model"], request["data"],
-                                              request["size"])
-        if cached is not None:
-            result = view.robustness_json(cached)
+        poll = services.poll(robustness.SIMULATION, request["key"])
+        if poll["result"] is not None:
+            result = view.robustness_json(poll["result"])
             return (result, True, 100, f"{result['n']:,} test images, stratified by class",
                     _bar_class(False))
-        status = jobs.status(request["key"])
-        state = status["state"]
-        if state == "error":
-            return None, True, 100, f"⚠ {status['message']}", _bar_class(True, error=True)
-        if state in ("queued", "running") or (state == "unknown" and request.get("started")):
-            return (no_update, False, round(100 * status["progress"]),
-                    status["message"] or "waiting", _bar_class(True))
-        if state == "done":  # written by another process; the next poll reads it
-            return no_update, False, 100, "reading the result…", _bar_class(True)
-        note = (f"Not run yet on {request['size']:,} images: press Run simulation "
-                "(about a minute per 1,000 images on two cores).")
-        return None, True, 0, note, _bar_class(False)
+        if poll["state"] == "unknown" and not request.get("started"):
+            note = (f"Not run yet on {request['size']:,} images: press Run simulation "
+                    "(about a minute per 1,000 images on two cores).")
+            return None, True, 0, note, _bar_class(False)
+        bar = progress_bar(poll)
+        return ((None if bar.failed else no_update), not bar.polling, bar.value, bar.text,
+                bar.css("flex-grow-1", hidden=" dl-test-hidden", error=" dl-test-error"))
 
     @app.callback(Output("test-robust-graph", "figure"),
                   Input("test-robust-result", "data"), Input("focus", "data"), Input("picture", "data"),

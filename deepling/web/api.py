@@ -46,7 +46,8 @@ UPLOAD_ROUTES = ("/api/models", "/api/datasets")
 CALLBACK_PREFIX = "/_dash-update-component"
 
 
-def register_api(server, workspace) -> None:
+def register_api(server, services) -> None:
+    workspace, jobs, projections = services.workspace, services.jobs, services.projections
     """Add the endpoints, the per-route body limits and JSON errors to the Flask server."""
     limits = workspace.uploads.limits
 
@@ -84,7 +85,6 @@ def register_api(server, workspace) -> None:
 
     @server.route("/health")
     def health():
-        jobs = server.config["DEEPLING_JOBS"]
         return jsonify(status="ok", version=__version__, model=workspace.model().name,
                        data=workspace.raw_dataset().origin, disk=disk_space(workspace.config.cache),
                        queued=jobs.queue_length(), sharing=getattr(jobs, "sharing", None))
@@ -103,7 +103,7 @@ def register_api(server, workspace) -> None:
         body = schema.projection_body(_json_body())
         model_id = body.pop("model", None) or workspace.default_model_id
         data_id = body.pop("data", None) or workspace.default_data_id
-        submitted = server.config["DEEPLING_PROJECTIONS"].submit(model_id, data_id, body)
+        submitted = projections.submit(model_id, data_id, body, services.owner())
         status = _status_json(submitted)
         return _respond({"model": model_id, "data": data_id, "choice": submitted.choice, **status},
                         202, status["status_url"])
@@ -120,14 +120,14 @@ def register_api(server, workspace) -> None:
     @server.route("/api/projections/<job_id>", methods=["DELETE"])
     def cancel_projection(job_id):
         key = schema.job_key(job_id)
-        if not server.config["DEEPLING_JOBS"].cancel(key):
+        if not jobs.cancel(key):
             return _error(f"Projection {job_id} is not waiting or running here: nothing to cancel.", 404)
         return _respond({"id": key, "state": "cancelled"}, 200)
 
     @server.route("/api/projections/<job_id>/result")
     def projection_result(job_id):
         submitted = _request_for(job_id)
-        result = server.config["DEEPLING_PROJECTIONS"].result(submitted)
+        result = projections.result(submitted)
         if result is None:
             return _error(f"Projection {job_id} has no result (yet): follow "
                           f"/api/projections/{job_id} until it says done.", 404)
@@ -142,7 +142,7 @@ def register_api(server, workspace) -> None:
         return Request(schema.job_key(job_id), "", "", {})
 
     def _status_json(submitted: Request) -> dict:
-        status = server.config["DEEPLING_PROJECTIONS"].status(submitted)
+        status = projections.status(submitted)
         url = f"/api/projections/{submitted.key}"
         out = {"id": submitted.key, "status_url": url, "result_url": url + "/result",
                "state": status["state"], "progress": round(float(status.get("progress", 0)), 3),

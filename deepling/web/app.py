@@ -1,4 +1,5 @@
-"""The Dash app factory: ``create_app(config)`` wires views, callbacks and endpoints."""
+"""The Dash app factory: ``create_app(config)`` assembles the services once
+(:class:`~deepling.web.services.Services`) and hands them to the callbacks and endpoints."""
 
 from __future__ import annotations
 
@@ -32,13 +33,13 @@ def create_app(config: Config | None = None, workspace: Workspace | None = None)
     from deepling.web.errors import callback_error
     from deepling.web.atlas import register_atlas
     from deepling.web.payload_bytes import register_payload_bytes
-    from deepling.service.jobs import job_runner
-    from deepling.service.projections import ProjectionService
+    from deepling.web.services import Services
     from deepling.web.views.shell import serve_layout
 
     config = config or Config.from_env()
     workspace = workspace or Workspace(config)
     workspace.predictions()  # fail early; warms the cache for the first page
+    services = Services.build(config, workspace)  # the one assembly: runner, kinds, services
 
     app = dash.Dash(
         "deepling",
@@ -49,16 +50,13 @@ def create_app(config: Config | None = None, workspace: Workspace | None = None)
         update_title=None,
         on_error=callback_error,  # a failed callback shows the banner, never a 500
     )
-    app.server.config["DEEPLING_WORKSPACE"] = workspace
-    app.server.config["DEEPLING_JOBS"] = jobs = job_runner(config, workspace)
-    app.server.config["DEEPLING_PROJECTIONS"] = ProjectionService(workspace, jobs)
     app.layout = lambda: serve_layout(workspace)
-    callbacks.register_all(app, workspace)
-    callbacks.animation.warm_up(app, workspace)
+    callbacks.register_all(app, services)
+    callbacks.animation.warm_up(services)
 
-    register_api(app.server, workspace)
-    register_atlas(app.server, workspace, app.server.config["DEEPLING_PROJECTIONS"])
-    register_payload_bytes(app.server, workspace, app.server.config["DEEPLING_PROJECTIONS"])
+    register_api(app.server, services)
+    register_atlas(app.server, services)
+    register_payload_bytes(app.server, services)
     # Flask refuses bodies over this before they are read; UploadStore counts bytes too.
     app.server.config["MAX_CONTENT_LENGTH"] = workspace.uploads.limits.max_upload_bytes + (1 << 20)
     return app

@@ -49,7 +49,10 @@ def serve(argv=None, prog: str = "deepling serve") -> int:
     try:
         from deepling.web.app import create_app
 
-        app = create_app(config)
+        from deepling.service.workspace import Workspace
+
+        workspace = Workspace(config)
+        app = create_app(config, workspace)
     except (DataError, ModelError) as exc:
         return _fail(str(exc))
     print(f"Deepling is ready: http://{config.host}:{config.port}/", flush=True)
@@ -59,7 +62,7 @@ def serve(argv=None, prog: str = "deepling serve") -> int:
         # A production WSGI server: many users on one machine, each request on a thread.
         from waitress import serve as waitress_serve
 
-        limits = app.server.config["DEEPLING_WORKSPACE"].uploads.limits
+        limits = workspace.uploads.limits
         waitress_serve(app.server, host=config.host, port=config.port,
                        threads=int(os.environ.get("DEEPLING_THREADS", 16)), ident="Deepling",
                        # waitress buffers a body before the app sees it: bound that too
