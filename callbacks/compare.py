@@ -14,7 +14,7 @@ from deepling.service.compare import aligned_sequences, compare_models, same_ima
 from deepling.service.projections import Request
 from deepling.service.selection import from_query
 from deepling.web.clicks import clicked
-from deepling.web.progress import FAILED, progress_bar
+from deepling.web.progress import combined, progress_bar
 from deepling.web.views import compare as view
 from deepling.web.views.payload import sequence_payload
 
@@ -69,12 +69,8 @@ def register(app, services) -> None:
         rest = (no_update,) * (2 + len(_FIGURES) + 4)  # titles, figures, disagreements
         if not req:
             return (no_update, True, no_update, no_update, *rest)
-        statuses = [projections.status(Request.from_dict(req[k])) for k in ("a", "b")]
-        failed = [s for s in statuses if s["state"] in FAILED]
-        waiting = [s for s in statuses if s["state"] != "done"]
-        if failed or waiting:  # one bar for both: the first failure, else the mean progress
-            both = sum(1.0 if s["state"] == "done" else s["progress"] for s in statuses) / 2
-            bar = progress_bar({**(failed or waiting)[0], "progress": both})
+        bar = progress_bar(combined([projections.status(Request.from_dict(req[k])) for k in ("a", "b")]))
+        if not bar.done:  # one bar for both: the first failure, else the mean progress
             return (no_update, not bar.polling, bar.value, bar.text, *rest)
         return _result(workspace, projections, req, focus)
 

@@ -160,7 +160,7 @@ class Watch:
             raise Cancelled("cancelled")
         if now - self.started > self.limit:
             raise TimeLimit(
-                f"Stopped after {self.limit:,.0f} s, the longest a {self.kind.name} job may run "
+                f"Stopped after {self.limit:g} s, the longest a {self.kind.name} job may run "
                 "on this server: ask for less work (fewer images, steps or epochs), or ask the "
                 f"admin to raise DEEPLING_WALL_TIME_{self.kind.name.upper()}.")
         if now - self._last >= self.every or fraction >= 1.0:

@@ -184,7 +184,7 @@ class Workspace:
         adapter, ds = self.model(model_id), self.dataset(model_id, data_id)
 
         def compute():
-            chunk, n, parts = 1024, len(ds.images), []  # a progress report (and cancel check) per chunk
+            chunk, n, parts = 512, len(ds.images), []  # a progress report (and cancel check) per chunk
             for start in range(0, n, chunk):
                 if progress:
                     progress(start / max(n, 1), f"predicting {n:,} images ({start:,} done)")

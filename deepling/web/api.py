@@ -28,7 +28,7 @@ import secrets
 from flask import Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from deepling import __version__
+from deepling._version import __version__
 from deepling.data import DataError
 from deepling.data.images import encode_png
 from deepling.models import ModelError

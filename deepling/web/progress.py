@@ -45,6 +45,18 @@ class Bar:
         return base + ("" if self.busy or self.failed else hidden) + (error if self.failed else "")
 
 
+def combined(statuses: list[dict]) -> dict:
+    """Several jobs behind one bar: the first failure, else the first still going with the
+    mean progress of all, else done."""
+    failed = [s for s in statuses if s.get("state") in FAILED]
+    going = [s for s in statuses if s.get("state") != "done"]
+    if not (failed or going):
+        return {"state": "done", "progress": 1.0, "message": "done"}
+    mean = sum(1.0 if s.get("state") == "done" else float(s.get("progress") or 0.0)
+               for s in statuses) / len(statuses)
+    return {**(failed or going)[0], "progress": mean}
+
+
 def progress_bar(status: dict, waiting: str = "waiting", done: str = "") -> Bar:
     """A job's status (``{"state", "progress", "message"}``) as a :class:`Bar`."""
     state = status.get("state", "unknown")
