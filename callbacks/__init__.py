@@ -1,5 +1,5 @@
 """Dash callbacks, one module per view; each module has ``register(app, services)``
-(:class:`deepling.web.services.Services`, built once in ``deepling/web/app.py``)."""
+(:class:`deepling.service.services.Services`, built once in ``deepling/web/app.py``)."""
 
 from callbacks import (animation, architecture, banner, class_image, compare, data, neurons,
                        session, shapes, strip, testing, training, uploads)

@@ -221,6 +221,19 @@ def _json_body():
     return body
 
 
+def job_owner() -> str | None:
+    """Who the current request's background work counts against (:class:`Services`'
+    ``owner``): its session, or ``addr:…`` for a client without one; None outside a request
+    (the server's own work, such as the warm-up)."""
+    from flask import has_request_context
+
+    from deepling.service.jobs import ADDRESS_OWNER
+
+    if not has_request_context():
+        return None
+    return ("" if request.cookies.get(SESSION_COOKIE) else ADDRESS_OWNER) + session_owner()
+
+
 def session_owner() -> str:
     """Who an upload counts against: a hash of the session cookie, else of the address."""
     who = request.cookies.get(SESSION_COOKIE) or f"addr:{request.remote_addr}"

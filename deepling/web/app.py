@@ -1,5 +1,5 @@
 """The Dash app factory: ``create_app(config)`` assembles the services once
-(:class:`~deepling.web.services.Services`) and hands them to the callbacks and endpoints."""
+(:class:`~deepling.service.services.Services`) and hands them to the callbacks and endpoints."""
 
 from __future__ import annotations
 
@@ -29,17 +29,17 @@ def create_app(config: Config | None = None, workspace: Workspace | None = None)
     not on the first page view.
     """
     import callbacks
-    from deepling.web.api import register_api
+    from deepling.service.services import Services
+    from deepling.web.api import job_owner, register_api
     from deepling.web.errors import callback_error
     from deepling.web.atlas import register_atlas
     from deepling.web.payload_bytes import register_payload_bytes
-    from deepling.web.services import Services
     from deepling.web.views.shell import serve_layout
 
     config = config or Config.from_env()
     workspace = workspace or Workspace(config)
     workspace.predictions()  # fail early; warms the cache for the first page
-    services = Services.build(config, workspace)  # the one assembly: runner, kinds, services
+    services = Services.build(config, workspace, job_owner)  # the one assembly: runner, kinds, services
 
     app = dash.Dash(
         "deepling",

@@ -1,15 +1,17 @@
-"""What the web layer works with, assembled once (``deepling/web/app.py``) and handed to
+"""What the server works with, assembled once (``deepling/web/app.py``) and handed to
 every part that needs it: ``callbacks.register_all(app, services)``, the HTTP endpoints.
 
 Nothing is looked up by name: a callback module's ``register(app, services)`` takes what
 it uses from here (``services.workspace``, ``services.projections``, ``services.training``)
 and starts background work with :meth:`Services.submit` / :meth:`Services.poll`, which
-count it against the requesting session (see :mod:`deepling.service.work`).
+count it against the requesting session (``owner``, a function the web layer gives: who the
+current request is; see :mod:`deepling.service.work`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 from deepling.service.config import Config
 from deepling.service.work import Kind
@@ -24,11 +26,13 @@ class Services:
     jobs: object         # deepling.service.jobs.ThreadJobs or CeleryJobs
     projections: object  # deepling.service.projections.ProjectionService
     training: object     # deepling.service.training.TrainingService
+    owner: Callable[[], str | None] = lambda: None  # the session of the current request
 
     @classmethod
-    def build(cls, config: Config, workspace) -> Services:
+    def build(cls, config: Config, workspace, owner: Callable[[], str | None] | None = None) -> Services:
         """The runner with every work kind (threads, or Celery with a broker configured),
-        and the projection and training services on it."""
+        and the projection and training services on it; ``owner()`` names the session the
+        current request counts against (None: the server's own work)."""
         from deepling.service.jobs import job_runner
         from deepling.service.kinds import all_kinds
         from deepling.service.projections import ProjectionService
@@ -36,19 +40,7 @@ class Services:
 
         jobs = job_runner(config, workspace, all_kinds())
         return cls(config, workspace, jobs, ProjectionService(workspace, jobs),
-                   TrainingService(workspace, jobs))
-
-    def owner(self) -> str | None:
-        """The session the current request counts against (None outside a request: the
-        server's own work, such as the warm-up)."""
-        from flask import has_request_context, request
-
-        from deepling.service.jobs import ADDRESS_OWNER
-        from deepling.web.api import SESSION_COOKIE, session_owner
-
-        if not has_request_context():
-            return None
-        return ("" if request.cookies.get(SESSION_COOKIE) else ADDRESS_OWNER) + session_owner()
+                   TrainingService(workspace, jobs), owner or (lambda: None))
 
     def submit(self, kind: Kind | str, params: dict) -> str:
         """Start (or join) background work for this request's session; its key.
