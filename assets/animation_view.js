@@ -21,10 +21,29 @@
   // is kept in the link (?points=thumbnails|dots).
   const THUMBNAILS_UP_TO = 300;
   const STYLES = ['thumbnails', 'dots'];
+  // The URL keys that name which images are shown (deepling/service/selection.py).
+  const CHOICE_KEYS = ['mode', 'count', 'classes', 'true', 'predicted', 'indices', 'seed'];
 
   function className(d, k) { return k < d.classNames.length ? d.classNames[k] : UNKNOWN_NAME; }
 
   function el(id) { return document.getElementById(id); }
+
+  // A DOM node from trusted structure and untrusted text: strings become text nodes, never
+  // HTML, so a class or layer name from an upload cannot turn into markup or script.
+  function h(tag, attrs, ...children) {
+    const node = document.createElement(tag);
+    Object.entries(attrs || {}).forEach(([k, v]) => {
+      if (v == null || v === false) return;
+      if (k === 'className') node.className = v;
+      else if (k === 'style') Object.assign(node.style, v);
+      else node.setAttribute(k, String(v));
+    });
+    children.flat().forEach((c) => {
+      if (c == null || c === false) return;
+      node.appendChild(c instanceof Node ? c : document.createTextNode(String(c)));
+    });
+    return node;
+  }
 
   function setFocus(datasetIndex) {
     if (window.dash_clientside && window.dash_clientside.set_props) {
@@ -106,21 +125,24 @@
     const i = Math.max(0, Math.min(d.nLayers - 1, Math.round(t)));
     const L = d.layers[i];
     const training = acrossTraining();
-    let text = training
-      ? `<b>${L.name}</b> <span class="text-muted">(${i + 1} of ${d.nLayers} snapshots) · ${L.layer} ` +
-        `${L.type} · ${fmtShape(L.shape)}</span>` +
-        (L.accuracy != null ? ` · <span title="of these images, by the model at this epoch">` +
-          `${Math.round(L.accuracy * 100)}% right</span>` : '')
-      : `<b>${i}/${d.nLayers - 1} · ${L.name}</b> <span class="text-muted">${L.type} · ${fmtShape(L.shape)}</span>`;
-    if (!training && d.snapshot) text += ` <span class="badge text-bg-info">${d.snapshot}</span>`;
+    const parts = training
+      ? [h('b', null, L.name), ' ', h('span', {className: 'text-muted'},
+          `(${i + 1} of ${d.nLayers} snapshots) · ${L.layer} ${L.type} · ${fmtShape(L.shape)}`),
+        L.accuracy != null ? [' · ', h('span', {title: 'of these images, by the model at this epoch'},
+          `${Math.round(L.accuracy * 100)}% right`)] : null]
+      : [h('b', null, `${i}/${d.nLayers - 1} · ${L.name}`), ' ',
+        h('span', {className: 'text-muted'}, `${L.type} · ${fmtShape(L.shape)}`)];
+    if (!training && d.snapshot) parts.push(' ', h('span', {className: 'badge text-bg-info'}, d.snapshot));
     if (i > 0 && L.residualAfter !== null && L.residualAfter !== undefined) {
-      text += `${training ? ' ·' : ''} <span class="dl-diag" title="Procrustes alignment onto the previous ${training ? 'epoch' : 'layer'}: ` +
-        `residual before → after turning (0 = identical layouts)">` +
-        `${L.mirrored ? '<span class="badge text-bg-warning">mirrored</span> ' : ''}` +
-        `turned ${L.rotation}° · residual ${L.residualBefore.toFixed(2)} → ${L.residualAfter.toFixed(2)}</span>`;
+      parts.push(training ? ' · ' : ' ', h('span', {
+        className: 'dl-diag',
+        title: `Procrustes alignment onto the previous ${training ? 'epoch' : 'layer'}: ` +
+          'residual before → after turning (0 = identical layouts)'},
+      L.mirrored ? [h('span', {className: 'badge text-bg-warning'}, 'mirrored'), ' '] : null,
+      `turned ${L.rotation}° · residual ${L.residualBefore.toFixed(2)} → ${L.residualAfter.toFixed(2)}`));
     }
-    if (L.collapsed) text += ' <span class="badge text-bg-secondary">collapsed</span>';
-    info.innerHTML = text;
+    if (L.collapsed) parts.push(' ', h('span', {className: 'badge text-bg-secondary'}, 'collapsed'));
+    info.replaceChildren(...parts.flat().filter((c) => c != null));
     if (view.lastUrlLayer !== i) {
       view.lastUrlLayer = i;
       const url = new URL(window.location.href);
@@ -139,7 +161,7 @@
     const counts = new Array(unknown + 1).fill(0);
     const source = view.colorMode === 'predicted' ? d.predicted : d.labels;
     for (let i = 0; i < source.length; i++) counts[source[i]]++;
-    host.innerHTML = '';
+    host.replaceChildren();
     d.classNames.map((_, k) => k).concat([unknown]).forEach((k) => {
       if (!counts[k]) return;
       const name = className(d, k);
@@ -148,7 +170,8 @@
       b.dataset.cls = k;
       b.title = 'click: show/hide · double-click: only this class';
       const [r, g, bl] = k < d.palette.length ? d.palette[k] : [160, 160, 160];
-      b.innerHTML = `<span class="dl-dot" style="background:rgb(${r},${g},${bl})"></span>${name} <span class="text-muted">${counts[k]}</span>`;
+      b.append(h('span', {className: 'dl-dot', style: {background: `rgb(${r},${g},${bl})`}}),
+        name, ' ', h('span', {className: 'text-muted'}, counts[k]));
       host.appendChild(b);
     });
   }
@@ -158,7 +181,7 @@
     if (!d || !s) return;
     const mode = view.colorMode || 'true';
     s.setColors(mode === 'predicted' ? d.predicted : d.labels);
-    s.setMarks(mode === 'errors' ? d.errors : null);
+    s.setMarks(view.markErrors ? d.errors : null);
     s.setHiddenClasses(Array.from(d.hidden));
     renderLegend();
   }
@@ -172,9 +195,11 @@
     const t = className(d, d.labels[idx]), p = className(d, d.predicted[idx]);
     const conf = Math.round(d.confidence[idx] * 100);
     const wrong = d.errors[idx] === 1;
-    tip.innerHTML = `<img class="dl-pixelated" width="64" height="64" alt="" src="/api/images/${d.dataKey}/${di}.png">` +
-      `<div><div class="text-muted">#${di}</div><div>true <b>${t}</b></div>` +
-      `<div class="${wrong ? 'text-danger' : ''}">predicted <b>${p}</b> ${conf}%</div></div>`;
+    tip.replaceChildren(
+      h('img', {className: 'dl-pixelated', width: 64, height: 64, alt: '',
+        src: `/api/images/${d.dataKey}/${di}.png`}),
+      h('div', null, h('div', {className: 'text-muted'}, `#${di}`), h('div', null, 'true ', h('b', null, t)),
+        h('div', {className: wrong ? 'text-danger' : null}, 'predicted ', h('b', null, p), ` ${conf}%`)));
     const box = el('scatter-host').getBoundingClientRect();
     tip.style.left = `${Math.min(x - box.left + 14, box.width - 170)}px`;
     tip.style.top = `${Math.max(y - box.top - 30, 0)}px`;
@@ -240,6 +265,8 @@
     }
     if (ticket !== view.ticket) return window.dash_clientside.no_update;
     const keepHidden = view.data ? view.data.hidden : new Set();
+    // The layer shown now: new images (a confusion cell, a pattern, Project) keep it.
+    const shownLayer = view.data && view.scatter ? (view.data.layers[Math.round(view.scatter.getLayer())] || {}).name : null;
     data.hidden = keepHidden;
     view.data = data;
     const slider = ensureSlider();
@@ -268,7 +295,7 @@
     applyTrails();
     // A layer asked for before the data arrived (architecture click) wins over the URL's.
     let start = 0;
-    for (const wanted of [view.pendingLayer, payload.startLayer]) {
+    for (const wanted of [view.pendingLayer, payload.startLayer, shownLayer]) {
       const i = wanted ? data.layers.findIndex((L) => L.name === wanted) : -1;
       if (i >= 0) { start = i; break; }
     }
@@ -286,14 +313,10 @@
     // The address is the link to this view: model, data, the images, the layer.
     url.searchParams.set('model', payload.model);
     url.searchParams.set('data', payload.data);
-    url.searchParams.set('mode', c.mode);
-    url.searchParams.set('count', c.count);
-    if (c.mode === 'classes') url.searchParams.set('classes', c.classes.join(','));
-    else url.searchParams.delete('classes');
-    for (const key of ['true', 'predicted']) {
-      if (c.mode === 'cell') url.searchParams.set(key, c[key]);
-      else url.searchParams.delete(key);
-    }
+    // Every key of the choice shown, as the server writes it (selection.to_query: the
+    // images listed in indices mode, the seed, a confusion cell), none left from before.
+    for (const key of CHOICE_KEYS) url.searchParams.delete(key);
+    for (const [key, value] of new URLSearchParams(payload.query || '')) url.searchParams.set(key, value);
     // across training, and which snapshot is shown across layers, are view state too
     if (acrossTraining()) {
       url.searchParams.set('across', 'training');
@@ -337,8 +360,8 @@
     const i = d.layers.findIndex((L) => L.name === name);
     if (i < 0) {
       const info = el('anim-layer-info');
-      if (info) info.innerHTML += ` <span class="text-muted">· ${name} is not in the animation ` +
-        '(layers that are the identity at inference, such as Dropout, are left out)</span>';
+      if (info) info.append(' ', h('span', {className: 'text-muted'}, `· ${name} is not in the animation ` +
+        '(layers that are the identity at inference, such as Dropout, are left out)'));
       return window.dash_clientside.no_update;
     }
     if (Math.abs(s.getLayer() - i) < 1e-6) return window.dash_clientside.no_update;
@@ -420,6 +443,12 @@
   window.dash_clientside.deepling = Object.assign({}, window.dash_clientside.deepling, {
     mount: mount,
     recolor: function (mode) { view.colorMode = mode; applyColors(); return window.dash_clientside.no_update; },
+    // "mark errors" goes with either colouring (a check box, not a third colour mode)
+    markErrors: function (value) {
+      view.markErrors = (value || []).includes('errors');
+      applyColors();
+      return window.dash_clientside.no_update;
+    },
     gotoLayer: gotoLayer,
     focusPoint: focusPoint,
     // which pickers the mode needs: the snapshot across layers; the layer and trails across training

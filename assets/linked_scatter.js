@@ -117,10 +117,26 @@
       const t = d.classNames[d.labels[idx]] || 'unknown', p = d.classNames[d.predicted[idx]] || '?';
       const src = this.options.thumbnail ? this.options.thumbnail(k, di, idx) : null;
       const wrong = d.labels[idx] !== d.predicted[idx];
-      tip.innerHTML = (src ? `<img class="dl-pixelated" width="64" height="64" alt="" src="${src}">` : '') +
-        `<div><div class="text-muted">#${di}</div><div>true <b>${t}</b></div>` +
-        `<div class="${wrong ? 'text-danger' : ''}">predicted <b>${p}</b> ` +
-        `${Math.round(d.confidence[idx] * 100)}%</div></div>`;
+      // built as nodes: class names come from uploads and must stay text
+      const img = src ? document.createElement('img') : null;
+      if (img) {
+        img.className = 'dl-pixelated'; img.width = 64; img.height = 64; img.alt = ''; img.src = src;
+      }
+      const line = (cls, ...parts) => {
+        const div = document.createElement('div');
+        if (cls) div.className = cls;
+        parts.forEach(([bold, text]) => {
+          const node = bold ? document.createElement('b') : document.createTextNode(text);
+          if (bold) node.textContent = text;
+          div.appendChild(node);
+        });
+        return div;
+      };
+      const body = document.createElement('div');
+      body.append(line('text-muted', [false, `#${di}`]), line(null, [false, 'true '], [true, t]),
+        line(wrong ? 'text-danger' : null, [false, 'predicted '], [true, p],
+          [false, ` ${Math.round(d.confidence[idx] * 100)}%`]));
+      tip.replaceChildren(...(img ? [img, body] : [body]));
       const box = tip.parentElement.getBoundingClientRect();
       tip.style.left = `${Math.min(x - box.left + 14, box.width - 170)}px`;
       tip.style.top = `${Math.max(y - box.top - 30, 0)}px`;

@@ -41,7 +41,11 @@
         const s = body.summary || {};
         const what = kind === 'model'
           ? `${s.layers} layers, ${Number(s.parameters).toLocaleString()} parameters, input ${(s.input_shape || []).join('×')}`
-          : `${Number(s.images).toLocaleString()} images of ${(s.image_shape || []).join('×')}, ${(s.classes || []).length} classes`;
+          : (s.labelled === false
+            // a flat folder: say what gives labels, not "0 classes"
+            ? `${Number(s.images).toLocaleString()} unlabelled images of ${(s.image_shape || []).join('×')} ` +
+              '(no <class>/ folders: they are coloured by prediction; put each class in a folder named for it to give labels)'
+            : `${Number(s.images).toLocaleString()} images of ${(s.image_shape || []).join('×')}, ${(s.classes || []).length} classes`);
         setProgress(kind, 100, `${file.name}: ${what}. Press Open.`, true);
         window.dash_clientside.set_props('upload-result', {data: {kind, id: body.id, summary: s}});
       } else {

@@ -11,11 +11,11 @@ import threading
 from dash import Input, Output, State, ctx, no_update
 
 from deepling.service.projections import Request
-from deepling.service.selection import from_query
+from deepling.service.selection import from_query, to_query
 from deepling.web.progress import progress_bar
 from deepling.web.views import animation as view
 from deepling.web.payload_bytes import payload_url
-from deepling.web.views.payload import binary_payload
+from deepling.web.views.payload import binary_payload, shown_names
 
 
 def warm_up(services) -> None:
@@ -135,10 +135,11 @@ def register(app, services) -> None:
             return no_update, True, 100, "⚠ The result is gone; press Project again.", _row(True, error=True)
         indices, seq = result.indices, result.sequence
         ds = workspace.dataset(model_id, data_id)
-        names = workspace.class_names(model_id, data_id)
+        names, offset = shown_names(workspace.class_names(model_id, data_id),
+                                    workspace.label_names(model_id, data_id))
         if request.get("across") == "training":
             payload = view.epochs_payload(result, ds.labels[indices], names, f"{model_id}/{data_id}",
-                                          request["along"])
+                                          request["along"], offset)
             start = request.get("start")
             summary = f"{len(indices):,} images · {request['along']} at {len(seq):,} snapshots"
         else:
@@ -152,7 +153,7 @@ def register(app, services) -> None:
                 summary += f" · the model at {request['snapshot']} of its training run"
         # The page's model stays the open one (a snapshot is shown, not opened).
         payload.update(choice=choice, model=request.get("open", model_id), data=data_id,
-                       key=request["key"], startLayer=start)
+                       key=request["key"], startLayer=start, query=to_query(choice).lstrip("?"))
         if seq.warnings:
             summary += f" · {len(seq.warnings)} warning(s): " + "; ".join(seq.warnings)
         return payload, True, 100, summary, _row(False)
@@ -188,6 +189,8 @@ def register_clientside(app) -> None:
                             Output("anim-mounted", "children"), Input("anim-payload", "data"))
     app.clientside_callback(ClientsideFunction("deepling", "recolor"),
                             Output("anim-color", "id"), Input("anim-color", "value"))
+    app.clientside_callback(ClientsideFunction("deepling", "markErrors"),
+                            Output("anim-errors", "id"), Input("anim-errors", "value"))
     app.clientside_callback(ClientsideFunction("deepling", "gotoLayer"),
                             Output("layer", "id"), Input("layer", "data"))
     app.clientside_callback(ClientsideFunction("deepling", "focusPoint"),

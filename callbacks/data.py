@@ -107,7 +107,7 @@ def register(app, services) -> None:
                             sort=sort or "confidence-asc", among=subset or None)
         shown = idx[:view.GRID_SIZE]
         tiles = view.grid_tiles(shown, ds.labels, preds.predicted, preds.confidence, names,
-                                f"{m}/{d}", focus)
+                                f"{m}/{d}", focus, label_names=workspace.label_names(m, d))
         return tiles, view.grid_count(len(idx), len(shown), sort, len(subset) if subset else None)
 
     @app.callback(Output("focus", "data", allow_duplicate=True),

@@ -31,7 +31,7 @@ def register(app, services) -> None:
         adapter, names = workspace.model(m), workspace.class_names(m, d)
         pixels, label, caption = service.focused_image(workspace, rendered, focus, picture)
         probs = adapter.predict_proba(pixels[None])[0]
-        return view.focus_card(pixels, caption, label, probs, names)
+        return view.focus_card(pixels, caption, label, probs, names, workspace.label_names(m, d))
 
     @app.callback(Output("picture", "data"), Output("picture-error", "children"),
                   Input("picture-upload", "contents"), State("picture-upload", "filename"),

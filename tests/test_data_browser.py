@@ -42,7 +42,7 @@ def click_cell(driver, true, pred):
 
 
 def test_clicking_a_confusion_cell_changes_the_selection_in_the_animation(app_url, driver):
-    open_page(driver, app_url)
+    open_page(driver, app_url, "?mode=classes&classes=3,5&count=20&layer=conv2b")
     counts = matrix_counts(driver)
     # the smallest cell that the animation can show (≥ 2 images) and that differs from 40
     cells = [(c, t, p) for t, row in enumerate(counts) for p, c in enumerate(row) if c >= 2 and c != 40]
@@ -67,6 +67,10 @@ def test_clicking_a_confusion_cell_changes_the_selection_in_the_animation(app_ur
     assert set(shown[0]) == {true} and set(shown[1]) == {pred}  # exactly that cell
     url = driver.current_url
     assert "mode=cell" in url and f"true={true}" in url and f"predicted={pred}" in url
+    # #24: the cell's images are shown at the layer shown before, not back at the input
+    assert "layer=conv2b" in url
+    assert driver.execute_script("""const v = window.Deepling.animationView;
+        return v.data.layers[Math.round(v.scatter.getLayer())].name""") == "conv2b"
     assert "sent to the layer animation" in status
     # the grid shows the same images
     wait_for(driver, f"return document.getElementById('data-grid-count').innerText"

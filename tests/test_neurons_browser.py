@@ -87,3 +87,22 @@ def test_click_a_unit_and_an_image_and_see_patterns_with_class_pies(small_app, d
     assert driver.execute_script("""return document.querySelector('#neu-units .js-plotly-plot')
         ._fullData.some((t) => t.name === "image's path")""")
     assert not [e for e in console_errors(driver) if "favicon" not in e]
+
+    # #24: a pattern's images sent to the layer animation: the address bar is the link to
+    # them (its indices), so the same link opened afresh shows the same images
+    sent = driver.execute_script("""const id = (x) => { try { return JSON.parse(x.id); } catch (e) { return {}; } };
+        const b = Array.from(document.querySelectorAll('#neu-patterns button'))
+            .find((x) => id(x).type === 'neu-send' && id(x).index >= 0);
+        b.click(); return b.innerText;""")
+    assert "layer animation" in sent
+    n = wait_for(driver, """const m = (document.getElementById('neu-sent') || {}).innerText || '';
+        const k = m.match(/([\\d,]+) images sent/); return k && Number(k[1].replace(',', ''));""",
+                 30, "the pattern's images sent")
+    wait_for(driver, f"""const v = window.Deepling.animationView;
+        return v.data && v.data.n === {n} && location.search.includes('mode=indices');""",
+             120, f"the animation of the pattern's {n} images")
+    from urllib.parse import parse_qs, urlparse
+
+    query = parse_qs(urlparse(driver.current_url).query)
+    shown = driver.execute_script("return Array.from(window.Deepling.animationView.data.indices)")
+    assert sorted(int(i) for i in query["indices"][0].split(",")) == sorted(shown), query

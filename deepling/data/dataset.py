@@ -68,6 +68,11 @@ class Dataset:
     def n_classes(self) -> int:
         return len(self.class_names)
 
+    @property
+    def labelled(self) -> bool:
+        """Whether any image has a label (a flat folder of new photos has none)."""
+        return bool(self.n_classes) and bool((np.asarray(self.labels) >= 0).any())
+
     @cached_property
     def fingerprint(self) -> str:
         """Content hash of pixels, labels and class names: the cache key for this data."""
@@ -93,4 +98,6 @@ class Dataset:
 
     def describe(self) -> str:
         h, w, c = self.image_shape
+        if not self.labelled:
+            return f"{len(self):,} unlabelled images of {h}×{w}×{c}, from {self.origin}"
         return f"{len(self):,} images of {h}×{w}×{c}, {self.n_classes} classes, from {self.origin}"

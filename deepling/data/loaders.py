@@ -151,6 +151,12 @@ def _check_split(split: str) -> None:
 
 # --- image folders ------------------------------------------------------------------------
 
+# Said wherever a flat folder's images appear (upload, data card, the command line).
+UNLABELLED_NOTE = ("no <class>/ folders, so the images are unlabelled: the views colour them "
+                   "by the model's prediction; to give them labels, put each class's images in "
+                   "a folder named for it (cat/0001.png, dog/0002.png, …)")
+
+
 def load_image_folder(
     root: str | os.PathLike,
     split: str | None = "test",
@@ -182,7 +188,8 @@ def load_image_folder(
             if f.is_file() and not f.name.startswith("."):
                 files.append(f)
                 labels.append(k)
-    if not class_names:  # a flat folder of images: unlabelled
+    unlabelled = not class_names
+    if unlabelled:  # a flat folder of images: unlabelled
         files = sorted(f for f in base.iterdir() if f.is_file() and not f.name.startswith("."))
         labels = [-1] * len(files)
     if not files:
@@ -198,9 +205,14 @@ def load_image_folder(
     origin = str(root) if split is None or base == root else f"{root} ({split})"
     if cached is not None and cached.exists():
         with np.load(cached, allow_pickle=False) as z:
-            return Dataset(z["x"], z["y"], class_names, origin, tuple(str(n) for n in z["notes"]))
+            notes = tuple(str(n) for n in z["notes"])
+            if unlabelled and UNLABELLED_NOTE not in notes:  # kept before the note was said
+                notes = (UNLABELLED_NOTE,) + notes
+            return Dataset(z["x"], z["y"], class_names, origin, notes)
 
     images, keep, notes = _decode_all(files, size, limits)
+    if unlabelled:
+        notes = (UNLABELLED_NOTE,) + tuple(notes)
     ds = Dataset(images, np.asarray(labels)[keep], class_names, origin, notes)
     if cached is not None:
         tmp = cached.with_suffix(".tmp.npz")

@@ -49,6 +49,9 @@ class ModelAdapter:
     fingerprint: str
     input_range: tuple[float, float] = (0.0, 255.0)
     notes: list[str] = field(default_factory=list)
+    # Names of the outputs where the model carries them (the demo CNN: CIFAR-10's), for
+    # data whose classes are not the model's (unlabelled images, another class list).
+    output_names: tuple[str, ...] = ()
 
     @classmethod
     def from_model(cls, model, name: str, fingerprint: str | None = None, input_range=None):
@@ -130,9 +133,12 @@ class ModelAdapter:
         return to_probabilities(raw, self.output_kind)
 
     def class_names(self, dataset: Dataset | None) -> tuple[str, ...]:
-        """Names for the model's outputs: the data's if they match in number, else indices."""
+        """Names for the model's outputs: the data's if they match in number, else the
+        model's own (``output_names``), else indices."""
         if dataset is not None and dataset.n_classes == self.n_outputs:
             return dataset.class_names
+        if len(self.output_names) == self.n_outputs:
+            return tuple(self.output_names)
         return tuple(str(k) for k in range(self.n_outputs))
 
 

@@ -103,4 +103,8 @@ def load_demo_model() -> ModelAdapter:
             f"The demo model is missing ({DEMO_MODEL}). Train it with `deepling train-demo` "
             "or pass --model with your own .keras file."
         )
-    return load_model_file(DEMO_MODEL, name="Deepling demo CNN (CIFAR-10)", trusted=True)
+    from deepling.data.loaders import CIFAR10_CLASSES
+
+    adapter = load_model_file(DEMO_MODEL, name="Deepling demo CNN (CIFAR-10)", trusted=True)
+    adapter.output_names = CIFAR10_CLASSES  # it names its outputs on any data
+    return adapter

@@ -59,8 +59,15 @@ def sample_histogram(workspace, model_id: str, data_id: str, indices: np.ndarray
                 "zeros": np.float64(h.zeros)}
 
     z = workspace.cache("activation-histograms").get_or_compute(key, compute)
-    return Histogram(f"{len(pick)} animation images", z["counts"], z["edges"], int(z["total"]),
-                     float(z["zeros"]))
+    return Histogram(sample_label(len(pick), len(indices)), z["counts"], z["edges"],
+                     int(z["total"]), float(z["zeros"]))
+
+
+def sample_label(picked: int, animated: int) -> str:
+    """The histogram's legend: how many images make it, of how many animated."""
+    if picked >= animated:
+        return f"the {animated:,} animated images"
+    return f"{picked:,} of the {animated:,} animated images (evenly spread)"
 
 
 def image_histogram(workspace, model_id: str, data_id: str, index: int, layer: str,

@@ -31,9 +31,16 @@ def choose_images(labels: np.ndarray, predicted: np.ndarray, choice: dict,
     ValueError
         Unknown mode, a class out of range, or a choice that selects no image.
     """
-    c = normalise(choice, n_classes if n_classes is not None else int(labels.max(initial=0)) + 1)
+    c = normalise(choice, n_classes if n_classes is not None else int(labels.max(initial=-1)) + 1)
     rng = np.random.default_rng(c["seed"])
-    if c["mode"] == "classes":
+    unlabelled = not (np.asarray(labels) >= 0).any()
+    if unlabelled and c["mode"] in ("misclassified", "cell"):
+        raise ValueError("These images have no labels, so none is misclassified and there is no "
+                         "confusion matrix; choose 'random sample' (or give them labels: one "
+                         "<class>/ folder per class).")
+    if c["mode"] == "classes" and unlabelled:  # no classes to take per class: any images
+        idx = rng.permutation(len(labels))[: c["count"]]
+    elif c["mode"] == "classes":
         picked = [rng.permutation(np.flatnonzero(labels == k))[: c["count"]] for k in c["classes"]]
         idx = np.concatenate(picked) if picked else np.array([], dtype=np.int64)
     elif c["mode"] == "random":
@@ -64,9 +71,9 @@ def normalise(choice: dict | None, n_classes: int) -> dict:
     top = max(n_classes - 1, 0)
     classes = list(range(n_classes)) if c["classes"] is None else \
         schema.integers(c["classes"], "classes", 0, schema.MAX_CLASSES)
-    if not classes:
+    if not classes and n_classes:  # unlabelled data has no classes to name
         raise schema.InputError("classes must name at least one class, e.g. [3, 5].")
-    if classes[-1] > top:
+    if classes and classes[-1] > top:
         raise schema.InputError(f"class {classes[-1]} does not exist; classes are 0..{top}.", 422)
     out = {"mode": mode, "classes": classes, "count": count,
            "seed": schema.integer(c["seed"], "seed", 0, schema.MAX_SEED)}

@@ -305,7 +305,7 @@ def describe_model(adapter: ModelAdapter) -> dict:
 
 def describe_dataset(ds: Dataset) -> dict:
     return {"name": ds.origin, "images": len(ds), "image_shape": list(ds.image_shape),
-            "classes": list(ds.class_names), "notes": list(ds.notes)}
+            "classes": list(ds.class_names), "labelled": ds.labelled, "notes": list(ds.notes)}
 
 
 def _discard(tmp: Path) -> None:

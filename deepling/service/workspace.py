@@ -122,7 +122,8 @@ class Workspace:
         ds = adapter.fit_dataset(raw)
         if raw.n_classes and raw.n_classes != adapter.n_outputs:
             note = (f"the model has {adapter.n_outputs} outputs but the data has {raw.n_classes} "
-                    "classes: predictions are shown as output indices")
+                    "classes: labels keep the data's class names, predictions are the model's "
+                    "outputs (its indices, or its own names), and there is no accuracy")
             ds = Dataset(ds.images, ds.labels, ds.class_names, ds.origin, ds.notes + (note,))
         return ds
 
@@ -223,7 +224,18 @@ class Workspace:
         return ArrayCache(kind, self.config.cache)
 
     def class_names(self, model_id: str | None = None, data_id: str | None = None):
+        """Names of the model's outputs (what predictions are): the data's class names when
+        they match the outputs in number, else the output indices."""
         return self.model(model_id).class_names(self.dataset(model_id, data_id))
+
+    def label_names(self, model_id: str | None = None, data_id: str | None = None):
+        """Names of the data's labels where they are not the outputs' (a 10-output model on
+        a 3-class folder: cat, dog, ship label the images, 0..9 name the predictions);
+        None where labels and outputs are the same classes (or there are no labels)."""
+        ds = self.dataset(model_id, data_id)
+        if not ds.labelled or ds.n_classes == self.model(model_id).n_outputs:
+            return None
+        return ds.class_names
 
     # --- internals ---------------------------------------------------------------------
     def _memo(self, key, load):

@@ -34,6 +34,20 @@ def serve_parser(prog: str = "deepling serve") -> argparse.ArgumentParser:
     return p
 
 
+def _say_data_notes(workspace) -> None:
+    """What the data panel will say about the data, said at the start too: a flat folder's
+    images have no labels, a model's outputs do not match the data's classes."""
+    try:
+        ds = workspace.dataset()
+    except Exception:  # noqa: BLE001 - the page reports a data problem in full
+        return
+    notes = list(ds.notes)
+    if not ds.labelled and not any("unlabelled" in n for n in notes):
+        notes.insert(0, "the images have no labels: the views colour them by the model's prediction")
+    for note in notes:
+        print("\n".join(textwrap.wrap(f"Deepling: note: {note}", 100, subsequent_indent="  ")), flush=True)
+
+
 def serve(argv=None, prog: str = "deepling serve") -> int:
     a = serve_parser(prog).parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -55,6 +69,7 @@ def serve(argv=None, prog: str = "deepling serve") -> int:
         app = create_app(config, workspace)
     except (DataError, ModelError) as exc:
         return _fail(str(exc))
+    _say_data_notes(app.server.config["DEEPLING_WORKSPACE"])
     print(f"Deepling is ready: http://{config.host}:{config.port}/", flush=True)
     if config.debug:
         app.run(host=config.host, port=config.port, debug=True)

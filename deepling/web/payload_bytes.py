@@ -15,7 +15,7 @@ from flask import abort
 
 from deepling.service.cache import cache_key
 from deepling.web.atlas import KEY, immutable, projected
-from deepling.web.views.payload import ENCODING, pack, payload_arrays
+from deepling.web.views.payload import ENCODING, pack, payload_arrays, shown_names
 
 
 def payload_url(model_id: str, data_id: str, key: str) -> str:
@@ -30,12 +30,15 @@ def register_payload_bytes(server, services) -> None:
     def payload_bin(model_id, data_id, key):
         if not KEY.match(key):
             abort(404)
-        entry = cache_key("payload", key, ENCODING)   # a new encoding is a new entry
+        # predictions named apart from labels that are not the model's classes (shown_names)
+        offset = shown_names(workspace.class_names(model_id, data_id),
+                             workspace.label_names(model_id, data_id))[1]
+        entry = cache_key("payload", key, ENCODING, offset)   # a new encoding is a new entry
         hit = store.get(entry)
         if hit is None:
             result, ds = projected(workspace, projections, model_id, data_id, key)
             idx, preds = result.indices, workspace.predictions(model_id, data_id)
-            arrays = payload_arrays(result.sequence, idx, ds.labels[idx], preds.predicted[idx],
+            arrays = payload_arrays(result.sequence, idx, ds.labels[idx], preds.predicted[idx] + offset,
                                     preds.confidence[idx])
             hit = {"body": np.frombuffer(pack(arrays), np.uint8)}
             store.put(entry, hit)

@@ -151,7 +151,7 @@ def _page(*, title, model, data, n, accuracy, payload, atlas, cm, names,
         f'<figcaption>#{i}: true <b>{e(names[labels[i]])}</b>, predicted '
         f'<b class="bad">{e(names[preds.predicted[i]])}</b> {preds.confidence[i]:.0%}<br>'
         f'<span class="muted">left: evidence for {e(names[preds.predicted[i]])} · right: for '
-        f'{e(names[labels[i]])} ({a.layer})</span></figcaption></figure>'
+        f'{e(names[labels[i]])} ({e(a.layer)})</span></figcaption></figure>'
         for i, a, b in cams)
     legend = "".join(f'<span class="chip"><i style="background:{class_color(k)}"></i>{e(c)}</span>'
                      for k, c in enumerate(names))

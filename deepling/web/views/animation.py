@@ -35,6 +35,8 @@ def split_choice(data_id: str):
 
 def layout(ctx) -> dbc.Card:
     names = ctx["dataset"].class_names  # the choice is by true class
+    labelled = ctx["dataset"].labelled
+    comparable = labelled and ctx["dataset"].n_classes == ctx["adapter"].n_outputs
     choose = html.Div([
         split_choice(ctx.get("data_id", DEFAULT_ID)),
         dbc.Select(id="anim-mode", value=DEFAULT["mode"], size="sm", style={"width": "9.5rem"},
@@ -84,10 +86,14 @@ def layout(ctx) -> dbc.Card:
     footer = html.Div([
         html.Div(id="anim-layer-info", className="small dl-layer-info"),
         html.Div([
-            dbc.RadioItems(id="anim-color", value="true", inline=True, className="small",
-                           options=[{"label": "true class", "value": "true"},
-                                    {"label": "predicted", "value": "predicted"},
-                                    {"label": "mark errors", "value": "errors"}]),
+            # colour by the true class (the labels) or by the prediction; unlabelled images
+            # have only the prediction. Marking errors goes with either colouring.
+            dbc.RadioItems(id="anim-color", value="true" if labelled else "predicted", inline=True,
+                           className="small",
+                           options=[{"label": "true class", "value": "true", "disabled": not labelled},
+                                    {"label": "predicted", "value": "predicted"}]),
+            dbc.Checklist(id="anim-errors", value=[], inline=True, className="small",
+                          options=[{"label": "mark errors", "value": "errors", "disabled": not comparable}]),
             html.Button("pictures", id="anim-style", className="btn btn-sm btn-outline-secondary"),
             html.Button("PNG", id="anim-png", className="btn btn-sm btn-outline-secondary"),
             html.Button("CSV", id="anim-csv", className="btn btn-sm btn-outline-secondary"),
@@ -146,18 +152,20 @@ def layouts_csv(seq, indices, labels, predicted, names) -> str:
     return out.getvalue()
 
 
-def epochs_payload(projection, labels, class_names, data_key: str, layer: str) -> dict:
+def epochs_payload(projection, labels, class_names, data_key: str, layer: str,
+                   offset: int = 0) -> dict:
     """The renderer's payload for one layer across training: the same contract as across
     layers, one frame per snapshot. Points are coloured by the last snapshot's predictions;
     each frame notes its snapshot's accuracy on these images."""
     from deepling.web.views.payload import sequence_payload
 
     predicted, confidence = projection.predicted, projection.confidence
-    payload = sequence_payload(projection.sequence, projection.indices, labels, predicted[-1],
+    payload = sequence_payload(projection.sequence, projection.indices, labels, predicted[-1] + offset,
                                confidence[-1], class_names, data_key)
     known = np.asarray(labels) >= 0
     for frame, right in zip(payload["layers"], predicted == np.asarray(labels)):
         frame["layer"] = layer
-        frame["accuracy"] = round(float(right[known].mean()), 4) if known.any() else None
+        # no accuracy where labels are not the model's classes (offset: shown_names)
+        frame["accuracy"] = round(float(right[known].mean()), 4) if known.any() and not offset else None
     payload.update(across="training", along=layer)
     return payload

@@ -17,6 +17,12 @@ from deepling.web.views.common import card, class_color, note_list
 from deepling.web.views.figures import per_class_accuracy
 
 GRID_SIZE = 60
+UNLABELLED_DATA = ("These images have no labels, so there is no confusion matrix and no accuracy: "
+                   "the animation and the grid show them by the model's prediction. To give them "
+                   "labels, put each class's images in a folder named for it (<class>/*.png).")
+MISMATCHED_DATA = ("The data's classes are not the model's outputs (see the note above), so "
+                   "there is no confusion matrix and no accuracy: labels keep the data's class "
+                   "names, predictions the model's output indices.")
 ANY = "any"
 SORT_LABELS = {"confidence-asc": "least confident first", "confidence-desc": "most confident first",
                "index": "dataset order"}
@@ -27,18 +33,27 @@ def layout(ctx) -> object:
     ds, preds = ctx["dataset"], ctx["predictions"]
     names = ctx["workspace"].class_names(ctx["model_id"], ctx["data_id"])
     s = scores(ds.labels, preds.predicted, len(names))
+    labelled = ds.labelled
+    comparable = labelled and ds.n_classes == ctx["adapter"].n_outputs
+    # Without labels of the model's classes there is nothing to compare the predictions
+    # with: say so, rather than an empty (or meaningless) matrix.
+    hide = None if comparable else {"display": "none"}
     classes = [{"label": n, "value": str(k)} for k, n in enumerate(names)]
+    label_names = ctx["workspace"].label_names(ctx["model_id"], ctx["data_id"])
+    true_classes = classes if not label_names else \
+        [{"label": n, "value": str(k)} for k, n in enumerate(label_names)]
     controls = html.Div([
         html.Div([
             dbc.Select(id="data-true", value=ANY, size="sm", className="dl-data-select",
-                       options=[{"label": "any true class", "value": ANY}] + classes),
+                       options=[{"label": "any true class", "value": ANY}] + true_classes),
             dbc.Select(id="data-pred", value=ANY, size="sm", className="dl-data-select",
                        options=[{"label": "any prediction", "value": ANY}] + classes),
         ], className="d-flex gap-2"),
         html.Div([
             dbc.Select(id="data-sort", value="confidence-asc", size="sm", className="dl-data-select",
                        options=[{"label": v, "value": k} for k, v in SORT_LABELS.items()]),
-            dbc.Switch(id="data-errors", label="errors only", value=True, className="small mb-0 text-nowrap"),
+            dbc.Switch(id="data-errors", label="errors only", value=comparable, disabled=not comparable,
+                       className="small mb-0 text-nowrap"),
             dbc.Button("reset", id="data-reset", size="sm", color="link", className="p-0 small"),
         ], className="d-flex gap-3 align-items-center"),
         html.Div([
@@ -52,20 +67,25 @@ def layout(ctx) -> object:
     body = [
         html.Div(ds.describe(), className="small text-muted"),
         note_list(ds.notes),
-        _section("Confusion matrix", "rows: true class · columns: predicted · click a cell"),
+        _section("Confusion matrix", "rows: true class · columns: predicted · click a cell")
+        if comparable else dbc.Alert(UNLABELLED_DATA if not labelled else MISMATCHED_DATA,
+                                     color="light", className="small p-2 mb-2", id="data-no-matrix"),
         dcc.Graph(id="data-confusion", config={"displayModeBar": False}, className="dl-data-confusion",
-                  figure=confusion_figure(s, names)),
+                  figure=confusion_figure(s, names), style=hide),
         html.Div(id="data-cell-status", className="small text-muted dl-data-status"),
-        _section("Accuracy per class", None),
+        _section("Accuracy per class", None) if comparable else None,
         dcc.Graph(id="class-accuracy", config={"displayModeBar": False},
-                  figure=per_class_accuracy(ds.labels, preds.predicted, names)),
+                  figure=per_class_accuracy(ds.labels, preds.predicted, names), style=hide),
         _section("Images", "click one to focus it"),
         controls,
         html.Div(id="data-grid-count", className="small fw-semibold mb-1"),
         html.Div(id="data-grid", className="dl-grid dl-data-grid"),
         html.Div(id="data-focus-sink", hidden=True),
     ]
-    extra = dbc.Badge(accuracy_text(s), id="data-accuracy", color="success", className="dl-data-badge")
+    extra = dbc.Badge(accuracy_text(s) if comparable else
+                      ("no labels" if not labelled else "labels ≠ outputs: no accuracy"),
+                      id="data-accuracy", color="success" if comparable else "secondary",
+                      className="dl-data-badge")
     return card("Data", body, "data-card", extra=extra)
 
 
@@ -134,21 +154,23 @@ def grid_count(n_match: int, n_shown: int, sort: str | None, n_picked: int | Non
 
 
 def grid_tiles(indices, labels, predicted, confidence, class_names, data_key: str,
-               focus: int | None = None, tile_type: str = "data-tile") -> list[html.Button]:
+               focus: int | None = None, tile_type: str = "data-tile",
+               label_names=None) -> list[html.Button]:
     """One button per image: a thumbnail framed in the predicted class's colour, with a
     bar as long as the model's confidence. Images come from the app's PNG endpoint, so
     the browser caches them across re-filters."""
     tiles = []
     for i in map(int, indices):
         t, p, c = int(labels[i]), int(predicted[i]), float(confidence[i])
-        true_name = class_names[t] if t >= 0 else "unknown"
-        title = f"#{i}: true {true_name}, predicted {class_names[p]} ({c:.0%})"
+        true_name = (label_names or class_names)[t] if t >= 0 else "unknown"
+        pred_name = f"output {class_names[p]}" if label_names and class_names[p].isdigit() else class_names[p]
+        title = f"#{i}: true {true_name}, predicted {pred_name} ({c:.0%})"
         tiles.append(html.Button([
             html.Img(src=f"/api/images/{data_key}/{i}.png", width=40, height=40, alt=title,
                      className="dl-pixelated"),
             html.Span(className="dl-data-bar", style={"width": f"{c:.0%}", "background": class_color(p)}),
         ], id={"type": tile_type, "index": i}, title=title,
             className="dl-tile dl-data-tile" + (" dl-data-focused" if i == focus else "")
-                      + (" dl-data-wrong" if t >= 0 and t != p else ""),
+                      + (" dl-data-wrong" if t >= 0 and t != p and not label_names else ""),
             style={"borderColor": class_color(p)}))
     return tiles

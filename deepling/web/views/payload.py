@@ -258,3 +258,16 @@ def _num(value, digits):
     """JSON has no NaN: a missing diagnostic is null."""
     value = float(value)
     return None if not np.isfinite(value) else round(value, digits)
+
+
+def shown_names(output_names, label_names=None) -> tuple[list[str], int]:
+    """The names a payload carries and the code offset of its predictions.
+
+    Where the data's labels are not the model's outputs (``label_names`` given), both are
+    listed, labels first and outputs as "output k", and predicted codes are shifted past the
+    labels: the legend, colours and tooltips then name each in its own terms, and a label
+    never counts as the same class as a prediction."""
+    if not label_names:
+        return list(output_names), 0
+    outputs = [f"output {n}" if str(n).isdigit() else str(n) for n in output_names]
+    return [*label_names, *outputs], len(label_names)

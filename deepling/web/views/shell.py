@@ -45,7 +45,11 @@ def page(workspace, model_id: str, data_id: str) -> tuple:
     ds = workspace.dataset(model_id, data_id)
     preds = workspace.predictions(model_id, data_id)
     labelled = ds.labels >= 0
-    accuracy = float((preds.predicted == ds.labels)[labelled].mean()) if labelled.any() else None
+    # An accuracy only where labels and outputs name the same classes (a 10-output model on
+    # a 3-class folder compares numbers that mean different things).
+    mismatch = labelled_mismatch(adapter, ds)
+    accuracy = float((preds.predicted == ds.labels)[labelled].mean()) \
+        if labelled.any() and not mismatch else None
     ctx = dict(workspace=workspace, adapter=adapter, dataset=ds, predictions=preds,
                model_id=model_id, data_id=data_id)
     views = [
@@ -67,10 +71,19 @@ def page(workspace, model_id: str, data_id: str) -> tuple:
         dbc.Tab(compare.layout(ctx), label="Compare models", tab_id="compare"),
         dbc.Tab(neurons.layout(ctx), label="Neurons", tab_id="neurons"),
     ], id="page-tabs", active_tab="overview", className="dl-page-tabs mb-2")
-    return navbar(adapter.name, ds, accuracy), views, _first_misclassified(ds, preds)
+    return navbar(adapter.name, ds, accuracy, mismatch), views, _first_misclassified(ds, preds)
 
 
-def navbar(model_name: str | None = None, ds=None, accuracy: float | None = None) -> dbc.Navbar:
+def labelled_mismatch(adapter, ds) -> str | None:
+    """What the navbar says when the data's labels and the model's outputs do not match."""
+    if not ds.labelled or ds.n_classes == adapter.n_outputs:
+        return None
+    return (f"labels and outputs don't match ({ds.n_classes} classes, {adapter.n_outputs} "
+            "outputs)")
+
+
+def navbar(model_name: str | None = None, ds=None, accuracy: float | None = None,
+           mismatch: str | None = None) -> dbc.Navbar:
     badges = []
     if model_name:
         badges.append(dbc.Badge(model_name, color="light", text_color="dark", className="me-2",
@@ -81,6 +94,14 @@ def navbar(model_name: str | None = None, ds=None, accuracy: float | None = None
         if accuracy is not None:
             badges.append(dbc.Badge(f"accuracy {accuracy:.1%} on {len(ds):,} images",
                                     color="success", id="nav-accuracy"))
+        elif mismatch:
+            badges.append(dbc.Badge(mismatch + ": no accuracy", color="warning", text_color="dark",
+                                    id="nav-mismatch", title="labels show the data's class names, "
+                                    "predictions the model's outputs; the data card says more"))
+        elif not ds.labelled:
+            badges.append(dbc.Badge("unlabelled images: coloured by prediction", color="info",
+                                    id="nav-unlabelled", title="no <class>/ folders: put each "
+                                    "class's images in a folder named for it to give them labels"))
     badges = html.Div(badges, className="d-flex align-items-center flex-wrap")
     return dbc.Navbar(
         dbc.Container([

@@ -124,14 +124,18 @@ def subset_chooser(subset, data_key: str, focus=None) -> list:
 
 
 
-def focus_card(pixels, caption: str, label, probs, names) -> list:
-    """The image in focus, its true class (when known) and the model's answer."""
+def focus_card(pixels, caption: str, label, probs, names, label_names=None) -> list:
+    """The image in focus, its true class (when known) and the model's answer; labels are
+    named by ``label_names`` where they are not the model's classes (then no right/wrong)."""
     pred = int(np.argmax(probs))
     lines = [html.Div(caption, className="small text-muted")]
     if label is not None:
-        lines.append(html.Div(["true ", html.B(names[label], style={"color": class_color(label)})]))
-    lines.append(html.Div(["predicted ", html.B(names[pred], style={"color": class_color(pred)}),
-                           f" {probs[pred]:.0%}"], className="text-danger" if label not in (None, pred) else ""))
+        true_name = (label_names or names)[label]
+        lines.append(html.Div(["true ", html.B(true_name, style={"color": class_color(label)})]))
+    wrong = label not in (None, pred) and not label_names
+    lines.append(html.Div(["predicted ", html.B(f"output {names[pred]}" if label_names and names[pred].isdigit() else names[pred],
+                                                style={"color": class_color(pred)}),
+                           f" {probs[pred]:.0%}"], className="text-danger" if wrong else ""))
     return [thumbnail(pixels, 128), html.Div(lines, className="small mt-1")]
 
 
