@@ -61,15 +61,14 @@ def serve(argv=None, prog: str = "deepling serve") -> int:
                              debug=a.debug or None, input_range=a.input_range)
     print(f"Deepling: loading {config.model or 'the demo model'} and {config.data} …", flush=True)
     try:
-        from deepling.web.app import create_app
-
         from deepling.service.workspace import Workspace
+        from deepling.web.app import create_app
 
         workspace = Workspace(config)
         app = create_app(config, workspace)
     except (DataError, ModelError) as exc:
         return _fail(str(exc))
-    _say_data_notes(app.server.config["DEEPLING_WORKSPACE"])
+    _say_data_notes(workspace)
     print(f"Deepling is ready: http://{config.host}:{config.port}/", flush=True)
     if config.debug:
         app.run(host=config.host, port=config.port, debug=True)
