@@ -9,6 +9,13 @@ Each interactive method is timed once cold (first call: tracing and sub-model bu
 then ``--repeats`` times warm; the table reports the cold time and the warm median. The
 strip check runs the default class strip on misclassified test images, pushing each towards
 its true class, to show what the tuned defaults do.
+
+``--peers`` instead times every attribution method on 50 test images beside the fastest
+independent implementation installed (Xplique, tf-keras-vis), side by side in one run, and
+writes ``benchmarks/results/methods_peers.md``. The peers are not Deepling dependencies:
+run it from a separate environment that has them (see that file for how it was made)::
+
+    bench /work/venv-peers/bin/python benchmarks/bench_methods.py --peers
 """
 
 from __future__ import annotations
@@ -62,7 +69,14 @@ def main(argv=None) -> int:
     p.add_argument("--robustness-images", type=int, default=1000)
     p.add_argument("--strip-check-images", type=int, default=50)
     p.add_argument("--out", type=Path, default=OUT)
+    p.add_argument("--peers", action="store_true",
+                   help="time the attribution methods against Xplique and tf-keras-vis")
+    p.add_argument("--images", type=int, default=50, help="images per call with --peers")
     a = p.parse_args(argv)
+    if a.peers:
+        from bench_methods_peers import run_peers  # beside this script
+
+        return run_peers(a.images, min(a.repeats, 3))
 
     import keras
     import tensorflow as tf

@@ -39,7 +39,7 @@ def register(app, services) -> None:
     register_clientside(app)
 
     def training():
-        return services.training
+        return services.run_sources  # the app's runs and runs from outside (RunSources)
 
     @app.callback(
         Output("anim-training-row", "hidden"), Output("anim-snapshot", "options"),

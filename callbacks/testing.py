@@ -9,9 +9,9 @@ and the page polls its progress, as the layer animation does.
 
 from __future__ import annotations
 
-from dash import Input, Output, State, ctx, html, no_update
+from dash import Input, Output, State, ctx, dcc, html, no_update
 
-from deepling.service import explanations, robustness
+from deepling.service import attributions, explanations, robustness
 from deepling.service.focus import edited_image, focused_image, is_identity
 from deepling.web.progress import progress_bar
 from deepling.web.views import testing as view
@@ -78,33 +78,123 @@ def register(app, services) -> None:
             return layer
         return no_update
 
-    @app.callback(Output("test-explain", "children"),
+    @app.callback(Output("test-explain", "children"), Output("test-curves", "children"),
                   Input("focus", "data"), Input("picture", "data"), Input("test-layer", "value"),
-                  Input("test-class", "value"), Input("whatif-edits", "data"), State("rendered", "data"))
-    def explain(focus, picture, layer, class_value, whatif, rendered):
+                  Input("test-class", "value"), Input("whatif-edits", "data"),
+                  Input("test-methods", "value"), State("rendered", "data"))
+    def explain(focus, picture, layer, class_value, whatif, methods, rendered):
         if not rendered or (focus is None and not picture):
-            return no_update
+            return no_update, no_update
         m, d = rendered["model"], rendered["data"]
         adapter, names = workspace.model(m), workspace.class_names(m, d)
+        methods = attributions.check_methods(methods or list(attributions.DEFAULT_METHODS))
         pixels, label, caption = focused_image(workspace, rendered, focus, picture)
         cls = None if class_value in (None, view.AUTO_CLASS) else int(class_value)
         truth = f"true {names[label]}" if label is not None else "label unknown"
-        maps, probs = explanations.explain_image(adapter, pixels, layer, cls)
-        rows = [view.explanation_row(caption, pixels, maps, names, view.verdict(truth, probs, names))]
+        maps, probs = explanations.explain_image(adapter, pixels, layer, cls, methods)
+        curves = attributions.map_curves(adapter, pixels, maps)
+        rows = [view.explanation_row(caption, pixels, maps, names, view.verdict(truth, probs, names),
+                                     curves)]
+        curve_rows = [("image", curves)]
         if is_identity(whatif):
             rows.append(html.Div("Edit this image in the what-if panel to compare an edited copy "
                                  "here, side by side.", className="dl-test-hint"))
-            return rows
-        try:
-            edited = edited_image(adapter, pixels, label, whatif)
-        except ValueError as exc:
-            rows.append(html.Div(f"⚠ The what-if edits cannot be applied: {exc}",
-                                 className="small text-danger"))
-            return rows
-        maps, probs = explanations.explain_image(adapter, edited, layer, cls)
-        rows.append(view.explanation_row("edited", edited, maps, names,
-                                         view.verdict(view.describe_whatif(whatif), probs, names)))
-        return rows
+        else:
+            try:
+                edited = edited_image(adapter, pixels, label, whatif)
+            except ValueError as exc:
+                rows.append(html.Div(f"⚠ The what-if edits cannot be applied: {exc}",
+                                     className="small text-danger"))
+            else:
+                maps, probs = explanations.explain_image(adapter, edited, layer, cls, methods)
+                edited_curves = attributions.map_curves(adapter, edited, maps)
+                rows.append(view.explanation_row("edited", edited, maps, names,
+                                                 view.verdict(view.describe_whatif(whatif), probs, names),
+                                                 edited_curves))
+                curve_rows.append(("edited", edited_curves))
+        if not any(c for _, c in curve_rows):
+            return rows, None
+        return rows, dcc.Graph(figure=view.curves_figure(curve_rows), config={"displayModeBar": False},
+                               id="test-curves-graph")
+
+    # --- sanity check of the image in focus (background task) -----------------------------
+    @app.callback(Output("test-sanity-request", "data"), Output("test-sanity-poll", "disabled"),
+                  Output("test-sanity-status", "children", allow_duplicate=True),
+                  Input("test-sanity-run", "n_clicks"), State("focus", "data"), State("picture", "data"),
+                  State("test-methods", "value"), State("test-layer", "value"), State("rendered", "data"),
+                  prevent_initial_call=True)
+    def request_sanity(_clicks, focus, picture, methods, layer, rendered):
+        if not rendered:
+            return no_update, no_update, no_update
+        if picture or focus is None:
+            return None, True, "The sanity check runs on the dataset's images: focus one first."
+        m, d = rendered["model"], rendered["data"]
+        ds = workspace.dataset(m, d)
+        methods = attributions.check_methods(methods or list(attributions.DEFAULT_METHODS))
+        index = min(int(focus), len(ds) - 1)
+        key = services.submit(attributions.SANITY, {"model": m, "data": d, "index": index,
+                                                    "methods": methods, "layer": layer})
+        return ({"key": key, "model": m, "data": d, "index": index, "methods": methods,
+                 "layer": layer}, False, "starting…")
+
+    @app.callback(Output("test-sanity", "children"),
+                  Output("test-sanity-poll", "disabled", allow_duplicate=True),
+                  Output("test-sanity-progress", "value"), Output("test-sanity-status", "children"),
+                  Output("test-sanity-progress", "className"),
+                  Input("test-sanity-poll", "n_intervals"), State("test-sanity-request", "data"),
+                  prevent_initial_call=True)
+    def poll_sanity(_n, request):
+        if not request:
+            return no_update, True, 0, no_update, _bar_class(False)
+        poll = services.poll(attributions.SANITY, request["key"])
+        if poll["result"] is not None:
+            pixels = workspace.dataset(request["model"], request["data"]).images[request["index"]]
+            return (view.sanity_view(poll["result"], pixels), True, 100,
+                    f"sanity check of image #{request['index']}", _bar_class(False))
+        return _job_state(poll)
+
+    # --- which method to trust: the ranking over a sample (background task) ----------------
+    @app.callback(Output("test-rank-request", "data"), Output("test-rank-poll", "disabled"),
+                  Output("test-rank-status", "children", allow_duplicate=True),
+                  Input("test-rank-run", "n_clicks"), Input("test-rank-size", "value"),
+                  Input("test-layer", "value"), State("rendered", "data"),
+                  prevent_initial_call="initial_duplicate")
+    def request_ranking(_clicks, size, layer, rendered):
+        if not rendered:
+            return no_update, no_update, no_update
+        m, d = rendered["model"], rendered["data"]
+        size = int(size or attributions.DEFAULT_RANKING)
+        ds = workspace.dataset(m, d)
+        if not (ds.labels >= 0).any():
+            return None, True, "The ranking samples by class; this dataset has no labels."
+        params = {"model": m, "data": d, "size": size, "layer": layer}
+        started = ctx.triggered_id == "test-rank-run"
+        if started:
+            key = services.submit(attributions.RANKING, params)
+        else:
+            key = services.jobs.prepare(attributions.RANKING.name, params)[2]
+        return ({"key": key, "size": size, "model": m, "data": d, "layer": layer, "started": started},
+                False, "starting…" if started else "")
+
+    @app.callback(Output("test-rank-result", "children"),
+                  Output("test-rank-poll", "disabled", allow_duplicate=True),
+                  Output("test-rank-progress", "value"), Output("test-rank-status", "children"),
+                  Output("test-rank-progress", "className"),
+                  Input("test-rank-poll", "n_intervals"), State("test-rank-request", "data"),
+                  prevent_initial_call=True)
+    def poll_ranking(_n, request):
+        if not request:
+            return no_update, True, 0, no_update, _bar_class(False)
+        poll = services.poll(attributions.RANKING, request["key"])
+        if poll["result"] is not None:
+            ranking = attributions.ranking_from_arrays(poll["result"])
+            return (view.ranking_view(ranking), True, 100,
+                    f"{ranking.n_images:,} test images, stratified by class · layer "
+                    f"{request['layer'] or 'default'} for the CAM methods", _bar_class(False))
+        if poll["state"] == "unknown" and not request.get("started"):
+            return (None, True, 0, f"Not ranked yet on {request['size']:,} images: press Rank methods "
+                    "(a few minutes per 200 images on two cores).", _bar_class(False))
+        return _job_state(poll)
 
     @app.callback(Output("test-robust-request", "data"), Output("test-robust-poll", "disabled"),
                   Output("test-robust-status", "children", allow_duplicate=True),
@@ -115,7 +205,7 @@ def register(app, services) -> None:
             return no_update, no_update, no_update
         m, d = rendered["model"], rendered["data"]
         size = int(size or view.DEFAULT_SAMPLE)
-        adapter, ds = workspace.model(m), workspace.dataset(m, d)
+        ds = workspace.dataset(m, d)
         if not (ds.labels >= 0).any():
             return None, True, "The simulation needs labelled images; this dataset has none."
         params = {"model": m, "data": d, "size": size}
@@ -146,9 +236,7 @@ def register(app, services) -> None:
             note = (f"Not run yet on {request['size']:,} images: press Run simulation "
                     "(about a minute per 1,000 images on two cores).")
             return None, True, 0, note, _bar_class(False)
-        bar = progress_bar(poll)
-        return ((None if bar.failed else no_update), not bar.polling, bar.value, bar.text,
-                bar.css("flex-grow-1", hidden=" dl-test-hidden", error=" dl-test-error"))
+        return _job_state(poll)
 
     @app.callback(Output("test-robust-graph", "figure"),
                   Input("test-robust-result", "data"), Input("focus", "data"), Input("picture", "data"),
@@ -164,6 +252,13 @@ def register(app, services) -> None:
             curves, target = explanations.image_curves(adapter, pixels, label)
             label_text = f"{caption} ({names[target]}{'' if label is not None else ', predicted'})"
         return view.robustness_figure(result, curves, names, label_text)
+
+
+def _job_state(poll: dict):
+    """(result, poll disabled, progress, status text, bar class) while a job is not done."""
+    bar = progress_bar(poll)
+    return ((None if bar.failed else no_update), not bar.polling, bar.value, bar.text,
+            bar.css("flex-grow-1", hidden=" dl-test-hidden", error=" dl-test-error"))
 
 
 def _bar_class(visible: bool, error: bool = False) -> str:

@@ -19,6 +19,8 @@ DONE = ("finished", "stopped", "failed")
 
 def register(app, services) -> None:
     workspace, service = services.workspace, services.training
+    # runs from outside the app (deepling serve --runs) beside the app's own: one face
+    sources = services.run_sources
 
     @app.callback(Output("train-sid", "data"), Input("train-sid", "data"))
     def session_id(sid):
@@ -61,8 +63,8 @@ def register(app, services) -> None:
     def poll(_n, run, session):
         if not run:
             return (no_update,) * 8 + (True, True, True, no_update, no_update, no_update)
-        head, deltas = service.since(run["run"], run["seq"])
-        meta = service.meta(run["run"])
+        head, deltas = sources.since(run["run"], run["seq"])
+        meta = sources.meta(run["run"])
         state = meta.get("state", "queued")
         run = {**run, "seq": head}
         network, saved, session_out = no_update, no_update, no_update  # only patched here: cheap
@@ -83,11 +85,15 @@ def register(app, services) -> None:
             network = view.network_patch(Patch(), run["layers"], filters,
                                          meta_frozen(service, run) if froze else None)
         epochs = [e["epoch"] for d in deltas for e in d.get("epochs", [])]  # 0: the start
+        vetted = max([d["vetted"] for d in deltas if "vetted" in d], default=None)
+        if vetted is not None and vetted != run.get("vetted"):  # a run folder's snapshot is ready
+            run["vetted"] = vetted
+            epochs.append(vetted)
         epoch_out = max(epochs) if epochs else no_update
         status = describe(meta, run)
         # Over once the job has finished (saved its model) and every delta has been read.
         finished = (state in DONE and meta.get("finished")
-                    and head >= (service.store.get(run["run"], "head") or 0))
+                    and head >= sources.head(run["run"]))
         frozen = meta_frozen(service, run)
         return (run, _ext(view.curve_extension(deltas, "loss")),
                 _ext(view.curve_extension(deltas, "accuracy")), _ext(view.epoch_extension(deltas)),
@@ -125,7 +131,7 @@ def register(app, services) -> None:
         if not run or not hover or focus is None:
             return no_update, no_update
         layer, channel = hover["points"][0]["customdata"]
-        epoch, model = service.latest_snapshot(run["run"])
+        epoch, model = sources.latest_snapshot(run["run"])
         if model is None:
             return no_update, "the activation maps appear with the first snapshot"
         from deepling.methods.feature_maps import feature_maps
@@ -145,7 +151,7 @@ def register(app, services) -> None:
         if not run or not layer:
             return no_update
         try:
-            epoch, model = service.latest_snapshot(run["run"])
+            epoch, model = sources.latest_snapshot(run["run"])
         except (OSError, ValueError):  # a snapshot being thinned out as we read it
             return no_update
         if model is None or layer not in [l.name for l in model.layers]:

@@ -107,7 +107,7 @@ def plot_attribution(attribution, image=None, class_names=None, height: int = 32
            f"({attribution.probability:.0%})" + (f" at {attribution.layer}" if attribution.layer else "")
     fig = make_subplots(rows=1, cols=cols, horizontal_spacing=0.03,
                         subplot_titles=(["image", "heat map", "overlay"] if image is not None else None))
-    signed = attribution.method == "occlusion"
+    signed = attribution.signed
     heat = dict(z=attribution.heatmap, colorscale="RdBu_r" if signed else "Inferno",
                 zmid=0 if signed else None, colorbar=dict(title=attribution.units or None))
     if image is None:

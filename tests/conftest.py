@@ -69,3 +69,24 @@ def driver():
     d = make_driver()
     yield d
     quit_driver(d)
+
+
+@pytest.fixture(scope="session")
+def tiny_cam_model():
+    """8×8 pixels: rescaling → 3×3 conv (4 ReLU channels, 'same') → global average → 3 logits."""
+    import keras
+    from keras import layers
+
+    keras.utils.set_random_seed(3)
+    inputs = keras.Input((8, 8, 3))
+    x = layers.Rescaling(1 / 255)(inputs)
+    x = layers.Conv2D(4, 3, padding="same", activation="relu", name="conv")(x)
+    x = layers.GlobalAveragePooling2D()(x)
+    out = layers.Dense(3, name="logits")(x)
+    model = keras.Model(inputs, out)
+    conv = model.get_layer("conv")
+    kernel, bias = conv.get_weights()
+    conv.set_weights([kernel * 3, bias + 0.2])  # most units active
+    from deepling.models import ModelAdapter
+
+    return ModelAdapter.from_model(model, "cam model")

@@ -23,7 +23,7 @@ def report_file(tmp_path_factory, cifar_sample, demo_model):
     workspace = Workspace(Config.from_env(data=str(npz)))
     out = folder / "report.html"
     seen = []
-    size = write_report(out, workspace, choice={"count": 4}, robustness_size=20,
+    size = write_report(out, workspace, choice={"count": 4}, robustness_size=20, ranking_size=4,
                         progress=lambda f, m: seen.append(f))
     assert seen[0] == 0.0 and seen[-1] == 1.0 and seen == sorted(seen)
     assert size == out.stat().st_size
@@ -35,9 +35,10 @@ def test_report_is_one_file_with_nothing_to_fetch(report_file):
     # no script, style, image or link that would need the network or another file
     assert not re.search(r"""<(script|link|img|iframe)[^>]*\s(src|href)=["'](?!data:|\$\{)""", text)
     assert "LayerScatter" in text and "LinkedScatters" in text  # the renderer, inlined
-    for section in ("animation", "confusion", "strips", "gradcam", "robustness"):
+    for section in ("animation", "confusion", "strips", "gradcam", "robustness", "attributions"):
         assert f'<section id="{section}">' in text
     assert text.count("<figure class=\"cam\">") >= 1 and "<polyline" in text
+    assert text.count("<tr><td>") >= 12 and "Integrated Gradients" in text  # the methods ranked
 
 
 def test_report_plays_from_file_url_without_a_server(report_file):

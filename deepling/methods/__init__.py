@@ -12,6 +12,7 @@ first call on a model pays for tracing.
 from deepling.methods._probe import ModelProbe
 from deepling.methods._targets import Channel, resolve_target
 from deepling.methods.adversarial import Strip, adversarial_strip
+from deepling.methods.attributions import ATTRIBUTIONS, AttributionMethod, attribute
 from deepling.methods.class_image import ClassImage, class_image, class_images
 from deepling.methods.edits import (
     EDIT_ORDER,
@@ -33,6 +34,11 @@ from deepling.methods.feature_maps import (
 )
 from deepling.methods.fgsm import fgsm
 from deepling.methods.gradcam import default_gradcam_layer, gradcam, spatial_layers
+from deepling.methods.gradcam_plus import gradcam_plus
+from deepling.methods.gradient_input import gradient_x_input
+from deepling.methods.guided_backprop import guided_backprop
+from deepling.methods.integrated_gradients import integrated_gradients
+from deepling.methods.layer_cam import layer_cam
 from deepling.methods.occlusion import occlusion_sensitivity
 from deepling.methods.robustness import (
     AUGMENTATIONS,
@@ -40,12 +46,27 @@ from deepling.methods.robustness import (
     RobustnessCurves,
     robustness_curves,
 )
+from deepling.methods.rise import rise
 from deepling.methods.saliency import Attribution, saliency
+from deepling.methods.score_cam import score_cam
+from deepling.methods.smoothgrad import smoothgrad, vargrad
 
 __all__ = [
+    "ATTRIBUTIONS",
     "AUGMENTATIONS",
     "EDIT_ORDER",
     "Attribution",
+    "AttributionMethod",
+    "attribute",
+    "gradcam_plus",
+    "gradient_x_input",
+    "guided_backprop",
+    "integrated_gradients",
+    "layer_cam",
+    "rise",
+    "score_cam",
+    "smoothgrad",
+    "vargrad",
     "Augmentation",
     "Channel",
     "ClassImage",

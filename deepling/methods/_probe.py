@@ -221,8 +221,19 @@ class ModelProbe:
 
         return self._compiled(("eval", layer), build)
 
+    def _resolve_index(self, probs, index):
+        """``index`` with every negative entry replaced by the predicted class."""
+        import tensorflow as tf
+
+        predicted = tf.cast(tf.argmax(probs, axis=-1), index.dtype)
+        return tf.where(index < 0, predicted, index)
+
     def input_gradient(self, kind: str):
-        """Compiled ``(x, class_index) → (score, d score / d pixels)``; kind 'logit' or 'log_prob'."""
+        """Compiled ``(x, class_index) → (probabilities, score, d score / d pixels)``.
+
+        ``kind`` 'logit' or 'log_prob'; a negative class index means the predicted class,
+        so one forward pass serves both the prediction and the gradient.
+        """
         import tensorflow as tf
 
         def build():
@@ -230,17 +241,18 @@ class ModelProbe:
             def run(x, index):
                 with tf.GradientTape() as tape:
                     tape.watch(x)
-                    _, logits, _ = self._forward(x, None)
-                    score = self._score(logits, None, index, kind)
+                    probs, logits, _ = self._forward(x, None)
+                    score = self._score(logits, None, self._resolve_index(probs, index), kind)
                     total = tf.reduce_sum(score)
-                return score, tape.gradient(total, x)
+                return probs, score, tape.gradient(total, x)
 
             return run
 
         return self._compiled(("input_grad", kind), build)
 
     def layer_gradient(self, layer: str):
-        """Compiled ``(x, class_index) → (probabilities, activations A, d logit / d A)``."""
+        """Compiled ``(x, class_index) → (probabilities, activations A, d logit / d A)``;
+        a negative class index means the predicted class (one forward pass for both)."""
         import tensorflow as tf
 
         def build():
@@ -248,13 +260,35 @@ class ModelProbe:
             def run(x, index):
                 with tf.GradientTape() as tape:
                     probs, logits, feats = self._forward(x, layer)
-                    score = self._score(logits, None, index, "logit")
+                    score = self._score(logits, None, self._resolve_index(probs, index), "logit")
                     total = tf.reduce_sum(score)
                 return probs, feats, tape.gradient(total, feats)
 
             return run
 
         return self._compiled(("layer_grad", layer), build)
+
+    def layer_activations(self, layer: str):
+        """Compiled ``x → (probabilities, activations of layer)``."""
+        import tensorflow as tf
+
+        def build():
+            @tf.function(input_signature=self._specs())
+            def run(x):
+                probs, _, feats = self._forward(x, layer)
+                return probs, feats
+
+            return run
+
+        return self._compiled(("layer_acts", layer), build)
+
+    def probabilities(self, x: np.ndarray, batch_size: int = 512) -> np.ndarray:
+        """Class probabilities for float pixel batches, in chunks of ``batch_size``."""
+        run = self.evaluate(None)
+        if len(x) <= batch_size:
+            return np.asarray(run(np.asarray(x, np.float32))[0])
+        return np.concatenate([np.asarray(run(np.asarray(x[i:i + batch_size], np.float32))[0])
+                               for i in range(0, len(x), batch_size)])
 
     def predict(self, images: np.ndarray) -> np.ndarray:
         """Class probabilities for pixel images (float or uint8), through the compiled graph."""

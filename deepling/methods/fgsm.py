@@ -58,7 +58,7 @@ def gradient_sign(probe: ModelProbe, x: np.ndarray, labels: np.ndarray,
     out = np.empty_like(x)
     for start in range(0, len(x), batch_size):
         stop = start + batch_size
-        _, grad = grad_fn(x[start:stop], labels[start:stop].astype(np.int32))
+        _, _, grad = grad_fn(x[start:stop], labels[start:stop].astype(np.int32))
         out[start:stop] = -np.sign(np.asarray(grad))  # ascend the loss = descend log p(label)
     return out
 

@@ -11,7 +11,7 @@ from PIL import Image
 
 from deepling.methods._probe import ModelProbe
 from deepling.methods._targets import find_layer, layer_output
-from deepling.methods.saliency import Attribution, pick_classes
+from deepling.methods.saliency import Attribution
 from deepling.models.adapter import as_adapter
 
 _FLATTENERS = ("Flatten", "GlobalAveragePooling", "GlobalMaxPooling", "Reshape")
@@ -79,24 +79,40 @@ def gradcam(model, image, layer: str | None = None, target=None):
         ``native`` is the H_l×W_l map, ``heatmap`` its bilinear upsampling to the image
         size; both scaled so the maximum is 1 (all zeros when no region supports the class).
     """
+    from deepling.methods._maps import requested_classes, resolved
+
     probe = ModelProbe.of(model)
     x, single = probe.as_batch(image)
+    layer = check_spatial(probe, layer)
+    requested = requested_classes(probe, len(x), target)
+    probs, acts, grads = (np.asarray(a) for a in probe.layer_gradient(layer)(x, requested))
+    classes = resolved(requested, probs)
+    weights = grads.mean(axis=(1, 2), keepdims=True)
+    cams = np.maximum((acts * weights).sum(axis=-1), 0.0)
+    return cam_attributions(cams, x.shape[1:3], classes, probs, "gradcam", layer,
+                            "Grad-CAM (relative)", single)
+
+
+def check_spatial(probe, layer: str | None) -> str:
+    """``layer`` (default :func:`default_gradcam_layer`) checked to have N×H×W×C output."""
     layer = layer or default_gradcam_layer(probe.model)
     rank = len(layer_output(find_layer(probe.model, layer)).shape)
     if rank != 4:
-        raise ValueError(f"Grad-CAM needs a layer with spatial maps (N×H×W×C); '{layer}' has "
-                         f"rank {rank}. Pick a convolution or pooling layer.")
-    probs = probe.predict(x)
-    classes = pick_classes(probe, probs, target)
-    _, acts, grads = (np.asarray(a) for a in probe.layer_gradient(layer)(x, classes.astype(np.int32)))
-    h, w = x.shape[1:3]
+        raise ValueError(f"A class activation map needs a layer with spatial maps (N×H×W×C); "
+                         f"'{layer}' has rank {rank}. Pick a convolution or pooling layer.")
+    return layer
+
+
+def cam_attributions(cams, size, classes, probs, method: str, layer: str, units: str, single: bool):
+    """Non-negative layer-resolution maps (N×h×w) → Attributions: ``native`` scaled to a
+    maximum of 1, ``heatmap`` its bilinear upsampling to the image ``size``."""
+    h, w = size
     out = []
     for i, c in enumerate(classes):
-        weights = grads[i].mean(axis=(0, 1))
-        cam = np.maximum((acts[i] * weights).sum(axis=-1), 0.0).astype(np.float32)
+        cam = np.asarray(cams[i], np.float32)
         top = float(cam.max())
         cam = cam / top if top > 0 else np.zeros_like(cam)
         up = np.asarray(Image.fromarray(cam).resize((w, h), Image.BILINEAR), np.float32)
-        out.append(Attribution(np.clip(up, 0.0, 1.0), cam, int(c), float(probs[i, c]), "gradcam",
-                               layer, "Grad-CAM (relative)"))
+        out.append(Attribution(np.clip(up, 0.0, 1.0), cam, int(c), float(probs[i, c]), method,
+                               layer, units))
     return out[0] if single else out

@@ -10,6 +10,9 @@ from deepling.methods._probe import ModelProbe
 from deepling.methods._targets import Channel, resolve_target
 
 
+SIGNED_METHODS = ("occlusion", "integrated_gradients", "gradient_x_input")
+
+
 @dataclass(frozen=True, eq=False)
 class Attribution:
     """Where in the image a class's evidence lies, according to one method.
@@ -29,11 +32,16 @@ class Attribution:
     probability : float
         The model's probability for that class on the unedited image.
     method : str
-        'gradcam', 'saliency' or 'occlusion'.
+        The method's name: 'gradcam', 'saliency', 'occlusion', 'integrated_gradients',
+        'smoothgrad', 'vargrad', 'gradient_x_input', 'guided_backprop', 'gradcam_plus',
+        'score_cam', 'layer_cam' or 'rise'.
     layer : str or None
-        Grad-CAM's layer.
+        The layer of the CAM methods (Grad-CAM, Grad-CAM++, Score-CAM, Layer-CAM).
     units : str
         What the heat map's values mean, for a colour-bar title.
+
+    Signed methods (occlusion, Integrated Gradients, Gradient × Input) give heat maps in
+    −1..1 (:attr:`signed`); the others in 0..1.
     """
 
     heatmap: np.ndarray
@@ -43,6 +51,11 @@ class Attribution:
     method: str
     layer: str | None = None
     units: str = ""
+
+    @property
+    def signed(self) -> bool:
+        """Whether the heat map has a sign (evidence for and against the class)."""
+        return self.method in SIGNED_METHODS
 
     def plot(self, image=None, class_names=None, **kwargs):
         """A Plotly figure of the heat map, over ``image`` if given (:mod:`deepling.plots`)."""
@@ -66,18 +79,19 @@ def pick_class(probe: ModelProbe, probs: np.ndarray, target) -> int:
     return resolved
 
 
-def saliency(model, image, target=None):
+def saliency(model, image, target=None, batch_size: int = 256):
     """Gradient magnitude of the class logit with respect to each pixel.
 
     The map is ``max over channels |∂ z_c / ∂ pixel|`` where ``z_c`` is the class's logit
     (pre-softmax score), taken with respect to 0..255 pixels through the model's own
-    preprocessing.
+    preprocessing. The prediction and the gradient come from one forward pass.
 
     Parameters
     ----------
     model : keras.Model, ModelAdapter or ModelProbe
     image : array, shape (H, W, C) or (N, H, W, C)
-        Pixels in 0..255; a batch goes through the model in one gradient call.
+        Pixels in 0..255; a batch goes through the model in gradient calls of
+        ``batch_size`` images.
     target : int or array of int, optional
         Class to explain (one per image for a batch); the predicted class by default.
 
@@ -85,17 +99,17 @@ def saliency(model, image, target=None):
     -------
     Attribution, or a list of them for a batch
     """
+    from deepling.methods._maps import pixel_gradients, relative, requested_classes, resolved
+
     probe = ModelProbe.of(model)
     x, single = probe.as_batch(image)
-    probs = probe.predict(x)
-    classes = pick_classes(probe, probs, target)
-    _, grad = probe.input_gradient("logit")(x, classes.astype(np.int32))
+    requested = requested_classes(probe, len(x), target)
+    probs, grad = pixel_gradients(probe, x, requested, batch_size)
+    classes = resolved(requested, probs)
     out = []
     for i, c in enumerate(classes):
-        raw = np.abs(np.asarray(grad)[i]).max(axis=-1).astype(np.float32)
-        top = float(raw.max())
-        heat = raw / top if top > 0 else np.zeros_like(raw)
-        out.append(Attribution(heat, raw, int(c), float(probs[i, c]), "saliency", None,
+        raw = np.abs(grad[i]).max(axis=-1).astype(np.float32)
+        out.append(Attribution(relative(raw), raw, int(c), float(probs[i, c]), "saliency", None,
                                "gradient magnitude (relative)"))
     return out[0] if single else out
 

@@ -25,6 +25,9 @@ class Config:
         Override the detected input pixel range of the model.
     broker_url : str or None
         A Celery broker (Redis) for background jobs across processes; None uses diskcache.
+    runs : str or None
+        A folder of training runs (``deepling.keras.Monitor`` run folders, checkpoint
+        folders) to list in the Training card (``--runs DIR``).
     """
 
     model: str | None = None
@@ -34,6 +37,7 @@ class Config:
     debug: bool = False
     input_range: tuple[float, float] | None = None
     broker_url: str | None = None
+    runs: str | None = None
     cache: Path = field(default_factory=lambda: cache_dir())
 
     @classmethod
@@ -46,6 +50,7 @@ class Config:
             host=env.get("DEEPLING_HOST", "127.0.0.1"),
             port=int(env.get("DEEPLING_PORT", 8050)),
             broker_url=env.get("DEEPLING_BROKER_URL") or None,
+            runs=env.get("DEEPLING_RUNS") or None,
         )
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)

@@ -9,10 +9,11 @@ from __future__ import annotations
 import numpy as np
 
 from deepling.evaluation import image_robustness, stratified_sample
-from deepling.methods import default_gradcam_layer, gradcam, occlusion_sensitivity, saliency
+from deepling.methods import attribute, default_gradcam_layer
 from deepling.methods.gradcam import spatial_layers
 from deepling.models import as_adapter
 from deepling.projection.activations import penultimate_layer
+from deepling.service.attributions import method_params
 from deepling.service.projections import cached_sequence
 
 EMBED_DEFAULT = 500   # images in the embedding when the animation has chosen none
@@ -63,24 +64,20 @@ def gradcam_layers(model) -> tuple[list[str], str | None]:
         return layers, layers[-1] if layers else None
 
 
-def explain_image(model, image, layer: str | None, target: int | None) -> tuple[dict, np.ndarray]:
-    """Grad-CAM, saliency and occlusion for one image, and its class probabilities.
+def explain_image(model, image, layer: str | None, target: int | None,
+                  methods=("gradcam", "saliency", "occlusion")) -> tuple[dict, np.ndarray]:
+    """The ``methods``' maps (:data:`~deepling.methods.ATTRIBUTIONS` names) for one image,
+    and its class probabilities.
 
     A method that fails gives its error instead of a map: a model can suit one method and
     not another (no spatial layer for Grad-CAM, say), so each failure is shown in its own
     panel instead of blanking the row.
     """
-    patch = max(2, min(image.shape[:2]) // 4)  # 8 px on CIFAR's 32 px
-    calls = {
-        "gradcam": lambda: gradcam(model, image, layer=layer, target=target),
-        "saliency": lambda: saliency(model, image, target=target),
-        "occlusion": lambda: occlusion_sensitivity(model, image, target=target,
-                                                   patch=patch, stride=max(1, patch // 2)),
-    }
     out = {}
-    for name, call in calls.items():
+    for name in methods:
         try:
-            out[name] = call()
+            out[name] = attribute(model, image, name, target=target, layer=layer,
+                                  **method_params(name, np.shape(image)))
         except ValueError as exc:
             out[name] = exc
     return out, as_adapter(model).predict_proba(np.asarray(image)[None])[0]

@@ -11,6 +11,7 @@ from deepling.service.work import Kind, registry
 
 def all_kinds() -> dict[str, Kind]:
     """Name → :class:`~deepling.service.work.Kind` for every kind of background work."""
+    from deepling.service.attributions import RANKING, SANITY
     from deepling.service.neurons import ATLAS
     from deepling.service.projections import EPOCHS, LAYERS
     from deepling.service.robustness import SIMULATION
@@ -19,4 +20,4 @@ def all_kinds() -> dict[str, Kind]:
     from deepling.service.workspace import PREDICTIONS
 
     return registry([LAYERS, EPOCHS, PREDICTIONS, SIMULATION, ATLAS, WORKSHOP, CLASS_IMAGE,
-                     TRAINING, RETRAIN])
+                     TRAINING, RETRAIN, RANKING, SANITY])

@@ -26,6 +26,8 @@ class Services:
     jobs: object         # deepling.service.jobs.ThreadJobs or CeleryJobs
     projections: object  # deepling.service.projections.ProjectionService
     training: object     # deepling.service.training.TrainingService
+    runs: object         # deepling.service.runs.RunsService: runs from outside (--runs)
+    run_sources: object  # deepling.service.runs.RunSources: the app's runs and those, one face
     owner: Callable[[], str | None] = lambda: None  # the session of the current request
 
     @classmethod
@@ -36,11 +38,14 @@ class Services:
         from deepling.service.jobs import job_runner
         from deepling.service.kinds import all_kinds
         from deepling.service.projections import ProjectionService
+        from deepling.service.runs import RunSources, RunsService
         from deepling.service.training import TrainingService
 
         jobs = job_runner(config, workspace, all_kinds())
-        return cls(config, workspace, jobs, ProjectionService(workspace, jobs),
-                   TrainingService(workspace, jobs), owner or (lambda: None))
+        training = TrainingService(workspace, jobs)
+        runs = RunsService(workspace, config.runs)
+        return cls(config, workspace, jobs, ProjectionService(workspace, jobs), training, runs,
+                   RunSources(training, runs), owner or (lambda: None))
 
     def submit(self, kind: Kind | str, params: dict) -> str:
         """Start (or join) background work for this request's session; its key.

@@ -187,6 +187,7 @@ def starting_model(workspace, model_id: str, source: str, n_classes: int, seed: 
 def run_training(workspace, params: dict, progress=None, store: RunStore | None = None) -> dict:
     """The :data:`TRAINING` kind's body: train, publishing to the store; save the result as a model."""
     from deepling.training import TrainingConfig, train
+    from deepling.training.recorder import DeltaRecorder
 
     store = store or RunStore()
     run_id = params["run"]
@@ -203,9 +204,13 @@ def run_training(workspace, params: dict, progress=None, store: RunStore | None 
                                          "batches_per_epoch": int(np.ceil(len(xt) / int(p["batch_size"])))}})
         cfg = TrainingConfig.from_dict({**p, "epochs": int(p["epochs"]), "batch_size": int(p["batch_size"]),
                                         "learning_rate": float(p["learning_rate"])})
+        # the same run-folder records as deepling.keras.Monitor (histograms, one reader)
+        recorder = DeltaRecorder(store.folder(run_id), model, val,
+                                 {"layers": _layer_sizes(model), "name": run_id,
+                                  "batches_per_epoch": int(np.ceil(len(xt) / int(p["batch_size"])))})
         record = train(model, xt, yt, validation=val, config=cfg,
                        control=lambda: store.get(run_id, "control"),
-                       publish=lambda d: store.publish(run_id, d),
+                       publish=lambda d: (store.publish(run_id, d), recorder(d)),
                        snapshot_dir=store.folder(run_id) / "snapshots", progress=progress)
         record.update(note=note, source=p["source"], base_model=params["model"], data=params["data"])
         saved = save_result(workspace, store, run_id, model, record) if record["epochs"] else None

@@ -31,6 +31,7 @@ def create_app(config: Config | None = None, workspace: Workspace | None = None)
     import callbacks
     from deepling.service.services import Services
     from deepling.web.api import job_owner, register_api
+    from deepling.web.runs_api import register_runs_api
     from deepling.web.errors import callback_error
     from deepling.web.atlas import register_atlas
     from deepling.web.payload_bytes import register_payload_bytes
@@ -55,6 +56,7 @@ def create_app(config: Config | None = None, workspace: Workspace | None = None)
     callbacks.animation.warm_up(services)
 
     register_api(app.server, services)
+    register_runs_api(app.server, services.runs)
     register_atlas(app.server, services)
     register_payload_bytes(app.server, services)
     # Flask refuses bodies over this before they are read; UploadStore counts bytes too.

@@ -31,6 +31,9 @@ def serve_parser(prog: str = "deepling serve") -> argparse.ArgumentParser:
     p.add_argument("--debug", action="store_true", help="Dash debug mode (reload, dev tools)")
     p.add_argument("--input-range", type=_range, metavar="LO,HI",
                    help="pixel range the model expects, if the detected one is wrong")
+    p.add_argument("--runs", metavar="DIR",
+                   help="a folder of training runs to watch (deepling.keras.Monitor run "
+                        "folders, ModelCheckpoint folders), like TensorBoard's --logdir")
     return p
 
 
@@ -53,12 +56,18 @@ def serve(argv=None, prog: str = "deepling serve") -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     if _missing_data(a.data):
         return _fail(_missing_data(a.data))
+    if a.runs:
+        try:  # runs may start after the server: an empty folder is fine, as for TensorBoard
+            os.makedirs(a.runs, exist_ok=True)
+        except OSError as exc:
+            return _fail(f"--runs {a.runs}: cannot use this folder ({exc.strerror}). Give the "
+                         "folder your runs are written to (Monitor('runs/exp1') → --runs runs).")
     from deepling.service.config import Config
     from deepling.data import DataError
     from deepling.models import ModelError
 
     config = Config.from_env(model=a.model, data=a.data, host=a.host, port=a.port,
-                             debug=a.debug or None, input_range=a.input_range)
+                             debug=a.debug or None, input_range=a.input_range, runs=a.runs)
     print(f"Deepling: loading {config.model or 'the demo model'} and {config.data} …", flush=True)
     try:
         from deepling.service.workspace import Workspace

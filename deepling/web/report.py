@@ -26,16 +26,19 @@ DEFAULT_CHOICE = {"mode": "classes", "count": 50}  # 50 images of every class
 N_CONFUSIONS = 4        # strips for the most frequent confusions
 N_GRADCAM = 6           # misclassified images explained
 ROBUSTNESS_SIZE = 1000  # images in the robustness simulation (as the testing view: one cache entry)
+RANKING_SIZE = 200  # images for the attribution methods' ranking (the testing view's default)
 
 
 def build_report(workspace, model_id=None, data_id=None, *, choice=None,
-                 robustness_size: int = ROBUSTNESS_SIZE, progress=None) -> str:
+                 robustness_size: int = ROBUSTNESS_SIZE, ranking_size: int = RANKING_SIZE,
+                 progress=None) -> str:
     """The report's HTML for a model and dataset of ``workspace``.
 
     ``progress(fraction, message)`` is called as each part is computed.
     """
     from deepling.methods import adversarial_strip, gradcam
     from deepling.evaluation import confusion_matrix
+    from deepling.service.attributions import ranking_from_arrays, run_ranking
     from deepling.service.robustness import run_robustness
     from deepling.web.views.testing import robustness_json
     from deepling.service.projections import ProjectionService
@@ -81,14 +84,17 @@ def build_report(workspace, model_id=None, data_id=None, *, choice=None,
 
     robustness = robustness_json(run_robustness(
         workspace, model_id, data_id, robustness_size,
-        progress=lambda f, m: report(0.65 + 0.33 * f, f"robustness: {m}")))
+        progress=lambda f, m: report(0.65 + 0.18 * f, f"robustness: {m}")))
+    ranking = ranking_from_arrays(run_ranking(
+        workspace, model_id, data_id, ranking_size,
+        progress=lambda f, m: report(0.84 + 0.14 * f, f"ranking the attribution methods: {m}")))
     report(0.98, "writing the page")
     page = _page(
         title=f"Deepling report: {adapter.name} on {ds.origin}",
         model=adapter.name, data=ds.origin, n=int(labelled.sum()), accuracy=accuracy,
         payload=payload, atlas=_atlas(ds.images[indices], len(indices)),
         cm=cm, names=names, strips=strips, cams=cams, images=ds.images, labels=ds.labels,
-        preds=preds, robustness=robustness)
+        preds=preds, robustness=robustness, ranking=ranking)
     report(1.0, "done")
     return page
 
@@ -133,7 +139,7 @@ def _atlas(images: np.ndarray, n: int) -> str:
 
 # --- the page -------------------------------------------------------------------------------
 def _page(*, title, model, data, n, accuracy, payload, atlas, cm, names,
-          strips, cams, images, labels, preds, robustness) -> str:
+          strips, cams, images, labels, preds, robustness, ranking=None) -> str:
     from deepling.web.app import ASSETS
     from deepling.web.views.heatmaps import strip_picture
     from deepling.web.views.testing import overlay
@@ -163,7 +169,29 @@ def _page(*, title, model, data, n, accuracy, payload, atlas, cm, names,
         generated=time.strftime("%Y-%m-%d %H:%M"), n_points=payload["n"], n_layers=payload["nLayers"],
         legend=legend, confusion=_confusion_table(cm, names), per_class=_per_class(cm, names),
         strips=strip_html, cams=cam_html, robustness=_robustness_svg(robustness),
-        robustness_n=robustness["n"], data_json=data_json, scripts=scripts, style=_STYLE, glue=_GLUE)
+        robustness_n=robustness["n"], ranking=_ranking_table(ranking),
+        data_json=data_json, scripts=scripts, style=_STYLE, glue=_GLUE)
+
+
+def _ranking_table(ranking) -> str:
+    """The attribution methods ranked by insertion − deletion AUC, as an HTML section."""
+    if ranking is None:
+        return ""
+    e = html.escape
+    n = np.sqrt(max(1, ranking.n_images))
+    rows = "".join(
+        f'<tr><td>{k + 1}</td><td>{e(r["label"])}</td>'
+        f'<td>{r["insertion"]:.3f} ± {r["insertion_sd"] / n:.3f}</td>'
+        f'<td>{r["deletion"]:.3f} ± {r["deletion_sd"] / n:.3f}</td>'
+        f'<td>{r["difference"]:.3f} ± {r["difference_se"]:.3f}</td></tr>'
+        for k, r in enumerate(ranking.table()))
+    return (f'<section id="attributions"><h2>Which explanation to trust: {ranking.n_images} images</h2>'
+            '<p class="muted">Each attribution method explains the predicted class of a stratified '
+            'sample. Deletion: the most important pixels turn black first (a faithful map makes the '
+            'probability fall fast: lower area is better). Insertion: pixels go back into a blurred '
+            'copy, most important first (higher is better). ± is the standard error.</p>'
+            '<table class="cm"><tr><th>#</th><th>method</th><th>insertion ↑</th><th>deletion ↓</th>'
+            f'<th>insertion − deletion</th></tr>{rows}</table></section>')
 
 
 def _confusion_table(cm: np.ndarray, names) -> str:
@@ -319,6 +347,7 @@ change, on one shared scale.</p>{strips}</section>
 <section id="robustness"><h2>Robustness on {robustness_n} images</h2>
 <p class="muted">Accuracy (solid) and mean probability of the true class (dotted) as each augmentation grows.</p>
 {robustness}</section>
+{ranking}
 </main>
 <script id="report-data" type="application/json">{data_json}</script>
 <script>{scripts}</script>

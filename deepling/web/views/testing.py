@@ -4,8 +4,12 @@ Three panels follow the image in focus (the ``focus`` store every view shares):
 
 * the confidence embedding: the penultimate layer's 2-D layout of the animation's images,
   the less confident ones drawn larger, so ambiguous images stand out; a click focuses one;
-* explanations: Grad-CAM, gradient saliency and occlusion sensitivity for the image in
-  focus and, when the what-if panel has edits, for the edited image beside it;
+* explanations: the methods the user picks (Grad-CAM, saliency and occlusion by default;
+  every method of :data:`deepling.methods.ATTRIBUTIONS`) for the image in focus and, when
+  the what-if panel has edits, for the edited image beside it, each map with its deletion
+  and insertion areas and curves; a sanity check (cascading randomisation) on demand;
+* which method to trust: the methods ranked by deletion/insertion over a sample, in the
+  background;
 * the robustness simulation: the mean probability of the true class per class as each
   augmentation gets stronger, computed in the background over a stratified sample, with
   the image in focus drawn on top.
@@ -20,6 +24,13 @@ from dash import dcc, html
 from PIL import Image
 from plotly.subplots import make_subplots
 
+from deepling.methods import ATTRIBUTIONS
+from deepling.service.attributions import (
+    DEFAULT_METHODS,
+    DEFAULT_RANKING,
+    RANKING_SIZES,
+    method_options,
+)
 from deepling.service.explanations import gradcam_layers
 from deepling.web.views.common import card, class_color, image_uri
 from deepling.web.views.payload import fit_view
@@ -28,6 +39,10 @@ SAMPLE_SIZES = (200, 500, 1000, 2000)
 DEFAULT_SAMPLE = 1000
 PANEL_PX = 160  # display size of each explanation panel (an integer zoom of the image)
 AUTO_CLASS = "auto"
+# Pixel-level gradient maps read better alone than over the photo; signed maps get the
+# diverging colours.
+PIXEL_METHODS = ("saliency", "smoothgrad", "vargrad", "guided_backprop")
+SIGNED_METHODS = ("occlusion", "integrated_gradients", "gradient_x_input")
 
 # Colour maps as a few anchors, interpolated: no matplotlib needed at run time.
 # Inferno (sequential; dark = none, bright = most) for Grad-CAM and saliency.
@@ -64,9 +79,26 @@ def layout(ctx) -> html.Div:
                         dbc.Select(id="test-class", value=AUTO_CLASS, options=class_options(names))],
                        size="sm", style={"width": "14rem"}),
     ], className="d-flex flex-wrap gap-2")
-    explain = card("Explanations: Grad-CAM · saliency · occlusion", [
+    explain = card("Explanations", [
+        html.Div([
+            dcc.Dropdown(id="test-methods", options=method_options(), value=list(DEFAULT_METHODS),
+                         multi=True, clearable=False, className="dl-test-methods flex-grow-1",
+                         placeholder="methods to compare"),
+            dbc.Button("Sanity check", id="test-sanity-run", size="sm", color="secondary",
+                       outline=True, title="Randomise the model's weights from the top layer down "
+                       "and see whether each map changes (Adebayo et al. 2018)"),
+        ], className="d-flex gap-2 align-items-center mb-2"),
         dcc.Loading(html.Div(id="test-explain", className="dl-test-explain"),
                     delay_show=400, type="dot"),
+        html.Div(id="test-curves"),
+        html.Div([
+            dbc.Progress(id="test-sanity-progress", value=0, striped=True, animated=True,
+                         className="flex-grow-1 dl-test-hidden", style={"height": "6px"}),
+            html.Span(id="test-sanity-status", className="small text-muted dl-test-status"),
+        ], className="d-flex align-items-center gap-2"),
+        html.Div(id="test-sanity"),
+        dcc.Store(id="test-sanity-request"),
+        dcc.Interval(id="test-sanity-poll", interval=700, disabled=True),
         # The what-if panel (strip view) writes its edit spec here: a dict for
         # deepling.methods.edits.apply_edits. Empty or None: no edited row.
         dcc.Store(id="whatif-edits"),
@@ -97,8 +129,34 @@ def layout(ctx) -> html.Div:
         dcc.Interval(id="test-robust-poll", interval=500, disabled=True),
     ], "test-robust-card", extra=robust_controls)
 
+    rank_controls = html.Div([
+        dbc.InputGroup([dbc.InputGroupText("sample"),
+                        dbc.Select(id="test-rank-size", value=str(DEFAULT_RANKING),
+                                   options=[{"label": f"{n:,}", "value": str(n)} for n in RANKING_SIZES]),
+                        dbc.InputGroupText("images")],
+                       size="sm", style={"width": "16rem"}),
+        dbc.Button("Rank methods", id="test-rank-run", size="sm", color="primary"),
+    ], className="d-flex gap-2 align-items-center")
+    ranking = card("Which explanation to trust on this model", [
+        html.Div("Every method explains the predicted class of a stratified sample; each map's "
+                 "deletion curve (most important pixels turned black first: a faithful map makes "
+                 "the probability fall fast, low area) and insertion curve (pixels put back into "
+                 "a blurred copy, most important first: high area) are averaged. Ranked by "
+                 "insertion − deletion; ± is the standard error over images.",
+                 className="small text-muted mb-1"),
+        html.Div([
+            dbc.Progress(id="test-rank-progress", value=0, striped=True, animated=True,
+                         className="flex-grow-1 dl-test-hidden", style={"height": "6px"}),
+            html.Span(id="test-rank-status", className="small text-muted dl-test-status"),
+        ], className="d-flex align-items-center gap-2 mb-1"),
+        html.Div(id="test-rank-result"),
+        dcc.Store(id="test-rank-request"),
+        dcc.Interval(id="test-rank-poll", interval=700, disabled=True),
+    ], "test-rank-card", extra=rank_controls)
+
     return html.Div([
         dbc.Row([dbc.Col(embed, lg=4, className="mb-3"), dbc.Col(explain, lg=8, className="mb-3")]),
+        dbc.Row([dbc.Col(ranking, lg=12, className="mb-3")]),
         dbc.Row([dbc.Col(robust, lg=12, className="mb-3")]),
     ], id="testing-view")
 
@@ -175,10 +233,10 @@ def overlay(image: np.ndarray, heat: np.ndarray, method: str) -> tuple[np.ndarra
     base = _upscale(rgb.astype(np.float32), size, smooth=False)
     grey = base.mean(axis=-1, keepdims=True)
     faded = 0.55 * base + 0.45 * grey  # colour reads as heat, not as the photo's own colour
-    if method == "saliency":
+    if method in PIXEL_METHODS:
         out = colorize(_upscale(heat, size, smooth=False), _INFERNO)
         return np.clip(out, 0, 255).astype(np.uint8), 1.0
-    if method == "occlusion":
+    if method in SIGNED_METHODS:
         scale = float(np.abs(heat).max()) or 1.0
         h = _upscale(heat / scale, size, smooth=True)
         color = colorize(0.5 + 0.5 * h, _DIVERGING)
@@ -209,7 +267,7 @@ def panel(picture: np.ndarray, title, note, legend=None, testid: str = "") -> ht
 
 
 def legend_bar(method: str, scale: float) -> html.Div:
-    if method == "occlusion":
+    if method in SIGNED_METHODS:
         lut, left, right = _DIVERGING, f"−{scale:.2g}", f"+{scale:.2g}"
     else:
         lut, left, right = _INFERNO, "low", "high"
@@ -218,28 +276,113 @@ def legend_bar(method: str, scale: float) -> html.Div:
                      html.Span(right)], className="dl-test-legend")
 
 
-def explanation_row(label, image: np.ndarray, maps: dict, class_names, verdict) -> html.Div:
-    """The image and its three maps, in a row; ``maps`` method → Attribution."""
+def explanation_row(label, image: np.ndarray, maps: dict, class_names, verdict,
+                    curves: dict | None = None) -> html.Div:
+    """The image and its maps, in a row; ``maps`` method → Attribution (or the error it
+    raised), in the order to show; ``curves`` method → its deletion/insertion AUCs."""
     size = display_size(image.shape)
     shown = np.clip(_upscale(image.astype(np.float32), size, smooth=False), 0, 255).astype(np.uint8)
     if shown.shape[-1] == 1:
         shown = np.repeat(shown, 3, axis=-1)
     panels = [panel(shown, label, verdict, testid="image")]
-    titles = {"gradcam": "Grad-CAM", "saliency": "Saliency", "occlusion": "Occlusion"}
-    for method in ("gradcam", "saliency", "occlusion"):
-        attr = maps.get(method)
-        if attr is None:
-            continue
+    for method, attr in maps.items():
+        title = ATTRIBUTIONS[method].label if method in ATTRIBUTIONS else method
         if isinstance(attr, Exception):
-            panels.append(html.Figure([html.Div(str(attr), className="dl-test-failed small")],
-                                      className="dl-test-panel"))
+            panels.append(html.Figure([html.Div(f"{title}: {attr}", className="dl-test-failed small")],
+                                      className="dl-test-panel", **{"data-method": f"{method}-failed"}))
             continue
         picture, scale = overlay(image, attr.heatmap, method)
         cls = class_names[attr.target]
-        title = titles[method] + (f" · {attr.layer}" if attr.layer else "")
-        note = f"drop in p({cls})" if method == "occlusion" else f"for {cls} ({attr.probability:.0%})"
+        title = title + (f" · {attr.layer}" if attr.layer else "")
+        note = [f"drop in p({cls})" if method == "occlusion" else f"for {cls} ({attr.probability:.0%})"]
+        c = (curves or {}).get(method)
+        if c is not None:
+            note.append(html.Div(f"deletion {c['deletion_auc']:.2f} · insertion {c['insertion_auc']:.2f}",
+                                 className="dl-test-auc", title="areas under the deletion (lower is "
+                                 "better) and insertion (higher is better) curves"))
         panels.append(panel(picture, title, note, legend_bar(method, scale), testid=method))
     return html.Div(panels, className="dl-test-row")
+
+
+def curves_figure(rows: list, height: int = 230) -> go.Figure:
+    """Deletion and insertion curves of every shown map: ``rows`` is a list of
+    ``(row label, {method: curves})``; the edited image's curves are dashed."""
+    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.08, subplot_titles=(
+        "deletion: pixels turned black, most important first", "insertion: pixels put back "
+        "into a blurred copy"))
+    methods = list(ATTRIBUTIONS)
+    for r, (label, curves) in enumerate(rows):
+        for method, c in curves.items():
+            name = ATTRIBUTIONS[method].label
+            color = class_color(methods.index(method))
+            for col, kind in ((1, "deletion"), (2, "insertion")):
+                fig.add_trace(go.Scatter(
+                    x=c["fractions"], y=c[kind], mode="lines", name=f"{name} · {label}",
+                    legendgroup=f"{method}{r}", showlegend=col == 1,
+                    line=dict(color=color, width=2, dash="dash" if r else "solid"),
+                    hovertemplate=f"{name} ({label}): %{{y:.0%}} at %{{x:.0%}} of the pixels<extra></extra>"),
+                    row=1, col=col)
+    fig.update_yaxes(range=[-0.02, 1.02], tickformat=".0%", gridcolor="#eef0f3")
+    fig.update_xaxes(tickformat=".0%", gridcolor="#eef0f3")
+    fig.update_yaxes(title=dict(text="p(class)", font=dict(size=11)), row=1, col=1)
+    fig.update_annotations(font=dict(size=11))
+    fig.update_layout(height=height, margin=dict(l=8, r=8, t=24, b=8), plot_bgcolor="white",
+                      paper_bgcolor="white", legend=dict(font=dict(size=10), x=1.01, y=1))
+    return fig
+
+
+def ranking_view(ranking) -> html.Div:
+    """The ranking's table and its insertion-against-deletion plot."""
+    rows = ranking.table()
+    head = html.Tr([html.Th(h) for h in ("#", "method", "insertion ↑", "deletion ↓",
+                                          "insertion − deletion", f"time for {ranking.n_images}")])
+    body = [html.Tr([html.Td(k + 1), html.Td(r["label"]),
+                     html.Td(f"{r['insertion']:.3f} ± {r['insertion_sd'] / np.sqrt(ranking.n_images):.3f}"),
+                     html.Td(f"{r['deletion']:.3f} ± {r['deletion_sd'] / np.sqrt(ranking.n_images):.3f}"),
+                     html.Td(f"{r['difference']:.3f} ± {r['difference_se']:.3f}"),
+                     html.Td(f"{r['seconds']:.1f} s")], **{"data-method": r["method"]})
+            for k, r in enumerate(rows)]
+    table = html.Table([html.Thead(head), html.Tbody(body)],
+                       className="table table-sm small dl-test-rank-table mb-0")
+    fig = ranking.plot(height=340)
+    fig.update_layout(plot_bgcolor="white", paper_bgcolor="white")
+    return dbc.Row([dbc.Col(table, lg=6), dbc.Col(dcc.Graph(figure=fig, config={"displayModeBar": False}),
+                                                  lg=6)])
+
+
+def sanity_view(arrays: dict, image: np.ndarray) -> html.Div:
+    """The sanity check: each method's map after each randomisation step (a row of small
+    pictures per method) and the rank correlations with the original map."""
+    steps = [str(s) for s in arrays["steps"]]
+    methods = [str(m) for m in arrays["methods"]]
+    fig = go.Figure()
+    rows = []
+    for k, m in enumerate(methods):
+        label = ATTRIBUTIONS[m].label if m in ATTRIBUTIONS else m
+        corr = np.asarray(arrays[f"{m}/correlations"], np.float64)
+        fig.add_trace(go.Scatter(x=steps, y=np.where(np.isfinite(corr), corr, None).tolist(),
+                                 mode="lines+markers", name=label,
+                                 line=dict(color=class_color(list(ATTRIBUTIONS).index(m)))))
+        maps = arrays[f"{m}/maps"]
+        cells = [html.Div(label, className="dl-sanity-label small fw-semibold")]
+        for s, heat in enumerate(maps):
+            picture, _ = overlay(image, heat, "saliency" if m in SIGNED_METHODS else m)
+            rho = "" if not np.isfinite(corr[s]) else f"ρ {corr[s]:.2f}"
+            cells.append(html.Figure([
+                html.Img(src=image_uri(picture[::2, ::2]), width=80, height=80, className="dl-pixelated",
+                         alt=f"{label} after {steps[s]}"),
+                html.Figcaption([html.Div(steps[s]), html.Div(rho)])], className="dl-sanity-cell"))
+        rows.append(html.Div(cells, className="dl-sanity-row", **{"data-method": m}))
+    fig.update_layout(height=260, margin=dict(l=8, r=8, t=8, b=8), plot_bgcolor="white",
+                      paper_bgcolor="white", yaxis=dict(range=[-0.3, 1.05], title="Spearman ρ with "
+                      "the original map", gridcolor="#eef0f3"),
+                      xaxis=dict(title="weights randomised down to this layer (top first)"))
+    intro = html.Div("Sanity check (cascading randomisation): the layers' weights are re-drawn "
+                     "from the output down, on a copy of the model. A map that still matches the "
+                     "original (ρ near 1) after the model is noise shows the image, not the model.",
+                     className="small text-muted mt-2")
+    return html.Div([intro, dcc.Graph(figure=fig, config={"displayModeBar": False}),
+                     html.Div(rows, className="dl-sanity-grid")], id="test-sanity-body")
 
 
 # --- figures ---------------------------------------------------------------------------

@@ -104,9 +104,11 @@ def layout(ctx) -> html.Div:
                        size="sm", className="my-2"),
         html.Div(id="train-retrain-status", className="small"),
     ], lg=4)
+    from deepling.web.views.runs import histogram_block, watch_row
+
     body = [
-        controls, status, charts, network,
-        dbc.Row([filters, across, retrain], className="g-3 mt-1"),
+        watch_row(), controls, status, charts, network,
+        dbc.Row([filters, across, retrain], className="g-3 mt-1"), histogram_block(),
         dcc.Interval(id="train-poll", interval=POLL_MS, disabled=True),
         dcc.Interval(id="train-side-poll", interval=1000, disabled=True),
         dcc.Store(id="train-sid", storage_type="session"),  # this tab's id: one run per session

@@ -1,0 +1,106 @@
+"""Runs wiring: list the runs folder, watch a run in the Training card, its histograms.
+
+Watching a run puts it into the card's ``train-run`` store; the card's own poll then reads
+it (through :class:`~deepling.service.runs.RunSources`) like an in-app run.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qs
+
+from dash import Input, Output, State, html, no_update
+
+from deepling.training.runfolder import RunFolderError
+from deepling.web.views import runs as view
+from deepling.web.views import training as training_view
+
+
+def register(app, services) -> None:
+    runs = services.runs
+
+    def sources():
+        return services.run_sources
+
+    @app.callback(Output("train-watch", "options"), Output("train-watch-row", "hidden"),
+                  Output("train-runs-poll", "disabled"), Output("train-watch-open", "children"),
+                  Output("train-epoch", "data", allow_duplicate=True),
+                  Output("train-watch-vetted", "data"),
+                  Input("train-runs-poll", "n_intervals"), State("train-run", "data"),
+                  State("rendered", "data"), State("train-watch", "options"),
+                  State("train-watch-vetted", "data"), prevent_initial_call="initial_duplicate")
+    def list_runs(_n, run, rendered, shown, vetted):
+        if runs.root is None:
+            return no_update, True, True, no_update, no_update, no_update
+        link, epoch = no_update, no_update
+        if run and runs.owns(run.get("run")) and rendered:
+            model_id = runs.open_model(run["run"])
+            snaps = runs.snapshots(run["run"])
+            if snaps and [run["run"], snaps[-1][0]] != vetted:  # a snapshot vetted since: the
+                epoch = snaps[-1][0]                           # views that show them follow
+            link = html.A("Open its model in every view", id="train-watch-link",
+                          href=f"/?model={model_id}&data={rendered['data']}") if model_id else \
+                "its model opens once a snapshot is vetted"
+            refused = runs.refused(run["run"])
+            if refused:  # a hostile or broken snapshot: said, never opened
+                link = html.Span([link, html.Span(" ⚠ " + "; ".join(refused)[:400],
+                                                  className="text-danger")])
+        options = view.run_options(runs.list())
+        return ((no_update if options == shown else options), False, False, link, epoch,
+                [run["run"], epoch] if epoch is not no_update else no_update)
+
+    @app.callback(Output("train-watch", "value"), Input("url", "search"))
+    def from_link(search):
+        wanted = parse_qs((search or "").lstrip("?")).get("run", [None])[0]
+        return wanted if wanted and runs.owns(wanted) else no_update
+
+    @app.callback(
+        Output("train-run", "data", allow_duplicate=True),
+        Output("train-watch-status", "children"),
+        Output("train-loss", "figure", allow_duplicate=True),
+        Output("train-accuracy", "figure", allow_duplicate=True),
+        Output("train-epochs-chart", "figure", allow_duplicate=True),
+        Output("train-network", "figure", allow_duplicate=True),
+        Input("train-watch", "value"), State("rendered", "data"), State("train-run", "data"),
+        prevent_initial_call=True)
+    def watch(run_id, rendered, current):
+        if not run_id or not rendered or not runs.owns(run_id) or (
+                current and current.get("run") == run_id):  # the select re-sends its value
+            return (no_update,) * 6
+        try:
+            layers = runs.layer_sizes(run_id)
+        except RunFolderError as exc:
+            return no_update, f"⚠ {exc}", *(no_update,) * 4
+        return ({"run": run_id, "seq": 0, "layers": layers, **rendered},
+                f"watching {run_id[len('run:'):]}", training_view.curves_figure("loss"),
+                training_view.curves_figure("accuracy"), training_view.epoch_time_figure(),
+                training_view.network_figure(layers))
+
+    @app.callback(Output("train-poll", "disabled", allow_duplicate=True),
+                  Input("train-run", "data"), prevent_initial_call=True)
+    def start_polling(run):
+        # once the watched run is in the store (a poll enabled in the same response as the
+        # store can read the store's old value at page load, and stop itself)
+        if run and runs.owns(run.get("run")) and run.get("seq") == 0:
+            return False
+        return no_update
+
+    @app.callback(Output("train-hist-layer", "options"), Output("train-hist-layer", "value"),
+                  Input("train-run", "data"), State("train-hist-layer", "value"),
+                  prevent_initial_call=True)
+    def histogram_layers(run, layer):
+        names = [l["name"] for l in (run or {}).get("layers") or []]
+        if not names:
+            return no_update, no_update
+        return [{"label": n, "value": n} for n in names], (layer if layer in names else names[0])
+
+    @app.callback(Output("train-hist", "figure"), Output("train-hist-flags", "children"),
+                  Input("train-epoch", "data"), Input("train-hist-layer", "value"),
+                  State("train-run", "data"), prevent_initial_call=True)
+    def histograms(_epoch, layer, run):
+        if not run or not layer:
+            return no_update, no_update
+        try:
+            series = sources().histograms(run["run"], layer)
+        except RunFolderError as exc:
+            return no_update, f"⚠ {exc}"
+        return view.ridgeline_figure(series, layer), view.flags_text(series, layer)
