@@ -73,6 +73,25 @@
       });
     }
 
+    // Each panel at a layer of its own, by name (a CKA cell: layer a of A beside layer b of
+    // B); a name a panel lacks leaves it at the slider's depth. The slider follows panel 0.
+    showLayers(...names) {
+      this.pause();
+      const o = this.options;
+      this.scatters.forEach((s, k) => {
+        const d = this.data[k];
+        let i = d.layers.findIndex((L) => L.name === names[k]);
+        if (i < 0) i = Math.round(this.t * (d.nLayers - 1));
+        s.setLayer(i);
+        if (k === 0) {
+          this.t = d.nLayers > 1 ? i / (d.nLayers - 1) : 0;
+          if (o.slider) o.slider.value = String(this.t);
+        }
+        const el = (o.infos || [])[k];
+        if (el) el.textContent = `${i}/${d.nLayers - 1} · ${d.layers[i].name} (${d.layers[i].type})`;
+      });
+    }
+
     play(speed) {
       // one pass over the deepest model's layers at ~1 layer per second, back and forth
       const n = Math.max(...this.data.map((d) => d.nLayers)) - 1 || 1;

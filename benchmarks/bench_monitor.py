@@ -45,8 +45,14 @@ def main(argv=None) -> int:
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--no-live", action="store_true")
     p.add_argument("--no-big", action="store_true")
+    p.add_argument("--sizes-only", metavar="RUN_FOLDER",
+                   help="only the run-folder sizes: of this demo-CNN run folder, and the big model's")
     a = p.parse_args(argv)
     rows = []
+    if a.sizes_only:  # (the table's header then says more than was run: edit it)
+        rows = size_rows(a, big=False, folder=Path(a.sizes_only)) + size_rows(a, big=True)
+        write(a, rows)
+        return 0
     rows += overhead_rows(a)
     write(a, rows)
     if not a.no_live:
@@ -140,16 +146,17 @@ def size_rows(a, big: bool, folder: Path | None = None) -> list[tuple]:
         model = keras.applications.ResNet50(weights=None, input_shape=(32, 32, 3), classes=10)
         model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
         rng = np.random.default_rng(0)
-        x = rng.integers(0, 256, (256, 32, 32, 3)).astype("float32")
-        y = rng.integers(0, 10, 256)
+        x = rng.integers(0, 256, (64, 32, 32, 3)).astype("float32")
+        y = rng.integers(0, 10, 64)
         folder = Path(tempfile.mkdtemp(prefix="bench-monitor-big-")) / "resnet50"
-        model.fit(x, y, batch_size=64, epochs=2, verbose=0, callbacks=[Monitor(folder, probe=(x, y))])
+        model.fit(x, y, batch_size=32, epochs=1, verbose=0, callbacks=[Monitor(folder, probe=(x, y))])
         name = f"ResNet50 ({model.count_params() / 1e6:.1f} M parameters, {len(_layers(folder))} watched layers)"
     else:
         name = "demo CNN (0.85 M parameters)"
     records = [json.loads(line) for line in (folder / "records.jsonl").read_text().splitlines()]
     epochs = max(r["epoch"] for r in records if r["kind"] == "epoch")
-    rec_bytes = (folder / "records.jsonl").stat().st_size
+    rec_bytes = sum(len(json.dumps(r, separators=(",", ":"))) + 1 for r in records
+                    if not (r["kind"] == "probe" and r.get("at") == "start"))  # per epoch: not the start's
     probe = [len(json.dumps(r)) for r in records if r["kind"] == "probe"]
     snaps = [r["bytes"] for r in records if r["kind"] == "snapshot"]
     per_epoch = rec_bytes / epochs + float(np.mean(snaps))

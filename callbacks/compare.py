@@ -13,6 +13,7 @@ from deepling.models import ModelError
 from deepling.service.compare import aligned_sequences, compare_models, same_images_choice
 from deepling.service.projections import Request
 from deepling.service.selection import from_query
+from deepling.service.similarity import CKA
 from deepling.web.clicks import clicked
 from deepling.web.progress import combined, progress_bar
 from deepling.web.views import compare as view
@@ -79,6 +80,51 @@ def register(app, services) -> None:
     def focus_tile(clicks):
         index = clicked()
         return no_update if index is None else int(index)
+
+    _register_cka(app, services)
+
+
+def _register_cka(app, services) -> None:
+
+    @app.callback(Output("cmp-cka-job", "data"), Output("cmp-cka-poll", "disabled"),
+                  Output("cmp-cka-status", "children", allow_duplicate=True),
+                  Input("cmp-run", "n_clicks"), Input("cmp-model", "value"),
+                  State("rendered", "data"), prevent_initial_call=True)
+    def start_cka(_n, model_b, rendered):
+        """Compare (or a model B from the address) also starts CKA of their layers."""
+        if not rendered or not model_b:
+            return no_update, True, no_update
+        try:
+            key = services.submit(CKA, {"model_a": rendered["model"], "model_b": model_b,
+                                        "data": rendered["data"]})
+        except (ValueError, ModelError, DataError, OSError) as exc:
+            return no_update, True, f"⚠ {exc}"
+        return {"key": key, "a": rendered["model"], "b": model_b, "data": rendered["data"]}, False, \
+            "CKA: starting…"
+
+    @app.callback(Output("cmp-cka-graph", "figure"), Output("cmp-cka-wrap", "hidden"),
+                  Output("cmp-cka-poll", "disabled", allow_duplicate=True),
+                  Output("cmp-cka-progress", "value"), Output("cmp-cka-status", "children"),
+                  Input("cmp-cka-poll", "n_intervals"), State("cmp-cka-job", "data"),
+                  prevent_initial_call=True)
+    def poll_cka(_n, job):
+        if not job:
+            return no_update, no_update, True, no_update, no_update
+        poll = services.poll(CKA, job["key"])  # "done" without a result says it is gone
+        bar, result = progress_bar(poll, waiting="CKA: waiting"), poll["result"]
+        if result is None:
+            return no_update, no_update, not bar.polling, bar.value, bar.text
+        return view.cka_figure(result), False, True, 100, \
+            f"{result.n_images:,} images · {len(result.names_a)} × {len(result.names_b)} layers"
+
+    app.clientside_callback(
+        """function (click) {
+            var p = click && click.points && click.points[0];
+            var D = window.Deepling || {};
+            if (p && D.compareView && D.compareView.linked) D.compareView.linked.showLayers(p.y, p.x);
+            return window.dash_clientside.no_update;
+        }""",
+        Output("cmp-cka-sink", "children"), Input("cmp-cka-graph", "clickData"))
 
     app.clientside_callback(ClientsideFunction("deeplingCompare", "mount"),
                             Output("cmp-mounted", "children"), Input("cmp-payload", "data"))

@@ -76,13 +76,18 @@ def register(app, services) -> None:
                 training_view.network_figure(layers))
 
     @app.callback(Output("train-poll", "disabled", allow_duplicate=True),
+                  Output("train-poll", "interval"),
                   Input("train-run", "data"), prevent_initial_call=True)
     def start_polling(run):
         # once the watched run is in the store (a poll enabled in the same response as the
-        # store can read the store's old value at page load, and stop itself)
-        if run and runs.owns(run.get("run")) and run.get("seq") == 0:
-            return False
-        return no_update
+        # store can read the store's old value at page load, and stop itself). A watched
+        # run is polled a little less often: Dash drops a poll's answer when the next poll
+        # starts first, so on a busy server a run folder's bigger answers need the time.
+        if not run or run.get("seq") != 0:
+            return no_update, no_update
+        if runs.owns(run.get("run")):
+            return False, view.WATCH_POLL_MS
+        return no_update, training_view.POLL_MS
 
     @app.callback(Output("train-hist-layer", "options"), Output("train-hist-layer", "value"),
                   Input("train-run", "data"), State("train-hist-layer", "value"),

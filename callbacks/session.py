@@ -64,5 +64,5 @@ def register(app, services) -> None:
         """The first visit's predictions: progress, then the page (render_page above)."""
         if not job:
             return no_update, no_update, no_update, True
-        bar = progress_bar(services.jobs.status(job["key"]), done="done")
+        bar = progress_bar(services.poll(PREDICTIONS, job["key"]), done="done")
         return bar.value, bar.text, (job["key"] if bar.done else no_update), not bar.polling

@@ -142,3 +142,38 @@ def plot_robustness(curves, class_names=None, height: int = 360) -> go.Figure:
                       yaxis=dict(range=[0, 1], title="probability / accuracy"), height=height,
                       margin=dict(l=10, r=10, t=50, b=10), plot_bgcolor="white")
     return fig
+
+
+def plot_cka(result, height: int = 560) -> go.Figure:
+    """A CKA matrix as a heatmap: model A's layers up the rows, model B's along the columns."""
+    z = np.asarray(result.matrix, dtype=float)
+    fig = go.Figure(go.Heatmap(
+        z=z, x=list(result.names_b), y=list(result.names_a), zmin=0, zmax=1,
+        colorscale="Viridis", colorbar=dict(title="CKA"),
+        hovertemplate=f"{result.model_a}: %{{y}}<br>{result.model_b}: %{{x}}"
+                      "<br>CKA %{z:.3f}<extra></extra>"))
+    fig.update_layout(
+        title=f"Linear CKA, {result.n_images:,} images: {result.model_a} × {result.model_b}",
+        height=height, margin=dict(l=10, r=10, t=50, b=10),
+        xaxis=dict(title=result.model_b, tickangle=-45), yaxis=dict(title=result.model_a))
+    return fig
+
+
+def plot_label_errors(result, images, n: int = 12, class_names=None, height: int = 300) -> go.Figure:
+    """The ``n`` most suspicious images, each captioned "given → predicted" and its score."""
+    top = list(result.order[:n])
+    cols = max(1, min(6, len(top)))
+    rows = max(1, -(-len(top) // cols))
+    fig = make_subplots(rows=rows, cols=cols, horizontal_spacing=0.01, vertical_spacing=0.12,
+                        subplot_titles=[
+                            f"#{i}: {_name(int(result.labels[i]), class_names)} → "
+                            f"{_name(int(result.predicted[i]), class_names)} ({result.score[i]:.2f})"
+                            for i in top])
+    for j, i in enumerate(top):
+        fig.add_trace(go.Image(z=_rgb(images[i]), hoverinfo="skip"), row=j // cols + 1, col=j % cols + 1)
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    fig.update_annotations(font_size=10)
+    fig.update_layout(title="Suspicious labels: given → predicted (label-error score)",
+                      height=height * rows, margin=dict(l=10, r=10, t=60, b=10))
+    return fig

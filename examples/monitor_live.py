@@ -36,7 +36,11 @@ def train(folder: str, epochs: int, images: int, seed: int = 0) -> None:
     from deepling.keras import Monitor
     from deepling.models.demo import build_demo_model
 
-    train_set, test_set = load_cifar10("train"), load_cifar10("test")
+    from deepling.service.paths import cache_dir
+
+    # decoded once into Deepling's cache (as the app does), not at every start
+    train_set = load_cifar10("train", cache_dir=cache_dir("datasets"))
+    test_set = load_cifar10("test", cache_dir=cache_dir("datasets"))
     rng = np.random.default_rng(seed)
     pick = rng.choice(len(train_set), images, replace=False)
     x, y = train_set.images[pick], train_set.labels[pick]
@@ -118,6 +122,7 @@ def shots(page: str, url: str, folder: Path, out: Path, trainer, epochs: int) ->
 
     out.mkdir(parents=True, exist_ok=True)
     driver = make_driver(window_size=(1400, 2600))
+    driver.set_script_timeout(300)  # a busy machine: the page may answer slowly
     try:
         driver.get(page)
         wait_for(driver, "return document.querySelector('#training-card') !== null", 240, "page")

@@ -71,6 +71,51 @@ def test_two_models_side_by_side_with_one_slider(compare_app):
         driver.execute_script("arguments[0].click()", tile)
         wait_for(driver, f"return document.getElementById('focus-image').innerText.includes('#{index}')",
                  timeout=60, message="the clicked image in focus")
+
+        # CKA of every layer pair: the heatmap; a click on a cell shows those two layers
+        wait_for(driver, "return !document.getElementById('cmp-cka-wrap').hidden", timeout=180,
+                 message="the CKA heatmap")
+        names_a, names_b, z = driver.execute_script("""const g = document.querySelector(
+            '#cmp-cka-graph .js-plotly-plot'); const t = g.data[0]; return [t.y, t.x, t.z]""")
+        z = np.array(z, dtype=float)
+        assert z.shape == (len(names_a), len(names_b)) and len(names_b) > len(names_a) > 3
+        assert np.nanmax(z) <= 1.05 and z[0, 0] > 0.9  # the input against the input
+        driver.execute_script("""const g = document.querySelector('#cmp-cka-graph .js-plotly-plot');
+            g.emit('plotly_click', {points: [{x: arguments[1], y: arguments[0]}]});""",
+                              names_a[-3], names_b[1])
+        wait_for(driver, f"""const l = window.Deepling.compareView.linked;
+            return l.data[0].layers[Math.round(l.scatters[0].getLayer())].name === '{names_a[-3]}'
+                && l.data[1].layers[Math.round(l.scatters[1].getLayer())].name === '{names_b[1]}'""",
+                 timeout=30, message="the clicked cell's layers side by side")
+        assert console_errors(driver) == []
+    finally:
+        quit_driver(driver)
+
+
+def test_suspicious_labels(compare_app):
+    """The data card ranks the labels; rows mark, focus, export and animate."""
+    driver = make_driver()
+    try:
+        driver.get(compare_app + "/")
+        run = wait_for(driver, "return document.getElementById('sus-run')", timeout=180)
+        driver.execute_script("arguments[0].scrollIntoView(); arguments[0].click()", run)
+        wait_for(driver, "return document.querySelectorAll('.dl-sus-row').length >= 10", timeout=180,
+                 message="ranked rows")
+        first = driver.find_element("css selector", ".dl-sus-row")
+        index = json.loads(first.get_attribute("id"))["index"]
+        assert len(first.find_elements("css selector", ".dl-sus-neighbour")) == 10
+        wrong = driver.find_element("css selector", "[id*=sus-mark-wrong]")
+        driver.execute_script("arguments[0].click()", wrong)
+        wait_for(driver, "return document.getElementById('sus-status').innerText.includes('1 marked (1 wrong)')",
+                 timeout=30, message="the mark counted")
+        tile = driver.find_element("css selector", "[id*=sus-tile]")
+        driver.execute_script("arguments[0].click()", tile)
+        wait_for(driver, f"return document.getElementById('focus-image').innerText.includes('#{index}')",
+                 timeout=60, message="the suspicious image in focus")
+        animate = driver.find_element("css selector", "[id*=sus-animate]")
+        driver.execute_script("arguments[0].click()", animate)
+        wait_for(driver, "return window.location.search.includes('mode=indices')", timeout=30,
+                 message="the selection sent to the layer animation")
         assert console_errors(driver) == []
     finally:
         quit_driver(driver)

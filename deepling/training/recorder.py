@@ -33,10 +33,27 @@ class DeltaRecorder:
 
         self.writer = RunWriter(folder, {"source": "deepling training", **header}, max_snapshots=0)
         names = [layer["name"] for layer in header.get("layers", [])]
-        self.probe = ProbeStep(model, probe[0][:32], probe[1][:32], layers=names or None)
+        try:
+            self.probe = ProbeStep(model, probe[0][:32], probe[1][:32], layers=names or None)
+        except (AttributeError, ValueError, TypeError):
+            self.probe = None  # a model without a graph to probe: records without histograms
         self.step = 0
 
     def __call__(self, delta: dict) -> None:
+        """Record ``delta``; a failure here (a full disk, a model the probe cannot take) turns
+        the recorder off with a warning and never stops the training run."""
+        if self.writer is None:
+            return
+        try:
+            self._record(delta)
+        except Exception as exc:  # noqa: BLE001 - the run matters more than its records
+            import warnings
+
+            warnings.warn(f"training records turned off: {exc}")
+            self.writer.close()
+            self.writer = None
+
+    def _record(self, delta: dict) -> None:
         records = []
         if "batches" in delta:
             b = delta["batches"]
@@ -63,6 +80,8 @@ class DeltaRecorder:
     def _probe(self, epoch: int, at: str) -> None:
         from deepling.training.probe import gradient_flags
 
+        if self.probe is None:
+            return
         r = self.probe()
         self.writer.append({
             "kind": "probe", "at": at, "step": self.step, "epoch": epoch, "loss": r["loss"],

@@ -146,12 +146,20 @@ def report(argv=None) -> int:
     def work(a, workspace, progress):
         from deepling.web.report import write_report
 
-        size = write_report(a.out, workspace, progress=progress)
+        compare = None
+        if a.compare:  # a second model: the report gets the CKA of their layers
+            from deepling.models import load_model_file
+
+            compare, _ = workspace.register(load_model_file(a.compare))
+        size = write_report(a.out, workspace, compare=compare, progress=progress)
         return f"Wrote {a.out}: {size / 1e6:.2f} MB; it opens in any browser, offline (file://)"
 
     return _offline_tool(argv, "deepling report",
                          "Write an offline HTML report (opens from file://, no server).", work,
-                         {"--out": dict(default="report.html", help="where to write it (default report.html)")})
+                         {"--out": dict(default="report.html", help="where to write it (default report.html)"),
+                          "--compare": dict(default=None, metavar="MODEL",
+                                            help="a second .keras/.h5 model: add the CKA of "
+                                                 "every layer pair of the two models")})
 
 
 def precompute(argv=None) -> int:

@@ -31,10 +31,12 @@ RANKING_SIZE = 200  # images for the attribution methods' ranking (the testing v
 
 def build_report(workspace, model_id=None, data_id=None, *, choice=None,
                  robustness_size: int = ROBUSTNESS_SIZE, ranking_size: int = RANKING_SIZE,
-                 progress=None) -> str:
+                 compare=None, progress=None) -> str:
     """The report's HTML for a model and dataset of ``workspace``.
 
-    ``progress(fraction, message)`` is called as each part is computed.
+    ``compare``: a second model's id; the report then has the CKA heatmap of every layer
+    of the model against every layer of that one. ``progress(fraction, message)`` is
+    called as each part is computed.
     """
     from deepling.methods import adversarial_strip, gradcam
     from deepling.evaluation import confusion_matrix
@@ -88,13 +90,19 @@ def build_report(workspace, model_id=None, data_id=None, *, choice=None,
     ranking = ranking_from_arrays(run_ranking(
         workspace, model_id, data_id, ranking_size,
         progress=lambda f, m: report(0.84 + 0.14 * f, f"ranking the attribution methods: {m}")))
+    similarity = None
+    if compare:
+        from deepling.service.similarity import compute_cka
+
+        report(0.98, "CKA between the two models' layers")
+        similarity = compute_cka(workspace, model_id, compare, data_id)
     report(0.98, "writing the page")
     page = _page(
         title=f"Deepling report: {adapter.name} on {ds.origin}",
         model=adapter.name, data=ds.origin, n=int(labelled.sum()), accuracy=accuracy,
         payload=payload, atlas=_atlas(ds.images[indices], len(indices)),
         cm=cm, names=names, strips=strips, cams=cams, images=ds.images, labels=ds.labels,
-        preds=preds, robustness=robustness, ranking=ranking)
+        preds=preds, robustness=robustness, ranking=ranking, similarity=similarity)
     report(1.0, "done")
     return page
 
@@ -139,7 +147,7 @@ def _atlas(images: np.ndarray, n: int) -> str:
 
 # --- the page -------------------------------------------------------------------------------
 def _page(*, title, model, data, n, accuracy, payload, atlas, cm, names,
-          strips, cams, images, labels, preds, robustness, ranking=None) -> str:
+          strips, cams, images, labels, preds, robustness, ranking=None, similarity=None) -> str:
     from deepling.web.app import ASSETS
     from deepling.web.views.heatmaps import strip_picture
     from deepling.web.views.testing import overlay
@@ -169,8 +177,33 @@ def _page(*, title, model, data, n, accuracy, payload, atlas, cm, names,
         generated=time.strftime("%Y-%m-%d %H:%M"), n_points=payload["n"], n_layers=payload["nLayers"],
         legend=legend, confusion=_confusion_table(cm, names), per_class=_per_class(cm, names),
         strips=strip_html, cams=cam_html, robustness=_robustness_svg(robustness),
-        robustness_n=robustness["n"], ranking=_ranking_table(ranking),
+        robustness_n=robustness["n"], ranking=_ranking_table(ranking), cka=_cka_table(similarity),
         data_json=data_json, scripts=scripts, style=_STYLE, glue=_GLUE)
+
+
+def _cka_table(result) -> str:
+    """Linear CKA of every layer pair as a coloured table (no script: it prints too)."""
+    if result is None:
+        return ""
+    e = html.escape
+
+    def colour(v):
+        if v != v:
+            return "#eee"
+        v = min(max(float(v), 0.0), 1.0)
+        return f"rgb({round(247 - 200 * v)},{round(251 - 150 * v)},{round(255 - 100 * v)})"
+
+    head = "".join(f'<th class="rot"><span>{e(b)}</span></th>' for b in result.names_b)
+    rows = "".join(
+        f'<tr><th>{e(a)}</th>' + "".join(
+            f'<td style="background:{colour(v)};color:{"#fff" if v == v and v > 0.6 else "#222"}" '
+            f'title="{e(a)} · {e(b)}: {v:.2f}">{"" if v != v else f"{v:.2f}"[1:] if v < 1 else "1"}</td>'
+            for b, v in zip(result.names_b, row)) + "</tr>"
+        for a, row in zip(result.names_a, result.matrix))
+    return (f'<section id="cka"><h2>Which layers represent the same thing: linear CKA, '
+            f'{result.n_images:,} images</h2><p class="muted">rows: {e(result.model_a)} · columns: '
+            f'{e(result.model_b)} · 1 = the same representation up to rotation and scale</p>'
+            f'<table class="cm cka"><tr><th></th>{head}</tr>{rows}</table></section>')
 
 
 def _ranking_table(ranking) -> str:
@@ -271,7 +304,7 @@ border:1px solid #dde1e6;border-radius:6px;padding:6px 8px;font-size:12px;box-sh
 button{border:1px solid #0d6efd;background:#fff;color:#0d6efd;border-radius:5px;padding:2px 12px;font-size:15px;cursor:pointer}
 .chip{display:inline-flex;align-items:center;gap:4px;margin:0 8px 4px 0;font-size:12px}
 .chip i{width:10px;height:10px;border-radius:50%;display:inline-block}
-table.cm{border-collapse:collapse;font-size:12px}table.cm td{width:40px;height:30px;text-align:center;border:1px solid #fff}
+table.cm{border-collapse:collapse;font-size:12px}table.cka td{width:26px;height:18px;font-size:9px}table.cm td{width:40px;height:30px;text-align:center;border:1px solid #fff}
 table.cm th{font-weight:500;text-align:right;padding-right:6px}th.rot{height:70px;vertical-align:bottom;text-align:left}
 th.rot span{display:inline-block;transform:rotate(-45deg);transform-origin:left bottom;white-space:nowrap;width:30px}
 th.corner{font-size:11px;color:#6c757d;vertical-align:bottom}
@@ -344,6 +377,7 @@ a misclassified image.</p>
 log-probability) until the model takes it for the class it most often confuses it with; beneath each frame the
 change, on one shared scale.</p>{strips}</section>
 <section id="gradcam"><h2>Grad-CAM on the most confidently misclassified images</h2>{cams}</section>
+{cka}
 <section id="robustness"><h2>Robustness on {robustness_n} images</h2>
 <p class="muted">Accuracy (solid) and mean probability of the true class (dotted) as each augmentation grows.</p>
 {robustness}</section>

@@ -78,14 +78,46 @@ def layout(ctx) -> html.Div:
                  html.Div(id="cmp-only-b-title", className="small fw-semibold mb-1"),
                  html.Div(id="cmp-only-b", className="dl-grid")], lg=7),
     ], className="mt-2")
+    similarity = html.Div([
+        html.Div([html.Span("Which layers represent the same thing", className="fw-semibold"),
+                  html.Span("linear CKA of every layer of A with every layer of B, 2,000 images · "
+                            "click a cell to show those two layers side by side above",
+                            className="text-muted ms-2")], className="small mt-3 mb-1"),
+        html.Div([dbc.Progress(id="cmp-cka-progress", value=0, style={"height": "4px", "width": "12rem"}),
+                  html.Span(id="cmp-cka-status", className="small text-muted")],
+                 className="d-flex align-items-center gap-2"),
+        html.Div(dcc.Graph(id="cmp-cka-graph", config={"displayModeBar": False},
+                           figure={"data": [], "layout": {"height": 10}}),
+                 id="cmp-cka-wrap", hidden=True),
+        html.Div(id="cmp-cka-sink", hidden=True),
+        dcc.Store(id="cmp-cka-job"), dcc.Interval(id="cmp-cka-poll", interval=500, disabled=True),
+    ])
     stores = [dcc.Store(id="cmp-request"), dcc.Store(id="cmp-payload"),
               dcc.Interval(id="cmp-poll", interval=400, disabled=True),
               html.Div(id="cmp-mounted", hidden=True)]
     help_text = html.Span("one slider drives both · click an image to focus it",
                           className="small text-muted")
     return card("Compare two models on the same images",
-                [controls, progress, animations, matrices, rest, *stores], "compare-card",
+                [controls, progress, animations, similarity, matrices, rest, *stores], "compare-card",
                 extra=help_text)
+
+
+def cka_figure(result, height: int | None = None) -> go.Figure:
+    """The CKA heatmap: A's layers down the rows (input at the top), B's along the columns."""
+    z = [[None if v != v else round(float(v), 3) for v in row] for row in result.matrix]
+    n_a, n_b = len(result.names_a), len(result.names_b)
+    fig = go.Figure(go.Heatmap(
+        z=z, x=list(result.names_b), y=list(result.names_a), zmin=0, zmax=1, colorscale="Viridis",
+        xgap=1, ygap=1, colorbar=dict(title=dict(text="CKA", font=dict(size=10)), thickness=10),
+        hovertemplate="A %{y} · B %{x}<br>CKA <b>%{z:.2f}</b><br>click: show both<extra></extra>"))
+    fig.update_layout(
+        height=height or max(260, 18 * n_a + 110), margin=dict(l=8, r=8, t=8, b=8),
+        plot_bgcolor="white", paper_bgcolor="white",
+        xaxis=dict(type="category", title=dict(text=f"B · {result.model_b}", font=dict(size=11)),
+                   tickangle=-45, tickfont=dict(size=9), fixedrange=True),
+        yaxis=dict(type="category", title=dict(text=f"A · {result.model_a}", font=dict(size=11)),
+                   autorange="reversed", tickfont=dict(size=9), fixedrange=True))
+    return fig
 
 
 def graph(figure: go.Figure) -> dcc.Graph:

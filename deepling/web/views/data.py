@@ -14,6 +14,7 @@ from dash import dcc, html
 
 from deepling.evaluation import Scores, scores
 from deepling.web.views.common import card, class_color, note_list
+from deepling.web.views import suspicious
 from deepling.web.views.figures import per_class_accuracy
 
 GRID_SIZE = 60
@@ -81,6 +82,7 @@ def layout(ctx) -> object:
         html.Div(id="data-grid-count", className="small fw-semibold mb-1"),
         html.Div(id="data-grid", className="dl-grid dl-data-grid"),
         html.Div(id="data-focus-sink", hidden=True),
+        suspicious.section(),
     ]
     extra = dbc.Badge(accuracy_text(s) if comparable else
                       ("no labels" if not labelled else "labels ≠ outputs: no accuracy"),
