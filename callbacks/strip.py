@@ -42,7 +42,8 @@ def register(app, services) -> None:
             return no_update, no_update
         raw = base64.b64decode(contents.split(",", 1)[-1])
         try:
-            return service.picture_from_upload(workspace.model(rendered["model"]), raw, filename), ""
+            return service.picture_from_upload(workspace.model(rendered["model"]), raw, filename,
+                                               workspace.uploads.limits.max_image_pixels), ""
         except ImageDecodeError as exc:
             return no_update, f"{filename}: {exc.reason}; choose a PNG, JPEG or other image file."
 

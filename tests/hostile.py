@@ -311,3 +311,44 @@ def lying_zip(path: Path, real: int = 8 << 20, declared: int = 1000) -> Path:
     end = struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, 1, 1, len(central), len(local) + len(packed), 0)
     path.write_bytes(local + packed + central + end)
     return path
+
+
+# --- hostile names (stored XSS) ------------------------------------------------------------------
+# Ten class names, each an attempt to become markup or script wherever a view shows it.
+HOSTILE_NAMES = (
+    '<img src=x onerror="window.__xss.push(1)">',
+    '"><svg onload="window.__xss.push(2)">',
+    "'-window.__xss.push(3)-'",
+    "javascript:window.__xss.push(4)",
+    "</script><script>window.__xss.push(5)</script>",
+    "\u202egpj.exe\u202c right-to-left",
+    "${window.__xss.push(6)} {{7*7}}",
+    "🙂🔥 émoji ✓",
+    '<b onmouseover="window.__xss.push(7)">bold</b>',
+    "A" * 10_000 + "<i>long</i>",
+)
+
+
+def hostile_names_npz(path, per_class: int = 3, seed: int = 0):
+    """``per_class`` random 32×32×3 images of each of :data:`HOSTILE_NAMES`."""
+    rng = np.random.default_rng(seed)
+    n = per_class * len(HOSTILE_NAMES)
+    np.savez(path, x=rng.integers(0, 256, (n, 32, 32, 3), dtype=np.uint8),
+             y=np.arange(n) % len(HOSTILE_NAMES), class_names=np.array(HOSTILE_NAMES))
+    return path
+
+
+def hostile_folders_zip(path, per_class: int = 2):
+    """An image-folder zip whose class folders are named like markup (a file-system name
+    cannot hold the 10 kB one or a slash)."""
+    from PIL import Image
+
+    rng = np.random.default_rng(1)
+    with zipfile.ZipFile(path, "w") as zf:
+        for name in HOSTILE_NAMES[:9]:
+            folder = name.replace("/", "∕")
+            for i in range(per_class):
+                buf = io.BytesIO()
+                Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(buf, "PNG")
+                zf.writestr(f"{folder}/{i}.png", buf.getvalue())
+    return path

@@ -62,7 +62,7 @@ def params_of(name, snapshots, long=False):
         "neurons": md,
         "shape_workshop": {"classes": [{"name": "circle"}, {"name": "square"}], "model": "mlp",
                            "start": "black", "step_size": 0.1, "epochs": 200 if long else 1, "seed": 0},
-        "class_image": {**md, "target": 3, "start": "gray", "steps": 2000 if long else 3,
+        "class_image": {**md, "target": 3, "start": "gray", "steps": 1000 if long else 3,
                         "step_size": 0.05, "jitter": 2, "tv_weight": 0.5},
         "training": {**md, "run": "rkinds" + ("long" if long else ""),
                      "config": {"subset": 2000 if long else 64, "epochs": 50 if long else 1,
@@ -202,7 +202,7 @@ def test_a_job_past_its_wall_time_stops_with_what_to_do(big, monkeypatch):
 
 def test_one_session_cannot_hold_the_pool(small):
     jobs = ThreadJobs(small.config.cache, small, KINDS, lanes={"jobs": 1}, max_session_jobs=2)
-    params = [{"model": "demo", "data": "default", "target": t, "steps": 2000} for t in range(4)]
+    params = [{"model": "demo", "data": "default", "target": t, "steps": 1000} for t in range(4)]
     with jobs._lock:  # nothing starts while they are submitted
         keys = [jobs.submit("class_image", p, owner="alice") for p in params[:2]]
         assert jobs.submit("class_image", params[0], owner="alice") == keys[0]  # joining is free

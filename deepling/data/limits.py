@@ -26,6 +26,7 @@ _ENV = {
     "max_decoded_bytes": ("DEEPLING_MAX_DECODED_MB", MB),
     "session_quota_bytes": ("DEEPLING_SESSION_QUOTA_MB", MB),
     "server_quota_bytes": ("DEEPLING_UPLOAD_QUOTA_MB", MB),
+    "address_quota_bytes": ("DEEPLING_ADDRESS_QUOTA_MB", MB),
     "upload_ttl_s": ("DEEPLING_UPLOAD_TTL_H", 3600),
     "max_json_bytes": ("DEEPLING_MAX_JSON_KB", 1 << 10),
     "max_callback_bytes": ("DEEPLING_MAX_CALLBACK_MB", MB),
@@ -60,8 +61,11 @@ class UploadLimits:
     max_decoded_bytes : int
         Decoded size of one dataset upload (images of a zip, arrays of an ``.npz``).
     session_quota_bytes, server_quota_bytes : int
-        Disk that one session's uploads (its cookie, else its address) and all uploads may
-        take, as stored.
+        Disk that one session's uploads (the server-issued session, or the signed-in user)
+        and all uploads may take, as stored.
+    address_quota_bytes : int
+        Disk that the uploads from one client address may take, whatever sessions it uses
+        (a client that drops its cookie for each upload gets a new session, not more disk).
     upload_ttl_s : float
         Uploads are removed this long after they were made.
     max_json_bytes : int
@@ -81,6 +85,7 @@ class UploadLimits:
     max_decoded_bytes: int = 1024 * MB
     session_quota_bytes: int = 4096 * MB
     server_quota_bytes: int = 20480 * MB
+    address_quota_bytes: int = 8192 * MB
     upload_ttl_s: float = 7 * 24 * 3600.0
     max_json_bytes: int = 64 << 10
     max_callback_bytes: int = 8 * MB

@@ -25,8 +25,13 @@ def focused_image(workspace, rendered: dict, focus, picture: dict | None = None)
     m, d = schema.identifier(rendered["model"], "model"), schema.identifier(rendered["data"], "data")
     if picture:
         h, w, c = workspace.model(m).input_shape
-        pixels = decode_image(base64.b64decode(picture["png"]), size=(h, w), channels=c)
-        return pixels, None, picture["name"]
+        if not isinstance(picture, dict) or not isinstance(picture.get("png"), str):
+            raise schema.InputError("The picture store must be {\"png\": <base64 PNG>, \"name\": ...}.")
+        # The store holds the picture at the model's input size (picture_from_upload made
+        # it): a larger one was forged, and is refused from its header before decoding.
+        pixels = decode_image(base64.b64decode(picture["png"], validate=True), size=(h, w),
+                              channels=c, max_pixels=max(h * w, 64 * 64))
+        return pixels, None, str(picture.get("name") or "picture")[:120]
     ds = workspace.dataset(m, d)
     i = min(schema.integer(focus or 0, "focus", 0, schema.MAX_INDEX), len(ds) - 1)
     label = int(ds.labels[i])
@@ -49,11 +54,12 @@ def is_identity(whatif: dict | None) -> bool:
     return not whatif or (not whatif.get("edits") and not whatif.get("fgsm"))
 
 
-def picture_from_upload(adapter, raw: bytes, filename: str | None) -> dict:
+def picture_from_upload(adapter, raw: bytes, filename: str | None, max_pixels: int | None = None) -> dict:
     """An uploaded picture, decoded to the model's input size, as the ``picture`` store
-    keeps it: ``{"png": base64 PNG, "name"}``; ImageDecodeError when it is no image."""
+    keeps it: ``{"png": base64 PNG, "name"}``; ImageDecodeError when it is no image or has
+    more than ``max_pixels`` (the uploads' ``DEEPLING_MAX_IMAGE_PIXELS``)."""
     h, w, c = adapter.input_shape
-    pixels = decode_image(raw, size=(h, w), channels=c)
+    pixels = decode_image(raw, size=(h, w), channels=c, max_pixels=max_pixels)
     return {"png": base64.b64encode(encode_png(pixels)).decode("ascii"),
             "name": filename or "uploaded picture"}
 

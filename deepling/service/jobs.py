@@ -41,6 +41,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from deepling.service import schema
 from deepling.service.cache import DISK_FULL_MESSAGE, is_disk_full
 from deepling.service.work import Busy, Cancelled, Kind, QueueFull, TimeLimit, Watch, alive, unknown_kind
 
@@ -97,7 +98,8 @@ class _Runner:
     def prepare(self, name: str, params: dict) -> tuple[Kind, dict, str]:
         """(kind, checked params, key): what :meth:`submit` starts, without starting it."""
         kind = self.kind(name)
-        params = kind.check(self.workspace, params)
+        # the caps of every kind (schema.task_params), then the kind's own normalising
+        params = kind.check(self.workspace, schema.task_params(kind.name, params))
         return kind, params, kind.key(self.workspace, params)
 
     def submit(self, name: str, params: dict, owner: str | None = None, key: str | None = None) -> str:

@@ -223,17 +223,147 @@ def strip_settings(steps, step_size, max_change, channel=None) -> dict:
             "channel": integer(channel or 0, "channel", 0, 1 << 16)}
 
 
+# --- every job kind's parameters (checked when a job is submitted, whatever path it came by) ---
+MAX_CLASS_IMAGE_STEPS = 1_000     # class image: gradient steps (the default is 200)
+MAX_WORKSHOP_EPOCHS = 200         # shape workshop (the default is 15)
+MAX_WORKSHOP_CLASSES = 12
+MAX_TRAIN_EPOCHS = 200            # live training
+MAX_BATCH = 1_024
+MIN_LEARNING_RATE, MAX_LEARNING_RATE = 1e-7, 1.0
+MAX_TRAIN_SUBSET = 100_000
+MAX_RETRAIN_ITERATIONS = 1_000
+MAX_TEXT = 200                    # a layer or class name
+SHAPE_PIXELS = 28 * 28
+
+TASK_FIELDS = {
+    "layer_sequence": ("model", "data", "choice"),
+    "epoch_sequence": ("model", "data", "choice", "layer", "snapshots"),
+    "predictions": ("model", "data"),
+    "neurons": ("model", "data"),
+    "robustness": ("model", "data", "size"),
+    "class_image": ("model", "data", "target", "start", "focus", "steps", "step_size", "jitter",
+                    "tv_weight"),
+    "shape_workshop": ("classes", "model", "start", "step_size", "epochs", "seed"),
+    "training": ("run", "model", "data", "config"),
+    "retrain": ("side", "model", "data", "indices", "iterations", "batch_size", "learning_rate"),
+    "attribution_ranking": ("model", "data", "size", "layer"),
+    "sanity_check": ("model", "data", "index", "methods", "layer"),
+    "cka": ("model_a", "model_b", "data"),
+    "label_errors": ("model", "data"),
+}
+
+
+def text(value, name: str, max_len: int = MAX_TEXT) -> str:
+    if not isinstance(value, str) or not 0 < len(value) <= max_len:
+        raise InputError(f"{name} must be a name of 1 to {max_len} characters; got {shown(value)}.")
+    return value
+
+
+def _optional(params: dict, key: str, check, *args):
+    if params.get(key) not in (None, ""):
+        params[key] = check(params[key], key.replace("_", " "), *args)
+
+
+def task_params(task: str, params) -> dict:
+    """``params`` of a job of kind ``task``, checked: every number within its cap, every id
+    an id, no unknown field. Called by the job runners' ``submit``, so a forged callback, an
+    HTTP request and a script all meet the same caps (:class:`InputError` otherwise)."""
+    params = dict(json_object(params, f"the {task} job's parameters", "{...}"))
+    if task not in TASK_FIELDS:
+        raise InputError(f"Unknown job kind {shown(task)}.")
+    known_fields(params, TASK_FIELDS[task], f"the fields of a {task} job")
+    for key in ("model", "data", "model_a", "model_b"):
+        if key in params and not (task == "shape_workshop" and key == "model"):
+            params[key] = identifier(params[key], key)
+    if task in ("layer_sequence", "epoch_sequence"):
+        choice = json_object(params.get("choice") or {}, "choice", PROJECTION_EXAMPLE)
+        if choice.get("count") not in (None, ""):
+            integer(choice["count"], "count", 1, MAX_IMAGES)
+        if choice.get("indices") is not None:
+            integers(choice["indices"], "indices", 0, MAX_INDEX, MAX_IMAGES)
+        if task == "epoch_sequence":
+            params["layer"] = text(params.get("layer"), "layer")
+            if not isinstance(params.get("snapshots"), list) or len(params["snapshots"]) > 1_000:
+                raise InputError("snapshots must be a list of at most 1,000 (label, file) pairs.")
+    elif task in ("attribution_ranking", "sanity_check"):
+        if task == "attribution_ranking":
+            params["size"] = integer(params.get("size"), "sample size", 1, MAX_ROBUSTNESS_IMAGES)
+        else:
+            params["index"] = integer(params.get("index"), "image", 0, MAX_INDEX)
+            methods = params.get("methods")
+            if not isinstance(methods, list) or len(methods) > 32:
+                raise InputError(f"methods must be a list of at most 32 method names; got {shown(methods)}.")
+            params["methods"] = [text(m, "method", 40) for m in methods]
+        if params.get("layer") not in (None, ""):
+            params["layer"] = text(params["layer"], "layer")
+    elif task == "robustness":
+        params["size"] = integer(params.get("size"), "sample size", 1, MAX_ROBUSTNESS_IMAGES)
+    elif task == "class_image":
+        target = params.get("target")
+        if isinstance(target, dict):
+            known_fields(target, ("layer", "channel"), '{"layer": "conv2b", "channel": 3}')
+            params["target"] = {"layer": text(target.get("layer"), "layer"),
+                                "channel": integer(target.get("channel"), "channel", 0, 1 << 16)}
+        else:
+            params["target"] = integer(target, "class", 0, MAX_CLASSES)
+        params["start"] = one_of(params.get("start") or "gray", "start",
+                                 ("gray", "black", "white", "noise", "blurred noise", "focus"))
+        _optional(params, "focus", integer, 0, MAX_INDEX)
+        _optional(params, "steps", integer, 1, MAX_CLASS_IMAGE_STEPS)
+        _optional(params, "step_size", number, 1e-6, 10.0)
+        _optional(params, "jitter", integer, 0, 16)
+        _optional(params, "tv_weight", number, 0.0, 100.0)
+    elif task == "shape_workshop":
+        classes = params.get("classes")
+        if not isinstance(classes, list) or not 2 <= len(classes) <= MAX_WORKSHOP_CLASSES:
+            raise InputError(f"classes must be a list of 2 to {MAX_WORKSHOP_CLASSES} shapes; "
+                             f"got {shown(classes)}.")
+        for c in classes:
+            c = json_object(c, "each class", '{"name": "circle"}')
+            known_fields(c, ("name", "pixels"), '{"name": "circle"}')
+            text(c.get("name"), "class name", 80)
+            if c.get("pixels") is not None and (not isinstance(c["pixels"], list)
+                                                 or len(c["pixels"]) > SHAPE_PIXELS):
+                raise InputError(f"pixels must be a list of {SHAPE_PIXELS} values.")
+        params["model"] = one_of(params.get("model") or "mlp", "model", ("mlp", "cnn"))
+        _optional(params, "step_size", number, 1e-6, 10.0)
+        _optional(params, "epochs", integer, 1, MAX_WORKSHOP_EPOCHS)
+        _optional(params, "seed", integer, 0, MAX_SEED)
+        if params.get("start") is not None:
+            text(params["start"], "start", 40)
+    elif task == "training":
+        text(params.get("run"), "run", 64)
+        config = dict(json_object(params.get("config") or {}, "the training settings",
+                                  '{"epochs": 5, "batch_size": 64, "learning_rate": 0.001}'))
+        known_fields(config, ("source", "subset", "epochs", "batch_size", "learning_rate",
+                              "optimizer", "validation", "seed"), '{"epochs": 5}')
+        _optional(config, "epochs", integer, 1, MAX_TRAIN_EPOCHS)
+        _optional(config, "batch_size", integer, 1, MAX_BATCH)
+        _optional(config, "learning_rate", number, MIN_LEARNING_RATE, MAX_LEARNING_RATE)
+        _optional(config, "subset", integer, 1, MAX_TRAIN_SUBSET)
+        _optional(config, "validation", integer, 0, MAX_TRAIN_SUBSET)
+        _optional(config, "seed", integer, 0, MAX_SEED)
+        if config.get("optimizer") not in (None, ""):
+            config["optimizer"] = one_of(str(config["optimizer"]).lower(), "optimizer",
+                                         ("adam", "adamw", "sgd", "rmsprop"))
+        if config.get("source") not in (None, ""):
+            config["source"] = one_of(config["source"], "source", ("demo", "copy"))
+        params["config"] = config
+    elif task == "retrain":
+        text(params.get("side"), "side", 64)
+        params["indices"] = integers(params.get("indices"), "indices", 0, MAX_INDEX, MAX_IMAGES)
+        if not params["indices"]:
+            raise InputError("Pick at least one image to retrain on.")
+        _optional(params, "iterations", integer, 1, MAX_RETRAIN_ITERATIONS)
+        _optional(params, "batch_size", integer, 1, MAX_BATCH)
+        _optional(params, "learning_rate", number, MIN_LEARNING_RATE, MAX_LEARNING_RATE)
+    return params
+
+
 # --- background work: each work kind's parameters (deepling/service/work.py) -----------------
 # Every kind's ``check`` reads its parameters through one of these before any key or job, so
 # a forged callback or API body gets the same caps as the page's controls.
-MAX_CLASS_IMAGE_STEPS = 2_000
-MAX_WORKSHOP_EPOCHS = 200
-MAX_WORKSHOP_CLASSES = 12
-MAX_TRAINING_EPOCHS = 200
-MAX_TRAINING_SUBSET = 60_000
-MAX_TRAINING_BATCH = 1_024
-MAX_LEARNING_RATE = 10.0
-MAX_RETRAIN_ITERATIONS = 1_000
+# (the caps are task_params' above; these also normalise, for the kinds' keys)
 MAX_RETRAIN_IMAGES = 10_000
 _RUN_ID = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
 
@@ -309,12 +439,12 @@ def training_config(config) -> dict:
     the defaults later."""
     config = json_object(config or {}, "the training settings", '{"epochs": 5, "batch_size": 64}')
     checks = {"source": lambda v: one_of(v, "source", ("demo", "copy")),
-              "subset": lambda v: integer(v, "training images", 1, MAX_TRAINING_SUBSET),
-              "epochs": lambda v: integer(v, "epochs", 1, MAX_TRAINING_EPOCHS),
-              "batch_size": lambda v: integer(v, "batch size", 1, MAX_TRAINING_BATCH),
-              "learning_rate": lambda v: number(v, "learning rate", 1e-8, MAX_LEARNING_RATE),
+              "subset": lambda v: integer(v, "training images", 1, MAX_TRAIN_SUBSET),
+              "epochs": lambda v: integer(v, "epochs", 1, MAX_TRAIN_EPOCHS),
+              "batch_size": lambda v: integer(v, "batch size", 1, MAX_BATCH),
+              "learning_rate": lambda v: number(v, "learning rate", MIN_LEARNING_RATE, MAX_LEARNING_RATE),
               "optimizer": lambda v: one_of(v, "optimizer", ("adam", "adamw", "sgd", "rmsprop")),
-              "validation": lambda v: integer(v, "validation images", 0, MAX_TRAINING_SUBSET),
+              "validation": lambda v: integer(v, "validation images", 0, MAX_TRAIN_SUBSET),
               "seed": lambda v: integer(v, "seed", 0, MAX_SEED)}
     known_fields(config, checks, '{"epochs": 5}')
     return {k: checks[k](v) for k, v in config.items() if v not in (None, "")}
@@ -331,6 +461,6 @@ def retrain_params(params) -> dict:
             "indices": integers(params.get("indices"), "picked images", 0, MAX_INDEX,
                                 max_len=MAX_RETRAIN_IMAGES),
             "iterations": integer(params.get("iterations", 30), "iterations", 1, MAX_RETRAIN_ITERATIONS),
-            "batch_size": integer(params.get("batch_size", 64), "batch size", 1, MAX_TRAINING_BATCH),
-            "learning_rate": number(params.get("learning_rate", 5e-4), "learning rate", 1e-8,
+            "batch_size": integer(params.get("batch_size", 64), "batch size", 1, MAX_BATCH),
+            "learning_rate": number(params.get("learning_rate", 5e-4), "learning rate", MIN_LEARNING_RATE,
                                     MAX_LEARNING_RATE)}

@@ -283,7 +283,10 @@ class TrainingService:
               owner: str | None = None) -> str:
         """Register a run and submit its job; InputError for settings out of range,
         :class:`TrainingBusy` when the session or the server has a run going."""
-        config = schema.training_config({k: config[k] for k in DEFAULTS if config.get(k) not in (None, "")})
+        config = {k: config[k] for k in DEFAULTS if config.get(k) not in (None, "")}
+        # capped before a run is registered (schema.task_params; a refused one leaves no run)
+        config = schema.training_config(schema.task_params("training", {"run": "new", "model": model_id, "data": data_id,
+                                                                        "config": config})["config"])
         run_id = self.store.create(session, {"model": model_id, "data": data_id, "config": config},
                                    self.max_runs)
         try:

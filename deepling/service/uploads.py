@@ -7,9 +7,10 @@ its content hash is recorded, so reopening it later skips the worker but still i
 it, and a file changed on disk is vetted again. Datasets are stored converted, as an
 ``.npz`` of plain arrays, whatever the user sent (zip, npz).
 
-Uploads cost disk, so each has an owner (the session's cookie, else the client's address)
-and a size in its ``meta.json``: a session and the server each have a quota, and uploads
-expire (``DEEPLING_SESSION_QUOTA_MB``, ``DEEPLING_UPLOAD_QUOTA_MB``, ``DEEPLING_UPLOAD_TTL_H``).
+Uploads cost disk, so each has an owner (the server-issued session and the client's
+address, or the signed-in user) and a size in its ``meta.json``: a session, an address and
+the server each have a quota, and uploads expire (``DEEPLING_SESSION_QUOTA_MB``,
+``DEEPLING_ADDRESS_QUOTA_MB``, ``DEEPLING_UPLOAD_QUOTA_MB``, ``DEEPLING_UPLOAD_TTL_H``).
 Everything is written under a temporary name and renamed; a failed upload (a full disk
 among others) leaves no file behind.
 """
@@ -170,13 +171,15 @@ class UploadStore:
 
         name = safe_filename(filename, "data" + tmp.suffix)
         try:
-            if tmp.suffix.lower() == ".zip":
-                ds = load_image_zip(tmp, limits=self.limits)
-            else:
-                ds = load_npz(tmp, origin=name, limits=self.limits)
+            with self._workers:  # decoding is bounded like vetting: two at a time by default
+                if tmp.suffix.lower() == ".zip":
+                    ds = load_image_zip(tmp, limits=self.limits)
+                else:
+                    ds = load_npz(tmp, origin=name, limits=self.limits)
         finally:
             _discard(tmp)
-        ds = Dataset(ds.images, ds.labels, ds.class_names, name, ds.notes)
+        names, notes = display_names(ds.class_names)
+        ds = Dataset(ds.images, ds.labels, names, name, ds.notes + notes)
         upload_id, summary = self.save_dataset(ds, owner)
         return upload_id, ds, summary
 
@@ -237,18 +240,32 @@ class UploadStore:
                     continue
 
     def check_quota(self, owner: str, adding: int = 0) -> None:
-        """UploadError 507 when the upload would take the session or the server past its quota."""
-        used_by_owner = used = 0
+        """UploadError 507 when the upload would take the session (or signed-in user), the
+        client's address or the server past its quota.
+
+        ``owner`` is ``"s:<session>|a:<address>"`` (each part a hash), ``"user:<name>"``, or
+        any other string (counted as one session)."""
+        parts = _owner_parts(owner)
+        used = used_by_session = used_by_address = 0
         for _, meta in self._metas():
-            used += meta.get("bytes", 0)
-            used_by_owner += meta.get("bytes", 0) if meta.get("owner") == owner else 0
+            size = meta.get("bytes", 0)
+            used += size
+            theirs = _owner_parts(meta.get("owner", ""))
+            used_by_session += size if theirs["s"] == parts["s"] else 0
+            used_by_address += size if parts["a"] and theirs["a"] == parts["a"] else 0
         lim, mb, hours = self.limits, 1 << 20, self.limits.upload_ttl_s / 3600
-        if used_by_owner + adding > lim.session_quota_bytes:
+        if used_by_session + adding > lim.session_quota_bytes:
             raise UploadError(
-                f"This session's uploads take {used_by_owner / mb:,.0f} MB of its "
+                f"This session's uploads take {used_by_session / mb:,.0f} MB of its "
                 f"{lim.session_quota_bytes / mb:,.0f} MB quota (DEEPLING_SESSION_QUOTA_MB); "
                 f"uploads are removed {hours:g} hours after they are made. Upload a smaller file "
                 "or ask the server's operator to raise the quota.", 507)
+        if used_by_address + adding > lim.address_quota_bytes:
+            raise UploadError(
+                f"Uploads from your address take {used_by_address / mb:,.0f} MB of its "
+                f"{lim.address_quota_bytes / mb:,.0f} MB quota (DEEPLING_ADDRESS_QUOTA_MB), "
+                f"whatever the session; they are removed {hours:g} hours after they are made. "
+                "Sign in (if the server offers it) or ask the operator to raise the quota.", 507)
         if used + adding > lim.server_quota_bytes:
             raise UploadError(
                 f"The server's uploads take {used / mb:,.0f} MB of its "
@@ -295,6 +312,18 @@ class UploadStore:
         return json.loads(path.read_text())
 
 
+MAX_NAME_CHARS = 120
+
+
+def display_names(names) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Class names cut to :data:`MAX_NAME_CHARS` (a 10 kB name would stretch every legend,
+    axis and tooltip of every viewer's page); (names, notes saying what was cut)."""
+    cut = tuple(n if len(n) <= MAX_NAME_CHARS else n[:MAX_NAME_CHARS - 1] + "…" for n in map(str, names))
+    n_cut = sum(a != b for a, b in zip(cut, map(str, names)))
+    return cut, ((f"{n_cut} class name(s) longer than {MAX_NAME_CHARS} characters were cut.",)
+                 if n_cut else ())
+
+
 def describe_model(adapter: ModelAdapter) -> dict:
     s = model_summary(adapter.model)
     return {"name": adapter.name, "input_shape": list(s["input_shape"]),
@@ -306,6 +335,13 @@ def describe_model(adapter: ModelAdapter) -> dict:
 def describe_dataset(ds: Dataset) -> dict:
     return {"name": ds.origin, "images": len(ds), "image_shape": list(ds.image_shape),
             "classes": list(ds.class_names), "labelled": ds.labelled, "notes": list(ds.notes)}
+
+
+def _owner_parts(owner: str) -> dict:
+    """``"s:<x>|a:<y>"`` → {"s": "s:<x>", "a": "<y>"}; a signed-in user or a plain string is
+    a session with no address part."""
+    session, _, address = str(owner).partition("|a:")
+    return {"s": session, "a": address}
 
 
 def _discard(tmp: Path) -> None:

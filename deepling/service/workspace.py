@@ -100,6 +100,12 @@ class Workspace:
         self.model(model_id), self.raw_dataset(data_id)  # known ids, uploads not expired
         return self._memo(("fitted", model_id, data_id), lambda: self._fit(model_id, data_id))
 
+    def is_loaded(self, model_id: str | None = None, data_id: str | None = None) -> bool:
+        """Whether :meth:`dataset` answers from memory (no file read, no decoding)."""
+        model_id, data_id = model_id or self.default_model_id, data_id or self.default_data_id
+        with self._lock:
+            return ("fitted", model_id, data_id) in self._loaded
+
     def train_dataset(self, model_id: str | None = None, data_id: str | None = None) -> Dataset | None:
         """The data's training split fitted to the model (CIFAR-10's 50,000 training images,
         a folder's ``train/``); None where the data has no other split than the one shown."""

@@ -21,9 +21,9 @@ before they are read.
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import secrets
+import os
+import threading
 
 from flask import Response, jsonify, request
 from werkzeug.exceptions import HTTPException
@@ -41,7 +41,6 @@ from deepling.service.uploads import DATA_SUFFIXES, UploadError
 
 log = logging.getLogger("deepling.web.api")
 
-SESSION_COOKIE = "deepling_sid"
 UPLOAD_ROUTES = ("/api/models", "/api/datasets")
 CALLBACK_PREFIX = "/_dash-update-component"
 
@@ -63,6 +62,11 @@ def register_api(server, services) -> None:
                                              content_length)
 
     server.request_class = SpoolingRequest
+    # Uploads and cold dataset loads hold a request thread for seconds (the vetting and
+    # decoding itself runs at most two at a time, UploadStore): at most this many such
+    # requests at once, fewer than the server's threads (DEEPLING_THREADS, 32), so the
+    # others stay free for pages and /health; one more gets 503 and Retry-After.
+    heavy = threading.BoundedSemaphore(int(os.environ.get("DEEPLING_MAX_HEAVY_REQUESTS", 24)))
 
     @server.before_request
     def bound_body():
@@ -74,15 +78,6 @@ def register_api(server, services) -> None:
         else:
             request.max_content_length = limits.max_json_bytes
 
-    @server.after_request
-    def session_cookie(resp):
-        # Uploads are counted against a session's quota: the browser's tab group keeps a
-        # random cookie; a pipeline without cookies is counted by its address.
-        if SESSION_COOKIE not in request.cookies and request.path in ("/", *UPLOAD_ROUTES):
-            resp.set_cookie(SESSION_COOKIE, secrets.token_urlsafe(16), httponly=True,
-                            samesite="Lax", max_age=int(limits.upload_ttl_s))
-        return resp
-
     @server.route("/health")
     def health():
         return jsonify(status="ok", version=__version__, model=workspace.model().name,
@@ -91,11 +86,11 @@ def register_api(server, services) -> None:
 
     @server.route("/api/models", methods=["POST"])
     def upload_model():
-        return _upload(workspace, MODEL_SUFFIXES, workspace.add_model, "model")
+        return _upload(workspace, MODEL_SUFFIXES, workspace.add_model, "model", heavy)
 
     @server.route("/api/datasets", methods=["POST"])
     def upload_dataset():
-        return _upload(workspace, DATA_SUFFIXES, workspace.add_dataset, "data")
+        return _upload(workspace, DATA_SUFFIXES, workspace.add_dataset, "data", heavy)
 
     @server.route("/api/projections", methods=["POST"])
     def submit_projection():
@@ -103,7 +98,16 @@ def register_api(server, services) -> None:
         body = schema.projection_body(_json_body())
         model_id = body.pop("model", None) or workspace.default_model_id
         data_id = body.pop("data", None) or workspace.default_data_id
-        submitted = projections.submit(model_id, data_id, body, services.owner())
+        if workspace.is_loaded(model_id, data_id):
+            submitted = projections.submit(model_id, data_id, body, services.owner())
+        else:  # a cold load (e.g. all 60,000 images of default@all): bounded like uploads
+            if not heavy.acquire(blocking=False):
+                return _busy("The server is loading other data and uploads; send the same "
+                             "request again in a few seconds.")
+            try:
+                submitted = projections.submit(model_id, data_id, body, services.owner())
+            finally:
+                heavy.release()
         status = _status_json(submitted)
         return _respond({"model": model_id, "data": data_id, "choice": submitted.choice, **status},
                         202, status["status_url"])
@@ -204,6 +208,17 @@ def register_api(server, services) -> None:
             return _error(f"{exc.name}: {exc.description}", exc.code or 500)
         if is_disk_full(exc):
             return _error(DISK_FULL_MESSAGE, 507)
+        if isinstance(exc, RecursionError):
+            return _error("The request is nested too deeply; send a flat JSON object.", 400)
+        if request.path.startswith("/_dash-component-suites/"):  # no such package or file
+            return _error("No such script or style of the app.", 404)
+        if request.path.startswith(CALLBACK_PREFIX) and isinstance(
+                exc, (KeyError, TypeError, ValueError, IndexError, AttributeError)):
+            # raised by Dash itself while reading a malformed callback body (the callback's
+            # own errors go to deepling.web.errors and the banner)
+            log.info("malformed callback request: %r", exc)
+            return _error("The callback request is malformed: it does not match the page's "
+                          "callbacks. Reload the page.", 400)
         log.exception("unexpected error on %s", request.path)
         return _error("The server failed on this request; it is logged. Try again, and report "
                       "it if it keeps happening.", 500)
@@ -225,27 +240,50 @@ def job_owner() -> str | None:
     """Who the current request's background work counts against (:class:`Services`'
     ``owner``): its session, or ``addr:…`` for a client without one; None outside a request
     (the server's own work, such as the warm-up)."""
-    from flask import has_request_context
+    from flask import current_app, has_request_context
 
     from deepling.service.jobs import ADDRESS_OWNER
 
     if not has_request_context():
         return None
-    return ("" if request.cookies.get(SESSION_COOKIE) else ADDRESS_OWNER) + session_owner()
+    owner = session_owner()
+    session_cookie = current_app.config.get("SESSION_COOKIE_NAME") or "session"
+    if owner.startswith("user:") or request.cookies.get(session_cookie):
+        return owner  # a signed-in user, or a browser keeping its session
+    return ADDRESS_OWNER + (request.remote_addr or "?")  # a fresh session per request: its address
 
 
 def session_owner() -> str:
-    """Who an upload counts against: a hash of the session cookie, else of the address."""
-    who = request.cookies.get(SESSION_COOKIE) or f"addr:{request.remote_addr}"
-    return hashlib.blake2b(who.encode(), digest_size=8).hexdigest()
+    """Who an upload counts against (:meth:`deepling.web.security.Guard.owner`): the
+    signed-in user, else the server-issued session and the client's address."""
+    from flask import current_app
+
+    return current_app.config["DEEPLING_GUARD"].owner()
 
 
-def _upload(workspace, suffixes, add, param: str):
+def _upload(workspace, suffixes, add, param: str, heavy):
     file = request.files.get("file")
     if file is None:
         return _error("Send the file as multipart form data in a field named 'file', e.g. "
                       f"curl -F file=@my{suffixes[0]} http://HOST:PORT{request.path}", 400)
     owner = session_owner()
+    if not heavy.acquire(blocking=False):
+        return _busy("The server is checking other uploads; send the file again in a few "
+                     "seconds (DEEPLING_MAX_HEAVY_REQUESTS at once).")
+    try:
+        return _vet_and_store(workspace, add, param, file, suffixes, owner)
+    finally:
+        heavy.release()
+
+
+def _busy(message: str):
+    resp = jsonify(error=message)
+    resp.status_code = 503
+    resp.headers["Retry-After"] = "5"
+    return resp
+
+
+def _vet_and_store(workspace, add, param, file, suffixes, owner):
     try:
         tmp = workspace.uploads.receive(file.stream, file.filename or "", suffixes, owner)
         upload_id, summary = add(tmp, file.filename or "", owner)

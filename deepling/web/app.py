@@ -21,12 +21,14 @@ def _assets_folder() -> Path:
 ASSETS = _assets_folder()
 
 
-def create_app(config: Config | None = None, workspace: Workspace | None = None) -> dash.Dash:
+def create_app(config: Config | None = None, workspace: Workspace | None = None,
+               security_settings=None) -> dash.Dash:
     """Build the Deepling Dash app.
 
     The default model and data are loaded (and their predictions computed or read from the
     cache) here, so a bad ``--model`` or ``--data`` fails at start-up with its message,
-    not on the first page view.
+    not on the first page view. ``security_settings`` (a
+    :class:`deepling.web.security.SecuritySettings`) defaults to the ``DEEPLING_*`` variables.
     """
     import callbacks
     from deepling.service.services import Services
@@ -36,6 +38,7 @@ def create_app(config: Config | None = None, workspace: Workspace | None = None)
     from deepling.web.atlas import register_atlas
     from deepling.web.payload_bytes import register_payload_bytes
     from deepling.web.views.shell import serve_layout
+    from deepling.web import security
 
     config = config or Config.from_env()
     workspace = workspace or Workspace(config)
@@ -51,6 +54,7 @@ def create_app(config: Config | None = None, workspace: Workspace | None = None)
         update_title=None,
         on_error=callback_error,  # a failed callback shows the banner, never a 500
     )
+    guard = security.install(app, config, security_settings)  # host, origin, sign-in checks run first
     app.layout = lambda: serve_layout(workspace)
     callbacks.register_all(app, services)
     callbacks.animation.warm_up(services)
@@ -61,4 +65,5 @@ def create_app(config: Config | None = None, workspace: Workspace | None = None)
     register_payload_bytes(app.server, services)
     # Flask refuses bodies over this before they are read; UploadStore counts bytes too.
     app.server.config["MAX_CONTENT_LENGTH"] = workspace.uploads.limits.max_upload_bytes + (1 << 20)
+    security.finish(app, guard, debug=config.debug)  # the CSP hashes every inline callback
     return app

@@ -87,7 +87,7 @@ def serve(argv=None, prog: str = "deepling serve") -> int:
 
         limits = workspace.uploads.limits
         waitress_serve(app.server, host=config.host, port=config.port,
-                       threads=int(os.environ.get("DEEPLING_THREADS", 16)), ident="Deepling",
+                       threads=int(os.environ.get("DEEPLING_THREADS", 32)), ident="Deepling",
                        # waitress buffers a body before the app sees it: bound that too
                        max_request_body_size=limits.max_upload_bytes + (1 << 20))
     return 0

@@ -58,7 +58,16 @@ def show(model=None, x=None, y=None, *, class_names=None, input_range=None,
     workspace = Workspace(config)
     workspace.register(_adapter(model, input_range), as_dataset(x, y, class_names),
                        default=True)
-    app = create_app(config, workspace)
+    if _in_ipython():
+        # Jupyter's page (another port of this machine) frames the app inline
+        from deepling.web.security import SecuritySettings
+
+        settings = SecuritySettings.from_env()
+        frames = settings.frame_ancestors or ("http://localhost:*", "http://127.0.0.1:*",
+                                              "https://localhost:*", "https://127.0.0.1:*")
+        app = create_app(config, workspace, dataclasses.replace(settings, frame_ancestors=frames))
+    else:
+        app = create_app(config, workspace)
     if _in_ipython():
         app.run(host=config.host, port=port, jupyter_mode=mode or "inline",
                 jupyter_height=height)

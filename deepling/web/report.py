@@ -172,8 +172,12 @@ def _page(*, title, model, data, n, accuracy, payload, atlas, cm, names,
     data_json = json.dumps({"payload": payload, "atlas": atlas}).replace("</", "<\\/")
     scripts = "\n".join((ASSETS / f).read_text(encoding="utf-8").replace("</script", "<\\/script")
                         for f in ("layer_scatter.js", "linked_scatter.js"))
+    # Only these two inline scripts may run (a <meta> CSP with their hashes): markup that an
+    # escaping slip let in cannot become script, and nothing loads from the network.
+    from deepling.web.security import report_csp
+
     return _TEMPLATE.format(
-        title=e(title), model=e(model), data=e(data), n=f"{n:,}", accuracy=f"{accuracy:.1%}",
+        csp=e(report_csp([scripts, _GLUE])), title=e(title), model=e(model), data=e(data), n=f"{n:,}", accuracy=f"{accuracy:.1%}",
         generated=time.strftime("%Y-%m-%d %H:%M"), n_points=payload["n"], n_layers=payload["nLayers"],
         legend=legend, confusion=_confusion_table(cm, names), per_class=_per_class(cm, names),
         strips=strip_html, cams=cam_html, robustness=_robustness_svg(robustness),
@@ -352,7 +356,8 @@ _GLUE = """
 """
 
 _TEMPLATE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>{title}</title>
+<html lang="en"><head><meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="{csp}"><title>{title}</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <style>{style}</style></head>
 <body>
