@@ -308,7 +308,7 @@ def test_sign_in_off_loopback_is_open_and_the_key_is_private(app):
     client = _signin(app)
     assert client.get("/").status_code == 200
     assert client.get("/login").status_code == 302  # nothing to sign in to
-    key = Path(app.server.config["DEEPLING_WORKSPACE"].config.cache) / "secret_key"
+    key = Path(app.services.workspace.config.cache) / "secret_key"
     assert key.stat().st_mode & 0o777 == 0o600 and len(key.read_bytes()) >= 32
 
 
@@ -362,7 +362,7 @@ def test_sign_in_through_an_authenticating_proxy_owns_uploads(app, tmp_path):
         r = client.post("/api/datasets", data={"file": (f, "p.npz")},
                         headers={"X-Remote-User": "carol"})
     assert r.status_code == 201, r.get_json()
-    meta = json.loads((Path(app.server.config["DEEPLING_WORKSPACE"].uploads.root) / "data"
+    meta = json.loads((Path(app.services.workspace.uploads.root) / "data"
                        / r.get_json()["id"] / "meta.json").read_text())
     assert meta["owner"].startswith("user:")
 

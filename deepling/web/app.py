@@ -66,4 +66,5 @@ def create_app(config: Config | None = None, workspace: Workspace | None = None,
     # Flask refuses bodies over this before they are read; UploadStore counts bytes too.
     app.server.config["MAX_CONTENT_LENGTH"] = workspace.uploads.limits.max_upload_bytes + (1 << 20)
     security.finish(app, guard, debug=config.debug)  # the CSP hashes every inline callback
+    app.services = services  # for whoever holds the app (a test, a notebook); never looked up by name
     return app
