@@ -22,6 +22,8 @@
   const THUMBNAILS_UP_TO = 300;
   const STYLES = ['thumbnails', 'dots'];
   // The URL keys that name which images are shown (deepling/service/selection.py).
+  // A second click within this long makes a double-click (zoom reset), not two focus clicks.
+  const DOUBLE_CLICK_MS = 300;
   const CHOICE_KEYS = ['mode', 'count', 'classes', 'true', 'predicted', 'indices', 'seed'];
 
   function className(d, k) { return k < d.classNames.length ? d.classNames[k] : UNKNOWN_NAME; }
@@ -274,7 +276,14 @@
       view.scatter = new D.LayerScatter(host, {
         background: '#ffffff',
         onHover: tooltip,
-        onClick: (idx) => { if (idx !== null) { setFocus(view.data.indices[idx]); view.scatter.setHighlight(idx); } },
+        // A click focuses its image once it is not the first half of a double-click
+        // (which resets the zoom, and nothing else).
+        onClick: (idx) => {
+          clearTimeout(view.clickTimer);
+          if (idx === null) return;
+          view.clickTimer = setTimeout(() => { setFocus(view.data.indices[idx]); view.scatter.setHighlight(idx); },
+            DOUBLE_CLICK_MS);
+        },
         onSelect: (sel) => {
           view.scatter.setSelection(sel);
           setSubset(sel ? Array.from(sel, (i) => view.data.indices[i]) : null);
@@ -282,10 +291,17 @@
         onFrame: (t) => { if (slider) slider.value = String(t); showLayer(t); },
         onPlayState: (playing) => {
           const b = el('anim-play');
-          if (b) b.textContent = playing ? '⏸' : '▶';
+          if (b) {  // the icon is CSS (.dl-play-icon): no glyph a font may lack
+            b.classList.toggle('dl-playing', playing);
+            b.setAttribute('aria-label', playing ? 'pause' : 'play');
+          }
           if (!playing) publishLayer(view.scatter.getLayer());
         },
       });
+    }
+    if (!host.dataset.dblclick) {
+      host.dataset.dblclick = '1';
+      host.addEventListener('dblclick', () => clearTimeout(view.clickTimer));
     }
     const wasPlaying = view.scatter.isPlaying();
     view.scatter.setData({n: data.n, nLayers: data.nLayers, positions: data.positions,

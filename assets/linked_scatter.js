@@ -20,6 +20,12 @@
 (function () {
   'use strict';
 
+  // The play button's icon is drawn in CSS (.dl-play-icon), not a glyph a font may lack.
+  function setPlaying(button, playing) {
+    button.classList.toggle('dl-playing', playing);
+    button.setAttribute('aria-label', playing ? 'pause' : 'play');
+  }
+
   const D = (window.Deepling = window.Deepling || {});
 
   class LinkedScatters {
@@ -98,7 +104,7 @@
       const perMs = (speed || 1) / (1000 * n);
       let dir = this.t >= 1 ? -1 : 1, last = null;
       this.playing = true;
-      if (this.options.playButton) this.options.playButton.textContent = '❚❚';
+      if (this.options.playButton) setPlaying(this.options.playButton, true);
       const step = (now) => {
         if (!this.playing) return;
         if (last !== null) {
@@ -116,7 +122,7 @@
       this.playing = false;
       if (this._raf !== null) cancelAnimationFrame(this._raf);
       this._raf = null;
-      if (this.options.playButton) this.options.playButton.textContent = '▶';
+      if (this.options.playButton) setPlaying(this.options.playButton, false);
     }
 
     // The same image highlighted in every panel.

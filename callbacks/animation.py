@@ -84,6 +84,7 @@ def register(app, services) -> None:
             across, snapshot, along, _ = view.training_query(search, across, snapshot, along)
         elif trigger == "train-epoch" and across != "training":
             return (no_update,) * 9  # a new epoch changes only the across-training frames
+        snapshot = "" if snapshot in (None, "", view.OPEN_MODEL) else snapshot
         keys = ("mode", "classes", "count", "seed", "true", "predicted", "indices")
         raw = {k: v for k, v in query.items() if k in keys}
         if trigger == "anim-project":  # the controls; a confusion cell keeps the cell the URL names
@@ -108,31 +109,37 @@ def register(app, services) -> None:
                 extra = {"across": "layers", "layer": query.get("layer"),
                          "snapshot": f"epoch {snapshot}" if target != model_id else None}
         except ValueError as exc:
-            return no_update, True, no_update, no_update, no_update, f"⚠ {exc}", across, snapshot, along
+            return (no_update, True, no_update, no_update, no_update, f"⚠ {exc}", across,
+                    snapshot or view.OPEN_MODEL, along)
         choice = submitted.choice
         request = {**submitted.to_dict(), "open": model_id, **extra}
         all_classes = choice["classes"] == list(range(workspace.dataset(model_id, data_id).n_classes))
         controls = (choice["mode"], None if all_classes else choice["classes"], choice["count"]) \
             if from_url else (no_update,) * 3
-        return request, False, *controls, "starting…", across, snapshot or "", along
+        return request, False, *controls, "starting…", across, snapshot or view.OPEN_MODEL, along
 
     @app.callback(
         Output("anim-payload", "data"), Output("anim-poll", "disabled", allow_duplicate=True),
         Output("anim-progress", "value"), Output("anim-status", "children"),
-        Output("anim-progress-row", "className"),
+        Output("anim-progress-row", "className"), Output("anim-shown", "data"),
         Input("anim-poll", "n_intervals"), State("anim-request", "data"),
-        prevent_initial_call=True,
+        State("anim-shown", "data"), prevent_initial_call=True,
     )
-    def poll_projection(_n, request):
+    def poll_projection(_n, request, shown):
         if not request:
-            return no_update, True, 0, "", _row(False)
+            return no_update, True, 0, "", _row(False), no_update
+        # Polls queued on a slow server answered the same payload again and again, and each
+        # remounted it (#24, the page fast): once sent, a request is not answered again.
+        if shown == view.request_token(request):
+            return no_update, True, no_update, no_update, no_update, no_update
         bar = progress_bar(projections.status(Request.from_dict(request)))
         if not bar.done:
-            return no_update, not bar.polling, bar.value, bar.text, bar.css(ROW)
+            return no_update, not bar.polling, bar.value, bar.text, bar.css(ROW), no_update
         choice, model_id, data_id = request["choice"], request["model"], request["data"]
         result = projections.result(Request.from_dict(request))
         if result is None:
-            return no_update, True, 100, "⚠ The result is gone; press Project again.", _row(True, error=True)
+            return (no_update, True, 100, "⚠ The result is gone; press Project again.",
+                    _row(True, error=True), no_update)
         indices, seq = result.indices, result.sequence
         ds = workspace.dataset(model_id, data_id)
         names, offset = shown_names(workspace.class_names(model_id, data_id),
@@ -156,7 +163,7 @@ def register(app, services) -> None:
                        key=request["key"], startLayer=start, query=to_query(choice).lstrip("?"))
         if seq.warnings:
             summary += f" · {len(seq.warnings)} warning(s): " + "; ".join(seq.warnings)
-        return payload, True, 100, summary, _row(False)
+        return payload, True, 100, summary, _row(False), view.request_token(request)
 
     @app.callback(Output("anim-csv-download", "data"), Input("anim-csv", "n_clicks"),
                   State("anim-request", "data"), prevent_initial_call=True)

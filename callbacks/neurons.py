@@ -11,7 +11,7 @@ import numpy as np
 from dash import ALL, Input, Output, State, ctx, no_update
 
 from deepling.evaluation import filter_images
-from deepling.service.neurons import ATLAS, cached_atlas
+from deepling.service.neurons import ATLAS, cached_atlas, strip_target
 from deepling.service.selection import normalise, to_query
 from deepling.web.progress import progress_bar
 from deepling.web.views import neurons as view
@@ -175,6 +175,7 @@ def register(app, services) -> None:
         Output("page-tabs", "active_tab", allow_duplicate=True), Output("strip-target-kind", "value"),
         Output("strip-target-layer", "value"), Output("strip-target-channel", "value"),
         Output("strip-run", "n_clicks"), Output("neu-sent", "children"),
+        Output("focus", "data", allow_duplicate=True),
         Input({"type": "neu-send", "index": ALL}, "n_clicks"),
         State("neu-unit", "data"), State("neu-ids", "data"), State("focus", "data"),
         State("strip-run", "n_clicks"), prevent_initial_call=True)
@@ -182,30 +183,37 @@ def register(app, services) -> None:
         """A pattern's (or the unit's) images to the layer animation as picked images, and
         a strip of the image in focus towards the pattern's deepest unit (or the unit)."""
         if not _clicked():
-            return (no_update,) * 8
+            return (no_update,) * 9
         atlas = cached_atlas(workspace, ids["model"], ids["data"])
         if not atlas:
-            return (no_update,) * 8
+            return (no_update,) * 9
         p = int(ctx.triggered_id["index"])
         if p >= 0:
             images = atlas.patterns.images(p)
-            layer, target = atlas.patterns.items(p)[-1]
+            units = atlas.patterns.items(p)
         elif _selected(atlas, unit) is not None:
-            layer, target = unit["layer"], int(unit["unit"])
-            images = atlas.path_images(layer, target)
+            units = [(unit["layer"], int(unit["unit"]))]
+            images = atlas.path_images(*units[0])
             if len(images) < 2:  # a unit on no path: its top images instead
-                images = atlas.layer(layer).top_images[target]
+                images = atlas.layer(units[0][0]).top_images[units[0][1]]
         else:
-            return (no_update,) * 8
+            return (no_update,) * 9
+        # a strip only towards a unit that moves the image (non-zero gradient), #24
+        shown, chosen, why = strip_target(workspace, ids["model"], ids["data"], focus, units, images)
+        layer, target = chosen or units[-1]
         ds = workspace.dataset(ids["model"], ids["data"])
         sent = np.sort(np.random.default_rng(0).permutation(images)[:view.SENT_IMAGES])
         choice = normalise({"mode": "indices", "indices": sent.tolist()}, ds.n_classes)
         query = to_query(choice, model=ids["model"], data=ids["data"])
         what = f"pattern of {len(images):,} images" if p >= 0 else f"{layer} unit {target}"
+        if chosen is None:
+            message = f"{what}: {len(sent):,} images sent to the layer animation; {why}."
+            return query, sent.tolist(), "overview", no_update, no_update, no_update, no_update, \
+                message, no_update
         message = f"{what}: {len(sent):,} images sent to the layer animation; strip towards " \
-                  f"{layer} unit {target} for image #{focus}."
+                  f"{layer} unit {target} for image #{shown}" + (f" ({why})." if why else ".")
         return (query, sent.tolist(), "overview", "channel", layer, target, (runs or 0) + 1,
-                message)
+                message, shown if shown != focus else no_update)
 
 
 def _clicked() -> bool:

@@ -108,10 +108,12 @@ def register(app, services) -> None:
                   Output("whatif-summary", "children"), Output("whatif-edits", "data"),
                   *[Input(i, "value") for i in EDIT_INPUTS], Input("whatif-flip", "value"),
                   Input("whatif-patch-at", "data"), Input("focus", "data"), Input("picture", "data"),
-                  State("rendered", "data"))
+                  Input("strip-tabs", "active_tab"), State("rendered", "data"))
     def whatif(brightness, hue, rotate, blur, epsilon, patch, flips, patch_at, focus, picture,
-               rendered):
-        if not rendered or (focus is None and not picture):
+               tab, rendered):
+        # A view not on screen costs nothing (#24): the what-if panel is computed and drawn
+        # when its tab is shown (showing it triggers this), not on every focus change.
+        if not rendered or (focus is None and not picture) or tab != "whatif":
             return (no_update,) * 4
         m, d = rendered["model"], rendered["data"]
         adapter, names = workspace.model(m), workspace.class_names(m, d)

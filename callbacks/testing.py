@@ -221,22 +221,28 @@ def register(app, services) -> None:
     @app.callback(Output("test-robust-result", "data"),
                   Output("test-robust-poll", "disabled", allow_duplicate=True),
                   Output("test-robust-progress", "value"), Output("test-robust-status", "children"),
-                  Output("test-robust-progress", "className"),
+                  Output("test-robust-progress", "className"), Output("test-robust-shown", "data"),
                   Input("test-robust-poll", "n_intervals"), State("test-robust-request", "data"),
-                  prevent_initial_call=True)
-    def poll_robustness(_n, request):
+                  State("test-robust-shown", "data"), prevent_initial_call=True)
+    def poll_robustness(_n, request, shown):
         if not request:
-            return no_update, True, 0, no_update, _bar_class(False)
+            return no_update, True, 0, no_update, _bar_class(False), no_update
+        # A poll that fires again (a slow server queues them) does not resend what the page
+        # has: every resent result redrew the figure (#24, the page fast).
+        token = f"{request['key']}:{bool(request.get('started'))}"  # a Run press asks again
+        if shown == token:
+            return no_update, True, no_update, no_update, no_update, no_update
         poll = services.poll(robustness.SIMULATION, request["key"])
         if poll["result"] is not None:
             result = view.robustness_json(poll["result"])
             return (result, True, 100, f"{result['n']:,} test images, stratified by class",
-                    _bar_class(False))
+                    _bar_class(False), token)
         if poll["state"] == "unknown" and not request.get("started"):
             note = (f"Not run yet on {request['size']:,} images: press Run simulation "
-                    "(about a minute per 1,000 images on two cores).")
-            return None, True, 0, note, _bar_class(False)
-        return _job_state(poll)
+                    "(about half a minute per 1,000 images on a quiet two-core machine, minutes on a busy "
+                    "one; the bar shows how far it is).")
+            return None, True, 0, note, _bar_class(False), token
+        return (*_job_state(poll), no_update)
 
     @app.callback(Output("test-robust-graph", "figure"),
                   Input("test-robust-result", "data"), Input("focus", "data"), Input("picture", "data"),

@@ -31,23 +31,30 @@ def register(app, services) -> None:
         Output("train-status", "children", allow_duplicate=True),
         Output("train-loss", "figure"), Output("train-accuracy", "figure"),
         Output("train-epochs-chart", "figure"), Output("train-network", "figure", allow_duplicate=True),
+        Output("train-saved", "children", allow_duplicate=True),
+        Output("train-hover-map", "src", allow_duplicate=True),
+        Output("train-hover-caption", "children", allow_duplicate=True),
+        Output("train-filters", "figure", allow_duplicate=True),
         Input("train-start", "n_clicks"),
         State("train-source", "value"), State("train-subset", "value"), State("train-epochs", "value"),
         State("train-batch", "value"), State("train-lr", "value"), State("train-optimizer", "value"),
         State("train-sid", "data"), State("rendered", "data"), prevent_initial_call=True)
     def start(_n, source, subset, epochs, batch, lr, optimizer, sid, rendered):
         if not rendered or not sid:
-            return (no_update,) * 7
+            return (no_update,) * 11
         config = dict(source=source, subset=subset, epochs=epochs, batch_size=batch,
                       learning_rate=lr, optimizer=optimizer)
         try:
             run = service.start(sid, rendered["model"], rendered["data"], config, services.owner())
         except TrainingBusy as exc:
-            return no_update, no_update, f"⚠ {exc}", no_update, no_update, no_update, no_update
+            return (no_update, no_update, f"⚠ {exc}") + (no_update,) * 8
         layers = service.layer_sizes(source, rendered["model"])
+        # Nothing of the previous run stays (#24): its saved link, hover map, filters, and
+        # the charts' axes (each figure's uirevision is the run's, not one per chart).
         return ({"run": run, "seq": 0, "layers": layers, **rendered}, False,
-                "starting: loading the training images…", view.curves_figure("loss"),
-                view.curves_figure("accuracy"), view.epoch_time_figure(), view.network_figure(layers))
+                "starting: loading the training images…", *view.fresh_figures(run, layers),
+                "", view.NO_MAP, "hover a filter bar to see its activation map",
+                view.empty_figure("filters appear at the first snapshot"))
 
     @app.callback(
         Output("train-run", "data", allow_duplicate=True),
@@ -90,7 +97,8 @@ def register(app, services) -> None:
             run["vetted"] = vetted
             epochs.append(vetted)
         epoch_out = max(epochs) if epochs else no_update
-        status = describe(meta, run)
+        wanted = (service.store.get(run["run"], "control") or {}).get("command", "run")
+        status, pause_label = view.steering(state, wanted, describe(meta, run))
         # Over once the job has finished (saved its model) and every delta has been read.
         finished = (state in DONE and meta.get("finished")
                     and head >= sources.head(run["run"]))
@@ -99,7 +107,7 @@ def register(app, services) -> None:
                 _ext(view.curve_extension(deltas, "accuracy")), _ext(view.epoch_extension(deltas)),
                 network, status, ("frozen: " + ", ".join(frozen)) if frozen else "",
                 saved, bool(finished), bool(finished), bool(finished),
-                "Resume" if state == "paused" else "Pause", session_out, epoch_out)
+                pause_label, session_out, epoch_out)
 
     @app.callback(Output("train-status", "children", allow_duplicate=True),
                   Input("train-pause", "n_clicks"), Input("train-stop", "n_clicks"),
@@ -159,6 +167,15 @@ def register(app, services) -> None:
         from deepling.training import filter_embedding
 
         return view.filter_figure(filter_embedding(model, layer), layer, epoch)
+
+    # How many images a retrain would use, as they are picked (instant: in the browser).
+    app.clientside_callback(
+        """function (subset) {
+            const n = (subset || []).length;
+            return n ? `${n.toLocaleString()} image${n === 1 ? '' : 's'} picked` :
+                'No images picked yet.';
+        }""",
+        Output("train-retrain-picked", "children"), Input("subset", "data"))
 
     @app.callback(Output("train-side", "data"), Output("train-side-poll", "disabled"),
                   Output("train-retrain-status", "children", allow_duplicate=True),

@@ -55,7 +55,11 @@ def test_play_loop_advances_and_pauses(app_url, driver):
     driver.execute_script("document.getElementById('anim-play').click()")
     wait_for(driver, "return window.Deepling.animationView.scatter.getLayer() > 0.5",
              timeout=20, message="the play loop to advance")
-    assert driver.execute_script("return document.getElementById('anim-play').textContent") == "⏸"
+    # the pause icon is drawn in CSS, not a glyph (#24: ⏸ rendered as a box without the font)
+    assert driver.execute_script("""const b = document.getElementById('anim-play');
+        return [b.textContent, b.getAttribute('aria-label'), b.classList.contains('dl-playing'),
+                getComputedStyle(b.querySelector('.dl-play-icon')).borderLeftWidth]""") == \
+        ["", "pause", True, "3px"]
     driver.execute_script("document.getElementById('anim-play').click()")
     assert not driver.execute_script("return window.Deepling.animationView.scatter.isPlaying()")
 

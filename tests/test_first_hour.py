@@ -139,3 +139,56 @@ def test_histogram_legend_says_how_many_images_of_how_many():
 
     assert sample_label(64, 500) == "64 of the 500 animated images (evenly spread)"
     assert sample_label(20, 20) == "the 20 animated images"
+
+
+def test_pause_is_answered_at_once_and_says_until_the_run_halts():
+    """The button follows what was asked (the control), the status what the run does."""
+    from deepling.web.views.training import steering
+
+    running = "running — epoch 1, batch 3/6"
+    assert steering("running", "run", running) == (running, "Pause")
+    status, button = steering("running", "pause", running)  # asked, the batch still going
+    assert button == "Resume" and status.startswith("pausing")
+    assert steering("paused", "pause", "paused") == ("paused", "Resume")
+    assert steering("paused", "run", "paused") == ("resuming…", "Pause")
+    assert steering("stopped", "pause", "stopped: by the user")[1] == "Pause"
+
+
+def test_a_run_from_the_demo_cnn_is_not_the_open_uploads_training(tmp_path):
+    from deepling.service.training import RunStore, trains_model
+    from deepling.web.views.animation import training_choices
+
+    store = RunStore(tmp_path)
+    fresh = store.create("a", {"model": "u1", "config": {"source": "demo"}}, max_runs=3)
+    copy = store.create("b", {"model": "u1", "config": {"source": "copy"}}, max_runs=3)
+    assert not trains_model(store, fresh, "u1") and trains_model(store, copy, "u1")
+    assert trains_model(store, fresh, "demo")  # fresh demo weights train the demo CNN
+    # the snapshot picker opens on "the open model", never on Select's blank placeholder ("")
+    epochs, _ = training_choices([(1, None)], ["fc2"])
+    assert epochs[0]["label"] == "the open model" and epochs[0]["value"] != ""
+
+
+def test_a_strip_targets_a_unit_that_moves_the_image(demo_model, cifar_sample):
+    """A pattern's unit that does not fire on the image has a zero gradient (its strip
+    would be eight black change maps): live_target passes it over for one that fires."""
+    from deepling.methods import Channel, feature_maps, live_target, target_gradient
+
+    image = cifar_sample.images[0]
+    fm = feature_maps(demo_model, image, "conv3b")
+    peaks = np.asarray(fm.maps).reshape(len(fm.channels), -1).max(1)
+    dead = int(fm.channels[int(np.argmin(peaks))])
+    live = int(fm.channels[int(np.argmax(peaks))])
+    assert peaks.min() <= 0, "every conv3b channel fires on this image"
+    assert target_gradient(demo_model, image, Channel("conv3b", dead)) == 0
+    assert live_target(demo_model, image, [Channel("conv3b", dead), Channel("conv3b", live)]) \
+        == Channel("conv3b", live)
+    assert live_target(demo_model, image, [Channel("conv3b", dead)]) is None
+
+
+def test_a_new_runs_charts_keep_nothing_of_the_last():
+    """Each chart's uirevision is the run's: Plotly keeps no axis range or zoom across runs."""
+    from deepling.web.views.training import fresh_figures
+
+    first, second = fresh_figures("r1", []), fresh_figures("r2", [])
+    revisions = [f.layout.uirevision for f in first + second]
+    assert len(set(revisions)) == len(revisions), revisions

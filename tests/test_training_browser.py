@@ -62,9 +62,31 @@ def test_start_watch_freeze_and_stop(tiny_folder):
                      30, "conv1a frozen")
             wait_for(d, "return document.querySelector('#train-loss .js-plotly-plot').data[2].x.length > 0",
                      60, "the freeze mark on the loss chart")
+            wait_for(d, "return document.querySelector('#train-epochs-chart .js-plotly-plot').data[0].x.length > 0",
+                     120, "a whole epoch (so the run saves a model when stopped)")
+            # #24: Pause answers at once (Resume on the button, "pausing…" until the run halts)
+            d.execute_script("arguments[0].click()", d.find_element("id", "train-pause"))
+            status = "[document.getElementById('train-status').textContent, document.getElementById('train-pause').textContent]"
+            wait_for(d, "return document.getElementById('train-pause').textContent === 'Resume'",
+                     30, "the button to offer Resume", state=status)
+            wait_for(d, "return document.getElementById('train-status').textContent === 'paused'",
+                     60, "the run to halt", state=status)
+            d.execute_script("arguments[0].click()", d.find_element("id", "train-pause"))
+            wait_for(d, "return document.getElementById('train-pause').textContent === 'Pause'",
+                     30, "the button to offer Pause again", state=status)
             d.execute_script("arguments[0].click()", d.find_element("id", "train-stop"))
             wait_for(d, "return document.getElementById('train-status').textContent.startsWith('stopped')",
                      120, "the run to stop")
+            # #24: a new run starts clean: no saved link, hover map or chart axes of the last one
+            wait_for(d, "return !!document.getElementById('train-saved-link')", 60, "the saved link")
+            first_rev = d.execute_script("return document.querySelector('#train-loss .js-plotly-plot').layout.uirevision")
+            d.execute_script("arguments[0].click()", d.find_element("id", "train-start"))
+            wait_for(d, """return !document.getElementById('train-saved-link') &&
+                document.querySelector('#train-loss .js-plotly-plot').layout.uirevision !== arguments[0]"""
+                     .replace("arguments[0]", repr(first_rev)), 30, "the second run's clean card")
+            d.execute_script("arguments[0].click()", d.find_element("id", "train-stop"))
+            wait_for(d, "return document.getElementById('train-status').textContent.startsWith('stopped')",
+                     120, "the second run to stop")
             assert not [e for e in console_errors(d) if "dash-version" not in e]
         finally:
             quit_driver(d)

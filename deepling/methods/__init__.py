@@ -11,7 +11,7 @@ first call on a model pays for tracing.
 
 from deepling.methods._probe import ModelProbe
 from deepling.methods._targets import Channel, resolve_target
-from deepling.methods.adversarial import Strip, adversarial_strip
+from deepling.methods.adversarial import Strip, adversarial_strip, live_target, target_gradient
 from deepling.methods.attributions import ATTRIBUTIONS, AttributionMethod, attribute
 from deepling.methods.class_image import ClassImage, class_image, class_images
 from deepling.methods.edits import (
@@ -76,6 +76,8 @@ __all__ = [
     "activation_histogram",
     "add_noise",
     "adversarial_strip",
+    "live_target",
+    "target_gradient",
     "apply_edits",
     "blur",
     "class_image",

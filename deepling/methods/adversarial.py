@@ -260,3 +260,28 @@ def _default_target(probe: ModelProbe, x0: np.ndarray, label) -> int:
         f"The model classifies this image correctly (class {predicted}); choose a target, "
         f"e.g. the runner-up class {runner_up}, or a Channel(layer, channel)."
     )
+
+
+def target_gradient(model, image, target) -> float:
+    """The size (L2 norm) of the gradient of ``target``'s score with respect to the pixels
+    of ``image``: 0 where a strip towards it cannot move (a channel that does not fire)."""
+    probe = ModelProbe.of(model)
+    x0, _ = probe.as_batch(image)
+    target = resolve_target(target, probe.model, probe.n_classes)
+    layer = target.layer if isinstance(target, Channel) else None
+    index = target.channel if isinstance(target, Channel) else target
+    import tensorflow as tf
+
+    x = tf.constant(x0[:1])
+    _, _, grad_norm = probe.ascent_step(layer, DEFAULT_NORM)(
+        x, x, np.array([index], np.int32), np.float32(0), np.float32(np.inf))
+    return float(grad_norm[0])
+
+
+def live_target(model, image, targets):
+    """The first of ``targets`` whose score has a non-zero gradient on ``image`` (a strip
+    towards it changes the image), or None when none has."""
+    for target in targets:
+        if target_gradient(model, image, target) > 0:
+            return target
+    return None

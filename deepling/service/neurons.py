@@ -52,3 +52,25 @@ ATLAS = Kind("neurons", check=lambda ws, p: schema.model_data(p, "the neuron atl
              key=lambda ws, p: atlas_key(ws, p["model"], p["data"]),
              compute=lambda ws, p, progress: compute_atlas(ws, p["model"], p["data"], progress),
              load=load_atlas)
+
+
+def strip_target(workspace, model_id: str, data_id: str, focus, units, images):
+    """Which image and unit a pattern's one-click strip shows: the deepest of ``units``
+    (``[(layer, unit), …]``, shallow to deep) whose gradient is not zero on the image in
+    focus, else on one of the pattern's ``images`` (which fire its units). Returns
+    ``(image index, (layer, unit) or None, note)``; the note says what was chosen and why,
+    or why no strip can be made."""
+    from deepling.methods import Channel, live_target
+
+    adapter, ds = workspace.model(model_id), workspace.dataset(model_id, data_id)
+    targets = [Channel(layer, int(unit)) for layer, unit in reversed(list(units))]
+    tried = ([int(focus)] if focus is not None else []) + \
+        [int(i) for i in list(images)[:3] if focus is None or int(i) != int(focus)]
+    for i in tried:
+        target = live_target(adapter, ds.images[i], targets)
+        if target is not None:
+            note = "" if i == focus else (f"none of its units has a gradient on image #{focus}, so "
+                                          f"the strip starts from #{i}, one of the pattern's images")
+            return i, (target.layer, int(target.channel)), note
+    return focus, None, (f"no strip: none of its units has a gradient on image #{focus} or on "
+                         "the pattern's first images (they do not fire there)")

@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from deepling.service import schema
+from deepling.service.workspace import DEMO_ID
 from deepling.service.paths import cache_dir
 from deepling.service.work import Cancelled, Kind, alive
 
@@ -167,6 +168,14 @@ def training_data(workspace, model_id: str, data_id: str, subset: int, validatio
     vpick = rng.choice(len(xv), min(validation, len(xv)), replace=False)
     note += f" (a random {len(pick):,} to train on, {len(vpick):,} to validate on)"
     return (xt[pick], yt[pick]), (xv[vpick], yv[vpick]), note
+
+
+def trains_model(store, run_id: str, model_id: str) -> bool:
+    """Whether the run trains (a copy of) the model ``model_id``: a run "from the demo CNN,
+    fresh weights" started beside an open upload is not that upload's training (#24)."""
+    params = (store.get(run_id, "meta") or {}).get("params", {})
+    source = params.get("config", {}).get("source", DEFAULTS["source"])
+    return source == "copy" or model_id == DEMO_ID
 
 
 def starting_model(workspace, model_id: str, source: str, n_classes: int, seed: int):
@@ -325,9 +334,13 @@ class TrainingService:
     def run_of(self, model_id: str, current: dict | None = None) -> str | None:
         """The run whose snapshots belong to the open model: the page's own run on this model
         (``current``: the Training card's ``{"run", "model"}``), else the run that saved it."""
-        if current and current.get("run") and current.get("model") == model_id:
+        if current and current.get("run") and current.get("model") == model_id \
+                and self.trains(current["run"], model_id):
             return current["run"]
         return self.store.cache.get(f"model/{model_id}")
+
+    def trains(self, run_id: str, model_id: str) -> bool:
+        return trains_model(self.store, run_id, model_id)
 
     def snapshots(self, run_id: str | None) -> list[tuple[int, Path]]:
         """(epoch, path) of the run's kept snapshots, oldest first."""

@@ -21,6 +21,7 @@ from deepling.web.views.common import card
 
 MODE_LABELS = {"classes": "per class", "random": "random sample", "misclassified": "misclassified",
                "cell": "confusion cell", "indices": "picked images"}
+OPEN_MODEL = "open"  # the snapshot picker's value for the open model itself
 SPLIT_LABELS = {"test": "test images", "train": "training images", "all": "all images"}
 
 
@@ -56,8 +57,10 @@ def layout(ctx) -> dbc.Card:
                        options=[{"label": "across layers", "value": "layers"},
                                 {"label": "across training", "value": "training"}]),
         html.Span("snapshot", className="small text-muted", id="anim-snapshot-label"),
-        dbc.Select(id="anim-snapshot", value="", size="sm", style={"width": "9rem"},
-                   options=[{"label": "the open model", "value": ""}]),
+        # not "": dbc.Select's hidden placeholder option has that value, so the picker
+        # showed blank (#24)
+        dbc.Select(id="anim-snapshot", value=OPEN_MODEL, size="sm", style={"width": "9rem"},
+                   options=[{"label": "the open model", "value": OPEN_MODEL}]),
         html.Span("layer", className="small text-muted", id="anim-along-label"),
         dbc.Select(id="anim-along", size="sm", style={"width": "9rem"}, options=[]),
         html.Button("trails", id="anim-trails", className="btn btn-sm btn-outline-secondary active",
@@ -75,7 +78,8 @@ def layout(ctx) -> dbc.Card:
         html.Div(id="scatter-legend", className="dl-legend"),
     ], className="dl-scatter-wrap")
     player = html.Div([
-        html.Button("▶", id="anim-play", className="btn btn-sm btn-outline-primary dl-play",
+        html.Button(html.Span(className="dl-play-icon"), id="anim-play", **{"aria-label": "play"},
+                    className="btn btn-sm btn-outline-primary dl-play",
                     title="play / pause (space)"),
         # The range input is made by animation_view.js: the play loop moves it 60 times a
         # second, which must not go through React or the server.
@@ -103,6 +107,7 @@ def layout(ctx) -> dbc.Card:
     stores = [
         dcc.Store(id="anim-request"),   # {"key", "choice", "model", "data", "layer", "across"}
         dcc.Store(id="anim-payload"),   # the typed-array payload for the renderer
+        dcc.Store(id="anim-shown"),     # request_token of the payload sent (not sent twice)
         dcc.Interval(id="anim-poll", interval=300, disabled=True),
         html.Div(id="anim-mounted", hidden=True),
     ]
@@ -115,7 +120,7 @@ def layout(ctx) -> dbc.Card:
 def training_choices(snapshots, layers) -> tuple[list, list]:
     """Options of the snapshot picker (the open model, then each kept epoch) and of the
     layer picker across training (the layers a run measures)."""
-    epochs = [{"label": "the open model", "value": ""}]
+    epochs = [{"label": "the open model", "value": OPEN_MODEL}]
     epochs += [{"label": f"epoch {e}", "value": str(e)} for e, _ in snapshots]
     return epochs, [{"label": n, "value": n} for n in layers]
 
@@ -169,3 +174,9 @@ def epochs_payload(projection, labels, class_names, data_key: str, layer: str,
         frame["accuracy"] = round(float(right[known].mean()), 4) if known.any() and not offset else None
     payload.update(across="training", along=layer)
     return payload
+
+
+def request_token(request: dict) -> str:
+    """What makes a projection request another payload: its job and how it is shown."""
+    return "|".join(str(request.get(k)) for k in ("key", "open", "across", "along", "snapshot",
+                                                   "layer", "start"))

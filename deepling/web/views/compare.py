@@ -61,7 +61,8 @@ def layout(ctx) -> html.Div:
     animations = html.Div([
         html.Div([panel("a"), panel("b")], className="d-flex gap-3"),
         html.Div([
-            html.Button("▶", id="cmp-play", className="btn btn-sm btn-outline-primary dl-play",
+            html.Button(html.Span(className="dl-play-icon"), id="cmp-play", **{"aria-label": "play"},
+                        className="btn btn-sm btn-outline-primary dl-play",
                         title="play / pause both"),
             # made by compare_view.js: the play loop moves it every frame, outside React
             html.Div(id="cmp-slider-host", className="flex-grow-1 d-flex"),

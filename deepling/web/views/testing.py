@@ -126,6 +126,7 @@ def layout(ctx) -> html.Div:
                   figure=empty_figure("", 500)),
         dcc.Store(id="test-robust-request"),  # {"key", "size", "model", "data", "started"}
         dcc.Store(id="test-robust-result"),   # the curves, JSON (robustness_json below)
+        dcc.Store(id="test-robust-shown"),    # the request key whose result the page has
         dcc.Interval(id="test-robust-poll", interval=500, disabled=True),
     ], "test-robust-card", extra=robust_controls)
 

@@ -74,6 +74,7 @@ def layout(ctx) -> html.Div:
                  _graph("train-network", network_figure([]), height=300)], lg=9),
         dbc.Col([html.Div(id="train-hover-caption", className="small text-muted"),
                  html.Img(id="train-hover-map", className="dl-pixelated", width=160, height=160,
+                          alt="the hovered filter's activation map on the image in focus",
                           style={"background": "#eee"})], lg=3),
     ], className="g-2 mt-1")
     filters = dbc.Col([
@@ -102,6 +103,7 @@ def layout(ctx) -> html.Div:
                         dbc.Input(id="train-retrain-iterations", type="number", value=30, min=1, max=500),
                         dbc.Button("Retrain on these", id="train-retrain", color="primary")],
                        size="sm", className="my-2"),
+        html.Div(id="train-retrain-picked", className="small fw-semibold"),  # how many: #24
         html.Div(id="train-retrain-status", className="small"),
     ], lg=4)
     from deepling.web.views.runs import histogram_block, watch_row
@@ -307,3 +309,32 @@ def retrain_summary(result: dict, model_link: str | None) -> html.Div:
     if model_link:
         parts.append(html.A("Open the retrained model", href=model_link))
     return html.Div(parts)
+
+
+def steering(state: str, wanted: str, status: str) -> tuple[str, str]:
+    """The status line and the Pause/Resume button from what the run does (``state``) and
+    what the page asked (``wanted``, the control's command): the button answers the click
+    at once, and the status says while the run has yet to reach a point where it halts
+    (the end of the batch, or of a validation pass)."""
+    if state in ("finished", "stopped", "failed"):
+        return status, "Pause"
+    if wanted == "pause":
+        return ("paused" if state == "paused" else
+                "pausing: the run halts at the end of the current batch or validation pass…"), "Resume"
+    if state == "paused":  # resume asked, not yet taken up
+        return "resuming…", "Pause"
+    return status, "Pause"
+
+
+# An empty image (the hover map before a filter is hovered in this run).
+NO_MAP = "data:image/gif;base64,R0lGODlhAQABAAAAACw="
+
+
+def fresh_figures(run_id: str, layers) -> tuple:
+    """A new run's loss, accuracy, epoch-time and network figures, each keyed to the run
+    (uirevision), so no axis range or zoom of the previous run carries over."""
+    figures = (curves_figure("loss"), curves_figure("accuracy"), epoch_time_figure(),
+               network_figure(layers))
+    for fig in figures:
+        fig.update_layout(uirevision=f"{fig.layout.uirevision}-{run_id}")
+    return figures
