@@ -67,11 +67,11 @@ def register(app, services) -> None:
         Input("anim-across", "value"), Input("anim-snapshot", "value"), Input("anim-along", "value"),
         Input("train-epoch", "data"),
         State("anim-mode", "value"), State("anim-classes", "value"), State("anim-count", "value"),
-        State("train-run", "data"),
+        State("train-run", "data"), State("anim-method", "value"), State("anim-frames", "value"),
         prevent_initial_call=True,
     )
     def request_projection(_clicks, rendered, search, across, snapshot, along, _epoch,
-                           mode, classes, count, run):
+                           mode, classes, count, run, method, frames):
         """A new page, a new URL query, the Project button or the across-training controls:
         start (or join) a projection."""
         if not rendered:
@@ -85,12 +85,12 @@ def register(app, services) -> None:
         elif trigger == "train-epoch" and across != "training":
             return (no_update,) * 9  # a new epoch changes only the across-training frames
         snapshot = "" if snapshot in (None, "", view.OPEN_MODEL) else snapshot
-        keys = ("mode", "classes", "count", "seed", "true", "predicted", "indices")
+        keys = ("mode", "classes", "count", "seed", "true", "predicted", "indices", "method", "frames")
         raw = {k: v for k, v in query.items() if k in keys}
         if trigger == "anim-project":  # the controls; a confusion cell keeps the cell the URL names
             raw = {"mode": mode, "classes": classes, "count": count,
                    "true": query.get("true"), "predicted": query.get("predicted"),
-                   "indices": query.get("indices")}
+                   "indices": query.get("indices"), "method": method, "frames": frames}
         service = training()
         run_id = service.run_of(model_id, run) if service else None
         snapshots = service.snapshots(run_id) if service else []

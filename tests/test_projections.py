@@ -149,3 +149,22 @@ def test_a_first_visit_predicts_in_a_job_not_in_the_request(cifar_sample, tmp_pa
                         lambda f, message: calls.append((f, message)))
     assert fresh.predictions_ready("demo", "default")
     assert calls[0] == (0.0, "predicting 200 images (0 done)")
+
+
+def test_pivot_mds_and_every_frame_are_choices_of_their_own(workspace, cache):
+    """method and frames are part of the choice (URL and API): their own key and result;
+    the default choice's key is what it was."""
+    from deepling.service.selection import from_query, to_query
+
+    jobs = ThreadJobs(cache, workspace)
+    service = ProjectionService(workspace, jobs)
+    plain = normalise(CHOICE, 10)
+    pivot = normalise({**CHOICE, "method": "pivot_mds", "frames": "all"}, 10)
+    assert "method" not in plain and pivot["method"] == "pivot_mds"
+    assert from_query(to_query(pivot))["method"] == "pivot_mds"
+    assert service.key("demo", "default", plain) != service.key("demo", "default", pivot)
+    request = service.submit("demo", "default", pivot)
+    assert _wait(service, request)["state"] == "done"
+    assert service.result(request).sequence.method == "pivot_mds"
+    with pytest.raises(ValueError, match="method must be one of"):
+        normalise({**CHOICE, "method": "tsne"}, 10)

@@ -108,7 +108,7 @@ _LAYER_ARRAYS = ("embedding", "neighbors", "class_means", "preferred_class", "de
 
 
 def neuron_atlas(model, images, labels=None, *, n_classes=None, layers=None, min_support=5,
-                 min_length=2, closed=True, batch_size=256, progress=None) -> NeuronAtlas:
+                 min_length=2, closed=True, batch_size=None, progress=None) -> NeuronAtlas:
     """Stream ``images`` once and build the :class:`NeuronAtlas`.
 
     Parameters
@@ -123,7 +123,7 @@ def neuron_atlas(model, images, labels=None, *, n_classes=None, layers=None, min
         Default: every conv and dense layer but the output (:func:`unit_layers`).
     min_support, min_length, closed
         See :func:`mine_patterns`.
-    batch_size : int, default=256
+    batch_size : int or None, default=None (sized by the model's activation memory)
     progress : callable, optional
         ``progress(fraction, message)``: the forward pass is the first 40 %, mining the
         rest.

@@ -19,7 +19,7 @@ PARAMS = {"min_support": 5, "min_length": 2, "closed": True}
 
 def atlas_key(workspace, model_id: str, data_id: str) -> str:
     adapter, ds = workspace.model(model_id), workspace.dataset(model_id, data_id)
-    return cache_key("neurons", VERSION, adapter.fingerprint, adapter.input_range,
+    return cache_key("neurons", VERSION, adapter.fingerprint, adapter.input_key,
                      ds.fingerprint, PARAMS)
 
 

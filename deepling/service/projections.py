@@ -107,7 +107,7 @@ class ProjectionService:
         """The job's and the result's key: content fingerprints and the normalised choice."""
         adapter, ds = self.workspace.model(model_id), self.workspace.dataset(model_id, data_id)
         return cache_key("projection", FORMAT_VERSION, adapter.fingerprint,
-                         list(adapter.input_range), ds.fingerprint, choice)
+                         adapter.input_key, ds.fingerprint, choice)
 
     # --- submit → status → result ---------------------------------------------------------
     def submit(self, model_id: str, data_id: str, raw_choice: dict | None,
@@ -187,7 +187,7 @@ class ProjectionService:
         # Every image (all 60,000 of CIFAR-10): the dataset's own array, not a 184 MB copy.
         everything = len(indices) == len(ds.images)  # indices are sorted and distinct
         seq = layer_sequence(adapter, ds.images if everything else ds.images[indices],
-                             progress=progress)
+                             progress=progress, **_layout_options(choice))
         self.store.put(self.key(model_id, data_id, choice), {"indices": indices, **seq.to_arrays()})
         return Projection(indices, seq)
 
@@ -268,18 +268,32 @@ class ProjectionService:
 
         for i in set(range(len(out))) - set(live):
             ready(i, out[i])
+        groups: dict = {}  # choices with the same layout options share one pass
         for i in live:
-            if progress[i]:
-                progress[i](0.0, f"projecting {len(out[i][1]):,} images through "
-                            f"{len(adapter.model.layers)} layers, in one pass with "
-                            f"{len(live) - 1} other projection(s)")
-        shared = layer_sequences(adapter, ds.images, [out[i][1] for i in live],
-                                 progress=[progress[i] for i in live],
-                                 on_ready=lambda j, seq: ready(live[j], seq))
-        return out, {"requested": shared.n_requested, "forwarded": shared.n_forwarded}
+            groups.setdefault(tuple(sorted(_layout_options(out[i][0]).items())), []).append(i)
+        requested = forwarded = 0
+        for options, members in groups.items():
+            for i in members:
+                if progress[i]:
+                    progress[i](0.0, f"projecting {len(out[i][1]):,} images through "
+                                f"{len(adapter.model.layers)} layers, in one pass with "
+                                f"{len(members) - 1} other projection(s)")
+            shared = layer_sequences(adapter, ds.images, [out[i][1] for i in members],
+                                     progress=[progress[i] for i in members],
+                                     on_ready=lambda j, seq, members=members: ready(members[j], seq),
+                                     **dict(options))
+            requested += shared.n_requested
+            forwarded += shared.n_forwarded
+        return out, {"requested": requested, "forwarded": forwarded}
 
     def _stored(self, key: str) -> bool:
         return self.store.path(key).exists()
+
+
+def _layout_options(choice: dict) -> dict:
+    """layer_sequence's keyword arguments for a normalised choice's method and frames."""
+    return {"method": choice.get("method", "landmarks"),
+            "layers": "all" if choice.get("frames") == "all" else None}
 
 
 def cached_sequence(store: ArrayCache, model, images, layers=None, *,
@@ -296,7 +310,7 @@ def cached_sequence(store: ArrayCache, model, images, layers=None, *,
     key = None
     if reproducible:
         key = cache_key("layer_sequence", FORMAT_VERSION, adapter.fingerprint,
-                        list(adapter.input_range), np.asarray(images), layers, int(n_landmarks),
+                        adapter.input_key, np.asarray(images), layers, int(n_landmarks),
                         int(n_directions), int(random_state), bool(align))
         hit = store.get(key)
         if hit is not None:

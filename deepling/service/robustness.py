@@ -22,7 +22,7 @@ def robustness_key(adapter, dataset, size: int, seed: int = ROBUSTNESS_SEED) -> 
     size = schema.integer(size, "sample size", 1, schema.MAX_ROBUSTNESS_IMAGES)  # from the page
     grids = {name: list(a.grid) for name, a in AUGMENTATIONS.items()}
     return cache_key("robustness-sim", ROBUSTNESS_VERSION, adapter.fingerprint,
-                     list(adapter.input_range), dataset.fingerprint, size, int(seed), grids)
+                     adapter.input_key, dataset.fingerprint, size, int(seed), grids)
 
 
 def run_robustness(workspace, model_id, data_id, size: int, progress=None) -> dict[str, np.ndarray]:

@@ -127,7 +127,7 @@ def known_fields(body: dict, fields, example: str) -> None:
 # --- the projection choice (the API body and the animation's controls) -------------------------
 PROJECTION_EXAMPLE = '{"model": "demo", "mode": "classes", "classes": [3, 5], "count": 50}'
 PROJECTION_FIELDS = ("model", "data", "mode", "classes", "count", "seed", "true", "predicted",
-                     "indices")
+                     "indices", "method", "frames")
 
 
 def projection_body(body) -> dict:

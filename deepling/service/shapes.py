@@ -99,7 +99,7 @@ def class_image_key(workspace, params: dict) -> str:
     if start == "focus":  # the image's own bytes, so another dataset cannot hit this entry
         start = workspace.dataset(params["model"], params["data"]).images[int(params.get("focus") or 0)]
     knobs = {k: params.get(k) for k in ("steps", "step_size", "jitter", "tv_weight")}
-    return cache_key("class-image-v1", adapter.fingerprint, adapter.input_range, params["target"],
+    return cache_key("class-image-v1", adapter.fingerprint, adapter.input_key, params["target"],
                      start, knobs)
 
 

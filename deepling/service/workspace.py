@@ -18,6 +18,7 @@ from deepling.service.cache import ArrayCache, cache_key
 from deepling.service.config import Config
 from deepling.data import DataError, Dataset, load_dataset
 from deepling.models import ModelAdapter, ModelError, load_demo_model, load_model_file
+from deepling.models.applications import KERAS_PREFIX, build_application
 from deepling.service import schema
 from deepling.service.schema import shown
 from deepling.service.uploads import UploadStore, is_upload_id
@@ -204,7 +205,7 @@ class Workspace:
 
     def predictions_key(self, model_id: str | None = None, data_id: str | None = None) -> str:
         adapter, ds = self.model(model_id), self.dataset(model_id, data_id)
-        return cache_key("predictions", adapter.fingerprint, ds.fingerprint, adapter.input_range)
+        return cache_key("predictions", adapter.fingerprint, ds.fingerprint, adapter.input_key)
 
     def predictions_ready(self, model_id: str | None = None, data_id: str | None = None) -> bool:
         """Whether :meth:`predictions` answers without long work: the data already loaded,
@@ -285,7 +286,10 @@ class Workspace:
         if model_id == DEMO_ID:
             return load_demo_model()
         if model_id == DEFAULT_ID and self.config.model:
-            return load_model_file(self.config.model, input_range=self.config.input_range)
+            if self.config.model.startswith(KERAS_PREFIX):
+                return build_application(self.config.model)
+            return load_model_file(self.config.model, input_range=self.config.input_range,
+                                   preprocessing=self.config.preprocess)
         if is_upload_id(model_id):
             return self.uploads.load_model(model_id)
         raise ModelError(f"Unknown model id {shown(model_id)}: use 'demo', 'default' or the id "

@@ -137,6 +137,7 @@ def register_api(server, services) -> None:
                           f"/api/projections/{job_id} until it says done.", 404)
         seq = result.sequence
         return jsonify(id=job_id, indices=result.indices.tolist(), layers=list(seq.names),
+                       method=seq.method,
                        mirrored=[bool(m) for m in seq.mirrored],
                        layouts=[[[round(float(v), 4) for v in p] for p in layout]
                                 for layout in seq.layouts])
