@@ -18,7 +18,8 @@ from deepling.service.cache import ArrayCache, cache_key
 from deepling.service.config import Config
 from deepling.data import DataError, Dataset, load_dataset
 from deepling.models import ModelAdapter, ModelError, load_demo_model, load_model_file
-from deepling.models.applications import KERAS_PREFIX, build_application
+from deepling.models.applications import KERAS_PREFIX
+from deepling.models.keras_apps import build_application
 from deepling.service import schema
 from deepling.service.schema import shown
 from deepling.service.uploads import UploadStore, is_upload_id
