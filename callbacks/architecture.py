@@ -19,7 +19,8 @@ from deepling.web.clicks import clicked
 from deepling.web.views import architecture as view
 
 
-def register(app, workspace) -> None:
+def register(app, services) -> None:
+    workspace = services.workspace
     def graph_for(ids):
         # layer_graph reads only the loaded model: cheap enough to redo per call, and no
         # per-process state to keep in step with the workspace's own model cache.
@@ -161,7 +162,7 @@ def register(app, workspace) -> None:
         index = clicked()
         return no_update if index is None else int(index)
 
-    projections = app.server.config["DEEPLING_PROJECTIONS"]
+    projections = services.projections
 
     def sampled(ids, request):
         """The animation's images (its current choice), as dataset indices."""

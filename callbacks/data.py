@@ -33,7 +33,8 @@ def cell_query(model_id: str, data_id: str, true: int, pred: int, count: int) ->
                             "predicted": int(pred), "count": int(min(count, CELL_ANIMATION_MAX))})
 
 
-def register(app, workspace) -> None:
+def register(app, services) -> None:
+    workspace = services.workspace
     @app.callback(
         Output("data-true", "value"), Output("data-pred", "value"), Output("data-errors", "value"),
         Output("subset", "data", allow_duplicate=True), Output("url", "search", allow_duplicate=True),
