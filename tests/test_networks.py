@@ -229,7 +229,7 @@ def test_batch_sizes_follow_activation_memory(resnet, demo_model):
 
 def test_keras_application_by_name_with_random_weights():
     from deepling.models import ModelError
-    from deepling.models.applications import build_application
+    from deepling.models.keras_apps import build_application
     from deepling.service.config import Config
     from deepling.service.workspace import Workspace
 

@@ -192,12 +192,18 @@ class ModelAdapter:
 
     def class_names(self, dataset: Dataset | None) -> tuple[str, ...]:
         """Names for the model's outputs: the data's if they match in number, else the
-        model's own (``output_names``: ImageNet's for a keras.applications network, when
-        known), else indices."""
+        model's own: ``output_names`` (names the adapter was given), else
+        :func:`deepling.models.class_names.model_class_names` (names the model carries, or
+        ImageNet's for a ``keras.applications`` head); else indices."""
         if dataset is not None and dataset.n_classes == self.n_outputs:
             return dataset.class_names
         if len(self.output_names or ()) == self.n_outputs:
             return tuple(self.output_names)
+        from deepling.models.class_names import model_class_names
+
+        own = model_class_names(self.model)
+        if own is not None and len(own) == self.n_outputs:
+            return own
         return tuple(str(k) for k in range(self.n_outputs))
 
 

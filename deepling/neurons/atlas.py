@@ -141,7 +141,8 @@ def neuron_atlas(model, images, labels=None, *, n_classes=None, layers=None, min
     acts = unit_activations(model, images, layers, batch_size=batch_size,
                             progress=lambda f, m: report(0.4 * f, m))
     units = []
-    for name, kind, means in zip(acts.layers, acts.types, acts.means):
+    for i, (name, kind, means) in enumerate(zip(acts.layers, acts.types, acts.means)):
+        report(0.4 + 0.05 * i / len(acts.layers), f"laying out the units of {name}")
         proj = NeuronProjection().fit(means, labels, n_classes)
         tops = [rank_channel(means, name, u, min(TOP_IMAGES, len(means)))
                 for u in range(means.shape[1])]

@@ -81,12 +81,14 @@ def serve(argv=None, prog: str = "deepling serve") -> int:
                              preprocess=a.preprocess)
     print(f"Deepling: loading {config.model or 'the demo model'} and {config.data} …", flush=True)
     try:
+        from deepling.service.workspace import Workspace
         from deepling.web.app import create_app
 
-        app = create_app(config)
+        workspace = Workspace(config)
+        app = create_app(config, workspace)
     except (DataError, ModelError) as exc:
         return _fail(str(exc))
-    _say_data_notes(app.server.config["DEEPLING_WORKSPACE"])
+    _say_data_notes(workspace)
     print(f"Deepling is ready: http://{config.host}:{config.port}/", flush=True)
     if config.debug:
         app.run(host=config.host, port=config.port, debug=True)
@@ -94,7 +96,7 @@ def serve(argv=None, prog: str = "deepling serve") -> int:
         # A production WSGI server: many users on one machine, each request on a thread.
         from waitress import serve as waitress_serve
 
-        limits = app.server.config["DEEPLING_WORKSPACE"].uploads.limits
+        limits = workspace.uploads.limits
         waitress_serve(app.server, host=config.host, port=config.port,
                        threads=int(os.environ.get("DEEPLING_THREADS", 32)), ident="Deepling",
                        # waitress buffers a body before the app sees it: bound that too
