@@ -154,28 +154,61 @@
     }
   }
 
+  // With many classes (an ImageNet head) the legend lists the most frequent ones among the
+  // points, plus any hidden one, and a search box finds the rest by name.
+  const LEGEND_TOP = 12;
+  const LEGEND_MATCHES = 40;
+
   function renderLegend() {
     const d = view.data;
     const host = el('scatter-legend');
     if (!d || !host) return;
     // the classes, then the payload's unknown code (drawn grey) if any point has it
     const unknown = d.encoding.labels.unknown;
-    const counts = new Array(unknown + 1).fill(0);
+    const counts = new Map();
     const source = view.colorMode === 'predicted' ? d.predicted : d.labels;
-    for (let i = 0; i < source.length; i++) counts[source[i]]++;
-    host.replaceChildren();
-    d.classNames.map((_, k) => k).concat([unknown]).forEach((k) => {
-      if (!counts[k]) return;
-      const name = className(d, k);
+    for (let i = 0; i < source.length; i++) counts.set(source[i], (counts.get(source[i]) || 0) + 1);
+    let present = d.classNames.map((_, k) => k).concat([unknown]).filter((k) => counts.get(k));
+    const many = present.length > LEGEND_TOP + 2;
+    let search = host.querySelector('.dl-legend-search');
+    if (many && !search) {
+      search = document.createElement('input');
+      search.type = 'search';
+      search.className = 'dl-legend-search form-control form-control-sm';
+      search.placeholder = `${present.length} classes: find…`;
+      search.addEventListener('input', () => { view.legendQuery = search.value; renderLegend(); });
+    }
+    // everything but the search box is redrawn: removing the box would take its focus
+    [...host.children].forEach((c) => { if (c !== search || !many) c.remove(); });
+    let more = 0;
+    if (many) {
+      search.placeholder = `${present.length} classes: find…`;
+      if (search.value !== (view.legendQuery || '')) search.value = view.legendQuery || '';
+      if (search.parentNode !== host) host.prepend(search);
+      const q = (view.legendQuery || '').trim().toLowerCase();
+      const byCount = present.slice().sort((a, b) => counts.get(b) - counts.get(a) || a - b);
+      const shown = q ? byCount.filter((k) => className(d, k).toLowerCase().includes(q)).slice(0, LEGEND_MATCHES)
+        : byCount.slice(0, LEGEND_TOP);
+      const hidden = byCount.filter((k) => d.hidden.has(k) && !shown.includes(k));
+      more = present.length - shown.length - hidden.length;
+      present = shown.concat(hidden);
+    }
+    present.forEach((k) => {
       const b = document.createElement('button');
       b.className = 'dl-legend-item' + (d.hidden.has(k) ? ' dl-off' : '');
       b.dataset.cls = k;
       b.title = 'click: show/hide · double-click: only this class';
       const [r, g, bl] = k < d.palette.length ? d.palette[k] : [160, 160, 160];
       b.append(h('span', {className: 'dl-dot', style: {background: `rgb(${r},${g},${bl})`}}),
-        name, ' ', h('span', {className: 'text-muted'}, counts[k]));
+        className(d, k), ' ', h('span', {className: 'text-muted'}, String(counts.get(k))));
       host.appendChild(b);
     });
+    if (more > 0) {
+      const note = document.createElement('div');
+      note.className = 'dl-legend-more text-muted';
+      note.textContent = `+ ${more} more classes${view.legendQuery ? '' : ' (type to find one)'}`;
+      host.appendChild(note);
+    }
   }
 
   function applyColors() {

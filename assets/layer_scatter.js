@@ -37,9 +37,10 @@
  *              positions,   // nLayers*n*2 values, layer-major, x then y, coords in [-1,1]:
  *                           //   Float32Array (or array), or Uint16Array quantised as
  *                           //   x = q * 2/65535 - 1 (the payload's own encoding, kept as is)
- *              colors,      // Uint8Array n: palette index per point (default 0)
- *              palette,     // ≤256 colours, [r,g,b] 0..255 or '#rrggbb'; omitted = keep current;
- *                           // indices without a colour (e.g. 255 = unknown class) are grey
+ *              colors,      // Uint8Array or Uint16Array n: palette index per point (default 0)
+ *              palette,     // any number of colours (≤65,536), [r,g,b] 0..255 or '#rrggbb';
+ *                           // omitted = keep current; indices without a colour (e.g. the
+ *                           // payload's unknown code) are grey
  *              marks},      // optional Uint8Array n: 1 = misclassified (dots: dark rim;
  *                           // thumbnails: thicker border and a corner flag)
  *                           // palette/colours may be plain arrays (e.g. from Dash JSON)
@@ -79,7 +80,7 @@
 
   const Deepling = (window.Deepling = window.Deepling || {});
 
-  const PALETTE_SIZE = 256;       // colours are Uint8 indices
+  const PALETTE_SIZE = 65536;     // colours are Uint8 or Uint16 indices (a class per colour, any number)
   const DIM_ALPHA = 0.2;          // unselected points while a selection is active: faint context
   const DRAG_PX = 4;              // movement before a press becomes a drag instead of a click
   const ZOOM_MIN = 0.2, ZOOM_MAX = 500;
@@ -395,6 +396,15 @@ void main() {
     return out;
   }
 
+  // Class colours index a palette: bytes for up to 256 classes, uint16 beyond (plain arrays
+  // from JSON become uint16, so no index is ever cut to a byte).
+  function toColors(a, length) {
+    if (a == null) return null;
+    const out = (a instanceof Uint8Array || a instanceof Uint16Array) ? a : Uint16Array.from(a);
+    if (out.length !== length) throw new Error(`LayerScatter: colors has ${out.length} values, expected ${length}`);
+    return out;
+  }
+
   // Positions are kept as uint16 (the payload's encoding; half the memory of floats, and the
   // GPU reads them normalised). Floats are quantised once; 1/65535 of the view is far below a pixel.
   function toPositions(p, length) {
@@ -464,7 +474,7 @@ void main() {
   /*
    * Deepling.unpack(payload, body) -> the payload with its arrays decoded, plus:
    *   positions  Uint16Array as the renderer takes it (or Float32Array if another encoding)
-   *   labels, predicted  Uint8Array; the payload's `unknown` code (255) where not known
+   *   labels, predicted  Uint16Array; the payload's `unknown` code (65535) where not known
    *   known      Uint8Array: 1 where the true label is known
    *   errors     Uint8Array: 1 where true and predicted are known and differ
    *   confidence Float32Array 0..1, indices Int32Array (dataset index of each point)
@@ -857,7 +867,7 @@ void main() {
       const data = {
         n, nLayers,
         positions: toPositions(d.positions, n * nLayers * 2),
-        colors: toTyped(d.colors, Uint8Array, 'colors', n) || new Uint8Array(n),
+        colors: toColors(d.colors, n) || new Uint8Array(n),
         marks: toTyped(d.marks, Uint8Array, 'marks', n),
         selected: null,
       };
@@ -929,7 +939,7 @@ void main() {
     }
 
     _buildPalette(palette) {
-      if (palette.length > PALETTE_SIZE) throw new Error('LayerScatter: at most 256 palette colours');
+      if (palette.length > PALETTE_SIZE) throw new Error(`LayerScatter: at most ${PALETTE_SIZE} palette colours`);
       const rgba = new Uint8Array(PALETTE_SIZE * 4).fill(UNSET_GREY);   // unknown classes
       palette.forEach((c, i) => { rgba.set(parseColor(c).slice(0, 3), 4 * i); });
       return rgba;
@@ -937,7 +947,7 @@ void main() {
 
     setColors(colors) {
       if (!this._data) return;
-      this._data.colors = toTyped(colors, Uint8Array, 'colors', this._data.n);
+      this._data.colors = toColors(colors, this._data.n);
       this._writeMeta();
     }
 

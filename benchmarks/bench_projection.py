@@ -386,6 +386,131 @@ def report(scale, compare, command, quick, params, load):
     return "\n".join(lines)
 
 
+# --- keras.applications networks at 224×224 (random weights) ---------------------------
+
+NETWORKS_RESULTS = ROOT / "benchmarks" / "results" / "networks.md"
+QUALITY_NETWORK_SAMPLE, QUALITY_NETWORK_LAYERS = 150, 5
+
+
+def worker_network(name, n, size, method):
+    """One keras.applications network, one N, in this process: ``model.predict`` (Keras'
+    own batch of 32), then the projection, then ``model.predict`` again (the mean of the two
+    is the reference, so drift in the machine's load cancels); the process's peak RSS; the
+    layouts' variance shown ÷ classical MDS on a sample, on a few of the frames."""
+    import keras
+
+    from deepling.data import load_dataset
+    from deepling.data.images import resize_images
+    from deepling.models import ModelAdapter
+    from deepling.models.applications import preprocessing_of
+    from deepling.models.memory import batch_size_for
+    from deepling.projection import layer_sequence
+
+    keras.utils.set_random_seed(0)
+    model = getattr(keras.applications, name)(weights=None, input_shape=(size, size, 3))
+    adapter = ModelAdapter.from_model(model, name, preprocessing=preprocessing_of(name))
+    data = load_dataset("cifar10", split="test")
+    order = np.sort(np.random.default_rng(0).permutation(len(data))[:n])
+    images = np.ascontiguousarray(resize_images(data.images[order], (size, size)))
+    del data
+
+    def predict():
+        for start in range(0, n, 32):  # keras' default batch, pixels converted per batch
+            model.predict(adapter.preprocess(images[start:start + 32]), batch_size=32, verbose=0)
+
+    layer_sequence(adapter, images[:8], method=method)  # traces, as a warm server has
+    model.predict(adapter.preprocess(images[:32]), batch_size=32, verbose=0)  # and predict's
+    predict_one = timed(predict)
+    before = PeakRSS().peak
+    with PeakRSS() as rss:
+        seq = [None]
+        pipeline = timed(lambda: seq.__setitem__(0, layer_sequence(adapter, images, method=method)))
+    predict_two = timed(predict)
+    seq = seq[0]
+    reference = (predict_one[0] + predict_two[0]) / 2
+    reference_cpu = (predict_one[1] + predict_two[1]) / 2
+    quality = network_quality(adapter, images, seq)
+    return {"model": name, "n": n, "size": size, "method": method, "layers": len(model.layers),
+            "frames": len(seq.names), "batch": batch_size_for(adapter),
+            "predict": [predict_one[0], predict_two[0]], "pipeline": pipeline[0],
+            "ratio": pipeline[0] / reference, "ratio_cpu": pipeline[1] / reference_cpu,
+            "rss_before": before, "rss_peak": rss.peak, "max_rss": _max_rss(),
+            "quality": quality, "warnings": list(seq.warnings)[:3]}
+
+
+def network_quality(adapter, images, seq):
+    """Variance shown ÷ classical MDS's on a fixed sample, for a few frames spread over the
+    sequence: each frame's activations of the sample, one layer at a time."""
+    import keras
+
+    pick = np.sort(np.random.default_rng(1).permutation(len(images))[:QUALITY_NETWORK_SAMPLE])
+    names = [seq.names[int(i)] for i in np.linspace(1, len(seq.names) - 1, QUALITY_NETWORK_LAYERS)]
+    out = {}
+    for name in dict.fromkeys(names):
+        sub = keras.Model(adapter.model.inputs[0], adapter.model.get_layer(name).output)
+        acts = np.concatenate([np.asarray(sub(adapter.preprocess(images[pick[s:s + 16]]), training=False),
+                                          np.float32).reshape(len(pick[s:s + 16]), -1)
+                               for s in range(0, len(pick), 16)])
+        acts -= acts.mean(axis=0)
+        layout = np.asarray(seq.layout(name), np.float64)[pick]
+        gram = (acts @ acts.T).astype(np.float64)
+        w = np.linalg.eigvalsh(gram)
+        basis, _ = np.linalg.qr(layout - layout.mean(axis=0))
+        shown = float(np.sum((acts.T.astype(np.float64) @ basis) ** 2))
+        out[name] = shown / float(np.sum(np.maximum(w[-2:], 0)))
+        del acts, gram
+    return out
+
+
+def networks_main(a):
+    names = a.networks.split(",")
+    sizes = tuple(int(v) for v in (a.sizes or "1000").split(","))
+    rows = []
+    load_start = os.getloadavg()[0]
+    started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    for name in names:
+        for n in sizes:
+            for method in a.methods.split(","):
+                cmd = [sys.executable, str(Path(__file__).resolve()), "--network-worker", name,
+                       "--n", str(n), "--size", str(a.size), "--methods", method]
+                print(f"  {name} N={n:,} {method} ...", flush=True)
+                out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, check=False)
+                if out.returncode != 0:
+                    print(out.stderr[-3000:], flush=True)
+                    rows.append({"model": name, "n": n, "method": method, "error": out.stderr[-300:]})
+                    continue
+                rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
+                print(f"    {json.dumps(rows[-1])[:600]}", flush=True)
+    lines = [f"# Layer projections on keras.applications networks, {a.size}×{a.size}, random weights",
+             "", f"{started}, load {load_start:.1f} at the start, {os.getloadavg()[0]:.1f} at the end "
+             f"(2 cores, shared); `python benchmarks/bench_projection.py --networks {a.networks} "
+             f"--sizes {','.join(map(str, sizes))} --methods {a.methods}`. Images: CIFAR-10 test "
+             "images resized to the input. Reference: `model.predict` at batch 32 on the same "
+             "images, run before and after the projection in the same process (mean). RSS: the "
+             "process's peak while projecting (model, images and TensorFlow included). Quality: "
+             f"variance shown ÷ classical MDS's on {QUALITY_NETWORK_SAMPLE} images, on "
+             f"{QUALITY_NETWORK_LAYERS} frames spread over the sequence.", "",
+             "| model | layers → frames | N | method | batch | projection | predict | ratio wall (CPU) "
+             "| peak RSS | variance shown ÷ classical MDS |",
+             "|---|---|---:|---|---:|---:|---:|---:|---:|---|"]
+    for r in rows:
+        if "error" in r:
+            lines.append(f"| {r['model']} | | {r['n']:,} | {r['method']} | | failed | | | | |")
+            continue
+        q = ", ".join(f"{k} {v:.2f}" for k, v in r["quality"].items())
+        lines.append(f"| {r['model']} | {r['layers']} → {r['frames']} | {r['n']:,} | {r['method']} | "
+                     f"{r['batch']} | {r['pipeline']:.1f} s | {np.mean(r['predict']):.1f} s | "
+                     f"**{r['ratio']:.2f}** ({r['ratio_cpu']:.2f}) | {gb(r['rss_peak'])} | {q} |")
+    text = "\n".join(lines) + "\n"
+    out = a.out if a.out != RESULTS else NETWORKS_RESULTS
+    if out.exists() and a.append:
+        text = out.read_text() + "\n" + "\n".join(lines[-len(rows):]) + "\n"
+    out.write_text(text)
+    print(text)
+    print(f"written to {out}")
+    return 0
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
@@ -398,7 +523,20 @@ def main(argv=None):
     p.add_argument("--worker", choices=("predict", "pipeline", "compare"), help=argparse.SUPPRESS)
     p.add_argument("--n", type=int, help=argparse.SUPPRESS)
     p.add_argument("--layers", default="", help=argparse.SUPPRESS)
+    p.add_argument("--networks", default=None,
+                   help="comma-separated keras.applications names (random weights): the "
+                        "networks table instead (benchmarks/results/networks.md)")
+    p.add_argument("--size", type=int, default=224, help="input size for --networks")
+    p.add_argument("--methods", default="landmarks", help="landmarks,pivot_mds for --networks")
+    p.add_argument("--append", action="store_true", help="add rows to the networks table")
+    p.add_argument("--network-worker", default=None, help=argparse.SUPPRESS)
     a = p.parse_args(argv)
+    if a.network_worker:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+        print(json.dumps(worker_network(a.network_worker, a.n, a.size, a.methods)))
+        return 0
+    if a.networks:
+        return networks_main(a)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from deepling.projection import layer_sequence
 

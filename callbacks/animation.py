@@ -12,17 +12,18 @@ from dash import Input, Output, State, ctx, no_update
 
 from deepling.service.projections import Request
 from deepling.service.selection import from_query, to_query
+from deepling.web.progress import progress_bar
 from deepling.web.views import animation as view
 from deepling.web.payload_bytes import payload_url
 from deepling.web.views.payload import binary_payload, shown_names
 
 
-def warm_up(app, workspace) -> None:
+def warm_up(services) -> None:
     """Project the first page's images now, in the background: the first visitor (a
     presenter opening the laptop) then finds the animation ready, and the model's compiled
     functions traced. On a thread of its own, so a slow Celery broker cannot hold up the
     start; errors surface when the page asks for the same projection."""
-    projections = app.server.config["DEEPLING_PROJECTIONS"]
+    projections, workspace = services.projections, services.workspace
 
     def submit():
         try:
@@ -33,13 +34,12 @@ def warm_up(app, workspace) -> None:
     threading.Thread(target=submit, name="deepling-warm-up", daemon=True).start()
 
 
-def register(app, workspace) -> None:
-    projections = app.server.config["DEEPLING_PROJECTIONS"]
+def register(app, services) -> None:
+    workspace, projections = services.workspace, services.projections
     register_clientside(app)
 
     def training():
-        # the app's runs and runs from outside (RunSources), registered by callbacks/training.py
-        return app.server.config.get("DEEPLING_RUN_SOURCES")
+        return services.run_sources  # the app's runs and runs from outside (RunSources)
 
     @app.callback(
         Output("anim-training-row", "hidden"), Output("anim-snapshot", "options"),
@@ -67,11 +67,11 @@ def register(app, workspace) -> None:
         Input("anim-across", "value"), Input("anim-snapshot", "value"), Input("anim-along", "value"),
         Input("train-epoch", "data"),
         State("anim-mode", "value"), State("anim-classes", "value"), State("anim-count", "value"),
-        State("train-run", "data"),
+        State("train-run", "data"), State("anim-method", "value"), State("anim-frames", "value"),
         prevent_initial_call=True,
     )
     def request_projection(_clicks, rendered, search, across, snapshot, along, _epoch,
-                           mode, classes, count, run):
+                           mode, classes, count, run, method, frames):
         """A new page, a new URL query, the Project button or the across-training controls:
         start (or join) a projection."""
         if not rendered:
@@ -85,12 +85,12 @@ def register(app, workspace) -> None:
         elif trigger == "train-epoch" and across != "training":
             return (no_update,) * 9  # a new epoch changes only the across-training frames
         snapshot = "" if snapshot in (None, "", view.OPEN_MODEL) else snapshot
-        keys = ("mode", "classes", "count", "seed", "true", "predicted", "indices")
+        keys = ("mode", "classes", "count", "seed", "true", "predicted", "indices", "method", "frames")
         raw = {k: v for k, v in query.items() if k in keys}
         if trigger == "anim-project":  # the controls; a confusion cell keeps the cell the URL names
             raw = {"mode": mode, "classes": classes, "count": count,
                    "true": query.get("true"), "predicted": query.get("predicted"),
-                   "indices": query.get("indices")}
+                   "indices": query.get("indices"), "method": method, "frames": frames}
         service = training()
         run_id = service.run_of(model_id, run) if service else None
         snapshots = service.snapshots(run_id) if service else []
@@ -100,11 +100,12 @@ def register(app, workspace) -> None:
             if across == "training":
                 along = along or view.default_along(service.run_layers(run_id) if run_id else [])
                 submitted = projections.submit_epochs(
-                    model_id, data_id, raw, along, [(f"epoch {e}", p) for e, p in snapshots])
+                    model_id, data_id, raw, along, [(f"epoch {e}", p) for e, p in snapshots],
+                    services.owner())
                 extra = {"across": "training", "along": along, "start": view.training_query(search)[3]}
             else:
                 target = service.snapshot_model(run_id, int(snapshot)) if snapshot and run_id else model_id
-                submitted = projections.submit(target, data_id, raw)
+                submitted = projections.submit(target, data_id, raw, services.owner())
                 extra = {"across": "layers", "layer": query.get("layer"),
                          "snapshot": f"epoch {snapshot}" if target != model_id else None}
         except ValueError as exc:
@@ -131,13 +132,9 @@ def register(app, workspace) -> None:
         # remounted it (#24, the page fast): once sent, a request is not answered again.
         if shown == view.request_token(request):
             return no_update, True, no_update, no_update, no_update, no_update
-        status = projections.status(Request.from_dict(request))
-        state = status["state"]
-        if state in ("queued", "running", "unknown"):
-            pct = round(100 * status["progress"])
-            return no_update, False, pct, status["message"] or "waiting", _row(True), no_update
-        if state == "error":
-            return no_update, True, 100, f"⚠ {status['message']}", _row(True, error=True), no_update
+        bar = progress_bar(projections.status(Request.from_dict(request)))
+        if not bar.done:
+            return no_update, not bar.polling, bar.value, bar.text, bar.css(ROW), no_update
         choice, model_id, data_id = request["choice"], request["model"], request["data"]
         result = projections.result(Request.from_dict(request))
         if result is None:
@@ -184,9 +181,11 @@ def register(app, workspace) -> None:
                 "filename": "deepling-layouts.csv"}
 
 
+ROW = "d-flex align-items-center gap-2 mb-1"
+
+
 def _row(visible: bool, error: bool = False) -> str:
-    base = "d-flex align-items-center gap-2 mb-1"
-    return base + ("" if visible else " dl-idle") + (" dl-error" if error else "")
+    return ROW + ("" if visible else " dl-idle") + (" dl-error" if error else "")
 
 
 def register_clientside(app) -> None:

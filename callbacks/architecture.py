@@ -19,7 +19,8 @@ from deepling.web.clicks import clicked
 from deepling.web.views import architecture as view
 
 
-def register(app, workspace) -> None:
+def register(app, services) -> None:
+    workspace = services.workspace
     def graph_for(ids):
         # layer_graph reads only the loaded model: cheap enough to redo per call, and no
         # per-process state to keep in step with the workspace's own model cache.
@@ -28,25 +29,32 @@ def register(app, workspace) -> None:
     @app.callback(
         Output("layer", "data"), Output("arch-layer", "value"),
         Input("arch-graph", "tapNodeData"), Input("arch-layer", "value"),
-        Input("layer", "data"), Input("rendered", "data"), State("url", "search"),
-        State("arch-ids", "data"),
+        Input("layer", "data"), Input("rendered", "data"), Input("arch-search", "n_submit"),
+        State("url", "search"), State("arch-ids", "data"), State("arch-search", "value"),
         # Page-level stores exist before this view does: wait for the page ("rendered").
         prevent_initial_call=True,
     )
-    def choose_layer(tapped, picked, shared, _rendered, search, ids):
+    def choose_layer(tapped, picked, shared, _rendered, _submit, search, ids, query):
         """One callback keeps the shared store and the view's own picker in step (Dash
         allows that loop only within one callback)."""
-        names = {n.name for n in graph_for(ids).nodes}
+        graph = graph_for(ids)
+        names = {n.name for n in graph.nodes}
         triggered = set(ctx.triggered_prop_ids.values())
         if "rendered" in triggered:
             # a new page (Dash lists its fresh inputs as triggered too): a shared link's
             # layer (?layer=), if this model has it
             wanted = from_query(search).get("layer")
             return no_update, wanted if wanted in names and wanted != picked else no_update
+        if "arch-search" in triggered and "arch-graph" not in triggered:
+            # Enter in the search box: the first layer found
+            found = graph.search(query)
+            if not found or found[0] == picked:
+                return no_update, no_update
+            return found[0], found[0]
         if "arch-graph" in triggered:
             # a port stands for the layer it comes from
             name = (tapped or {}).get("layer") or (tapped or {}).get("id")
-            if name not in names:  # a stage frame: folding is done by redraw()
+            if name not in names:  # a stage or block: folding is done by redraw()
                 return no_update, no_update
             return name, name if name != picked else no_update
         if "arch-layer" in triggered:
@@ -57,29 +65,40 @@ def register(app, workspace) -> None:
     @app.callback(
         Output("arch-graph", "elements"), Output("arch-graph", "style"),
         Output("arch-collapsed", "data"), Output("arch-fold", "children"),
+        Output("arch-found", "children"),
         Input("arch-layer", "value"), Input("arch-graph", "tapNodeData"),
-        Input("arch-fold", "n_clicks"),
+        Input("arch-fold", "n_clicks"), Input("arch-search", "value"),
+        Input("arch-animated", "data"),
         State("arch-collapsed", "data"), State("arch-ids", "data"),
         prevent_initial_call=True,
     )
-    def redraw(focus, tapped, _fold, collapsed, ids):
+    def redraw(focus, tapped, _fold, search, animated, collapsed, ids):
         graph = graph_for(ids)
-        collapsed = set(collapsed or [])
+        collapsed = view.fold_ids(collapsed)
         triggered = set(ctx.triggered_prop_ids.values())
-        stage_tap = "arch-graph" in triggered and (tapped or {}).get("kind") == "stage"
-        if not (stage_tap or triggered & {"arch-fold", "arch-layer"}):
-            return (no_update,) * 4  # a layer tap: arch-layer follows
+        fold_tap = "arch-graph" in triggered and (tapped or {}).get("kind") in ("stage", "block")
+        if not (fold_tap or triggered & {"arch-fold", "arch-layer", "arch-search", "arch-animated"}):
+            return (no_update,) * 5  # a layer tap: arch-layer follows
+        everything = view.all_folds(graph)
         if "arch-fold" in triggered:
-            everything = {s.index for s in graph.stages}
             collapsed = set() if collapsed == everything else everything
-        if stage_tap:
-            collapsed ^= {int(tapped["stage"])}
-        elif "arch-layer" in triggered and focus:
-            # a layer picked from the list inside a folded stage: unfold that stage
-            collapsed.discard(graph.node(focus).stage)
-        label = "unfold all" if len(collapsed) == len(graph.stages) else "fold all"
-        return (view.graph_elements(graph, collapsed, focus), view.canvas_style(graph, collapsed),
-                sorted(collapsed), label)
+        if fold_tap:
+            collapsed ^= {tapped["id"]}
+        elif "arch-layer" in triggered and focus in {n.name for n in graph.nodes}:
+            # a layer picked from the list (or found) inside a folded stage: unfold to it
+            collapsed = view.unfold_to(graph, collapsed, focus)
+        label = "unfold all" if collapsed == everything else "fold all"
+        return (view.graph_elements(graph, collapsed, focus, animated or (), search or ""),
+                view.canvas_style(graph, collapsed), sorted(collapsed), label,
+                view.found_text(graph, search))
+
+    # the layers the animation shows, from its payload (across layers only), for the marks
+    app.clientside_callback(
+        """function (p) {
+            if (!p || !p.layers || p.across === 'training') { return []; }
+            return p.layers.map((L) => L.name);
+        }""",
+        Output("arch-animated", "data"), Input("anim-payload", "data"))
 
     hint = json.dumps(view.HOVER_HINT)
     app.clientside_callback(
@@ -143,7 +162,7 @@ def register(app, workspace) -> None:
         index = clicked()
         return no_update if index is None else int(index)
 
-    projections = app.server.config["DEEPLING_PROJECTIONS"]
+    projections = services.projections
 
     def sampled(ids, request):
         """The animation's images (its current choice), as dataset indices."""

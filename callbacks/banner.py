@@ -7,7 +7,8 @@ from dash import Input, Output, State, no_update
 from deepling.service.cache import DISK_FULL_MESSAGE, disk_space
 
 
-def register(app, workspace) -> None:
+def register(app, services) -> None:
+    workspace = services.workspace
     @app.callback(Output("app-banner", "children"), Output("app-banner", "is_open"),
                   Input("app-banner-poll", "n_intervals"), State("app-banner", "children"))
     def disk_banner(_n, shown):

@@ -1,5 +1,5 @@
-"""Class-image panel wiring: choose a class or channel and a start, run the ``class_image``
-task as a job, poll it, show the result."""
+"""Class-image panel wiring: choose a class or channel and a start, run the class image as
+background work (the kind ``CLASS_IMAGE``), poll it, show the result."""
 
 from __future__ import annotations
 
@@ -7,12 +7,13 @@ from dash import Input, Output, State, no_update
 
 from deepling.methods.class_image import (DEFAULT_JITTER, DEFAULT_STEP_SIZE, DEFAULT_STEPS,
                                           DEFAULT_TV_WEIGHT)
-from deepling.service.shapes import cached_class_image, class_image_key
+from deepling.service.shapes import CLASS_IMAGE
+from deepling.web.progress import progress_bar
 from deepling.web.views import class_image as view
 
 
-def register(app, workspace) -> None:
-    jobs = app.server.config["DEEPLING_JOBS"]
+def register(app, services) -> None:
+    workspace = services.workspace
 
     @app.callback(Output("ci-class", "style"), Output("ci-layer", "style"),
                   Output("ci-channel", "style"), Input("ci-kind", "value"))
@@ -53,8 +54,7 @@ def register(app, workspace) -> None:
                   "step_size": float(step_size or DEFAULT_STEP_SIZE),
                   "jitter": int(jitter if jitter is not None else DEFAULT_JITTER),
                   "tv_weight": float(tv if tv is not None else DEFAULT_TV_WEIGHT)}
-        key = class_image_key(workspace, params)
-        jobs.submit(key, "class_image", params)
+        key = services.submit(CLASS_IMAGE, params)
         score = "mean activation" if kind == "channel" else "logit"
         return {"key": key, "what": what, "score": score}, False, "starting…"
 
@@ -67,11 +67,9 @@ def register(app, workspace) -> None:
         bar = "flex-grow-1"
         if not request:
             return no_update, True, 0, bar + " dl-test-hidden", no_update
-        arrays = cached_class_image(workspace, request["key"])
-        if arrays is not None:
-            return (view.result(arrays, request["what"], request["score"]), True, 100,
-                    bar + " dl-test-hidden", "")
-        status = jobs.status(request["key"])
-        if status["state"] == "error":
-            return no_update, True, 100, bar + " dl-test-hidden", f"⚠ {status['message']}"
-        return no_update, False, round(100 * status["progress"]), bar, status["message"] or "waiting"
+        poll = services.poll(CLASS_IMAGE, request["key"])
+        progress = progress_bar(poll)
+        shown = view.result(poll["result"], request["what"], request["score"]) if progress.done else no_update
+        # the bar hides once it has nothing to count (a failure is said in the status line)
+        return (shown, not progress.polling, progress.value,
+                progress.css(bar, hidden=" dl-test-hidden", error=" dl-test-hidden"), progress.text)

@@ -13,16 +13,17 @@ from deepling.models import ModelError
 from deepling.service.compare import aligned_sequences, compare_models, same_images_choice
 from deepling.service.projections import Request
 from deepling.service.selection import from_query
-from deepling.service.similarity import cached_cka, submit_cka
+from deepling.service.similarity import CKA
 from deepling.web.clicks import clicked
+from deepling.web.progress import combined, progress_bar
 from deepling.web.views import compare as view
 from deepling.web.views.payload import sequence_payload
 
 _FIGURES = ("cmp-cm-a", "cmp-cm-b", "cmp-cm-diff", "cmp-per-class")
 
 
-def register(app, workspace) -> None:
-    projections = app.server.config["DEEPLING_PROJECTIONS"]
+def register(app, services) -> None:
+    workspace, projections = services.workspace, services.projections
 
     @app.callback(Output("cmp-model", "options"), Output("cmp-model", "value"),
                   Output("page-tabs", "active_tab"),
@@ -49,8 +50,8 @@ def register(app, workspace) -> None:
         model_a, data_id = rendered["model"], rendered["data"]
         try:
             choice = same_images_choice({"count": count})
-            a = projections.submit(model_a, data_id, choice)
-            b = projections.submit(model_b, data_id, a.choice)
+            a = projections.submit(model_a, data_id, choice, services.owner())
+            b = projections.submit(model_b, data_id, a.choice, services.owner())
         except (ValueError, ModelError, DataError, OSError) as exc:
             return no_update, True, f"⚠ {exc}"
         return {"a": a.to_dict(), "b": b.to_dict()}, False, "starting…"
@@ -69,14 +70,9 @@ def register(app, workspace) -> None:
         rest = (no_update,) * (2 + len(_FIGURES) + 4)  # titles, figures, disagreements
         if not req:
             return (no_update, True, no_update, no_update, *rest)
-        statuses = [projections.status(Request.from_dict(req[k])) for k in ("a", "b")]
-        failed = [s for s in statuses if s["state"] == "error"]
-        if failed:
-            return (no_update, True, 100, f"⚠ {failed[0]['message']}", *rest)
-        waiting = [s for s in statuses if s["state"] != "done"]
-        if waiting:
-            pct = round(50 * sum(1 if s["state"] == "done" else s["progress"] for s in statuses))
-            return (no_update, False, pct, waiting[0]["message"] or "waiting", *rest)
+        bar = progress_bar(combined([projections.status(Request.from_dict(req[k])) for k in ("a", "b")]))
+        if not bar.done:  # one bar for both: the first failure, else the mean progress
+            return (no_update, not bar.polling, bar.value, bar.text, *rest)
         return _result(workspace, projections, req, focus)
 
     @app.callback(Output("focus", "data", allow_duplicate=True),
@@ -85,7 +81,10 @@ def register(app, workspace) -> None:
         index = clicked()
         return no_update if index is None else int(index)
 
-    jobs = app.server.config["DEEPLING_JOBS"]
+    _register_cka(app, services)
+
+
+def _register_cka(app, services) -> None:
 
     @app.callback(Output("cmp-cka-job", "data"), Output("cmp-cka-poll", "disabled"),
                   Output("cmp-cka-status", "children", allow_duplicate=True),
@@ -96,7 +95,8 @@ def register(app, workspace) -> None:
         if not rendered or not model_b:
             return no_update, True, no_update
         try:
-            key = submit_cka(jobs, workspace, rendered["model"], model_b, rendered["data"])
+            key = services.submit(CKA, {"model_a": rendered["model"], "model_b": model_b,
+                                        "data": rendered["data"]})
         except (ValueError, ModelError, DataError, OSError) as exc:
             return no_update, True, f"⚠ {exc}"
         return {"key": key, "a": rendered["model"], "b": model_b, "data": rendered["data"]}, False, \
@@ -110,15 +110,10 @@ def register(app, workspace) -> None:
     def poll_cka(_n, job):
         if not job:
             return no_update, no_update, True, no_update, no_update
-        status = jobs.status(job["key"])
-        if status["state"] in ("queued", "running", "unknown"):
-            return no_update, no_update, False, round(100 * status["progress"]), \
-                status["message"] or "CKA: waiting"
-        if status["state"] == "error":
-            return no_update, no_update, True, 100, f"⚠ {status['message']}"
-        result = cached_cka(workspace, job["a"], job["b"], job["data"])
+        poll = services.poll(CKA, job["key"])  # "done" without a result says it is gone
+        bar, result = progress_bar(poll, waiting="CKA: waiting"), poll["result"]
         if result is None:
-            return no_update, no_update, True, 100, "⚠ The CKA result was removed from the cache; press Compare again."
+            return no_update, no_update, not bar.polling, bar.value, bar.text
         return view.cka_figure(result), False, True, 100, \
             f"{result.n_images:,} images · {len(result.names_a)} × {len(result.names_b)} layers"
 

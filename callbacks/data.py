@@ -6,7 +6,7 @@ from urllib.parse import urlencode
 
 from dash import ALL, Input, Output, Patch, State, no_update
 
-from deepling.evaluation import cell_indices, filter_images
+from deepling.evaluation import cell_indices, filter_images, scores
 from deepling.service.selection import MAX_COUNT
 from deepling.web.clicks import clicked
 from deepling.web.views import data as view
@@ -33,7 +33,8 @@ def cell_query(model_id: str, data_id: str, true: int, pred: int, count: int) ->
                             "predicted": int(pred), "count": int(min(count, CELL_ANIMATION_MAX))})
 
 
-def register(app, workspace) -> None:
+def register(app, services) -> None:
+    workspace = services.workspace
     @app.callback(
         Output("data-true", "value"), Output("data-pred", "value"), Output("data-errors", "value"),
         Output("subset", "data", allow_duplicate=True), Output("url", "search", allow_duplicate=True),
@@ -47,14 +48,24 @@ def register(app, workspace) -> None:
             return (no_update,) * 8
         m, d = _resolve(workspace, rendered)
         ds, preds, names = workspace.dataset(m, d), workspace.predictions(m, d), workspace.class_names(m, d)
-        lookup = {n: k for k, n in enumerate(names)}
-        true, pred = lookup.get(points[0].get("y")), lookup.get(points[0].get("x"))
+        custom = points[0].get("customdata")
+        if isinstance(custom, list) and len(custom) >= 2:  # a bar of the top confusions
+            true, pred = int(custom[0]), int(custom[1])
+            if not (0 <= true < len(names) and 0 <= pred < len(names)):
+                return (no_update,) * 8
+        else:
+            lookup = {n: k for k, n in enumerate(names)}
+            true, pred = lookup.get(points[0].get("y")), lookup.get(points[0].get("x"))
         if true is None or pred is None:
             return (no_update,) * 8
         idx = cell_indices(ds.labels, preds.predicted, true, pred)
         what = f"true {names[true]} → predicted {names[pred]}"
-        figure = Patch()
-        figure["layout"]["shapes"] = view.cell_outline((true, pred))
+        if custom is not None and isinstance(custom, list):
+            s = scores(ds.labels, preds.predicted, len(names))
+            figure = view.top_confusions_figure(s, names, selected=(true, pred))
+        else:
+            figure = Patch()
+            figure["layout"]["shapes"] = view.cell_outline((true, pred))
         filters = (str(true), str(pred), False)
         if len(idx) == 0:
             return *filters, None, no_update, no_update, f"{what}: no images.", figure
@@ -83,6 +94,16 @@ def register(app, workspace) -> None:
         figure = Patch()
         figure["layout"]["shapes"] = []
         return view.ANY, view.ANY, True, [0, 1], "confidence-asc", "", figure, None
+
+    @app.callback(
+        Output("data-confusion", "figure", allow_duplicate=True),
+        Input("data-confusion-mode", "value"), State("rendered", "data"), prevent_initial_call=True)
+    def confusion_mode(mode, rendered):
+        """Top confusions or the full matrix (on demand: 1,000 × 1,000 cells for ImageNet)."""
+        m, d = _resolve(workspace, rendered)
+        ds, preds, names = workspace.dataset(m, d), workspace.predictions(m, d), workspace.class_names(m, d)
+        s = scores(ds.labels, preds.predicted, len(names))
+        return view.top_confusions_figure(s, names) if mode == "top" else view.confusion_figure(s, names)
 
     @app.callback(
         Output("data-errors", "value", allow_duplicate=True), Input("subset", "data"),

@@ -1,7 +1,7 @@
 """Neurons view callbacks: start and watch the mining job, then wire selections to views.
 
-Opening the Neurons tab starts (or joins) the ``neurons`` job for the page's model and
-data; its result, a :class:`~deepling.neurons.NeuronAtlas`, lives in the disk cache, and
+Opening the Neurons tab starts (or joins) the atlas job (the work kind ``ATLAS``) for the
+page's model and data; its result, a :class:`~deepling.neurons.NeuronAtlas`, lives in the disk cache, and
 every callback below reads it from there (``deepling.service.neurons.cached_atlas``).
 """
 
@@ -11,13 +11,14 @@ import numpy as np
 from dash import ALL, Input, Output, State, ctx, no_update
 
 from deepling.evaluation import filter_images
-from deepling.service.neurons import cached_atlas, strip_target, submit_atlas
+from deepling.service.neurons import ATLAS, cached_atlas, strip_target
 from deepling.service.selection import normalise, to_query
+from deepling.web.progress import progress_bar
 from deepling.web.views import neurons as view
 
 
-def register(app, workspace) -> None:
-    jobs = app.server.config["DEEPLING_JOBS"]
+def register(app, services) -> None:
+    workspace = services.workspace
 
     def context(ids):
         m, d = ids["model"], ids["data"]
@@ -31,7 +32,7 @@ def register(app, workspace) -> None:
         """The first look at the tab starts mining; the job key is the atlas's cache key."""
         if tab != "neurons" or not ids or job:
             return no_update, no_update
-        return submit_atlas(jobs, workspace, ids["model"], ids["data"]), False
+        return services.submit(ATLAS, {"model": ids["model"], "data": ids["data"]}), False
 
     @app.callback(Output("neu-ready", "data"), Output("neu-poll", "disabled", allow_duplicate=True),
                   Output("neu-progress", "value"), Output("neu-status", "children"),
@@ -39,14 +40,9 @@ def register(app, workspace) -> None:
                   Input("neu-poll", "n_intervals"), State("neu-job", "data"),
                   prevent_initial_call=True)
     def poll(_n, key):
-        row = "d-flex align-items-center gap-2 mb-2"
-        status = jobs.status(key)
-        if status["state"] in ("queued", "running", "unknown"):
-            return no_update, False, round(100 * status["progress"]), \
-                status["message"] or "waiting", row
-        if status["state"] == "error":
-            return no_update, True, 100, f"⚠ {status['message']}", row + " dl-error"
-        return key, True, 100, "", row + " dl-idle"
+        bar = progress_bar(services.poll(ATLAS, key))  # a stored atlas is done at once
+        return (key if bar.done else no_update), not bar.polling, bar.value, bar.text, \
+            bar.css("d-flex align-items-center gap-2 mb-2")
 
     @app.callback(Output("neu-units", "figure"), Output("neu-proj-layer", "options"),
                   Output("neu-proj-layer", "value"),

@@ -15,11 +15,11 @@ from deepling.web.views import runs as view
 from deepling.web.views import training as training_view
 
 
-def register(app, workspace) -> None:
-    runs = app.server.config["DEEPLING_RUNS"]
+def register(app, services) -> None:
+    runs = services.runs
 
     def sources():
-        return app.server.config["DEEPLING_RUN_SOURCES"]  # callbacks/training.py
+        return services.run_sources
 
     @app.callback(Output("train-watch", "options"), Output("train-watch-row", "hidden"),
                   Output("train-runs-poll", "disabled"), Output("train-watch-open", "children"),

@@ -12,12 +12,13 @@ from dash import Input, Output, State, no_update
 from deepling.data import DataError
 from deepling.models import ModelError
 from deepling.service.selection import from_query
-from deepling.service.cache import cache_key
+from deepling.service.workspace import PREDICTIONS
+from deepling.web.progress import progress_bar
 from deepling.web.views.shell import navbar, page, problem_page, waiting_page
 
 
-def register(app, workspace) -> None:
-    jobs = app.server.config["DEEPLING_JOBS"]
+def register(app, services) -> None:
+    workspace = services.workspace
 
     @app.callback(
         Output("session", "data"), Output("rendered", "data"), Output("navbar", "children"),
@@ -42,8 +43,7 @@ def register(app, workspace) -> None:
                     if ready != job["key"]:
                         return unchanged  # still running: the poll below follows it
                 else:
-                    key = cache_key("page-predictions", model_id, data_id)
-                    jobs.submit(key, "predictions", {"model": model_id, "data": data_id})
+                    key = services.submit(PREDICTIONS, {"model": model_id, "data": data_id})
                     # ``rendered`` untouched: the views' callbacks wait for the page they need
                     return (no_update, no_update, navbar(), [waiting_page(model_id, data_id)],
                             no_update, {"key": key, "model": model_id, "data": data_id}, False)
@@ -64,9 +64,5 @@ def register(app, workspace) -> None:
         """The first visit's predictions: progress, then the page (render_page above)."""
         if not job:
             return no_update, no_update, no_update, True
-        status = jobs.status(job["key"])
-        if status["state"] == "done":
-            return 100, "done", job["key"], True
-        if status["state"] == "error":
-            return 100, f"⚠ {status['message']}", no_update, True
-        return round(100 * status["progress"]), status["message"] or "waiting", no_update, False
+        bar = progress_bar(services.poll(PREDICTIONS, job["key"]), done="done")
+        return bar.value, bar.text, (job["key"] if bar.done else no_update), not bar.polling

@@ -1,20 +1,21 @@
 """Shape workshop wiring: toggle and draw classes, submit "Train and visualise", poll it,
-and show the session's runs (computed by the ``shape_workshop`` task)."""
+and show the session's runs (background work of the kind ``WORKSHOP``)."""
 
 from __future__ import annotations
 
 from dash import Input, Output, State, html, no_update
 
-from deepling.service.shapes import cached_workshop, workshop_key
+from deepling.service.shapes import WORKSHOP, cached_workshop
 from deepling.shapes.workshop import DEFAULT_EPOCHS, IMAGE_STEP_SIZE
 from deepling.shapes import SHAPES
+from deepling.web.progress import progress_bar
 from deepling.web.views import shapes as view
 
 MAX_RUNS = 12  # rows kept in the session; older ones drop off the bottom
 
 
-def register(app, workspace) -> None:
-    jobs = app.server.config["DEEPLING_JOBS"]
+def register(app, services) -> None:
+    workspace = services.workspace
 
     @app.callback(Output("shape-classes", "options"), Input("shape-custom", "data"))
     def list_shapes(custom):
@@ -83,8 +84,7 @@ def register(app, workspace) -> None:
                     "step_size": float(step_size or IMAGE_STEP_SIZE),
                     "epochs": int(epochs or DEFAULT_EPOCHS), "seed": 0}
         params = {"classes": classes, **settings}
-        key = workshop_key(params)
-        jobs.submit(key, "shape_workshop", params)
+        key = services.submit(WORKSHOP, params)
         return {"key": key, "settings": settings}, False, "starting…"
 
     @app.callback(Output("shape-runs", "data"), Output("shape-poll", "disabled", allow_duplicate=True),
@@ -94,15 +94,13 @@ def register(app, workspace) -> None:
     def poll(_n, request, runs):
         if not request:
             return no_update, True, 0, no_update
-        if cached_workshop(workspace, request["key"]) is not None:
+        bar = progress_bar(services.poll(WORKSHOP, request["key"]))
+        if bar.done:
             runs = list(runs or [])
             n = (runs[0]["n"] + 1) if runs else 1
             runs.insert(0, {"key": request["key"], "n": n, "settings": request["settings"]})
             return runs[:MAX_RUNS], True, 100, f"run {n} done"
-        status = jobs.status(request["key"])
-        if status["state"] == "error":
-            return no_update, True, 100, f"⚠ {status['message']}"
-        return no_update, False, round(100 * status["progress"]), status["message"] or "waiting"
+        return no_update, not bar.polling, bar.value, bar.text
 
     @app.callback(Output("shape-results", "children"), Input("shape-runs", "data"))
     def show_runs(runs):

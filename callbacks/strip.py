@@ -20,7 +20,8 @@ EDIT_INPUTS = ("whatif-brightness", "whatif-hue", "whatif-rotate", "whatif-blur"
                "whatif-patch")
 
 
-def register(app, workspace) -> None:
+def register(app, services) -> None:
+    workspace = services.workspace
     @app.callback(Output("focus-image", "children"),
                   Input("focus", "data"), Input("picture", "data"), State("rendered", "data"))
     def show_focus(focus, picture, rendered):

@@ -8,9 +8,10 @@ from dash import ALL, Input, Output, State, ctx, no_update
 from deepling.data import DataError
 from deepling.models import ModelError
 from deepling.service.selection import normalise, to_query
-from deepling.service.similarity import (cached_label_errors, submit_label_errors,
+from deepling.service.similarity import (LABEL_ERRORS, cached_label_errors,
                                          suspicious_selection, why_no_labels)
 from deepling.web.clicks import clicked
+from deepling.web.progress import progress_bar
 from deepling.web.views import suspicious as view
 
 
@@ -20,8 +21,8 @@ def _ids(workspace, rendered):
             rendered.get("data") or workspace.default_data_id)
 
 
-def register(app, workspace) -> None:
-    jobs = app.server.config["DEEPLING_JOBS"]
+def register(app, services) -> None:
+    workspace = services.workspace
 
     @app.callback(Output("sus-job", "data"), Output("sus-poll", "disabled"),
                   Output("sus-status", "children", allow_duplicate=True),
@@ -32,7 +33,7 @@ def register(app, workspace) -> None:
             why = why_no_labels(workspace, m, d)
             if why:
                 return no_update, True, why
-            return submit_label_errors(jobs, workspace, m, d), False, "starting…"
+            return services.submit(LABEL_ERRORS, {"model": m, "data": d}), False, "starting…"
         except (ValueError, ModelError, DataError, OSError) as exc:
             return no_update, True, f"⚠ {exc}"
 
@@ -40,12 +41,8 @@ def register(app, workspace) -> None:
                   Output("sus-progress", "value"), Output("sus-status", "children"),
                   Input("sus-poll", "n_intervals"), State("sus-job", "data"), prevent_initial_call=True)
     def poll(_n, key):
-        status = jobs.status(key)
-        if status["state"] in ("queued", "running", "unknown"):
-            return no_update, False, round(100 * status["progress"]), status["message"] or "waiting"
-        if status["state"] == "error":
-            return no_update, True, 100, f"⚠ {status['message']}"
-        return key, True, 100, ""
+        bar = progress_bar(services.poll(LABEL_ERRORS, key))
+        return (key if bar.done else no_update), not bar.polling, bar.value, bar.text
 
     @app.callback(Output("sus-list", "children"), Output("sus-notes", "children"),
                   Output("sus-csv", "disabled"), Output("sus-json", "disabled"),

@@ -3,8 +3,8 @@
 The embedding and the explanations take well under a second once the model's functions
 are traced, so the callbacks ask :mod:`deepling.service.explanations` for them directly.
 The robustness simulation (every augmentation at every magnitude over up to 2,000 images)
-runs as the background task ``robustness`` (:mod:`deepling.service.robustness`) and the
-page polls its progress, as the layer animation does.
+runs as background work of the kind ``SIMULATION`` (:mod:`deepling.service.robustness`)
+and the page polls its progress, as the layer animation does.
 """
 
 from __future__ import annotations
@@ -13,13 +13,13 @@ from dash import Input, Output, State, ctx, dcc, html, no_update
 
 from deepling.service import attributions, explanations, robustness
 from deepling.service.focus import edited_image, focused_image, is_identity
+from deepling.web.progress import progress_bar
 from deepling.web.views import testing as view
 
 
 # --- wiring -----------------------------------------------------------------------------------
-def register(app, workspace) -> None:
-    jobs = app.server.config["DEEPLING_JOBS"]
-    projections = app.server.config["DEEPLING_PROJECTIONS"]
+def register(app, services) -> None:
+    workspace, projections = services.workspace, services.projections
 
     @app.callback(Output("test-embed", "figure"), Output("test-embed-caption", "children"),
                   Output("test-embed-points", "data"),
@@ -129,12 +129,11 @@ def register(app, workspace) -> None:
         if picture or focus is None:
             return None, True, "The sanity check runs on the dataset's images: focus one first."
         m, d = rendered["model"], rendered["data"]
-        adapter, ds = workspace.model(m), workspace.dataset(m, d)
+        ds = workspace.dataset(m, d)
         methods = attributions.check_methods(methods or list(attributions.DEFAULT_METHODS))
         index = min(int(focus), len(ds) - 1)
-        key = attributions.sanity_key(adapter, ds, index, methods, layer)
-        jobs.submit(key, "sanity_check", {"model": m, "data": d, "index": index, "methods": methods,
-                                          "layer": layer})
+        key = services.submit(attributions.SANITY, {"model": m, "data": d, "index": index,
+                                                    "methods": methods, "layer": layer})
         return ({"key": key, "model": m, "data": d, "index": index, "methods": methods,
                  "layer": layer}, False, "starting…")
 
@@ -147,13 +146,12 @@ def register(app, workspace) -> None:
     def poll_sanity(_n, request):
         if not request:
             return no_update, True, 0, no_update, _bar_class(False)
-        cached = attributions.cached_sanity(workspace, request["model"], request["data"],
-                                            request["index"], request["methods"], request["layer"])
-        if cached is not None:
+        poll = services.poll(attributions.SANITY, request["key"])
+        if poll["result"] is not None:
             pixels = workspace.dataset(request["model"], request["data"]).images[request["index"]]
-            return (view.sanity_view(cached, pixels), True, 100,
+            return (view.sanity_view(poll["result"], pixels), True, 100,
                     f"sanity check of image #{request['index']}", _bar_class(False))
-        return _job_state(jobs.status(request["key"]), "press Sanity check")
+        return _job_state(poll)
 
     # --- which method to trust: the ranking over a sample (background task) ----------------
     @app.callback(Output("test-rank-request", "data"), Output("test-rank-poll", "disabled"),
@@ -166,13 +164,15 @@ def register(app, workspace) -> None:
             return no_update, no_update, no_update
         m, d = rendered["model"], rendered["data"]
         size = int(size or attributions.DEFAULT_RANKING)
-        adapter, ds = workspace.model(m), workspace.dataset(m, d)
+        ds = workspace.dataset(m, d)
         if not (ds.labels >= 0).any():
             return None, True, "The ranking samples by class; this dataset has no labels."
-        key = attributions.ranking_key(adapter, ds, size, layer)
+        params = {"model": m, "data": d, "size": size, "layer": layer}
         started = ctx.triggered_id == "test-rank-run"
         if started:
-            jobs.submit(key, "attribution_ranking", {"model": m, "data": d, "size": size, "layer": layer})
+            key = services.submit(attributions.RANKING, params)
+        else:
+            key = services.jobs.prepare(attributions.RANKING.name, params)[2]
         return ({"key": key, "size": size, "model": m, "data": d, "layer": layer, "started": started},
                 False, "starting…" if started else "")
 
@@ -185,18 +185,16 @@ def register(app, workspace) -> None:
     def poll_ranking(_n, request):
         if not request:
             return no_update, True, 0, no_update, _bar_class(False)
-        cached = attributions.cached_ranking(workspace, request["model"], request["data"],
-                                             request["size"], request["layer"])
-        if cached is not None:
-            ranking = attributions.ranking_from_arrays(cached)
+        poll = services.poll(attributions.RANKING, request["key"])
+        if poll["result"] is not None:
+            ranking = attributions.ranking_from_arrays(poll["result"])
             return (view.ranking_view(ranking), True, 100,
                     f"{ranking.n_images:,} test images, stratified by class · layer "
                     f"{request['layer'] or 'default'} for the CAM methods", _bar_class(False))
-        state = jobs.status(request["key"])["state"]
-        if state == "unknown" and not request.get("started"):
+        if poll["state"] == "unknown" and not request.get("started"):
             return (None, True, 0, f"Not ranked yet on {request['size']:,} images: press Rank methods "
                     "(a few minutes per 200 images on two cores).", _bar_class(False))
-        return _job_state(jobs.status(request["key"]), "press Rank methods")
+        return _job_state(poll)
 
     @app.callback(Output("test-robust-request", "data"), Output("test-robust-poll", "disabled"),
                   Output("test-robust-status", "children", allow_duplicate=True),
@@ -207,13 +205,15 @@ def register(app, workspace) -> None:
             return no_update, no_update, no_update
         m, d = rendered["model"], rendered["data"]
         size = int(size or view.DEFAULT_SAMPLE)
-        adapter, ds = workspace.model(m), workspace.dataset(m, d)
+        ds = workspace.dataset(m, d)
         if not (ds.labels >= 0).any():
             return None, True, "The simulation needs labelled images; this dataset has none."
-        key = robustness.robustness_key(adapter, ds, size)
+        params = {"model": m, "data": d, "size": size}
         started = ctx.triggered_id == "test-robust-run"
         if started:
-            jobs.submit(key, "robustness", {"model": m, "data": d, "size": size})
+            key = services.submit(robustness.SIMULATION, params)
+        else:
+            key = services.jobs.prepare(robustness.SIMULATION.name, params)[2]
         # Not started: the poll shows a cached result at once, or says how to get one.
         return ({"key": key, "size": size, "model": m, "data": d, "started": started}, False,
                 "starting…" if started else "")
@@ -232,25 +232,17 @@ def register(app, workspace) -> None:
         token = f"{request['key']}:{bool(request.get('started'))}"  # a Run press asks again
         if shown == token:
             return no_update, True, no_update, no_update, no_update, no_update
-        cached = robustness.cached_robustness(workspace, request["model"], request["data"],
-                                              request["size"])
-        if cached is not None:
-            result = view.robustness_json(cached)
+        poll = services.poll(robustness.SIMULATION, request["key"])
+        if poll["result"] is not None:
+            result = view.robustness_json(poll["result"])
             return (result, True, 100, f"{result['n']:,} test images, stratified by class",
                     _bar_class(False), token)
-        status = jobs.status(request["key"])
-        state = status["state"]
-        if state == "error":
-            return None, True, 100, f"⚠ {status['message']}", _bar_class(True, error=True), no_update
-        if state in ("queued", "running") or (state == "unknown" and request.get("started")):
-            return (no_update, False, round(100 * status["progress"]),
-                    status["message"] or "waiting", _bar_class(True), no_update)
-        if state == "done":  # written by another process; the next poll reads it
-            return no_update, False, 100, "reading the result…", _bar_class(True), no_update
-        note = (f"Not run yet on {request['size']:,} images: press Run simulation "
-                "(about half a minute per 1,000 images on a quiet two-core machine, minutes on a busy "
-                "one; the bar shows how far it is).")
-        return None, True, 0, note, _bar_class(False), token
+        if poll["state"] == "unknown" and not request.get("started"):
+            note = (f"Not run yet on {request['size']:,} images: press Run simulation "
+                    "(about half a minute per 1,000 images on a quiet two-core machine, minutes on a busy "
+                    "one; the bar shows how far it is).")
+            return None, True, 0, note, _bar_class(False), token
+        return (*_job_state(poll), no_update)
 
     @app.callback(Output("test-robust-graph", "figure"),
                   Input("test-robust-result", "data"), Input("focus", "data"), Input("picture", "data"),
@@ -268,17 +260,11 @@ def register(app, workspace) -> None:
         return view.robustness_figure(result, curves, names, label_text)
 
 
-def _job_state(status: dict, how: str):
+def _job_state(poll: dict):
     """(result, poll disabled, progress, status text, bar class) while a job is not done."""
-    state = status["state"]
-    if state == "error":
-        return None, True, 100, f"⚠ {status['message']}", _bar_class(True, error=True)
-    if state in ("queued", "running", "unknown"):
-        return (no_update, False, round(100 * status["progress"]), status["message"] or "waiting",
-                _bar_class(True))
-    if state == "done":  # written by another process; the next poll reads it
-        return no_update, False, 100, "reading the result…", _bar_class(True)
-    return None, True, 0, how, _bar_class(False)
+    bar = progress_bar(poll)
+    return ((None if bar.failed else no_update), not bar.polling, bar.value, bar.text,
+            bar.css("flex-grow-1", hidden=" dl-test-hidden", error=" dl-test-error"))
 
 
 def _bar_class(visible: bool, error: bool = False) -> str:

@@ -10,19 +10,17 @@ import secrets
 
 from dash import Input, Output, Patch, State, ctx, html, no_update
 
-from deepling.service.runs import RunSources
-from deepling.service.training import TrainingBusy, TrainingService
+from deepling.service.training import RETRAIN, TrainingBusy
+from deepling.web.progress import progress_bar
 from deepling.web.views import training as view
 
 DONE = ("finished", "stopped", "failed")
 
 
-def register(app, workspace) -> None:
-    service = TrainingService(workspace)
-    app.server.config["DEEPLING_TRAINING"] = service
+def register(app, services) -> None:
+    workspace, service = services.workspace, services.training
     # runs from outside the app (deepling serve --runs) beside the app's own: one face
-    sources = RunSources(service, app.server.config.get("DEEPLING_RUNS"))
-    app.server.config["DEEPLING_RUN_SOURCES"] = sources
+    sources = services.run_sources
 
     @app.callback(Output("train-sid", "data"), Input("train-sid", "data"))
     def session_id(sid):
@@ -47,7 +45,7 @@ def register(app, workspace) -> None:
         config = dict(source=source, subset=subset, epochs=epochs, batch_size=batch,
                       learning_rate=lr, optimizer=optimizer)
         try:
-            run = service.start(sid, rendered["model"], rendered["data"], config)
+            run = service.start(sid, rendered["model"], rendered["data"], config, services.owner())
         except TrainingBusy as exc:
             return (no_update, no_update, f"⚠ {exc}") + (no_update,) * 8
         layers = service.layer_sizes(source, rendered["model"])
@@ -191,9 +189,9 @@ def register(app, workspace) -> None:
         if not subset:
             return no_update, no_update, ("Pick images first: a box or lasso in the layer "
                                           "animation or the confidence embedding.")
-        side = service.side_job("retrain", {"model": m, "data": d, "indices": list(subset),
-                                            "iterations": int(iterations or 30)})
-        return {"side": side, "kind": "retrain", "data": d}, False, \
+        key = service.retrain({"model": m, "data": d, "indices": list(subset),
+                               "iterations": int(iterations or 30)}, services.owner())
+        return {"side": key, "data": d}, False, \
             f"retraining a copy on {len(subset)} images…"
 
     @app.callback(Output("train-side-poll", "disabled", allow_duplicate=True),
@@ -204,14 +202,13 @@ def register(app, workspace) -> None:
     def side_poll(_n, side, session):
         if not side:
             return True, no_update, no_update
-        status, result = service.side(side["side"])
+        poll = services.poll(RETRAIN, side["side"])
+        bar, result = progress_bar(poll), poll["result"]
         if result is None:
-            if status["state"] == "error":
-                return True, f"⚠ {status['message']}", no_update
-            return False, f"{status.get('message') or 'waiting'} ({status['progress']:.0%})", no_update
+            return not bar.polling, (bar.text if bar.failed else f"{bar.text} ({bar.value}%)"), no_update
         link = f"/?model={result['model']}&data={side['data']}"
-        return True, view.retrain_summary(result, link), \
-            remember_upload(session, {"model": result["model"], "name": f"retrained-{side['side']}.keras"})
+        name = f"retrained-{side['side'].removeprefix('side-')}.keras"
+        return True, view.retrain_summary(result, link), remember_upload(session, {"model": result["model"], "name": name})
 
 
 def _ext(ext):

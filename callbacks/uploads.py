@@ -8,7 +8,8 @@ from deepling.models import ModelError
 from deepling.data import DataError
 
 
-def register(app, workspace) -> None:
+def register(app, services) -> None:
+    workspace = services.workspace
     @app.callback(Output("open-modal", "is_open"),
                   Input("open-button", "n_clicks"), Input("open-cancel", "n_clicks"),
                   Input("open-apply", "n_clicks"), prevent_initial_call=True)

@@ -5,7 +5,9 @@ interpretation methods; ``deepling.web.app.create_app`` builds the Dash app on t
 ``deepling.show(model, x, y)`` opens that app on a model and arrays a notebook holds.
 """
 
-__version__ = "0.1.0"
+from deepling._version import __version__
+
+__all__ = ["__version__", "show"]
 
 
 def __getattr__(name):

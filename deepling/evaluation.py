@@ -97,6 +97,23 @@ def scores(labels, predicted, n_classes: int) -> Scores:
                   support, int(known.sum()), int((~known).sum()))
 
 
+def top_confusions(confusion: np.ndarray, k: int = 20) -> list[tuple[int, int, int]]:
+    """The ``k`` largest off-diagonal cells of a confusion matrix, largest first: the
+    model's most frequent mistakes as ``(true, predicted, count)``, zero cells left out.
+    Ties go to the lower (true, predicted) pair, so the order is stable."""
+    cm = np.asarray(confusion)
+    off = cm.copy()
+    np.fill_diagonal(off, 0)
+    flat = off.ravel()
+    k = int(min(k, np.count_nonzero(flat)))
+    if k <= 0:
+        return []
+    # stable: by count descending, then by flat index ascending
+    order = np.lexsort((np.arange(flat.size), -flat))[:k]
+    n = cm.shape[1]
+    return [(int(i // n), int(i % n), int(flat[i])) for i in order]
+
+
 def cell_indices(labels, predicted, true: int, pred: int) -> np.ndarray:
     """Dataset indices (sorted) of the images in confusion cell (``true``, ``pred``)."""
     labels, predicted = np.asarray(labels), np.asarray(predicted)

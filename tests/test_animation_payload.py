@@ -38,7 +38,7 @@ def test_payload_is_compact_typed_arrays():
     order = unb64(payload["indices"], "<i4")
     assert sorted(order) == list(range(n)) and (order[:100] != np.arange(100)).any()
     assert np.abs(back - fit_view(seq.layouts)[:, order]).max() < 2.0 / 65535
-    np.testing.assert_array_equal(unb64(payload["labels"], np.uint8), labels[order])
+    np.testing.assert_array_equal(unb64(payload["labels"], np.uint16), labels[order])
     assert payload["layers"][1]["mirrored"] is True and payload["layers"][2]["mirrored"] is False
     assert payload["layers"][1]["residualAfter"] is None  # NaN becomes null
     assert "mirrored" not in payload["layers"][0]

@@ -156,3 +156,25 @@ def test_histograms_for_weights_and_activations(page):
     wait_for(driver, "return document.getElementById('arch-hist').innerText.includes('has no weights')",
              timeout=30, message="a note for a layer without weights")
     assert driver.execute_script("return document.querySelectorAll('#arch-hist .js-plotly-plot').length") == 1
+
+
+def test_search_finds_layers_and_the_animated_layers_are_marked(page):
+    driver = page
+    # the layers the animation shows carry the mark (the demo's: all but the dropouts)
+    shown = driver.execute_script("return window.Deepling.animationView.data.layers.map((L) => L.name)")
+    wait_for(driver, f"return {CY}.nodes('.layer.animated').length === {len(shown)}", timeout=30,
+             message="the animated layers marked")
+    assert set(driver.execute_script(f"return {CY}.nodes('.layer.animated').map((n) => n.id())")) == set(shown)
+    box = driver.find_element("id", "arch-search")
+    box.clear()
+    box.send_keys("pool")
+    wait_for(driver, "return document.getElementById('arch-found').innerText.startsWith('3 layers')",
+             timeout=30, message="the search to find pool1-3")
+    assert sorted(driver.execute_script(f"return {CY}.nodes('.layer.found').map((n) => n.id())")) == \
+        ["pool1", "pool2", "pool3"]
+    box.send_keys("\n")  # Enter: the first found layer is inspected
+    wait_for(driver, "return document.getElementById('arch-layer-title').innerText.startsWith('pool1')",
+             timeout=30, message="Enter to inspect pool1")
+    box.clear()
+    box.send_keys(" ")
+    wait_for(driver, f"return {CY}.nodes('.found').length === 0", timeout=30, message="the marks cleared")

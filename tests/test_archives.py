@@ -5,7 +5,7 @@ import zipfile
 import pytest
 
 from deepling.data import DataError, load_dataset
-from deepling.data.archives import load_image_zip
+from deepling.data.loaders import load_image_zip
 from deepling.data.limits import UploadLimits
 from tests import hostile
 

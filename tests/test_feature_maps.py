@@ -105,7 +105,8 @@ def test_layers_that_cannot_be_read_raise_clear_errors(demo_model, images):
 
 
 def test_nested_model_and_multi_output_layer():
-    """A nested model is read as one layer; a layer with two outputs is refused by name."""
+    """A nested model is unfolded (its layers read by name, deepling/models/flat.py); a layer
+    with two outputs is refused by name."""
     import keras
     from keras import layers
 
@@ -125,10 +126,11 @@ def test_nested_model_and_multi_output_layer():
         layers.GlobalAveragePooling2D(name="gap")(layers.Add(name="add")([lo, hi])))
     adapter = ModelAdapter.from_model(keras.Model(inp, out, name="nested"), "nested")
     image = np.random.default_rng(0).integers(0, 256, (12, 12, 3), dtype=np.uint8)
-    fm = feature_maps(adapter, image, "backbone")
-    assert fm.maps.shape == (4, 10, 10) and fm.type == "Sequential"
+    fm = feature_maps(adapter, image, "inner_relu")
+    assert fm.maps.shape == (4, 10, 10) and fm.type == "ReLU"
+    assert feature_maps(adapter, image, "inner_conv").maps.shape == (4, 10, 10)
     assert channel_means(adapter, image[None], "add").shape == (1, 2)
     with pytest.raises(ValueError, match="'split' has 2 outputs.*layer after it"):
         feature_maps(adapter, image, "split")
-    with pytest.raises(ValueError, match="no layer named 'inner_conv'"):
-        feature_maps(adapter, image, "inner_conv")
+    with pytest.raises(ValueError, match="no layer named 'backbone'"):
+        feature_maps(adapter, image, "backbone")

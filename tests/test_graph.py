@@ -209,11 +209,11 @@ def test_a_residual_skip_is_drawn_inside_its_stage(keras):
     assert [s.layers[-1] for s in g.stages] == ["r0_out", "r1_out", "r2_out"]
     assert all(len(s.layers) <= 8 for s in g.stages)
     elements = graph_elements(g)
-    port = next(e for e in elements if e["data"]["id"] == "port:1:r0_out")
+    port = next(e for e in elements if e["data"]["id"] == "port:stage:1:r0_out")
     assert port["data"]["layer"] == "r0_out" and port["data"]["parent"] == "stage:1"
     edges = {(e["data"]["source"], e["data"]["target"]): e["classes"]
              for e in elements if "source" in e["data"]}
-    assert ("stage:0", "port:1:r0_out") in edges
-    assert ("port:1:r0_out", "r1_conv1") in edges
-    assert "side" in edges[("port:1:r0_out", "r1_add")].split()
+    assert ("stage:0", "port:stage:1:r0_out") in edges
+    assert ("port:stage:1:r0_out", "r1_conv1") in edges
+    assert "side" in edges[("port:stage:1:r0_out", "r1_add")].split()
     assert ("stage:0", "stage:1") not in edges  # the port replaces the frame-to-frame edge

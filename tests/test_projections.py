@@ -11,6 +11,7 @@ import pytest
 
 from deepling.service.config import Config
 from deepling.service.jobs import ThreadJobs
+from deepling.service.kinds import all_kinds
 from deepling.service.projections import ProjectionService, Request
 from deepling.service.selection import choose_images, normalise
 from deepling.service.workspace import Workspace
@@ -47,7 +48,7 @@ def _wait(service, request, timeout=120):
 
 
 def test_submit_status_result_and_the_result_is_stored_by_the_task(workspace, cache):
-    jobs = ThreadJobs(cache, workspace)
+    jobs = ThreadJobs(cache, workspace, all_kinds())
     service = ProjectionService(workspace, jobs)
     request = service.submit("demo", "default", CHOICE)
     assert request.choice == normalise(CHOICE, 10)
@@ -73,7 +74,7 @@ def test_submit_status_result_and_the_result_is_stored_by_the_task(workspace, ca
 
 
 def test_result_never_computes_and_unknown_work_is_unknown(workspace):
-    service = ProjectionService(workspace, ThreadJobs(workspace.config.cache, workspace))
+    service = ProjectionService(workspace, ThreadJobs(workspace.config.cache, workspace, all_kinds()))
     choice = normalise({"mode": "random", "count": 7, "seed": 123}, 10)
     request = Request(service.key("demo", "default", choice), "demo", "default", choice)
     assert service.result(request) is None
@@ -82,7 +83,7 @@ def test_result_never_computes_and_unknown_work_is_unknown(workspace):
 
 
 def test_a_bad_choice_is_refused_before_any_job(workspace):
-    jobs = ThreadJobs(workspace.config.cache, workspace)
+    jobs = ThreadJobs(workspace.config.cache, workspace, all_kinds())
     service = ProjectionService(workspace, jobs)
     workspace.predictions("demo", "default")  # known: a cell's choice is checked against them now
     with pytest.raises(ValueError, match="class 12 does not exist"):
@@ -129,11 +130,11 @@ def test_a_first_visit_predicts_in_a_job_not_in_the_request(cifar_sample, tmp_pa
     """Predicting a whole new dataset is long work: nothing a request calls predicts it (a
     random choice needs no predictions; a choice of errors leaves them to its job), and the
     ``predictions`` task does it with progress."""
-    from deepling.service.tasks import run_task
+    from deepling.service.workspace import PREDICTIONS
 
     ws = Workspace(Config(data=_npz(tmp_path / "new.npz", cifar_sample), cache=tmp_path / "cache"))
     assert not ws.predictions_ready("demo", "default")  # not even loaded yet
-    jobs = ThreadJobs(ws.config.cache, ws)
+    jobs = ThreadJobs(ws.config.cache, ws, all_kinds())
     service = ProjectionService(ws, jobs)
     service.submit("demo", "default", {"mode": "random", "count": 8})
     errors = service.submit("demo", "default", {"mode": "misclassified", "count": 6})
@@ -144,7 +145,26 @@ def test_a_first_visit_predicts_in_a_job_not_in_the_request(cifar_sample, tmp_pa
     fresh = Workspace(Config(data=ws.config.data, cache=tmp_path / "other-cache"))
     fresh.dataset("demo", "default")
     calls = []
-    run_task(fresh, "predictions", {"model": "demo", "data": "default"},
-             lambda f, message: calls.append((f, message)))
+    PREDICTIONS.compute(fresh, {"model": "demo", "data": "default"},
+                        lambda f, message: calls.append((f, message)))
     assert fresh.predictions_ready("demo", "default")
     assert calls[0] == (0.0, "predicting 200 images (0 done)")
+
+
+def test_pivot_mds_and_every_frame_are_choices_of_their_own(workspace, cache):
+    """method and frames are part of the choice (URL and API): their own key and result;
+    the default choice's key is what it was."""
+    from deepling.service.selection import from_query, to_query
+
+    jobs = ThreadJobs(cache, workspace)
+    service = ProjectionService(workspace, jobs)
+    plain = normalise(CHOICE, 10)
+    pivot = normalise({**CHOICE, "method": "pivot_mds", "frames": "all"}, 10)
+    assert "method" not in plain and pivot["method"] == "pivot_mds"
+    assert from_query(to_query(pivot))["method"] == "pivot_mds"
+    assert service.key("demo", "default", plain) != service.key("demo", "default", pivot)
+    request = service.submit("demo", "default", pivot)
+    assert _wait(service, request)["state"] == "done"
+    assert service.result(request).sequence.method == "pivot_mds"
+    with pytest.raises(ValueError, match="method must be one of"):
+        normalise({**CHOICE, "method": "tsne"}, 10)

@@ -356,14 +356,16 @@ def test_a_failed_celery_job_is_resubmitted(tmp_path):
             except redis.ConnectionError:
                 assert time.time() < deadline
                 time.sleep(0.1)
-        jobs = CeleryJobs(celery_app(f"redis://127.0.0.1:{port}/0"))
-        key = "a" * 32
-        jobs.submit(key, "layer_sequence", {"model": "demo"})
-        jobs.submit(key, "layer_sequence", {"model": "demo"})  # joins: one message
+        from deepling.service.kinds import all_kinds
+
+        jobs = CeleryJobs(celery_app(f"redis://127.0.0.1:{port}/0"), None, all_kinds())
+        key, params = "a" * 32, {"model": "demo", "data": "default"}
+        jobs.submit("predictions", params, key=key)
+        jobs.submit("predictions", params, key=key)  # joins: one message
         assert client.llen("celery") == 1 and jobs.status(key)["state"] == "queued"
         jobs.app.backend.mark_as_failure(key, RuntimeError("worker ran out of memory"))
         assert jobs.status(key)["state"] == "error"
-        jobs.submit(key, "layer_sequence", {"model": "demo"})  # asked again: runs again
+        jobs.submit("predictions", params, key=key)  # asked again: runs again
         assert client.llen("celery") == 2 and jobs.status(key)["state"] == "queued"
     finally:
         proc.terminate()

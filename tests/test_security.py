@@ -156,10 +156,9 @@ BAD = [  # (kind, path into the params, value)
 
 
 def _task_names():
-    import inspect
+    from deepling.service.kinds import all_kinds
 
-    from deepling.service import tasks
-    return set(re.findall(r'"(\w+)": \w+_task', inspect.getsource(tasks.run_task)))
+    return set(all_kinds())
 
 
 @pytest.mark.parametrize("kind,path,value", BAD, ids=[f"{k}-{'.'.join(p)}" for k, p, _ in BAD])
@@ -168,6 +167,7 @@ def test_every_job_kind_is_capped_at_submit(kind, path, value, tmp_path):
     import copy
 
     from deepling.service.jobs import ThreadJobs
+    from deepling.service.kinds import all_kinds
     from deepling.service.schema import InputError, task_params
 
     assert task_params(kind, GOOD[kind])  # the defaults pass
@@ -177,13 +177,14 @@ def test_every_job_kind_is_capped_at_submit(kind, path, value, tmp_path):
     for key in path[:-1]:
         target = target[key]
     target[path[-1]] = value
-    runner = ThreadJobs(tmp_path, workspace=None, max_workers=1)
+    runner = ThreadJobs(tmp_path, None, all_kinds(), max_workers=1)
     try:
         with pytest.raises(InputError):
-            runner.submit("k" * 32, kind, params)
+            runner.submit(kind, params, key="k" * 32)
         assert runner.queue_length() == 0 and runner.status("k" * 32)["state"] != "queued"
     finally:
-        runner.pool.shutdown()
+        for pool in runner.pools.values():
+            pool.shutdown()
 
 
 def test_forged_callbacks_meet_the_caps(server):
@@ -307,7 +308,7 @@ def test_sign_in_off_loopback_is_open_and_the_key_is_private(app):
     client = _signin(app)
     assert client.get("/").status_code == 200
     assert client.get("/login").status_code == 302  # nothing to sign in to
-    key = Path(app.server.config["DEEPLING_WORKSPACE"].config.cache) / "secret_key"
+    key = Path(app.services.workspace.config.cache) / "secret_key"
     assert key.stat().st_mode & 0o777 == 0o600 and len(key.read_bytes()) >= 32
 
 
@@ -361,7 +362,7 @@ def test_sign_in_through_an_authenticating_proxy_owns_uploads(app, tmp_path):
         r = client.post("/api/datasets", data={"file": (f, "p.npz")},
                         headers={"X-Remote-User": "carol"})
     assert r.status_code == 201, r.get_json()
-    meta = json.loads((Path(app.server.config["DEEPLING_WORKSPACE"].uploads.root) / "data"
+    meta = json.loads((Path(app.services.workspace.uploads.root) / "data"
                        / r.get_json()["id"] / "meta.json").read_text())
     assert meta["owner"].startswith("user:")
 

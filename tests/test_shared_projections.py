@@ -14,6 +14,7 @@ import pytest
 from deepling.projection import layer_sequence, layer_sequences
 from deepling.service.config import Config
 from deepling.service.jobs import ThreadJobs
+from deepling.service.kinds import all_kinds
 from deepling.service.projections import ProjectionService
 from deepling.service.workspace import Workspace
 
@@ -114,7 +115,7 @@ def _wait(service, request, timeout=120):
 
 
 def test_queued_projections_of_one_model_run_as_one_pass_each_with_its_own_answer(workspace, separate):
-    jobs = ThreadJobs(workspace.config.cache, workspace, max_workers=1)
+    jobs = ThreadJobs(workspace.config.cache, workspace, all_kinds(), max_workers=1)
     service = ProjectionService(workspace, jobs)
     choices = [{"mode": "indices", "indices": A.tolist()}, {"mode": "indices", "indices": B.tolist()},
                {"mode": "random", "count": 60, "seed": 4}, {"mode": "random", "count": 50, "seed": 5}]
@@ -147,14 +148,14 @@ def test_queued_projections_of_one_model_run_as_one_pass_each_with_its_own_answe
 
 
 def test_a_bad_job_in_a_shared_run_fails_alone(workspace):
-    jobs = ThreadJobs(workspace.config.cache, workspace, max_workers=1)
+    jobs = ThreadJobs(workspace.config.cache, workspace, all_kinds(), max_workers=1)
     good = {"model": "demo", "data": "default", "choice": {"mode": "random", "count": 30, "seed": 9,
                                                             "classes": list(range(10))}}
     bad = {"model": "demo", "data": "default", "choice": {"mode": "indices", "indices": [3],
                                                            "classes": list(range(10))}}
     with jobs._lock:
-        jobs.submit("a" * 32, "layer_sequence", good)
-        jobs.submit("b" * 32, "layer_sequence", bad)
+        jobs.submit("layer_sequence", good, key="a" * 32)
+        jobs._enqueue("b" * 32, jobs.kind("layer_sequence"), bad)  # past the check, as a forged job
     deadline = time.monotonic() + 120
     while {jobs.status(k)["state"] for k in ("a" * 32, "b" * 32)} & {"queued", "running"}:
         assert time.monotonic() < deadline

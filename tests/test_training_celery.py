@@ -19,6 +19,8 @@ pytestmark = pytest.mark.slow
 def test_a_run_trains_on_the_worker_and_obeys_the_page(redis_url, tiny_folder):  # noqa: F811
     from deepling.service.config import Config
     from deepling.service.training import RunStore, TrainingService
+    from deepling.service.jobs import job_runner
+    from deepling.service.kinds import all_kinds
     from deepling.service.workspace import Workspace
 
     cache = tempfile.mkdtemp(prefix="deepling-celery-training-")
@@ -28,7 +30,9 @@ def test_a_run_trains_on_the_worker_and_obeys_the_page(redis_url, tiny_folder): 
     worker = celery_worker(env, log)
     try:
         config = Config(data=str(tiny_folder), broker_url=redis_url, cache=cache)
-        service = TrainingService(Workspace(config), store=RunStore(os.path.join(cache, "training")))
+        workspace = Workspace(config)
+        jobs = job_runner(config, workspace, all_kinds())
+        service = TrainingService(workspace, jobs, store=RunStore(os.path.join(cache, "training")))
         run = service.start("alice", "demo", "default", {"subset": 96, "epochs": 30, "batch_size": 16})
         seq, steps, frozen_seen = 0, [], False
         deadline = time.monotonic() + 180

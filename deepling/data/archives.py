@@ -5,7 +5,8 @@ archive (no ``..``, absolute paths or drive letters), entries must be plain file
 (no symlinks), and the number of entries, the unpacked size and the packing ratio are
 bounded — by the sizes the zip declares and again by counting the bytes actually unpacked,
 because headers can lie. The checked entries are unpacked into a private temporary folder
-that is read with :func:`deepling.data.loaders.load_image_folder` and then deleted.
+that is read with :func:`deepling.data.loaders.load_image_folder` (by
+:func:`deepling.data.loaders.load_image_zip`) and then deleted.
 """
 
 from __future__ import annotations
@@ -16,9 +17,11 @@ import stat
 import tempfile
 import zipfile
 import zlib
+from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
+from typing import Iterator
 
-from deepling.data.dataset import DataError, Dataset
+from deepling.data.dataset import DataError
 from deepling.data.limits import UploadLimits
 
 _CHUNK = 1 << 20
@@ -30,10 +33,11 @@ _DRIVE = re.compile(r"^[A-Za-z]:")
 _JUNK_PARTS = ("__MACOSX",)
 
 
-def load_image_zip(path: str | os.PathLike, split: str | None = "test",
-                   size: tuple[int, int] | None = None,
-                   limits: UploadLimits | None = None) -> Dataset:
-    """Load a zip of an image folder (``<class>/*`` or ``<split>/<class>/*``).
+@contextmanager
+def unpacked_zip(path: str | os.PathLike, limits: UploadLimits, splits=("train", "test")) -> Iterator[Path]:
+    """Check a zip of an image folder entry by entry, unpack it into a private temporary
+    folder and yield the folder that holds the class (or ``splits``) folders; the folder is
+    deleted afterwards. (:func:`deepling.data.loaders.load_image_zip` reads it.)
 
     A zip of the folder itself (one top folder holding the class folders) works as well as
     a zip of its contents.
@@ -44,10 +48,7 @@ def load_image_zip(path: str | os.PathLike, split: str | None = "test",
         The file is not a zip, or an entry is unsafe (path outside the folder, link), or
         the archive is too large, has too many entries or packs suspiciously tightly.
     """
-    from deepling.data.loaders import SPLITS, load_image_folder
-
     path = Path(path).expanduser()
-    limits = limits or UploadLimits.from_env()
     if not path.is_file():
         raise DataError(f"No zip file at {path}.")
     size_on_disk = path.stat().st_size
@@ -66,10 +67,7 @@ def load_image_zip(path: str | os.PathLike, split: str | None = "test",
         root = Path(tmp) / "data"
         root.mkdir()
         _extract(zf, members, root, path.name, limits)
-        base = _data_root(root, SPLITS)
-        ds = load_image_folder(base, split=split, size=size, limits=limits)
-    origin = path.name if split is None or ds.origin == str(base) else f"{path.name} ({split})"
-    return Dataset(ds.images, ds.labels, ds.class_names, origin, ds.notes)
+        yield _data_root(root, splits)
 
 
 def check_zip_members(zf: zipfile.ZipFile, zip_name: str,

@@ -65,10 +65,24 @@ def load_dataset(spec: str, split: str = "test", size: tuple[int, int] | None = 
     if suffix == ".npz":
         return load_npz(path)
     if suffix == ".zip":
-        from deepling.data.archives import load_image_zip
-
         return load_image_zip(path, split=split, size=size)
     raise DataError(f"{path.name}: unknown data format {suffix!r}; use a folder, a .zip or an .npz.")
+
+
+def load_image_zip(path: str | os.PathLike, split: str | None = "test",
+                   size: tuple[int, int] | None = None, limits=None) -> Dataset:
+    """Load a zip of an image folder (``<class>/*`` or ``<split>/<class>/*``), checked and
+    unpacked by :func:`deepling.data.archives.unpacked_zip` (DataError for an unsafe or
+    oversized one)."""
+    from deepling.data.archives import unpacked_zip
+    from deepling.data.limits import UploadLimits
+
+    path = Path(path).expanduser()
+    limits = limits or UploadLimits.from_env()
+    with unpacked_zip(path, limits, SPLITS) as base:
+        ds = load_image_folder(base, split=split, size=size, limits=limits)
+    origin = path.name if split is None or ds.origin == str(base) else f"{path.name} ({split})"
+    return Dataset(ds.images, ds.labels, ds.class_names, origin, ds.notes)
 
 
 def _train_and_test(spec: str, size, cache_dir) -> Dataset:

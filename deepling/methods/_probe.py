@@ -45,10 +45,11 @@ class ModelProbe:
         self.adapter = adapter
         self.model = adapter.model
         self.input_range = tuple(adapter.input_range)
-        lo, hi = self.input_range
+        self.preprocessing = getattr(adapter, "preprocessing", "range")
         # The affine map of ModelAdapter.preprocess, redone in TF so gradients pass through it.
-        self._scale = (hi - lo) / 255.0
-        self._offset = lo
+        self._order, self._scale, self._offset = adapter.affine()
+        if self._order is None and len(set(self._scale)) == 1 and len(set(self._offset)) == 1:
+            self._scale, self._offset = float(self._scale[0]), float(self._offset[0])
         self.output_kind = adapter.output_kind
         self.n_classes = int(adapter.n_outputs)
         self._head, self._dense, self.logit_source = _find_logits(self.model, self.output_kind)
@@ -66,7 +67,8 @@ class ModelProbe:
         probe = adapter.__dict__.get(_ATTRIBUTE)
         # Rebuild if someone swapped the model or its input range on the adapter.
         if probe is None or probe.model is not adapter.model or \
-                probe.input_range != tuple(adapter.input_range):
+                probe.input_range != tuple(adapter.input_range) or \
+                probe.preprocessing != getattr(adapter, "preprocessing", "range"):
             probe = cls(adapter)
             setattr(adapter, _ATTRIBUTE, probe)
         return probe
@@ -93,7 +95,11 @@ class ModelProbe:
         return check_pixels(x).astype(np.float32), single
 
     def _to_model_input(self, x):
-        if (self._scale, self._offset) == (1.0, 0.0):
+        if self._order is not None:
+            import tensorflow as tf
+
+            x = tf.gather(x, self._order, axis=-1)
+        if isinstance(self._scale, float) and (self._scale, self._offset) == (1.0, 0.0):
             return x
         return x * self._scale + self._offset
 

@@ -197,7 +197,7 @@ def class_images(model, targets, *, start="gray", steps: int = DEFAULT_STEPS,
     m, v = tf.zeros_like(p), tf.zeros_like(p)
     weights = tf.constant([step_size, tv_weight, blur_weight], tf.float32)
     history = []
-    report = max(1, steps // 20)
+    report = max(1, min(steps // 20, 10))  # often: a job is cancelled at a report
     for t in range(1, steps + 1):
         p, m, v, score = step(p, m, v, tf.constant(index), weights,
                               tf.constant([seed, t], tf.int32), tf.constant(float(t)))

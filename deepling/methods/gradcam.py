@@ -14,7 +14,8 @@ from deepling.methods._targets import find_layer, layer_output
 from deepling.methods.saliency import Attribution
 from deepling.models.adapter import as_adapter
 
-_FLATTENERS = ("Flatten", "GlobalAveragePooling", "GlobalMaxPooling", "Reshape")
+# Layers that only shrink or pad the final maps: Grad-CAM reads the layer before them.
+_BEFORE_HEAD = ("MaxPooling", "AveragePooling", "ZeroPadding", "Dropout", "SpatialDropout")
 
 
 def spatial_layers(model) -> list[str]:
@@ -36,28 +37,34 @@ def spatial_layers(model) -> list[str]:
 
 
 def default_gradcam_layer(model) -> str:
-    """The last convolution before the model flattens or pools globally.
+    """The last spatial layer before the head: where Grad-CAM is usually read.
 
-    Falls back to the last layer with a 4-D (N×H×W×C) output when no layer is a
-    convolution (e.g. a nested backbone).
+    The last layer (in the model's order) with a 4-D (N×H×W×C) output larger than 1×1,
+    stepping back over a final pooling or padding: ResNet50's ``conv5_block3_out``,
+    EfficientNet's ``top_activation``, VGG16's ``block5_conv3``. Squeeze-and-excitation
+    branches (global pooling back to 1×1 maps inside a block, as in EfficientNet) do not
+    end the search, and neither does a global pooling before the final stage.
     """
-    last_conv = last_4d = None
+    spatial = []
     for layer in as_adapter(model).model.layers:
         kind = type(layer).__name__
-        if kind.startswith(_FLATTENERS):
-            break
+        if kind == "InputLayer":
+            continue
         try:
-            rank = len(layer.output.shape)
+            shape = layer.output.shape
         except (AttributeError, ValueError):
             continue
-        if rank == 4 and kind != "InputLayer":
-            last_4d = layer.name
-            if "Conv" in kind:
-                last_conv = layer.name
-    name = last_conv or last_4d
-    if name is None:
+        if len(shape) == 4:
+            h, w = shape[1], shape[2]
+            spatial.append((layer.name, kind, (h or 2) * (w or 2)))
+    if not spatial:
         raise ValueError("Found no layer with spatial (N×H×W×C) output for Grad-CAM; pass layer=.")
-    return name
+    larger = [i for i, (_, _, size) in enumerate(spatial) if size > 1]
+    last = larger[-1] if larger else len(spatial) - 1
+    # a final pooling (or padding) only shrinks the maps: the layer before it is sharper
+    while last > 0 and spatial[last][1].startswith(_BEFORE_HEAD) and spatial[last - 1][2] > 1:
+        last -= 1
+    return spatial[last][0]
 
 
 def gradcam(model, image, layer: str | None = None, target=None):

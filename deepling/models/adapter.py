@@ -42,6 +42,9 @@ class ModelAdapter:
         The pixel range the model expects; ``(0, 255)`` when it rescales inside.
     notes : list of str
         What was detected or adapted, for the user to read.
+    preprocessing : str
+        ``"range"`` (pixels mapped linearly onto ``input_range``) or a keras.applications
+        convention (:data:`PREPROCESSING_MODES`: ``"caffe"``, ``"tf"``, ``"torch"``).
     """
 
     model: object
@@ -52,10 +55,19 @@ class ModelAdapter:
     # Names of the outputs where the model carries them (the demo CNN: CIFAR-10's), for
     # data whose classes are not the model's (unlabelled images, another class list).
     output_names: tuple[str, ...] = ()
+    preprocessing: str = "range"
 
     @classmethod
-    def from_model(cls, model, name: str, fingerprint: str | None = None, input_range=None):
-        """Wrap a Keras model, detecting its input range and checking it is an image model."""
+    def from_model(cls, model, name: str, fingerprint: str | None = None, input_range=None,
+                   preprocessing: str | None = None):
+        """Wrap a Keras model, detecting its input range and checking it is an image model.
+
+        A loaded Sequential model, or one with nested models, is unfolded first
+        (:func:`deepling.models.flat.flat_model`), so every view reads every layer.
+        """
+        from deepling.models.flat import flat_model
+
+        model = flat_model(model)
         shape = tuple(model.inputs[0].shape[1:]) if getattr(model, "inputs", None) else ()
         if len(model.inputs) != 1 or len(shape) != 3 or shape[-1] not in (1, 3):
             raise ModelError(
@@ -63,6 +75,24 @@ class ModelAdapter:
                 f"this one takes {[tuple(i.shape) for i in model.inputs]}."
             )
         notes = []
+        preprocessing = _check_preprocessing(preprocessing)
+        if preprocess_range(preprocessing) is not None and input_range is None:
+            input_range = preprocess_range(preprocessing)
+            notes.append(f"input: pixels scaled to {'0–255' if input_range[1] == 255 else '0–1'} (chosen)")
+        if preprocessing in ("auto", None) and input_range is None:
+            from deepling.models.applications import detect_application, preprocessing_of
+
+            family = detect_application(model)
+            if family is not None and preprocessing_of(family) != "raw":
+                preprocessing = preprocessing_of(family)
+                notes.append(f"input: {PREPROCESSING_MODES[preprocessing]} (detected: built by "
+                             f"keras.applications {family}; pass --preprocess to change)")
+        if preprocessing in PREPROCESSING_MODES:
+            if not notes:
+                notes.append(f"input: {PREPROCESSING_MODES[preprocessing]} (chosen)")
+            input_range = (0.0, 255.0) if input_range is None else input_range
+        else:
+            preprocessing = "range"
         if input_range is None:
             first = _first_compute_layer(model)
             if first is not None and type(first).__name__ in _RESCALING_TYPES:
@@ -73,7 +103,8 @@ class ModelAdapter:
                 notes.append("input: pixels scaled to 0–1 (no rescaling layer found; "
                              "pass --input-range to change)")
         fingerprint = fingerprint or _weights_fingerprint(model)
-        adapter = cls(model, name, fingerprint, tuple(map(float, input_range)), notes)
+        adapter = cls(model, name, fingerprint, tuple(map(float, input_range)), notes,
+                      preprocessing=preprocessing)
         if adapter.output_kind == "logits":
             notes.append("output: logits (no softmax at the end); shown as softmax probabilities")
         return adapter
@@ -85,10 +116,33 @@ class ModelAdapter:
         return (h, w, c)
 
     def preprocess(self, images: np.ndarray) -> np.ndarray:
-        """uint8 N×H×W×C (already fitted) → float32 in the model's input range."""
-        lo, hi = self.input_range
+        """uint8 N×H×W×C (already fitted) → float32 the way the model expects it."""
+        order, scale, offset = self.affine()
         x = np.asarray(images, dtype=np.float32)
-        return x * ((hi - lo) / 255.0) + lo if (lo, hi) != (0.0, 255.0) else x
+        if order is not None:
+            x = x[..., order]
+        if np.all(scale == 1.0) and np.all(offset == 0.0):
+            return x
+        return x * scale + offset
+
+    def affine(self):
+        """(channel order or None, per-channel scale, per-channel offset): the model's input
+        is ``pixels[..., order] * scale + offset`` (methods redo it in TF for gradients)."""
+        c = int(self.model.inputs[0].shape[-1] or 3)
+        if self.preprocessing == "range" or c != 3:
+            lo, hi = self.input_range
+            return None, np.full(c, (hi - lo) / 255.0, np.float32), np.full(c, lo, np.float32)
+        if self.preprocessing == "caffe":  # RGB → BGR, minus the ImageNet mean (in BGR)
+            return [2, 1, 0], np.ones(3, np.float32), -np.array([103.939, 116.779, 123.68], np.float32)
+        if self.preprocessing == "tf":
+            return None, np.full(3, 1 / 127.5, np.float32), np.full(3, -1.0, np.float32)
+        mean, std = np.array([0.485, 0.456, 0.406]), np.array([0.229, 0.224, 0.225])  # torch
+        return None, (1 / (255 * std)).astype(np.float32), (-mean / std).astype(np.float32)
+
+    @property
+    def input_key(self) -> list:
+        """What of the input convention goes into cache keys."""
+        return list(self.input_range) if self.preprocessing == "range" else [self.preprocessing]
 
     def fit_dataset(self, dataset: Dataset) -> Dataset:
         """Convert ``dataset`` to the model's input size and channels, noting what changed."""
@@ -122,9 +176,13 @@ class ModelAdapter:
     def n_outputs(self) -> int:
         return int(self.model.outputs[0].shape[-1])
 
-    def predict_proba(self, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
-        """Class probabilities (N×K, float32) for fitted images, pixels in 0..255."""
+    def predict_proba(self, images: np.ndarray, batch_size: int | None = None) -> np.ndarray:
+        """Class probabilities (N×K, float32) for fitted images, pixels in 0..255; batches
+        sized by the model's activation memory unless ``batch_size`` is smaller."""
+        from deepling.models.memory import batch_size_for
+
         images = check_pixels(images)
+        batch_size = min(batch_size or batch_size_for(self), batch_size_for(self))
         out = []
         for start in range(0, len(images), batch_size):
             x = self.preprocess(images[start:start + batch_size])
@@ -134,12 +192,43 @@ class ModelAdapter:
 
     def class_names(self, dataset: Dataset | None) -> tuple[str, ...]:
         """Names for the model's outputs: the data's if they match in number, else the
-        model's own (``output_names``), else indices."""
+        model's own: ``output_names`` (names the adapter was given), else
+        :func:`deepling.models.class_names.model_class_names` (names the model carries, or
+        ImageNet's for a ``keras.applications`` head); else indices."""
         if dataset is not None and dataset.n_classes == self.n_outputs:
             return dataset.class_names
-        if len(self.output_names) == self.n_outputs:
+        if len(self.output_names or ()) == self.n_outputs:
             return tuple(self.output_names)
+        from deepling.models.class_names import model_class_names
+
+        own = model_class_names(self.model)
+        if own is not None and len(own) == self.n_outputs:
+            return own
         return tuple(str(k) for k in range(self.n_outputs))
+
+
+# Named input conventions of keras.applications models, as said on screen.
+PREPROCESSING_MODES = {
+    "caffe": "caffe-style: RGB→BGR, ImageNet mean subtracted (VGG, ResNet)",
+    "tf": "pixels scaled to −1..1 (MobileNet, ResNetV2, Inception, Xception, NASNet)",
+    "torch": "0..1, then ImageNet mean and standard deviation per channel (DenseNet)",
+}
+# What --preprocess accepts: auto (detect), a named convention, raw 0..255, or 0..1.
+PREPROCESS_CHOICES = ("auto", "caffe", "tf", "torch", "raw", "unit")
+
+
+def _check_preprocessing(value):
+    if value is None:
+        return None
+    if value not in PREPROCESS_CHOICES:
+        raise ModelError(f"Unknown preprocessing {value!r}; choose one of "
+                         f"{', '.join(PREPROCESS_CHOICES)}.")
+    return value
+
+
+def preprocess_range(value):
+    """The input range a --preprocess choice fixes (raw, unit), else None."""
+    return {"raw": (0.0, 255.0), "unit": (0.0, 1.0)}.get(value)
 
 
 def as_adapter(model, input_range=None) -> ModelAdapter:

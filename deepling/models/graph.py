@@ -13,11 +13,21 @@ maps and after the last layer with spatial (H×W×C) output; longer runs are spl
 last cut that keeps a stage within :data:`MAX_STAGE` layers (one residual block each, in
 a ResNet). For the demo CNN this gives the three conv blocks (each ending at its pooling
 layer) and the dense head.
+
+A big model (more than :data:`NAMED_ABOVE` layers) is grouped by **its own names** when they
+carry a structure (:func:`named_stages`): ``conv2_block1_1_conv`` is layer ``1_conv`` of
+block ``conv2_block1`` of stage ``conv2`` (ResNet, DenseNet), ``block2a_dwconv`` of block
+``block2a`` of stage ``block2`` (EfficientNet), ``…_stage_0_block_1_…`` (ConvNeXt);
+numbered blocks without stages (MobileNetV2's ``block_N``) form stages where their output
+shape changes. What comes before the first stage is the ``stem``, what comes after the last
+the ``head``; a group between stages (DenseNet's ``pool2`` transition) is a stage of its own.
+Stages then hold :class:`Block` s, and a layer's ``block`` says which.
 """
 
 from __future__ import annotations
 
 import heapq
+import re
 from dataclasses import dataclass
 
 # Colour groups for the views; ``input`` and ``model`` (a nested model) besides the layer
@@ -28,6 +38,8 @@ MERGE_TYPES = frozenset({"Add", "Subtract", "Multiply", "Average", "Maximum", "M
 # Past this many layers a stage closes at the next cut, so no column of the drawing grows
 # taller than the view.
 MAX_STAGE = 8
+# Past this many layers the model's own names are used for stages and blocks, if they have any.
+NAMED_ABOVE = 40
 
 
 @dataclass(frozen=True)
@@ -64,16 +76,30 @@ class LayerNode:
     depth: int
     inspectable: bool
     note: str | None = None
+    block: int = -1
 
 
 @dataclass(frozen=True)
-class Stage:
-    """Consecutive layers drawn (and collapsed) together."""
+class Block:
+    """Consecutive layers of a stage that the model's names make one block
+    (``conv2_block1``); ``index`` counts within the stage."""
 
     index: int
     label: str
     layers: tuple[str, ...]
     params: int
+
+
+@dataclass(frozen=True)
+class Stage:
+    """Consecutive layers drawn (and collapsed) together; ``blocks`` (empty for a stage of
+    plain layers) partition ``layers`` when the model's names give blocks."""
+
+    index: int
+    label: str
+    layers: tuple[str, ...]
+    params: int
+    blocks: tuple[Block, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -104,6 +130,20 @@ class LayerGraph:
 
     def successors(self, name: str) -> list[str]:
         return [t for s, t in self.edges if s == name]
+
+    def search(self, query: str) -> list[str]:
+        """Layers whose name (or type) contains ``query``, case-insensitively, in order."""
+        q = (query or "").strip().lower()
+        if not q:
+            return []
+        return [n.name for n in self.nodes if q in n.name.lower() or q == n.type.lower()]
+
+    def where(self, name: str) -> str:
+        """``stage › block`` of a layer, in words."""
+        node = self.node(name)
+        stage = self.stages[node.stage]
+        return stage.label if node.block < 0 else \
+            f"{stage.label} › {stage.blocks[node.block].label}"
 
 
 def layer_kind(layer) -> str:
@@ -147,9 +187,17 @@ def layer_graph(model) -> LayerGraph:
     ops, calls, edges = _read_graph(model, notes)
     order = _topological(ops, edges)
     depth = _depths(order, edges)
-    stage_of, stages = _stages(order, edges, {name: _spatial(ops[name][1]) for name in order},
-                               {name: layer_kind(ops[name][0]) for name in order},
-                               {name: _params(ops[name][0]) for name in order})
+    params = {name: _params(ops[name][0]) for name in order}
+    named = named_stages(order, {name: type(ops[name][0]).__name__ for name in order},
+                         {name: _shape(ops[name][1][0]) if len(ops[name][1]) == 1 else None
+                          for name in order}, params) if len(order) > NAMED_ABOVE else None
+    if named is not None:
+        stages = named
+        stage_of = {n: s.index for s in stages for n in s.layers}
+    else:
+        stage_of, stages = _stages(order, edges, {name: _spatial(ops[name][1]) for name in order},
+                                   {name: layer_kind(ops[name][0]) for name in order}, params)
+    block_of = {n: b.index for s in stages for b in s.blocks for n in b.layers}
     nodes = []
     for name in order:
         op, outputs = ops[name]
@@ -159,7 +207,7 @@ def layer_graph(model) -> LayerGraph:
             name=name, type=type(op).__name__, kind=layer_kind(op),
             output_shape=None if not shapes else shapes[0] if len(shapes) == 1 else shapes,
             params=_params(op), stage=stage_of[name], depth=depth[name],
-            inspectable=inspectable, note=note,
+            inspectable=inspectable, note=note, block=block_of.get(name, -1),
         ))
     inputs, outputs = _ends(model, order, edges)
     if len(inputs) > 1:
@@ -381,3 +429,150 @@ def _ends(model, order, edges):
         sources = {s for s, _ in edges}
         outputs = [n for n in order if n not in sources][-1:]
     return inputs, outputs
+
+
+# --- the model's own stages and blocks ----------------------------------------------
+_AUTO = re.compile(r"_\d+$")
+_LETTERED = re.compile(r"^([A-Za-z]+\d+)([a-z])$")      # block2a: stage block2, block block2a
+_BLOCKISH = re.compile(r"block", re.IGNORECASE)
+_MIN_BLOCK = 3  # layers in a group of numbered blocks (MobileNetV2's block_N)
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).lower()
+
+
+def _auto_named(name: str, type_name: str) -> bool:
+    """A name Keras made up from the class (``add_3``, ``zero_padding2d``): no structure."""
+    base = _AUTO.sub("", name)
+    return base in (_snake(type_name), type_name.lower()) or base.startswith("input_layer")
+
+
+def _tokens(name: str) -> list[str]:
+    """``stage_0_block_1_gelu`` → ``stage_0``, ``block_1``, ``gelu``: a word and the
+    number after it are one token."""
+    out: list[str] = []
+    for part in name.split("_"):
+        if part.isdigit() and out and out[-1].isalpha():
+            out[-1] += "_" + part
+        else:
+            out.append(part)
+    return out
+
+
+def _keys(name: str) -> tuple[str, str | None, bool]:
+    """(stage key, block key or None, whether the block key names a block)."""
+    tokens = _tokens(name)
+    lettered = _LETTERED.match(tokens[0])
+    if lettered:
+        return lettered.group(1), tokens[0], True
+    if len(tokens) < 2:
+        return tokens[0], None, False
+    return tokens[0], "_".join(tokens[:2]), bool(_BLOCKISH.search(tokens[1]))
+
+
+def _runs(items, key):
+    """Consecutive runs of equal ``key``: ``[(key, [items])]``."""
+    runs: list = []
+    for item in items:
+        k = key(item)
+        if runs and runs[-1][0] == k:
+            runs[-1][1].append(item)
+        else:
+            runs.append((k, [item]))
+    return runs
+
+
+def named_stages(order, types, shapes, params) -> tuple[Stage, ...] | None:
+    """Stages and blocks from the layers' names, or None when the names give none.
+
+    Parameters
+    ----------
+    order : list of str
+        Layer names in topological order (a block's layers are consecutive in it).
+    types : dict
+        Class name per layer (to tell names Keras made up, which join the layer before).
+    shapes : dict
+        Output shape per layer (to group numbered blocks into stages).
+    params : dict
+        Parameters per layer.
+    """
+    if len(order) < 2:
+        return None
+    prefix = _common_prefix([n for n in order if not _auto_named(n, types[n])])
+    keys, last = {}, None
+    for name in order:
+        if _auto_named(name, types[name]) and last is not None:
+            keys[name] = last  # add_3 after a block's identity belongs to that block
+        else:
+            short = name[len(prefix):] or name
+            keys[name] = last = (*_keys(short), short)
+    groups = []  # (stage key, [(block key, [layers])], named blocks)
+    for k1, members in _runs(order, lambda n: keys[n][0]):
+        blocks = _runs(members, lambda n: keys[n][1])
+        # blocks the names call so (conv2_block1), of more than one layer each
+        named = any(keys[n][2] for n in members) and any(len(b) > 1 for _, b in blocks)
+        groups.append((k1, blocks if named else None, members))
+    if not any(blocks for _, blocks, _ in groups):
+        groups = _numbered_blocks(groups, shapes, keys)
+        if groups is None:
+            return None
+    with_blocks = [i for i, (_, blocks, _) in enumerate(groups) if blocks]
+    if len(with_blocks) < 2:
+        return None
+    first, end = with_blocks[0], with_blocks[-1]
+    merged = ([("stem", None, [n for g in groups[:first] for n in g[2]])] if first else [])
+    merged += groups[first:end + 1]
+    if end + 1 < len(groups):
+        merged.append(("head", None, [n for g in groups[end + 1:] for n in g[2]]))
+    stages = []
+    for k, (label, blocks, members) in enumerate(merged):
+        if not blocks and len(members) == 1 and label not in ("stem", "head"):
+            label = keys[members[0]][3]
+        made = tuple(Block(j, _block_label(b_key, b, keys), tuple(b),
+                           sum(params[n] for n in b))
+                     for j, (b_key, b) in enumerate(blocks or ()))
+        stages.append(Stage(k, label, tuple(members), sum(params[n] for n in members), made))
+    return tuple(stages)
+
+
+def _block_label(key, members, keys) -> str:
+    return key if key is not None else keys[members[0]][3]
+
+
+def _numbered_blocks(groups, shapes, keys):
+    """Runs of three or more big groups (MobileNetV2: ``expanded_conv``, ``block_1`` …
+    ``block_16``) are blocks; consecutive blocks with the same output shape form a stage."""
+    big = [len(members) >= _MIN_BLOCK for _, _, members in groups]
+    start = next((i for i in range(len(groups) - 2) if all(big[i:i + 3])), None)
+    if start is None:
+        return None
+    end = start
+    while end + 1 < len(groups) and big[end + 1] and \
+            (_BLOCKISH.search(groups[end + 1][0]) or not _BLOCKISH.search(groups[end][0])):
+        end += 1
+    blocks = groups[start:end + 1]
+    blocks = [(_common_prefix([keys[n][3] for n in g[2]], whole=True).rstrip("_") or g[0],
+               g[1], g[2]) for g in blocks]
+    stages = _runs(blocks, lambda g: shapes.get(g[2][-1]))
+    out = list(groups[:start])
+    for _, members in stages:
+        names = [g[0] for g in members]
+        label = names[0] if len(names) == 1 else f"{names[0]}…{names[-1]}"
+        out.append((label, [(g[0], g[2]) for g in members], [n for g in members for n in g[2]]))
+    return out + list(groups[end + 1:])
+
+
+def _common_prefix(names, whole: bool = False) -> str:
+    """The longest ``_``-ended prefix all names share (``convnext_tiny_``); with ``whole``,
+    a name that is all prefix counts as ending in ``_`` (``block_1`` of ``block_1_pad``)."""
+    if len(names) < 2 and not whole:
+        return ""
+    if whole:
+        names = [n + "_" for n in names]
+    first, last = min(names), max(names)
+    i = 0
+    while i < min(len(first), len(last)) and first[i] == last[i]:
+        i += 1
+    cut = first[:i].rfind("_")
+    return first[:cut + 1] if cut > 0 else ""

@@ -29,7 +29,8 @@ MODEL_SUFFIXES = (".keras", ".h5", ".hdf5")
 
 
 def load_model_file(path: str | os.PathLike, name: str | None = None, input_range=None,
-                    trusted: bool = False, limits: UploadLimits | None = None) -> ModelAdapter:
+                    trusted: bool = False, limits: UploadLimits | None = None,
+                    preprocessing: str | None = None) -> ModelAdapter:
     """Load a ``.keras`` / ``.h5`` file as a :class:`ModelAdapter`.
 
     Parameters
@@ -44,6 +45,9 @@ def load_model_file(path: str | os.PathLike, name: str | None = None, input_rang
         is still inspected and Keras still runs in safe mode).
     limits : UploadLimits, optional
         Size, time and memory limits; from the environment by default.
+    preprocessing : str, optional
+        ``auto`` (detect, the default), ``caffe``, ``tf``, ``torch``, ``raw`` or ``unit``
+        (see ``ModelAdapter.from_model``).
 
     Raises
     ------
@@ -88,7 +92,7 @@ def load_model_file(path: str | os.PathLike, name: str | None = None, input_rang
         raise ModelError(f"{path.name} changed while it was being loaded; load it again.")
     if not isinstance(model, keras.Model):
         raise ModelError(f"{path.name} holds a {type(model).__name__}, not a Keras model.")
-    return ModelAdapter.from_model(model, name, file_fingerprint(path), input_range)
+    return ModelAdapter.from_model(model, name, file_fingerprint(path), input_range, preprocessing)
 
 
 def _identity(path: Path) -> tuple:

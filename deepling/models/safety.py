@@ -75,6 +75,10 @@ ALLOWED_MODULES = frozenset(_CLASS_NAMESPACES + _FUNCTION_NAMESPACES + _OP_MODUL
     "keras.src.models.functional", "keras.src.models.sequential", "keras.src.models.model",
 ))
 _FUNCTION_MODULES = frozenset(_FUNCTION_NAMESPACES + ("builtins",))
+# Keras ships a few layers of its own for keras.applications outside keras.layers
+# (ConvNeXt's LayerScale and StochasticDepth, InceptionResNetV2's CustomScaleLayer):
+# allowed per (module, class), read from Keras itself (see application_layers).
+_APPLICATIONS_PACKAGE = "keras.src.applications"
 
 # Built-in classes that still run code from the file or read files on the server.
 DENIED_CLASSES = MappingProxyType({
@@ -191,11 +195,38 @@ def allowed_operations() -> dict[str, frozenset[str]]:
 
 
 @functools.cache
+def application_layers() -> dict[str, frozenset[str]]:
+    """Per module of Keras' own ``keras.src.applications`` package, the Layer classes it
+    defines itself (ConvNeXt's ``LayerScale``, …): what Keras ships to build
+    ``keras.applications`` models. Their configs hold numbers only; any other class in
+    those modules, or one registered under another name, stays refused."""
+    import importlib
+    import pkgutil
+
+    from keras.src.layers.layer import Layer
+
+    package = importlib.import_module(_APPLICATIONS_PACKAGE)
+    out = {}
+    for info in pkgutil.iter_modules(package.__path__):
+        if info.name.endswith("_test"):
+            continue
+        name = f"{_APPLICATIONS_PACKAGE}.{info.name}"
+        module = importlib.import_module(name)
+        layers = frozenset(n for n, v in vars(module).items()
+                           if isinstance(v, type) and issubclass(v, Layer)
+                           and v.__module__ == name)
+        if layers:
+            out[name] = layers
+    return out
+
+
+@functools.cache
 def _layer_classes() -> frozenset[str]:
     import keras
 
     return frozenset(n for n in dir(keras.layers) if isinstance(getattr(keras.layers, n), type)) \
-        | {"Functional", "Sequential", "Model"}
+        | {"Functional", "Sequential", "Model"} \
+        | frozenset().union(*application_layers().values())
 
 
 # --- the file ----------------------------------------------------------------------------
@@ -541,6 +572,9 @@ def _check_object(node: dict, filename: str, where: str, in_compile: bool,
                   "save the model without them (build it again or use "
                   "keras.models.clone_model, copy the weights, and save without compiling).")
 
+    if isinstance(module, str) and module.startswith(_APPLICATIONS_PACKAGE + ".") \
+            and cls in application_layers().get(module, ()) and registered in (None, cls):
+        return where  # a layer Keras ships for keras.applications
     modules = _FUNCTION_MODULES if cls == "function" else ALLOWED_MODULES
     if module is not None and not (isinstance(module, str) and module in modules):
         target = f"{module}.{inner if cls == 'function' else cls}"

@@ -100,7 +100,7 @@ def unit_layers(model, max_units: int | None = None, include_output: bool = Fals
     return chosen
 
 
-def unit_activations(model, images, layers=None, *, batch_size=256,
+def unit_activations(model, images, layers=None, *, batch_size=None,
                      progress=None) -> UnitActivations:
     """Stream ``images`` through the model once, keeping each unit's mean activation.
 
@@ -113,8 +113,9 @@ def unit_activations(model, images, layers=None, *, batch_size=256,
         Pixels fitted to the model.
     layers : sequence of str, optional
         Default: :func:`unit_layers`.
-    batch_size : int, default=256
-        Images per forward pass; bounds memory, does not change the result.
+    batch_size : int or None, default=None
+        Most images per forward pass; None sizes batches by the model's activation memory
+        (:func:`deepling.models.memory.batch_size_for`). Does not change the result.
     progress : callable, optional
         ``progress(fraction, message)``.
 
@@ -122,10 +123,13 @@ def unit_activations(model, images, layers=None, *, batch_size=256,
     -------
     UnitActivations
     """
+    from deepling.models.memory import batch_size_for
+
     adapter = as_adapter(model)
     images = check_images(adapter, images)
-    if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+    if batch_size is not None and (not isinstance(batch_size, (int, np.integer)) or batch_size < 1):
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}.")
+    batch_size = min(batch_size or batch_size_for(adapter), batch_size_for(adapter))
     names = list(unit_layers(adapter.model) if layers is None else layers)
     refs, _ = select_layers(adapter.model, names)
     report = progress or (lambda fraction, message: None)

@@ -108,7 +108,7 @@ _LAYER_ARRAYS = ("embedding", "neighbors", "class_means", "preferred_class", "de
 
 
 def neuron_atlas(model, images, labels=None, *, n_classes=None, layers=None, min_support=5,
-                 min_length=2, closed=True, batch_size=256, progress=None) -> NeuronAtlas:
+                 min_length=2, closed=True, batch_size=None, progress=None) -> NeuronAtlas:
     """Stream ``images`` once and build the :class:`NeuronAtlas`.
 
     Parameters
@@ -123,7 +123,7 @@ def neuron_atlas(model, images, labels=None, *, n_classes=None, layers=None, min
         Default: every conv and dense layer but the output (:func:`unit_layers`).
     min_support, min_length, closed
         See :func:`mine_patterns`.
-    batch_size : int, default=256
+    batch_size : int or None, default=None (sized by the model's activation memory)
     progress : callable, optional
         ``progress(fraction, message)``: the forward pass is the first 40 %, mining the
         rest.
@@ -141,7 +141,8 @@ def neuron_atlas(model, images, labels=None, *, n_classes=None, layers=None, min
     acts = unit_activations(model, images, layers, batch_size=batch_size,
                             progress=lambda f, m: report(0.4 * f, m))
     units = []
-    for name, kind, means in zip(acts.layers, acts.types, acts.means):
+    for i, (name, kind, means) in enumerate(zip(acts.layers, acts.types, acts.means)):
+        report(0.4 + 0.05 * i / len(acts.layers), f"laying out the units of {name}")
         proj = NeuronProjection().fit(means, labels, n_classes)
         tops = [rank_channel(means, name, u, min(TOP_IMAGES, len(means)))
                 for u in range(means.shape[1])]

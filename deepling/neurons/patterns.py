@@ -198,6 +198,8 @@ def mine_patterns(paths, layers=None, *, min_support: int = 5, min_length: int =
     def take(pattern, matches):
         found_units.append(pattern)
         found_members.append([i for i, _ in matches])
+        if len(found_units) % 100 == 0:  # a long mining reports (and can be stopped) as it goes
+            report(0.4, f"mining: {len(found_units):,} frequent patterns so far")
 
     miner = PrefixSpan(db)
     miner.minlen = int(min_length)

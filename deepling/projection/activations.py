@@ -38,7 +38,8 @@ import numpy as np
 from sklearn.utils import check_random_state
 
 from deepling.data.dataset import Dataset
-from deepling.models.adapter import as_adapter, check_pixels
+from deepling.models.adapter import ModelAdapter, as_adapter, check_pixels
+from deepling.projection.pivot_mds import maxmin_pivots
 
 # Layers that return their input unchanged at inference: their frame would repeat the
 # previous one, so the default selection leaves them out (name them to keep them).
@@ -49,6 +50,11 @@ IDENTITY_AT_INFERENCE = frozenset({
     "RandomBrightness",
 })
 
+# A model with more layers than this gets its block outputs as default frames.
+MAX_DEFAULT_FRAMES = 40
+MIN_DEFAULT_FRAMES = 15
+# Merges that end a block (a squeeze-and-excitation Multiply does not).
+BLOCK_MERGES = frozenset({"Add", "Concatenate", "Average", "Subtract", "Maximum"})
 # Landmarks per projection: their principal subspace stands for every image's. More cost
 # m²·D for their Gram matrix; 128 already showed ≥ 0.97 of classical MDS's variance in
 # every layer of the demo CNN (bench_projection.py).
@@ -57,8 +63,16 @@ N_LANDMARKS = 128
 # top-2 PCA within them, so a few more than 2 let all N images choose the plane (8 and
 # 16 measured the same).
 N_DIRECTIONS = 8
-# Landmark activations held at once; layers are processed in groups that fit.
+# Landmark activations held at once (all layers together: one pass, see sketch_sizes).
 LANDMARK_BUDGET_BYTES = 512 * 2**20
+# A layer larger than this is read through a count sketch of this many numbers per image
+# when all layers' landmarks would not fit whole; never sketched below MIN_SKETCH.
+MAX_SKETCH = 8192
+MIN_SKETCH = 256
+# The two ways to lay out a layer, both streamed in the same single pass: classical MDS
+# in the landmarks' principal subspace (the default, measured better) and Pivot MDS.
+METHODS = ("landmarks", "pivot_mds")
+N_PIVOTS = 50
 # Where the compiled functions live on a ModelAdapter (one dict per model).
 _FUNCTIONS = "_deepling_projection_functions"
 
@@ -100,6 +114,12 @@ class LandmarkProducts:
         rounding.
     notes : tuple of str
         Things the user should hear about (fewer landmarks than asked, to fit memory).
+    method : {"landmarks", "pivot_mds"}
+        ``"pivot_mds"``: ``products[l]`` holds each image's squared distances to the
+        layer's pivots (max–min among the landmarks) instead, for
+        :meth:`~deepling.projection.PivotMDS.fit_transform_distances`.
+    sketch : tuple of int
+        Numbers per image each layer was read as (its size, or its count sketch's).
     """
 
     names: tuple[str, ...]
@@ -111,6 +131,8 @@ class LandmarkProducts:
     spreads: np.ndarray
     magnitudes: np.ndarray
     notes: tuple[str, ...]
+    method: str = "landmarks"
+    sketch: tuple[int, ...] = ()
 
 
 def select_layers(model, layers=None):
@@ -118,13 +140,16 @@ def select_layers(model, layers=None):
 
     Parameters
     ----------
-    model : keras.Model
-        A built model with one input.
-    layers : sequence of str or None
+    model : keras.Model or ModelAdapter
+        A built model with one input. A loaded Sequential, or a model with nested models,
+        is read unfolded (:func:`deepling.models.flat.flat_model`): every layer counts.
+    layers : sequence of str, "all" or None
         Layer names (the input's name included, if wanted); they are put in topological
-        order. ``None`` takes the input and every layer with a single tensor output, except
-        layers that are the identity at inference (:data:`IDENTITY_AT_INFERENCE`).
-        Layers inside nested models are not expanded: a nested model is one layer.
+        order. ``"all"`` takes the input and every layer with a single tensor output,
+        except layers that are the identity at inference (:data:`IDENTITY_AT_INFERENCE`).
+        ``None`` takes the same for a model of up to :data:`MAX_DEFAULT_FRAMES` such
+        layers (the demo CNN: all of them), and the block outputs of a deeper one
+        (:func:`block_outputs`).
 
     Returns
     -------
@@ -137,13 +162,15 @@ def select_layers(model, layers=None):
     ValueError
         An unknown or unusable layer name, an empty list, or nothing to project.
     """
+    model = _flat(model)
     entries, skipped, unusable = [_input_ref(model)], [], {}
+    calls = _calls(model)
     for layer in model.layers:
         kind = type(layer).__name__
         if kind == "InputLayer":
             continue
         # A shared layer has one output per call: which one to show is ambiguous.
-        if len(getattr(layer, "_inbound_nodes", ())) > 1:
+        if calls.get(layer.name, 0) > 1:
             unusable[layer.name] = f"{layer.name} ({kind}): used at several places in the graph"
             continue
         try:
@@ -156,7 +183,7 @@ def select_layers(model, layers=None):
             continue
         entries.append(LayerRef(layer.name, kind, out))
 
-    if layers is None:
+    if layers is None or (isinstance(layers, str) and layers == "all"):
         chosen = [e for e in entries if e.type not in IDENTITY_AT_INFERENCE]
         skipped = list(unusable.values()) + [f"{e.name} ({e.type}): identity at inference"
                                               for e in entries if e.type in IDENTITY_AT_INFERENCE]
@@ -166,6 +193,11 @@ def select_layers(model, layers=None):
                 "single tensor output that changes it at inference"
                 + (f" (skipped: {'; '.join(skipped)})" if skipped else "") + "."
             )
+        if layers is None and len(chosen) > MAX_DEFAULT_FRAMES:
+            keep = set(block_outputs(model, [e.name for e in chosen]))
+            skipped += [f"{e.name} ({e.type}): inside a block (pass layers='all', or name it)"
+                        for e in chosen if e.name not in keep]
+            chosen = [e for e in chosen if e.name in keep]
         return chosen, skipped
 
     if isinstance(layers, str):
@@ -182,6 +214,82 @@ def select_layers(model, layers=None):
         raise ValueError(f"No layer named {', '.join(map(repr, unknown))} in model "
                          f"{model.name!r}; its layers are: {', '.join(by_name)}.")
     return [e for e in entries if e.name in set(wanted)], []
+
+
+def block_outputs(model, names=None, max_frames=None) -> list[str]:
+    """The layers an architect thinks in: the input, each block's output (a residual add
+    or concatenation where the graph narrows to it again, or the activation right after
+    it), the last layer before each downsampling, and the head; in topological order.
+
+    Parameters
+    ----------
+    model : keras.Model or ModelAdapter
+    names : sequence of str, optional
+        The layers to choose from (default: every layer).
+    max_frames : int, default=MAX_DEFAULT_FRAMES
+        More block outputs than this are thinned evenly within each resolution, always
+        keeping each resolution's last one (DenseNet121's 58 concatenations: every few).
+
+    Returns
+    -------
+    list of str
+    """
+    from deepling.models.graph import _cuts, layer_graph
+
+    model = _flat(model)
+    max_frames = MAX_DEFAULT_FRAMES if max_frames is None else max_frames
+    graph = layer_graph(model)
+    order = [n.name for n in graph.nodes]
+    allowed = set(order if names is None else names)
+    node = {n.name: n for n in graph.nodes}
+    cuts = _cuts(order, list(graph.edges))
+    succ = {n: graph.successors(n) for n in order}
+
+    def area(name):
+        shape = node[name].output_shape
+        return (shape[0] or 0) * (shape[1] or 0) if isinstance(shape, tuple) and len(shape) == 3 else None
+
+    last_spatial = max((i for i, n in enumerate(order) if area(n)), default=-1)
+    mandatory, merges = [order[0]], []
+    for i, name in enumerate(order):
+        if i > last_spatial:  # the head
+            mandatory.append(name)
+            continue
+        if not cuts[i] or i == 0:
+            continue
+        if node[name].type in BLOCK_MERGES:
+            out = name
+            after = succ[name]
+            if len(after) == 1 and node[after[0]].type in ("Activation", "ReLU") \
+                    and len(graph.predecessors(after[0])) == 1:
+                out = after[0]  # ResNet's convN_blockM_out
+            merges.append((i, out))
+            continue
+        here = area(name)
+        if here and node[name].type != "ZeroPadding2D":
+            j = i + 1
+            while j < len(order) and node[order[j]].type == "ZeroPadding2D":
+                j += 1
+            there = area(order[j]) if j < len(order) else None
+            if there is not None and there < here or i == last_spatial:
+                mandatory.append(name)
+    mandatory.append(order[-1])
+    merges = [out for _, out in merges]
+    room = max(max_frames - len(set(mandatory)), 1)
+    if len(merges) > room:
+        # thin evenly within each resolution, keeping its last block
+        by_area: dict = {}
+        for out in merges:
+            by_area.setdefault(area(out), []).append(out)
+        step = -(-len(merges) // room)
+        merges = [out for group in by_area.values()
+                  for k, out in enumerate(group) if (len(group) - 1 - k) % step == 0]
+    keep = (set(mandatory) | set(merges)) & allowed
+    if len(keep) < MIN_DEFAULT_FRAMES:  # blocks Keras does not mark (ConvNeXt adds with ops)
+        spare = [n for i, n in enumerate(order) if cuts[i] and n in allowed and n not in keep]
+        want = min(len(spare), MIN_DEFAULT_FRAMES + 5 - len(keep))
+        keep |= {spare[int(k)] for k in np.linspace(0, len(spare) - 1, want)} if want > 0 else set()
+    return [n for n in order if n in keep]
 
 
 def penultimate_layer(model) -> str:
@@ -230,8 +338,8 @@ def check_images(model, images) -> np.ndarray:
 
 
 def landmark_products(model, images, layers=None, *, n_landmarks=N_LANDMARKS,
-                      n_directions=N_DIRECTIONS, batch_size=256, random_state=0,
-                      progress=None) -> LandmarkProducts:
+                      n_directions=N_DIRECTIONS, batch_size=None, random_state=0,
+                      progress=None, method="landmarks", n_pivots=N_PIVOTS) -> LandmarkProducts:
     """Stream ``images`` through ``model``, keeping their coordinates in each layer's
     landmark subspace.
 
@@ -249,12 +357,19 @@ def landmark_products(model, images, layers=None, *, n_landmarks=N_LANDMARKS,
         budget, with a note).
     n_directions : int, default=8
         Principal directions per layer (at most ``n_landmarks - 1``).
-    batch_size : int, default=256
-        Images per forward pass; it bounds memory and does not change the result.
+    batch_size : int or None, default=None
+        Most images per forward pass; None sizes batches by the model's activation memory
+        (:func:`deepling.models.memory.batch_size_for`). It does not change the result.
     random_state : int, RandomState instance or None, default=0
         Chooses the landmarks.
     progress : callable, optional
         ``progress(fraction, message)`` with fraction rising from 0 to 1.
+    method : {"landmarks", "pivot_mds"}, default="landmarks"
+        What is streamed per layer: coordinates in the landmarks' principal subspace, or
+        squared distances to ``n_pivots`` max–min pivots among the landmarks (Pivot MDS,
+        Brandes & Pich 2006). Both in the same single pass.
+    n_pivots : int, default=50
+        Pivots per layer for ``method="pivot_mds"`` (at most the landmarks).
 
     Returns
     -------
@@ -264,14 +379,15 @@ def landmark_products(model, images, layers=None, *, n_landmarks=N_LANDMARKS,
 
     adapter, images, refs = _checked(model, images, layers, batch_size, n_landmarks, n_directions)
     plan = _LandmarkPlan(adapter, refs, images, n_landmarks, n_directions, batch_size,
-                         random_state, progress)
+                         random_state, progress, method, n_pivots)
     if len(plan.rest):
-        stream = _compiled(adapter, refs, tuple(range(len(refs))), "products")
+        stream = _compiled(adapter, refs, plan.sketch, "products", plan.sizes)
         bases_t = [tf.constant(b) for b in plan.bases]  # converted once, not per batch
-    for start in range(0, len(plan.rest), batch_size):
-        index = plan.rest[start:start + batch_size]
-        for i, g in enumerate(stream(adapter.preprocess(images[index]), bases_t)):
-            plan.products[i][index] = np.asarray(g)
+    for start in range(0, len(plan.rest), plan.batch):
+        index = plan.rest[start:start + plan.batch]
+        outs = stream(adapter.preprocess(images[index]), bases_t)
+        for i in range(len(refs)):
+            plan.products[i][index] = plan.finish(i, np.asarray(outs[0][i]), np.asarray(outs[1][i]))
         plan.advance(len(index))
     return plan.result()
 
@@ -280,8 +396,8 @@ def _checked(model, images, layers, batch_size, n_landmarks, n_directions):
     """(adapter, images, layer refs) for :func:`landmark_products` and its shared version."""
     adapter = as_adapter(model)
     images = check_images(adapter, images)
-    for name, value in (("batch_size", batch_size), ("n_landmarks", n_landmarks),
-                        ("n_directions", n_directions)):
+    for name, value in (("batch_size", 1 if batch_size is None else batch_size),
+                        ("n_landmarks", n_landmarks), ("n_directions", n_directions)):
         if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
             raise ValueError(f"{name} must be a positive integer, got {value!r}.")
     return adapter, images, select_layers(adapter.model, layers)[0]
@@ -292,61 +408,76 @@ class _LandmarkPlan:
     what is left is streaming :attr:`rest` into :attr:`products`, then :meth:`result`.
 
     :func:`landmark_products` streams one plan's images; :func:`shared_landmark_products`
-    streams several plans' images in one pass.
+    streams several plans' images in one pass. The landmarks go through the model once,
+    all layers together: each layer's activations are kept as a sketch of at most
+    :attr:`sketch` numbers per image (the activations themselves where they fit, see
+    :func:`sketch_sizes`), so what is held stays within the budget whatever the depth.
     """
 
     def __init__(self, adapter, refs, images, n_landmarks, n_directions, batch_size,
-                 random_state, progress):
+                 random_state, progress, method=METHODS[0], n_pivots=N_PIVOTS):
         self.refs, self.report = refs, progress or (lambda fraction, message: None)
+        self.method = _check_method(method)
         rng = check_random_state(random_state)
         n = len(images)
-
-        def forward(group, index):
-            """Activations of the layers ``group`` for the images at ``index``, float32 N×D."""
-            try:
-                outs = _compiled(adapter, refs, group, "activations")(adapter.preprocess(images[index]))
-            except Exception as exc:
-                raise ValueError(f"{adapter.name} could not run on these images: {exc}") from exc
-            # np.asarray shares the tensors' memory: no copy of the activations.
-            return [np.asarray(o, dtype=np.float32).reshape(len(index), -1) for o in outs]
-
         self.shapes = _output_shapes(adapter, refs, images)
-        sizes = np.array([int(np.prod(s)) for s in self.shapes])
-
+        self.sizes = sizes = np.array([int(np.prod(s)) for s in self.shapes])
         wanted = min(n, int(n_landmarks))
-        # The largest layer must fit the budget at m landmarks; never fewer than 2, though.
-        m = int(max(min(2, n), min(wanted, LANDMARK_BUDGET_BYTES // (4 * sizes.max()))))
+        self.sketch, m = sketch_sizes(sizes, wanted)
         self.notes = [] if m == wanted else [
-            (f"principal directions taken from {m} images, not {wanted}, to keep the activations "
-             f"of layer {refs[int(sizes.argmax())].name} within memory")]
+            (f"principal directions taken from {m} images, not {wanted}, to keep the landmarks' "
+             f"activations of {len(refs)} layers within memory")]
+        if np.any(self.sketch < sizes):
+            self.notes.append(
+                f"{int(np.sum(self.sketch < sizes))} of {len(refs)} layers are larger than "
+                f"{int(self.sketch.max()):,} numbers per image: their activations are hashed to "
+                "that many (a count sketch, which keeps distances on average) before the layout")
         r = int(min(n_directions, max(m - 1, 1)))
         self.landmarks = landmarks = np.arange(n) if m == n else np.sort(rng.choice(n, m, replace=False))
-        groups = _groups(sizes * m * 4, LANDMARK_BUDGET_BYTES)
-        self.total, self.done = len(groups) * m + (n - m), 0
+        self.batch = _batch(adapter, batch_size)
+        self.total, self.done = n, 0
         self.report(0.0, f"Finding each layer's principal directions among {m} images")
 
-        self.products = [np.empty((n, r), np.float32) for _ in refs]
-        self.bases = [None] * len(refs)  # per layer: D × r, orthonormal columns (or zero)
+        sketches = [np.empty((m, int(k)), np.float32) for k in self.sketch]
+        fn = _compiled(adapter, refs, self.sketch, "sketch", sizes)
+        for start in range(0, m, self.batch):
+            index = landmarks[start:start + self.batch]
+            try:
+                outs = fn(adapter.preprocess(images[index]))
+            except Exception as exc:
+                raise ValueError(f"{adapter.name} could not run on these images: {exc}") from exc
+            for held, o in zip(sketches, outs):
+                held[start:start + len(index)] = np.asarray(o)
+            self.done += len(index)
+            self.report(self.done / self.total, f"Finding principal directions ({self.done:,} "
+                        f"of {m:,} landmark images through the model)")
+        width = r if self.method == "landmarks" else int(min(n_pivots, m))
+        self.products = [np.empty((n, width), np.float32) for _ in refs]
+        self.bases = [None] * len(refs)  # per layer: k × width (directions, or pivots)
+        self.offsets = [None] * len(refs)  # pivots: per layer the pivots' squared norms
         self.variances = np.zeros((len(refs), r))
         self.spreads, self.magnitudes = np.zeros(len(refs)), np.zeros(len(refs))
-        for group in groups:
-            acts = [[] for _ in group]
-            for start in range(0, m, batch_size):
-                index = landmarks[start:start + batch_size]
-                for chunks, a in zip(acts, forward(group, index)):
-                    chunks.append(a)
-                self.done += len(index)
-                self.report(self.done / self.total, f"Finding principal directions ({self.done:,} "
-                            f"of {self.total:,} images through the model)")
-            for slot, i in enumerate(group):
-                chunks, acts[slot] = acts[slot], None  # free each layer's landmarks when done
-                a = chunks[0] if len(chunks) == 1 else np.concatenate(chunks)
-                self.bases[i], self.variances[i], self.spreads[i], self.magnitudes[i] = \
-                    _principal_basis(a, r)
-                self.products[i][landmarks] = _products(a, self.bases[i])  # as for streamed images
-                del chunks, a
+        for i in range(len(refs)):
+            a, sketches[i] = sketches[i], None  # free each layer's landmarks when done
+            basis, self.variances[i], self.spreads[i], self.magnitudes[i] = _principal_basis(a, r)
+            if self.method == "landmarks":
+                self.bases[i] = basis
+            else:  # Pivot MDS: max-min pivots among the landmarks, distances to them streamed
+                pivots, _ = maxmin_pivots(a, width, random_state=0)
+                self.bases[i] = np.ascontiguousarray(a[pivots].T)
+                self.offsets[i] = np.einsum("ij,ij->j", self.bases[i], self.bases[i])
+            self.products[i][landmarks] = self.finish(i, *_products(a, self.bases[i]))
+            del a
         self.rest = np.setdiff1d(np.arange(n), landmarks, assume_unique=True)
-        self.forwarded = len(groups) * m  # images this plan sent through the model itself
+        self.forwarded = m  # images this plan sent through the model itself
+
+    def finish(self, i, products, norms):
+        """A batch's streamed numbers for layer ``i``: its products with the basis, or, for
+        Pivot MDS, its squared distances to the pivots."""
+        if self.method == "landmarks":
+            return products
+        with np.errstate(over="ignore", invalid="ignore"):
+            return np.maximum(norms[:, None] - 2.0 * products + self.offsets[i][None, :], 0.0)
 
     def advance(self, count: int) -> None:
         self.done += count
@@ -357,7 +488,8 @@ class _LandmarkPlan:
         refs = self.refs
         return LandmarkProducts(tuple(r.name for r in refs), tuple(r.type for r in refs),
                                 self.shapes, tuple(self.products), self.landmarks,
-                                self.variances, self.spreads, self.magnitudes, tuple(self.notes))
+                                self.variances, self.spreads, self.magnitudes, tuple(self.notes),
+                                self.method, tuple(int(k) for k in self.sketch))
 
 
 @dataclass(frozen=True, eq=False)
@@ -383,8 +515,9 @@ class SharedProducts:
 
 
 def shared_landmark_products(model, images, subsets, layers=None, *, n_landmarks=N_LANDMARKS,
-                             n_directions=N_DIRECTIONS, batch_size=256, random_state=0,
-                             progress=None, on_ready=None) -> SharedProducts:
+                             n_directions=N_DIRECTIONS, batch_size=None, random_state=0,
+                             progress=None, on_ready=None, method="landmarks",
+                             n_pivots=N_PIVOTS) -> SharedProducts:
     """:func:`landmark_products` of several subsets of one image array, in one forward pass.
 
     Each subset's landmarks and bases are found among its own images exactly as
@@ -401,7 +534,7 @@ def shared_landmark_products(model, images, subsets, layers=None, *, n_landmarks
         The images every subset indexes into.
     subsets : sequence of array of int
         Indices into ``images``, one array per wanted projection.
-    layers, n_landmarks, n_directions, batch_size, random_state
+    layers, n_landmarks, n_directions, batch_size, random_state, method, n_pivots
         As for :func:`landmark_products`, the same for every subset.
     progress : sequence of callables or None, optional
         One ``progress(fraction, message)`` per subset (or None). One that raises stops
@@ -446,10 +579,8 @@ def shared_landmark_products(model, images, subsets, layers=None, *, n_landmarks
             rows[j] = (at[order], plans[j].rest[order])  # union position → the plan's own row
             bases_t[j] = [tf.constant(b) for b in plans[j].bases]
             plans[j].bases = None  # held once, as tensors
-        sizes = sum(int(np.prod(s)) for s in plans[live[0]].shapes)
-        # a whole batch's activations leave the model: keep one batch within a quarter budget
-        step = int(max(1, min(batch_size, LANDMARK_BUDGET_BYTES // (16 * sizes))))
-        forward = _compiled(adapter, refs, tuple(range(len(refs))), "flat")
+        step = plans[live[0]].batch
+        forward = _compiled(adapter, refs, plans[live[0]].sketch, "sketch", plans[live[0]].sizes)
         gathered = _gathered(adapter, len(refs))
         for start in range(0, len(union), step):
             stop = min(start + step, len(union))
@@ -463,9 +594,11 @@ def shared_landmark_products(model, images, subsets, layers=None, *, n_landmarks
                     acts = forward(adapter.preprocess(images[union[start:stop]]))
                     forwarded += stop - start
                 try:
-                    products = gathered(acts, tf.constant(at[lo:hi] - start, tf.int32), bases_t[j])
-                    for i, g in enumerate(products):
-                        plans[j].products[i][own[lo:hi]] = np.asarray(g)
+                    products, norms = gathered(acts, tf.constant(at[lo:hi] - start, tf.int32),
+                                               bases_t[j])
+                    for i in range(len(refs)):
+                        plans[j].products[i][own[lo:hi]] = plans[j].finish(
+                            i, np.asarray(products[i]), np.asarray(norms[i]))
                     plans[j].advance(hi - lo)
                     if hi == len(at):
                         ready(j, plans[j].result())
@@ -486,7 +619,7 @@ def shared_landmark_products(model, images, subsets, layers=None, *, n_landmarks
             everything = np.array_equal(subset, np.arange(len(images)))  # no copy of them all
             plans[j] = plan = _LandmarkPlan(
                 adapter, refs, images if everything else check_images(adapter, images[subset]),
-                n_landmarks, n_directions, batch_size, random_state, reports[j])
+                n_landmarks, n_directions, batch_size, random_state, reports[j], method, n_pivots)
             forwarded += plan.forwarded
             if len(plan.rest) == 0:
                 ready(j, plan.result())
@@ -511,8 +644,11 @@ def _output_shapes(adapter, refs, images):
     if all(d is not None for s in symbolic for d in s) and tuple(adapter.input_shape) == images.shape[1:]:
         return tuple(tuple(int(d) for d in s) for s in symbolic)
     try:
-        probe = _compiled(adapter, refs, tuple(range(len(refs))), "activations")(
-            adapter.preprocess(images[:1]))
+        import keras
+
+        probe = keras.Model(adapter.model.inputs[0], [r.tensor for r in refs])(
+            adapter.preprocess(images[:1]), training=False)
+        probe = probe if isinstance(probe, (list, tuple)) else [probe]
     except Exception as exc:
         raise ValueError(f"{adapter.name} could not run on these images: {exc}") from exc
     return tuple(tuple(int(d) for d in o.shape[1:]) for o in probe)
@@ -564,65 +700,92 @@ def _principal_basis(a, r):
 
 
 def _products(a, basis):
+    """(a @ basis, squared row norms of a), as the streamed batches get them."""
     with np.errstate(over="ignore", invalid="ignore"):  # non-finite layers: caller warns
-        return a @ basis
+        return a @ basis, np.einsum("ij,ij->i", a, a)
 
 
-def _compiled(adapter, refs, group, kind):
-    """A ``tf.function`` over the model for the layers ``refs[i] for i in group``.
+def _compiled(adapter, refs, sketch, kind, sizes):
+    """A ``tf.function`` over the model for the layers ``refs``, each read as
+    ``sketch[l]`` numbers per image (:func:`_sketched`).
 
-    ``"activations"``: preprocessed images → those layers' outputs; ``"flat"``: the same
-    as float32 N×D matrices (for :func:`_gathered`). ``"products"``:
-    (preprocessed images, per layer its D×r basis) → per layer the N×r products, so
-    activations never leave the graph. The bases are arguments, not
-    constants, and the batch size is open, so one trace serves every projection on this
-    model with the same layers; it is kept on the adapter (one per model, never shared
-    between models), and tracing it twice in a race is only wasted time.
+    ``"sketch"``: preprocessed images → per layer the N×k sketches; ``"products"``:
+    (preprocessed images, per layer its k×w basis) → (per layer the N×w products, per layer
+    the N squared norms), so activations never leave the graph. The bases are arguments,
+    not constants, and the batch size is open, so one trace serves every projection on
+    this model with the same layers; it is kept on the adapter (one per model, never
+    shared between models), and tracing it twice in a race is only wasted time.
     """
     import keras
     import tensorflow as tf
 
     functions = adapter.__dict__.setdefault(_FUNCTIONS, {})
-    key = (kind, tuple(refs[i].name for i in group))
+    sketch = tuple(int(k) for k in sketch)
+    sizes = tuple(int(d) for d in sizes)
+    key = (kind, tuple(r.name for r in refs), sketch, sizes)
     if key in functions:
         return functions[key]
     model_input = adapter.model.inputs[0]
-    sub = keras.Model(model_input, [refs[i].tensor for i in group])
+    sub = keras.Model(model_input, [r.tensor for r in refs])
     image = tf.TensorSpec((None, *model_input.shape[1:]), tf.float32)
 
-    def outputs(x):
+    def sketches(x):
         outs = sub(x, training=False)
-        return list(outs) if isinstance(outs, (list, tuple)) else [outs]
+        outs = list(outs) if isinstance(outs, (list, tuple)) else [outs]
+        return [_sketched(a, k, d, seed) for seed, (a, k, d) in enumerate(zip(outs, sketch, sizes))]
 
-    if kind == "activations":
-        fn = tf.function(outputs, input_signature=[image])
-    elif kind == "flat":  # activations as float32 N×D, for products taken later
-        def flat(x):
-            return [tf.reshape(tf.cast(a, tf.float32), (tf.shape(a)[0], -1)) for a in outputs(x)]
-
-        fn = tf.function(flat, input_signature=[image])
+    if kind == "sketch":
+        fn = tf.function(sketches, input_signature=[image])
     else:
         def products(x, bases):
-            return [tf.matmul(tf.reshape(tf.cast(a, tf.float32), (tf.shape(a)[0], -1)), b)
-                    for a, b in zip(outputs(x), bases)]
+            s = sketches(x)
+            return ([tf.matmul(a, b) for a, b in zip(s, bases)],
+                    [tf.reduce_sum(tf.square(a), axis=1) for a in s])
 
-        basis_specs = [tf.TensorSpec((None, None), tf.float32) for _ in group]
+        basis_specs = [tf.TensorSpec((None, None), tf.float32) for _ in refs]
         fn = tf.function(products, input_signature=[image, basis_specs])
     functions[key] = fn
     return fn
 
 
+def _sketched(a, k, d, seed):
+    """``a`` (N×…) as float32 N×k: itself flattened when it has at most k numbers per
+    image, else its count sketch (Charikar et al. 2002): number i, times a random sign,
+    added into bucket i mod k. Inner products, hence distances and the Gram matrix, are
+    kept on average (an unbiased estimate, relative error about 1/√k of the vectors'
+    norms): what lets the landmarks of every layer be held at once. The signs come from
+    an integer hash of i, computed in the graph (no D-long constant per layer)."""
+    import tensorflow as tf
+
+    flat = tf.reshape(tf.cast(a, tf.float32), (tf.shape(a)[0], d))
+    if d <= k:
+        return flat
+    i = tf.range(d, dtype=tf.int64) + (seed + 1) * 0x9E3779B1
+    h = tf.bitwise.bitwise_xor(tf.bitwise.right_shift(i, 16), i) % (1 << 32)
+    h = (h * 0x45D9F3B) % (1 << 32)
+    h = tf.bitwise.bitwise_xor(tf.bitwise.right_shift(h, 16), h)
+    h = (h * 0x45D9F3B) % (1 << 32)
+    h = tf.bitwise.bitwise_xor(tf.bitwise.right_shift(h, 16), h)
+    signs = tf.cast(1 - 2 * tf.bitwise.bitwise_and(h, 1), tf.float32)
+    rows = -(-d // k)
+    signed = tf.pad(flat * signs, [[0, 0], [0, rows * k - d]])
+    return tf.reduce_sum(tf.reshape(signed, (-1, rows, k)), axis=1)
+
+
 def _gathered(adapter, n_layers):
-    """A ``tf.function``: (per layer N×D activations, rows, per layer D×r bases) → per
-    layer the rows' products, as the "products" kind computes them in one pass; traced
-    once per model and kept on the adapter like :func:`_compiled`'s."""
+    """A ``tf.function``: (per layer N×k sketches, rows, per layer k×w bases) → (per
+    layer the rows' products, per layer their squared norms), as the "products" kind
+    computes them in one pass; traced once per model and kept on the adapter like
+    :func:`_compiled`'s."""
     import tensorflow as tf
 
     functions = adapter.__dict__.setdefault(_FUNCTIONS, {})
     key = ("gathered", n_layers)
     if key not in functions:
         def products(acts, rows, bases):
-            return [tf.matmul(tf.gather(a, rows), b) for a, b in zip(acts, bases)]
+            picked = [tf.gather(a, rows) for a in acts]
+            return ([tf.matmul(a, b) for a, b in zip(picked, bases)],
+                    [tf.reduce_sum(tf.square(a), axis=1) for a in picked])
 
         matrices = [tf.TensorSpec((None, None), tf.float32) for _ in range(n_layers)]
         functions[key] = tf.function(products, input_signature=[
@@ -630,16 +793,59 @@ def _gathered(adapter, n_layers):
     return functions[key]
 
 
-def _groups(landmark_bytes, budget):
-    """Consecutive layer indices grouped so each group's landmark activations fit."""
-    groups, current, used = [], [], 0
-    for i, b in enumerate(landmark_bytes):
-        if current and used + b > budget:
-            groups.append(current)
-            current, used = [], 0
-        current.append(i)
-        used += int(b)
-    return groups + [current]
+def sketch_sizes(sizes, n_landmarks, budget=None):
+    """(numbers kept per image for each layer, landmarks) so that the landmarks' kept
+    activations of every layer fit ``budget`` bytes together.
+
+    Layers are kept whole when all fit at ``n_landmarks``; otherwise every layer larger
+    than a common cap k is sketched to k numbers (:func:`_sketched`), k the largest power
+    of two from :data:`MAX_SKETCH` down to :data:`MIN_SKETCH` that fits; below that, fewer
+    landmarks (never fewer than 2).
+    """
+    sizes = np.asarray(sizes, dtype=np.int64)
+    budget = LANDMARK_BUDGET_BYTES if budget is None else budget
+    m = int(n_landmarks)
+    if 4 * m * sizes.sum() <= budget:
+        return sizes.copy(), m
+    k = MAX_SKETCH
+    while k > MIN_SKETCH and 4 * m * np.minimum(sizes, k).sum() > budget:
+        k //= 2
+    kept = np.minimum(sizes, k)
+    m = int(max(min(2, m), min(m, budget // (4 * kept.sum()))))
+    return kept, m
+
+
+def _batch(adapter, batch_size):
+    """Images per forward pass: ``batch_size`` at most, and what the model's activation
+    memory allows (:func:`deepling.models.memory.batch_size_for`)."""
+    from deepling.models.memory import batch_size_for
+
+    fits = batch_size_for(adapter)
+    return fits if batch_size is None else int(max(1, min(int(batch_size), fits)))
+
+
+def _check_method(method):
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {', '.join(map(repr, METHODS))}, got {method!r}.")
+    return method
+
+
+def _flat(model):
+    """The keras.Model behind ``model``, unfolded (an adapter's is already)."""
+    from deepling.models.flat import flat_model
+
+    return model.model if isinstance(model, ModelAdapter) else flat_model(model)
+
+
+def _calls(model) -> dict:
+    """How many times each layer is called in ``model``'s own graph."""
+    calls: dict = {}
+    for nodes in getattr(model, "_nodes_by_depth", {}).values():
+        for node in nodes:
+            name = getattr(node.operation, "name", None)
+            if name is not None:
+                calls[name] = calls.get(name, 0) + 1
+    return calls
 
 
 def _input_ref(model):

@@ -17,13 +17,14 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from deepling.models.adapter import as_adapter
-from deepling.projection.activations import (N_DIRECTIONS, N_LANDMARKS, check_images,
+from deepling.projection.activations import (N_DIRECTIONS, N_LANDMARKS, N_PIVOTS,
+                                              check_images,
                                               landmark_products, select_layers,
                                               shared_landmark_products)
 from deepling.projection.procrustes import procrustes_align
 
 # Bump when the computation or the arrays change, so stored results are not reused.
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 # A layer whose landmarks lie within this fraction of their norm of each other has
 # collapsed to a point: float32 cannot resolve
 # finer differences anyway.
@@ -64,6 +65,8 @@ class LayerSequence:
         What the user should know (collapsed layers, fewer landmarks than asked).
     skipped : tuple of str
         Layers left out of the default selection, with the reason.
+    method : {"landmarks", "pivot_mds"}
+        How each layer was laid out (see :func:`layer_sequence`).
     from_cache : bool
         Whether this result was read back from stored arrays (:meth:`from_arrays`).
     """
@@ -83,6 +86,7 @@ class LayerSequence:
     n_directions: int = 0
     warnings: tuple[str, ...] = ()
     skipped: tuple[str, ...] = ()
+    method: str = "landmarks"
     from_cache: bool = field(default=False, compare=False)
 
     def __post_init__(self):
@@ -123,6 +127,7 @@ class LayerSequence:
             "n_directions": np.array(self.n_directions),
             "warnings": np.array(self.warnings, dtype=str),
             "skipped": np.array(self.skipped, dtype=str),
+            "method": np.array(self.method),
         }
         for name in ("layouts", "collapsed", *_DIAGNOSTICS):
             arrays[name] = np.asarray(getattr(self, name))
@@ -146,13 +151,14 @@ class LayerSequence:
             n_directions=int(arrays["n_directions"]),
             warnings=tuple(str(s) for s in arrays["warnings"]),
             skipped=tuple(str(s) for s in arrays["skipped"]),
+            method=str(arrays["method"]),
             from_cache=from_cache,
         )
 
 
 def layer_sequence(model, images, layers=None, *, n_landmarks=N_LANDMARKS,
-                   n_directions=N_DIRECTIONS, batch_size=256, random_state=0, progress=None,
-                   align=True) -> LayerSequence:
+                   n_directions=N_DIRECTIONS, batch_size=None, random_state=0, progress=None,
+                   align=True, method="landmarks", n_pivots=N_PIVOTS) -> LayerSequence:
     """Lay out ``images`` in every layer of ``model``, aligned frame to frame.
 
     Parameters
@@ -161,20 +167,20 @@ def layer_sequence(model, images, layers=None, *, n_landmarks=N_LANDMARKS,
         The model (a plain model's input range is detected, see ``ModelAdapter.from_model``).
     images : ndarray of uint8, shape (N, H, W, C), or Dataset
         At least 2 images, already fitted to the model (``adapter.fit_dataset``).
-    layers : sequence of str or None, default=None
-        Layer names, put in topological order. ``None`` takes the input and every layer
-        with a single tensor output, in topological order (branches and merges included),
-        except layers that are the identity at inference such as Dropout, whose frames
-        would repeat the previous one; name them to include them. Layers used at several
-        places in the graph, or with several outputs, are left out (see ``skipped``).
+    layers : sequence of str, "all" or None, default=None
+        Layer names, put in topological order. ``None``: the default frames of
+        :func:`~deepling.projection.select_layers` (every layer of a model of up to 40,
+        the block outputs of a deeper one); ``"all"``: every layer with a single tensor
+        output except those that are the identity at inference.
     n_landmarks : int, default=128
         Images whose activations give each layer's principal directions; a fixed cost
         per layer of an m×m Gram matrix among them (all images when there are fewer).
     n_directions : int, default=8
         Principal directions of the landmarks per layer; the layout is the images' own
         top-2 PCA within them. Streaming cost grows linearly with it.
-    batch_size : int, default=256
-        Images per forward pass. Bounds memory; does not change the result.
+    batch_size : int or None, default=None
+        Most images per forward pass; None sizes batches by the model's activation
+        memory. Does not change the result.
     random_state : int, RandomState instance or None, default=0
         Chooses the landmarks; an int makes the result reproducible.
     progress : callable, optional
@@ -182,6 +188,13 @@ def layer_sequence(model, images, layers=None, *, n_landmarks=N_LANDMARKS,
     align : bool, default=True
         Turn each layout onto the previous one. With False, the layouts keep the
         orientation their principal axes gave them (the diagnostics are still measured).
+    method : {"landmarks", "pivot_mds"}, default="landmarks"
+        ``"landmarks"``: classical MDS within the landmarks' principal subspace (the
+        default: measured to show more of each layer's variance). ``"pivot_mds"``: Pivot
+        MDS (Brandes & Pich 2006) from each image's distances to ``n_pivots`` max–min
+        pivots among the landmarks. Either is streamed in the same single pass.
+    n_pivots : int, default=50
+        Pivots per layer for Pivot MDS.
 
     Returns
     -------
@@ -215,7 +228,8 @@ def layer_sequence(model, images, layers=None, *, n_landmarks=N_LANDMARKS,
         stream = landmark_products(
             adapter, images, [r.name for r in refs], n_landmarks=n_landmarks,
             n_directions=n_directions, batch_size=batch_size, random_state=random_state,
-            progress=lambda f, message: report(_STREAM_SHARE * f, message),
+            progress=lambda f, message: report(_STREAM_SHARE * f, message), method=method,
+            n_pivots=n_pivots,
         )
         return _sequence(stream, len(images), skipped, align, report)
 
@@ -232,8 +246,9 @@ class SharedSequences:
 
 
 def layer_sequences(model, images, subsets, layers=None, *, n_landmarks=N_LANDMARKS,
-                    n_directions=N_DIRECTIONS, batch_size=256, random_state=0, progress=None,
-                    align=True, on_ready=None) -> SharedSequences:
+                    n_directions=N_DIRECTIONS, batch_size=None, random_state=0, progress=None,
+                    align=True, on_ready=None, method="landmarks",
+                    n_pivots=N_PIVOTS) -> SharedSequences:
     """:func:`layer_sequence` of ``images[subset]`` for several subsets, in one forward pass.
 
     Each result is the one ``layer_sequence(model, images[subset], …)`` gives, but an
@@ -243,7 +258,7 @@ def layer_sequences(model, images, subsets, layers=None, *, n_landmarks=N_LANDMA
 
     Parameters
     ----------
-    model, layers, n_landmarks, n_directions, batch_size, random_state, align
+    model, layers, n_landmarks, n_directions, batch_size, random_state, align, method, n_pivots
         As for :func:`layer_sequence`, the same for every subset.
     images : ndarray of uint8, shape (N, H, W, C), or Dataset
         The images the subsets index into.
@@ -286,7 +301,8 @@ def layer_sequences(model, images, subsets, layers=None, *, n_landmarks=N_LANDMA
         shared = shared_landmark_products(
             adapter, images, subsets, [r.name for r in refs], n_landmarks=n_landmarks,
             n_directions=n_directions, batch_size=batch_size, random_state=random_state,
-            progress=[scaled(r) for r in reports], on_ready=ready)
+            progress=[scaled(r) for r in reports], on_ready=ready, method=method,
+            n_pivots=n_pivots)
     return SharedSequences(out, shared.n_requested, shared.n_forwarded)
 
 
@@ -308,9 +324,10 @@ def _sequence(stream, n_images, skipped, align, report) -> LayerSequence:
         names=stream.names, types=stream.types, shapes=stream.shapes,
         layouts=np.clip(layouts, -1.0, 1.0).astype(np.float32),
         collapsed=np.array(collapsed, dtype=bool), **diagnostics, aligned=bool(align),
-        n_landmarks=len(stream.landmarks), n_directions=int(stream.products[0].shape[1]),
+        n_landmarks=len(stream.landmarks), n_directions=int(stream.variances.shape[1]),
         warnings=tuple(warnings),
         skipped=tuple(skipped),
+        method=stream.method,
     )
     report(1.0, "Layer projections ready")
     return result
@@ -330,7 +347,7 @@ def _layouts(stream, n_images):
             warnings.append(f"{name} ({kind}): all {n_images} images give the same "
                             "activations; shown as a single point in the centre.")
         else:
-            layout = _layout(products)
+            layout = _layout(products) if stream.method == "landmarks" else _pivot_layout(products)
         collapsed.append(layout is None)
         raw.append(np.zeros((n_images, 2)) if layout is None else layout)
     return raw, collapsed, warnings
@@ -350,6 +367,22 @@ def _layout(products):
         v = np.column_stack([v, np.zeros(len(v))])
     v = v * np.where(v[np.abs(v).argmax(axis=0), range(2)] < 0, -1.0, 1.0)
     layout = x @ v
+    rms = np.sqrt((layout ** 2).sum(axis=1).mean())
+    return layout / rms if rms > 0 else None
+
+
+def _pivot_layout(sq_distances):
+    """Pivot MDS from N×k squared distances to pivots: centred, unit RMS, signs fixed as
+    :func:`_layout` fixes them; None if it has no spread."""
+    from deepling.projection.pivot_mds import PivotMDS
+
+    layout = PivotMDS(n_components=2).fit_transform_distances(sq_distances, squared=True)
+    layout = np.asarray(layout, dtype=np.float64)
+    if layout.shape[1] < 2:
+        layout = np.column_stack([layout, np.zeros(len(layout))])
+    layout = layout - layout.mean(axis=0)
+    big = np.abs(layout).argmax(axis=0)
+    layout = layout * np.where(layout[big, range(2)] < 0, -1.0, 1.0)
     rms = np.sqrt((layout ** 2).sum(axis=1).mean())
     return layout / rms if rms > 0 else None
 

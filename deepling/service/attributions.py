@@ -1,7 +1,7 @@
 """The attribution methods as a service: one image's maps with their deletion/insertion
-curves (fast, called directly), and two background tasks kept in the disk cache by
-content: the ranking of the methods over a stratified sample (``attribution_ranking``) and
-the sanity check of one image (``sanity_check``)."""
+curves (fast, called directly), and two work kinds kept in the disk cache by content: the
+ranking of the methods over a stratified sample (:data:`RANKING`) and the sanity check of
+one image (:data:`SANITY`)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from deepling.methods.faithfulness import RANKING_PARAMS, faithfulness_curves, r
 from deepling.methods.sanity import SANITY_PARAMS, cascading_randomization
 from deepling.service import schema
 from deepling.service.cache import cache_key
+from deepling.service.work import Kind
 
 RANKING_VERSION = 1
 SANITY_VERSION = 1
@@ -136,3 +137,36 @@ def run_sanity(workspace, model_id, data_id, index: int, methods, layer: str | N
 def cached_sanity(workspace, model_id, data_id, index: int, methods, layer: str | None = None):
     adapter, ds = workspace.model(model_id), workspace.dataset(model_id, data_id)
     return workspace.cache("attributions").get(sanity_key(adapter, ds, index, methods, layer))
+
+
+# --- the work kinds (deepling/service/work.py) ---------------------------------------------
+def _layer(value):
+    if value is not None and (not isinstance(value, str) or len(value) > 256):
+        raise schema.InputError(f"layer must be a layer's name; got {schema.shown(value)}.")
+    return value
+
+
+def check_ranking(workspace, params: dict) -> dict:
+    return {**schema.model_data(params, "the attribution ranking"),
+            "size": schema.integer(params.get("size"), "sample size", 1, schema.MAX_ROBUSTNESS_IMAGES),
+            "layer": _layer(params.get("layer"))}
+
+
+def check_sanity(workspace, params: dict) -> dict:
+    return {**schema.model_data(params, "the sanity check"),
+            "index": schema.integer(params.get("index"), "image", 0, schema.MAX_INDEX),
+            "methods": check_methods(params.get("methods")), "layer": _layer(params.get("layer"))}
+
+
+RANKING = Kind("attribution_ranking", check=check_ranking,
+               key=lambda ws, p: ranking_key(ws.model(p["model"]), ws.dataset(p["model"], p["data"]),
+                                             p["size"], p["layer"]),
+               compute=lambda ws, p, progress: run_ranking(ws, p["model"], p["data"], p["size"],
+                                                           p["layer"], progress=progress),
+               load=lambda ws, key: ws.cache("attributions").get(key))
+SANITY = Kind("sanity_check", check=check_sanity,
+              key=lambda ws, p: sanity_key(ws.model(p["model"]), ws.dataset(p["model"], p["data"]),
+                                           p["index"], p["methods"], p["layer"]),
+              compute=lambda ws, p, progress: run_sanity(ws, p["model"], p["data"], p["index"],
+                                                         p["methods"], p["layer"], progress=progress),
+              load=lambda ws, key: ws.cache("attributions").get(key))

@@ -23,6 +23,9 @@ class Config:
     debug : Dash debug mode (hot reload, dev tools).
     input_range : (lo, hi) or None
         Override the detected input pixel range of the model.
+    preprocess : str or None
+        Override the detected preprocessing (``auto``, ``caffe``, ``tf``, ``torch``,
+        ``raw`` 0..255, ``unit`` 0..1; see deepling.models.adapter.PREPROCESS_CHOICES).
     broker_url : str or None
         A Celery broker (Redis) for background jobs across processes; None uses diskcache.
     runs : str or None
@@ -36,6 +39,7 @@ class Config:
     port: int = 8050
     debug: bool = False
     input_range: tuple[float, float] | None = None
+    preprocess: str | None = None
     broker_url: str | None = None
     runs: str | None = None
     cache: Path = field(default_factory=lambda: cache_dir())
@@ -50,6 +54,7 @@ class Config:
             host=env.get("DEEPLING_HOST", "127.0.0.1"),
             port=int(env.get("DEEPLING_PORT", 8050)),
             broker_url=env.get("DEEPLING_BROKER_URL") or None,
+            preprocess=env.get("DEEPLING_PREPROCESS") or None,
             runs=env.get("DEEPLING_RUNS") or None,
         )
         values.update({k: v for k, v in overrides.items() if v is not None})

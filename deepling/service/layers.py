@@ -37,7 +37,7 @@ def sampled_channel_means(workspace, model_id: str, data_id: str, indices: np.nd
                           layer: str) -> np.ndarray:
     """Mean activation of every channel of ``layer`` for the images at ``indices`` (N×C)."""
     adapter, ds = workspace.model(model_id), workspace.dataset(model_id, data_id)
-    key = cache_key("channel-means", adapter.fingerprint, adapter.input_range, ds.fingerprint,
+    key = cache_key("channel-means", adapter.fingerprint, adapter.input_key, ds.fingerprint,
                     indices, layer)
     return workspace.cache("channel-means").get_or_compute(
         key, lambda: {"means": channel_means(adapter, ds.images[indices], layer)})["means"]
@@ -50,7 +50,7 @@ def sample_histogram(workspace, model_id: str, data_id: str, indices: np.ndarray
     adapter, ds = workspace.model(model_id), workspace.dataset(model_id, data_id)
     spread = np.linspace(0, len(indices) - 1, min(HISTOGRAM_IMAGES, len(indices)))
     pick = np.asarray(indices)[spread.astype(int)]
-    key = cache_key("activation-histogram", adapter.fingerprint, adapter.input_range,
+    key = cache_key("activation-histogram", adapter.fingerprint, adapter.input_key,
                     ds.fingerprint, pick, layer)
 
     def compute():

@@ -1,14 +1,16 @@
 """The Neurons view's data: one :class:`~deepling.neurons.NeuronAtlas` per model and data.
 
-Mining reads every image of the dataset, so it runs as the background task ``neurons``
-(see :mod:`deepling.service.tasks`); its result goes to the disk cache under a key made of
+Mining reads every image of the dataset, so it runs as the work kind :data:`ATLAS`
+(``neurons``, see :mod:`deepling.service.work`); its result goes to the disk cache under a key made of
 the model's and the data's fingerprints and the mining parameters, where every later page
 (and every server process) finds it.
 """
 
 from __future__ import annotations
 
+from deepling.service import schema
 from deepling.service.cache import cache_key
+from deepling.service.work import Kind
 
 # Bump when the atlas's arrays change meaning: old cache entries are then ignored.
 VERSION = 1
@@ -17,15 +19,20 @@ PARAMS = {"min_support": 5, "min_length": 2, "closed": True}
 
 def atlas_key(workspace, model_id: str, data_id: str) -> str:
     adapter, ds = workspace.model(model_id), workspace.dataset(model_id, data_id)
-    return cache_key("neurons", VERSION, adapter.fingerprint, adapter.input_range,
+    return cache_key("neurons", VERSION, adapter.fingerprint, adapter.input_key,
                      ds.fingerprint, PARAMS)
 
 
 def cached_atlas(workspace, model_id: str, data_id: str):
     """The atlas if it was computed already, else None (never computes in the caller)."""
+    return load_atlas(workspace, atlas_key(workspace, model_id, data_id))
+
+
+def load_atlas(workspace, key: str):
+    """The atlas stored under ``key``, or None."""
     from deepling.neurons import NeuronAtlas
 
-    arrays = workspace.cache("neurons").get(atlas_key(workspace, model_id, data_id))
+    arrays = workspace.cache("neurons").get(key)
     return None if arrays is None else NeuronAtlas.from_arrays(arrays)
 
 
@@ -41,11 +48,10 @@ def compute_atlas(workspace, model_id: str, data_id: str, progress=None):
     return NeuronAtlas.from_arrays(arrays)
 
 
-def submit_atlas(jobs, workspace, model_id: str, data_id: str) -> str:
-    """Start (or join) the mining job; its key is the atlas's cache key."""
-    key = atlas_key(workspace, model_id, data_id)
-    jobs.submit(key, "neurons", {"model": model_id, "data": data_id})
-    return key
+ATLAS = Kind("neurons", check=lambda ws, p: schema.model_data(p, "the neuron atlas"),
+             key=lambda ws, p: atlas_key(ws, p["model"], p["data"]),
+             compute=lambda ws, p, progress: compute_atlas(ws, p["model"], p["data"], progress),
+             load=load_atlas)
 
 
 def strip_target(workspace, model_id: str, data_id: str, focus, units, images):

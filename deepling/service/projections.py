@@ -1,7 +1,10 @@
 """The layer animation's projection, in one place: choice → images → job → result.
 
-Every caller (the animation's callbacks, the HTTP API, the warm-up, the worker) goes
-through :class:`ProjectionService`::
+Two work kinds (:mod:`deepling.service.work`) are declared here: :data:`LAYERS` (the
+``layer_sequence`` kind: one choice of images through every layer; queued ones of one model
+and data share a run) and :data:`EPOCHS` (``epoch_sequence``: one layer across a training
+run's snapshots). Every caller (the animation's callbacks, the HTTP API, the warm-up) goes
+through :class:`ProjectionService`, which submits them to the one runner::
 
     service = ProjectionService(workspace, jobs)
     request = service.submit("demo", "default", {"mode": "classes", "count": 20})
@@ -30,6 +33,7 @@ from deepling.projection.activations import N_DIRECTIONS, N_LANDMARKS
 from deepling.service import schema
 from deepling.service.cache import ArrayCache, cache_key
 from deepling.service.selection import choose_images, normalise
+from deepling.service.work import Kind
 
 TASK = "layer_sequence"
 EPOCHS_TASK = "epoch_sequence"  # one layer across a training run's snapshots
@@ -103,24 +107,30 @@ class ProjectionService:
         """The job's and the result's key: content fingerprints and the normalised choice."""
         adapter, ds = self.workspace.model(model_id), self.workspace.dataset(model_id, data_id)
         return cache_key("projection", FORMAT_VERSION, adapter.fingerprint,
-                         list(adapter.input_range), ds.fingerprint, choice)
+                         adapter.input_key, ds.fingerprint, choice)
 
     # --- submit → status → result ---------------------------------------------------------
-    def submit(self, model_id: str, data_id: str, raw_choice: dict | None) -> Request:
-        """Start (or join) the projection for a choice; ValueError if the choice is bad.
+    def submit(self, model_id: str, data_id: str, raw_choice: dict | None,
+               owner: str | None = None) -> Request:
+        """Start (or join) the projection for a choice (the :data:`LAYERS` kind); ValueError
+        if the choice is bad, :class:`~deepling.service.work.Busy` if the queue or the
+        session's share of it is full.
 
         A result already stored (by this process, another one, or before a restart) starts
         no job.
         """
+        params = check_layers(self.workspace, {"model": model_id, "data": data_id, "choice": raw_choice})
+        key = self.jobs.submit(TASK, params, owner)
+        return Request(key, model_id, data_id, params["choice"])
+
+    def check(self, model_id: str, data_id: str, raw_choice: dict | None) -> dict:
+        """The normalised choice; ValueError for one that selects too few images (once the
+        predictions a choice of errors needs are there: predicting is the job's work)."""
         ds = self.workspace.dataset(model_id, data_id)
         choice = normalise(raw_choice, ds.n_classes)
         if choice["mode"] not in PREDICTED_MODES or self.workspace.predictions_ready(model_id, data_id):
-            self.choose(model_id, data_id, choice)  # a choice that selects too few images: now
-        # else predicting is long work: the job does it first (and reports such a choice)
-        request = Request(self.key(model_id, data_id, choice), model_id, data_id, choice)
-        if self.store.get(request.key) is None:  # read, not just seen: a damaged one is redone
-            self.jobs.submit(request.key, TASK, {"model": model_id, "data": data_id, "choice": choice})
-        return request
+            self.choose(model_id, data_id, choice)
+        return choice
 
     def status(self, request: Request) -> dict:
         """``{"state", "progress", "message"}`` of the job; "done" means :meth:`result` has it."""
@@ -136,10 +146,17 @@ class ProjectionService:
 
     def result(self, request: Request) -> Projection | None:
         """The stored projection, or None when there is none (yet). Never computes."""
-        arrays = self.store.get(request.key)
-        if arrays is None:
+        stored = self.load(request.key)
+        if stored is None:
             held = self.jobs.result(request.key) if self.jobs is not None else None
             return held if isinstance(held, Projection) else None
+        return stored
+
+    def load(self, key: str) -> Projection | None:
+        """The projection stored under ``key`` (either kind), or None; never computes."""
+        arrays = self.store.get(key)
+        if arrays is None:
+            return None
         try:
             per_frame = [arrays.pop(k, None) for k in ("predicted", "confidence")]
             return Projection(np.asarray(arrays.pop("indices"), dtype=np.int64),
@@ -170,28 +187,22 @@ class ProjectionService:
         # Every image (all 60,000 of CIFAR-10): the dataset's own array, not a 184 MB copy.
         everything = len(indices) == len(ds.images)  # indices are sorted and distinct
         seq = layer_sequence(adapter, ds.images if everything else ds.images[indices],
-                             progress=progress)
+                             progress=progress, **_layout_options(choice))
         self.store.put(self.key(model_id, data_id, choice), {"indices": indices, **seq.to_arrays()})
         return Projection(indices, seq)
 
     # --- across training: one layer at every snapshot of a run ------------------------------
     def submit_epochs(self, model_id: str, data_id: str, raw_choice: dict | None, layer: str,
-                      snapshots) -> Request:
+                      snapshots, owner: str | None = None) -> Request:
         """Start (or join) ``layer``'s projection at every snapshot: ``snapshots`` is
         ``[(label, path), ...]`` oldest first, files this server wrote. The images are chosen
         as for :meth:`submit` with the open model ``model_id``; the key is made from the
         snapshot files' bytes, the images and the layer, so a finished epoch never reuses an
         older result and the same run and choice never computes twice."""
-        choice, _ = self.choose(model_id, data_id, raw_choice)
-        snapshots = [(str(label), str(path)) for label, path in snapshots]
-        if len(snapshots) < 2:
-            raise ValueError("The run has fewer than two snapshots yet: wait for its first epoch.")
-        key = self.epochs_key(model_id, data_id, choice, layer, snapshots)
-        request = Request(key, model_id, data_id, choice)
-        if self.store.get(key) is None:
-            self.jobs.submit(key, EPOCHS_TASK, {"model": model_id, "data": data_id, "choice": choice,
-                                                "layer": str(layer), "snapshots": snapshots})
-        return request
+        params = check_epochs(self.workspace, {"model": model_id, "data": data_id, "choice": raw_choice,
+                                               "layer": layer, "snapshots": snapshots})
+        key = self.jobs.submit(EPOCHS_TASK, params, owner)
+        return Request(key, model_id, data_id, params["choice"])
 
     def epochs_key(self, model_id: str, data_id: str, choice: dict, layer: str, snapshots) -> str:
         from deepling.models.adapter import file_fingerprint
@@ -257,18 +268,32 @@ class ProjectionService:
 
         for i in set(range(len(out))) - set(live):
             ready(i, out[i])
+        groups: dict = {}  # choices with the same layout options share one pass
         for i in live:
-            if progress[i]:
-                progress[i](0.0, f"projecting {len(out[i][1]):,} images through "
-                            f"{len(adapter.model.layers)} layers, in one pass with "
-                            f"{len(live) - 1} other projection(s)")
-        shared = layer_sequences(adapter, ds.images, [out[i][1] for i in live],
-                                 progress=[progress[i] for i in live],
-                                 on_ready=lambda j, seq: ready(live[j], seq))
-        return out, {"requested": shared.n_requested, "forwarded": shared.n_forwarded}
+            groups.setdefault(tuple(sorted(_layout_options(out[i][0]).items())), []).append(i)
+        requested = forwarded = 0
+        for options, members in groups.items():
+            for i in members:
+                if progress[i]:
+                    progress[i](0.0, f"projecting {len(out[i][1]):,} images through "
+                                f"{len(adapter.model.layers)} layers, in one pass with "
+                                f"{len(members) - 1} other projection(s)")
+            shared = layer_sequences(adapter, ds.images, [out[i][1] for i in members],
+                                     progress=[progress[i] for i in members],
+                                     on_ready=lambda j, seq, members=members: ready(members[j], seq),
+                                     **dict(options))
+            requested += shared.n_requested
+            forwarded += shared.n_forwarded
+        return out, {"requested": requested, "forwarded": forwarded}
 
     def _stored(self, key: str) -> bool:
         return self.store.path(key).exists()
+
+
+def _layout_options(choice: dict) -> dict:
+    """layer_sequence's keyword arguments for a normalised choice's method and frames."""
+    return {"method": choice.get("method", "landmarks"),
+            "layers": "all" if choice.get("frames") == "all" else None}
 
 
 def cached_sequence(store: ArrayCache, model, images, layers=None, *,
@@ -285,7 +310,7 @@ def cached_sequence(store: ArrayCache, model, images, layers=None, *,
     key = None
     if reproducible:
         key = cache_key("layer_sequence", FORMAT_VERSION, adapter.fingerprint,
-                        list(adapter.input_range), np.asarray(images), layers, int(n_landmarks),
+                        adapter.input_key, np.asarray(images), layers, int(n_landmarks),
                         int(n_directions), int(random_state), bool(align))
         hit = store.get(key)
         if hit is not None:
@@ -303,3 +328,42 @@ def cached_sequence(store: ArrayCache, model, images, layers=None, *,
     if key is not None:
         store.put(key, result.to_arrays())
     return result
+
+
+# --- the two work kinds ------------------------------------------------------------------------
+def check_layers(workspace, params: dict) -> dict:
+    """``{"model", "data", "choice"}`` checked: ids (schema), the choice normalised and capped."""
+    model_id = schema.identifier(params.get("model"), "model")
+    data_id = schema.identifier(params.get("data"), "data")
+    choice = ProjectionService(workspace).check(model_id, data_id, params.get("choice"))
+    return {"model": model_id, "data": data_id, "choice": choice}
+
+
+def check_epochs(workspace, params: dict) -> dict:
+    """:func:`check_layers` plus the layer and the snapshots (files this server wrote)."""
+    out = check_layers(workspace, params)
+    ProjectionService(workspace).choose(out["model"], out["data"], out["choice"])
+    snapshots = [(str(label), str(path)) for label, path in params.get("snapshots") or []]
+    if len(snapshots) < 2:
+        raise ValueError("The run has fewer than two snapshots yet: wait for its first epoch.")
+    if not isinstance(params.get("layer"), str):
+        raise schema.InputError(f"layer must be a layer's name; got {schema.shown(params.get('layer'))}.")
+    return {**out, "layer": params["layer"], "snapshots": snapshots}
+
+
+LAYERS = Kind(
+    TASK, check=check_layers,
+    key=lambda ws, p: ProjectionService(ws).key(p["model"], p["data"], p["choice"]),
+    compute=lambda ws, p, progress: ProjectionService(ws).compute(p["model"], p["data"], p["choice"], progress),
+    load=lambda ws, key: ProjectionService(ws).load(key),
+    share=(lambda p: (TASK, p["model"], p["data"]),
+           lambda ws, ps, progress, on_ready=None: ProjectionService(ws).compute_shared(
+               ps[0]["model"], ps[0]["data"], [p["choice"] for p in ps], progress, on_ready)))
+
+EPOCHS = Kind(
+    EPOCHS_TASK, check=check_epochs, lane="training",
+    key=lambda ws, p: ProjectionService(ws).epochs_key(p["model"], p["data"], p["choice"], p["layer"],
+                                                       p["snapshots"]),
+    compute=lambda ws, p, progress: ProjectionService(ws).compute_epochs(
+        p["model"], p["data"], p["choice"], p["layer"], p["snapshots"], progress),
+    load=lambda ws, key: ProjectionService(ws).load(key))

@@ -1,5 +1,6 @@
 """The testing view's robustness simulation as a service: keyed by content, run as the
-background task ``robustness``, kept in the disk cache; the page polls and only reads."""
+work kind :data:`SIMULATION` (``robustness``), kept in the disk cache; the page polls and
+only reads."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import numpy as np
 from deepling.evaluation import ROBUSTNESS_SEED, simulate_robustness, stratified_sample
 from deepling.service import schema
 from deepling.service.cache import cache_key
+from deepling.service.work import Kind
 
 # Bump when the simulation's computation changes, so old cache entries are not reused.
 ROBUSTNESS_VERSION = 1
@@ -20,7 +22,7 @@ def robustness_key(adapter, dataset, size: int, seed: int = ROBUSTNESS_SEED) -> 
     size = schema.integer(size, "sample size", 1, schema.MAX_ROBUSTNESS_IMAGES)  # from the page
     grids = {name: list(a.grid) for name, a in AUGMENTATIONS.items()}
     return cache_key("robustness-sim", ROBUSTNESS_VERSION, adapter.fingerprint,
-                     list(adapter.input_range), dataset.fingerprint, size, int(seed), grids)
+                     adapter.input_key, dataset.fingerprint, size, int(seed), grids)
 
 
 def run_robustness(workspace, model_id, data_id, size: int, progress=None) -> dict[str, np.ndarray]:
@@ -44,3 +46,14 @@ def cached_robustness(workspace, model_id, data_id, size: int) -> dict[str, np.n
     """The simulation's result if it is in the disk cache, else None (never computes)."""
     adapter, ds = workspace.model(model_id), workspace.dataset(model_id, data_id)
     return workspace.cache("robustness").get(robustness_key(adapter, ds, size))
+
+
+def simulation_key(workspace, params: dict) -> str:
+    adapter, ds = workspace.model(params["model"]), workspace.dataset(params["model"], params["data"])
+    return robustness_key(adapter, ds, params["size"])
+
+
+SIMULATION = Kind("robustness", check=lambda ws, p: schema.robustness_params(p), key=simulation_key,
+                  compute=lambda ws, p, progress: run_robustness(ws, p["model"], p["data"], p["size"],
+                                                                 progress=progress),
+                  load=lambda ws, key: ws.cache("robustness").get(key))

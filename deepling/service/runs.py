@@ -43,7 +43,7 @@ NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 LAYER = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.:/-]{0,199}$")
 CHECKPOINT = re.compile(r"^([A-Za-z_.-]*?)(\d{1,6})([A-Za-z0-9_.-]*)\.(keras|h5)$")
 STALE_SECONDS = 120      # a run without an end record and no new record for this long: stale
-POLL_BYTES = 128 << 10   # records read per poll at most (a poll answers within its interval)
+POLL_BYTES = 48 << 10    # records read per poll at most (a poll answers within its interval)
 MAX_RUNS = 200
 
 

@@ -127,7 +127,7 @@ def known_fields(body: dict, fields, example: str) -> None:
 # --- the projection choice (the API body and the animation's controls) -------------------------
 PROJECTION_EXAMPLE = '{"model": "demo", "mode": "classes", "classes": [3, 5], "count": 50}'
 PROJECTION_FIELDS = ("model", "data", "mode", "classes", "count", "seed", "true", "predicted",
-                     "indices")
+                     "indices", "method", "frames")
 
 
 def projection_body(body) -> dict:
@@ -358,3 +358,109 @@ def task_params(task: str, params) -> dict:
         _optional(params, "batch_size", integer, 1, MAX_BATCH)
         _optional(params, "learning_rate", number, MIN_LEARNING_RATE, MAX_LEARNING_RATE)
     return params
+
+
+# --- background work: each work kind's parameters (deepling/service/work.py) -----------------
+# Every kind's ``check`` reads its parameters through one of these before any key or job, so
+# a forged callback or API body gets the same caps as the page's controls.
+# (the caps are task_params' above; these also normalise, for the kinds' keys)
+MAX_RETRAIN_IMAGES = 10_000
+_RUN_ID = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
+
+
+def model_data(params, what: str = "the job") -> dict:
+    """``{"model", "data"}`` of a job's parameters, checked."""
+    params = json_object(params, f"{what}'s parameters", '{"model": "demo", "data": "default"}')
+    return {"model": identifier(params.get("model"), "model"),
+            "data": identifier(params.get("data"), "data")}
+
+
+def run_id(value, name: str = "run") -> str:
+    if not isinstance(value, str) or not _RUN_ID.match(value):
+        raise InputError(f"{name} must be a run id as the server gave it; got {shown(value)}.")
+    return value
+
+
+def robustness_params(params) -> dict:
+    return {**model_data(params, "the robustness simulation"),
+            "size": integer(params.get("size"), "sample size", 1, MAX_ROBUSTNESS_IMAGES)}
+
+
+def class_image_params(params, starts) -> dict:
+    """A class image's knobs: the target (class or ``{"layer", "channel"}``), the start
+    (one of ``starts`` or ``"focus"`` with a dataset index) and the optimiser's settings."""
+    out = model_data(params, "the class image")
+    t = params.get("target")
+    if isinstance(t, dict):
+        known_fields(t, ("layer", "channel"), '{"layer": "conv2a", "channel": 3}')
+        if not isinstance(t.get("layer"), str) or len(t["layer"]) > 256:
+            raise InputError(f"target layer must be a layer's name; got {shown(t.get('layer'))}.")
+        target = {"layer": t["layer"], "channel": integer(t.get("channel"), "channel", 0, 1 << 16)}
+    else:
+        target = integer(t, "target class", 0, MAX_CLASSES)
+    start = one_of(params.get("start") or "gray", "start", (*starts, "focus"))
+    focus = params.get("focus")
+    return {**out, "target": target, "start": start,
+            "focus": None if focus is None else integer(focus, "image", 0, MAX_INDEX),
+            "steps": integer(params.get("steps"), "steps", 1, MAX_CLASS_IMAGE_STEPS),
+            "step_size": number(params.get("step_size"), "step size", 1e-6, 10.0),
+            "jitter": integer(params.get("jitter"), "jitter", 0, 64),
+            "tv_weight": number(params.get("tv_weight"), "smoothness", 0.0, 1e3)}
+
+
+def workshop_params(params, models, starts, pixels: int) -> dict:
+    """The shape workshop's run: 2..12 classes (a palette name, or a drawing of ``pixels``
+    values 0..255), the model, the start and the training's length."""
+    params = json_object(params, "the workshop run", '{"classes": [{"name": "circle"}, ...]}')
+    classes = params.get("classes")
+    if not isinstance(classes, list) or not 2 <= len(classes) <= MAX_WORKSHOP_CLASSES:
+        raise InputError(f"classes must be a list of 2 to {MAX_WORKSHOP_CLASSES} shapes; got {shown(classes)}.")
+    checked = []
+    for c in classes:
+        c = json_object(c, "each class", '{"name": "circle"}')
+        name = c.get("name")
+        if not isinstance(name, str) or not 0 < len(name) <= 40:
+            raise InputError(f"each class needs a name of 1 to 40 characters; got {shown(name)}.")
+        px = c.get("pixels")
+        if px is not None:
+            if not isinstance(px, list) or len(px) != pixels:
+                raise InputError(f"a drawn class has {pixels} pixel values; got {shown(px)}.")
+            px = [integer(v, "a pixel", 0, 255) for v in px]
+        checked.append({"name": name, "pixels": px} if px is not None else {"name": name})
+    return {"classes": checked, "model": one_of(params.get("model") or "mlp", "model", models),
+            "start": one_of(params.get("start") or "black", "start", starts),
+            "step_size": number(params.get("step_size"), "step size", 1e-6, 10.0),
+            "epochs": integer(params.get("epochs"), "epochs", 1, MAX_WORKSHOP_EPOCHS),
+            "seed": integer(params.get("seed") or 0, "seed", 0, MAX_SEED)}
+
+
+def training_config(config) -> dict:
+    """A training run's settings (the Training card's), each capped; missing ones take
+    the defaults later."""
+    config = json_object(config or {}, "the training settings", '{"epochs": 5, "batch_size": 64}')
+    checks = {"source": lambda v: one_of(v, "source", ("demo", "copy")),
+              "subset": lambda v: integer(v, "training images", 1, MAX_TRAIN_SUBSET),
+              "epochs": lambda v: integer(v, "epochs", 1, MAX_TRAIN_EPOCHS),
+              "batch_size": lambda v: integer(v, "batch size", 1, MAX_BATCH),
+              "learning_rate": lambda v: number(v, "learning rate", MIN_LEARNING_RATE, MAX_LEARNING_RATE),
+              "optimizer": lambda v: one_of(v, "optimizer", ("adam", "adamw", "sgd", "rmsprop")),
+              "validation": lambda v: integer(v, "validation images", 0, MAX_TRAIN_SUBSET),
+              "seed": lambda v: integer(v, "seed", 0, MAX_SEED)}
+    known_fields(config, checks, '{"epochs": 5}')
+    return {k: checks[k](v) for k, v in config.items() if v not in (None, "")}
+
+
+def training_params(params) -> dict:
+    out = model_data(params, "the training run")
+    return {**out, "run": run_id(params.get("run")), "config": training_config(params.get("config"))}
+
+
+def retrain_params(params) -> dict:
+    out = model_data(params, "the retraining")
+    return {**out, "side": run_id(params.get("side"), "side"),
+            "indices": integers(params.get("indices"), "picked images", 0, MAX_INDEX,
+                                max_len=MAX_RETRAIN_IMAGES),
+            "iterations": integer(params.get("iterations", 30), "iterations", 1, MAX_RETRAIN_ITERATIONS),
+            "batch_size": integer(params.get("batch_size", 64), "batch size", 1, MAX_BATCH),
+            "learning_rate": number(params.get("learning_rate", 5e-4), "learning rate", MIN_LEARNING_RATE,
+                                    MAX_LEARNING_RATE)}

@@ -62,6 +62,13 @@ def choose_images(labels: np.ndarray, predicted: np.ndarray, choice: dict,
     return np.sort(idx)
 
 
+# deepling.projection.activations.METHODS: the layer animation's two layouts.
+PROJECTION_METHODS = ("landmarks", "pivot_mds")
+# "blocks": the default frames (every layer of a model of up to 40, block outputs of a
+# deeper one); "all": every layer.
+FRAMES = ("blocks", "all")
+
+
 def normalise(choice: dict | None, n_classes: int) -> dict:
     """Fill defaults and validate (with :mod:`deepling.service.schema`: a forged choice gets
     an :class:`~deepling.service.schema.InputError`, a ValueError); classes default to all."""
@@ -90,6 +97,14 @@ def normalise(choice: dict | None, n_classes: int) -> dict:
         if len(indices) > MAX_COUNT:
             raise ValueError(f"at most {MAX_COUNT:,} images can be listed, got {len(indices):,}.")
         out["indices"] = indices
+    # How to lay out and which frames: only named when not the default, so the keys of
+    # every other choice stay what they were.
+    method = schema.one_of(c.get("method") or "landmarks", "method", PROJECTION_METHODS)
+    if method != "landmarks":
+        out["method"] = method
+    frames = schema.one_of(c.get("frames") or "blocks", "frames", FRAMES)
+    if frames != "blocks":
+        out["frames"] = frames
     return out
 
 
@@ -98,7 +113,7 @@ def from_query(search: str | None) -> dict:
     ``compare``: the comparison view's second model)."""
     q = {k: v[-1] for k, v in parse_qs((search or "").lstrip("?")).items()}
     out = {}
-    for key in ("mode", "model", "data", "layer", "compare"):
+    for key in ("mode", "model", "data", "layer", "compare", "method", "frames"):
         if q.get(key):
             out[key] = q[key]
     for key in ("count", "seed", "true", "predicted"):
@@ -121,5 +136,8 @@ def to_query(choice: dict, **extra) -> str:
         q["indices"] = ",".join(map(str, choice["indices"]))
     if choice.get("seed"):
         q["seed"] = choice["seed"]
+    for key in ("method", "frames"):
+        if choice.get(key):
+            q[key] = choice[key]
     q.update({k: v for k, v in extra.items() if v is not None})
     return "?" + urlencode(q, safe=",")

@@ -1,8 +1,8 @@
 """The shape workshop's runs and class images of any model, as cached background work.
 
-Both are computed by a task (``deepling.service.tasks``) into the disk cache under a key
-made from their parameters and the content they depend on; the page submits the job,
-polls its status and reads the result by the same key.
+Both are work kinds (:data:`WORKSHOP`, :data:`CLASS_IMAGE`; see :mod:`deepling.service.work`)
+computed into the disk cache under a key made from their parameters and the content they
+depend on; the page submits the job, polls it and reads the result by the same key.
 
 A workshop run registers its trained model and training data in the workspace
 (:meth:`Workspace.add_trained`), so every other view opens them like uploads.
@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from deepling.service import schema
 from deepling.service.cache import cache_key
+from deepling.service.work import Kind
 
 WORKSHOP_CACHE = "shape-workshop"
 CLASS_IMAGE_CACHE = "class-images"
@@ -97,7 +99,7 @@ def class_image_key(workspace, params: dict) -> str:
     if start == "focus":  # the image's own bytes, so another dataset cannot hit this entry
         start = workspace.dataset(params["model"], params["data"]).images[int(params.get("focus") or 0)]
     knobs = {k: params.get(k) for k in ("steps", "step_size", "jitter", "tv_weight")}
-    return cache_key("class-image-v1", adapter.fingerprint, adapter.input_range, params["target"],
+    return cache_key("class-image-v1", adapter.fingerprint, adapter.input_key, params["target"],
                      start, knobs)
 
 
@@ -124,3 +126,30 @@ def run_class_image_job(workspace, params: dict, progress=None) -> dict[str, np.
 def cached_class_image(workspace, key: str) -> dict[str, np.ndarray] | None:
     """A class image if it is in the disk cache, else None (never computes)."""
     return workspace.cache(CLASS_IMAGE_CACHE).get(key)
+
+
+# --- the work kinds -----------------------------------------------------------------------------
+def check_workshop(workspace, params: dict) -> dict:
+    from deepling.shapes import SIZE
+    from deepling.shapes.models import BUILDERS
+    from deepling.shapes.workshop import DEFAULT_EPOCHS, IMAGE_STEP_SIZE
+    from deepling.methods.class_image import STARTS
+
+    params = {"step_size": IMAGE_STEP_SIZE, "epochs": DEFAULT_EPOCHS, **(params or {})}
+    return schema.workshop_params(params, tuple(BUILDERS), STARTS, SIZE * SIZE)
+
+
+def check_class_image(workspace, params: dict) -> dict:
+    from deepling.methods.class_image import (DEFAULT_JITTER, DEFAULT_STEP_SIZE, DEFAULT_STEPS,
+                                              DEFAULT_TV_WEIGHT, STARTS)
+
+    defaults = {"steps": DEFAULT_STEPS, "step_size": DEFAULT_STEP_SIZE, "jitter": DEFAULT_JITTER,
+                "tv_weight": DEFAULT_TV_WEIGHT}
+    params = {**defaults, **{k: v for k, v in (params or {}).items() if v is not None}}
+    return schema.class_image_params(params, STARTS)
+
+
+WORKSHOP = Kind("shape_workshop", check=check_workshop, key=lambda ws, p: workshop_key(p),
+                compute=run_workshop_job, load=cached_workshop)
+CLASS_IMAGE = Kind("class_image", check=check_class_image, key=class_image_key,
+                   compute=run_class_image_job, load=cached_class_image)

@@ -1,7 +1,7 @@
 """CKA between two models' layers and the ranked suspicious labels, as cached background work.
 
-Both read every image of a sample or dataset, so they run as tasks (``cka`` and
-``label_errors`` in :mod:`deepling.service.tasks`); their results go to the disk cache
+Both read every image of a sample or dataset, so they run as work kinds (:data:`CKA` and
+:data:`LABEL_ERRORS`, see :mod:`deepling.service.work`); their results go to the disk cache
 under keys made of the models' and the data's fingerprints and the parameters, where every
 later page (and every server process) finds them. Callbacks submit, poll and read; they
 never compute.
@@ -9,7 +9,9 @@ never compute.
 
 from __future__ import annotations
 
+from deepling.service import schema
 from deepling.service.cache import cache_key
+from deepling.service.work import Kind
 
 # Bump when a result's arrays change meaning: old cache entries are then ignored.
 VERSION = 1
@@ -46,11 +48,11 @@ def compute_cka(workspace, model_a: str, model_b: str, data_id: str, progress=No
     return CKAResult.from_arrays(arrays)
 
 
-def submit_cka(jobs, workspace, model_a: str, model_b: str, data_id: str) -> str:
-    """Start (or join) the CKA job; its key is the result's cache key."""
-    key = cka_key(workspace, model_a, model_b, data_id)
-    jobs.submit(key, "cka", {"model_a": model_a, "model_b": model_b, "data": data_id})
-    return key
+def load_cka(workspace, key: str):
+    from deepling.projection.cka import CKAResult
+
+    arrays = workspace.cache("cka").get(key)
+    return None if arrays is None else CKAResult.from_arrays(arrays)
 
 
 def label_errors_key(workspace, model_id: str, data_id: str) -> str:
@@ -80,10 +82,28 @@ def compute_label_errors(workspace, model_id: str, data_id: str, progress=None):
     return LabelErrors.from_arrays(arrays)
 
 
-def submit_label_errors(jobs, workspace, model_id: str, data_id: str) -> str:
-    key = label_errors_key(workspace, model_id, data_id)
-    jobs.submit(key, "label_errors", {"model": model_id, "data": data_id})
-    return key
+def load_label_errors(workspace, key: str):
+    from deepling.projection.label_errors import LabelErrors
+
+    arrays = workspace.cache("label_errors").get(key)
+    return None if arrays is None else LabelErrors.from_arrays(arrays)
+
+
+def _check_cka(workspace, params: dict) -> dict:
+    params = schema.json_object(params, "the CKA job", '{"model_a": "demo", "model_b": "...", "data": "default"}')
+    return {"model_a": schema.identifier(params.get("model_a"), "model A"),
+            "model_b": schema.identifier(params.get("model_b"), "model B"),
+            "data": schema.identifier(params.get("data"), "data")}
+
+
+CKA = Kind("cka", check=_check_cka,
+           key=lambda ws, p: cka_key(ws, p["model_a"], p["model_b"], p["data"]),
+           compute=lambda ws, p, progress: compute_cka(ws, p["model_a"], p["model_b"], p["data"], progress),
+           load=load_cka)
+LABEL_ERRORS = Kind("label_errors", check=lambda ws, p: schema.model_data(p, "the suspicious labels"),
+                    key=lambda ws, p: label_errors_key(ws, p["model"], p["data"]),
+                    compute=lambda ws, p, progress: compute_label_errors(ws, p["model"], p["data"], progress),
+                    load=load_label_errors)
 
 
 def why_no_labels(workspace, model_id: str, data_id: str) -> str | None:

@@ -1,7 +1,8 @@
 """Training runs as background jobs, steered and watched through a shared store.
 
-A run is a job (task ``"training"``, on the server's own small training pool, or on a Celery
-worker when one is configured). The page and the job never share memory: they share a
+A run is a job of the work kind :data:`TRAINING` (on the runner's ``training`` lane, or on
+a Celery worker when one is configured; retraining on a selection is the kind
+:data:`RETRAIN`, on the same lane). The page and the job never share memory: they share a
 diskcache ``Cache`` (``$DEEPLING_CACHE/training``) keyed by run id, which every process on
 the machine, and every worker that shares the folder, can read:
 
@@ -31,6 +32,7 @@ import numpy as np
 from deepling.service import schema
 from deepling.service.workspace import DEMO_ID
 from deepling.service.paths import cache_dir
+from deepling.service.work import Cancelled, Kind, alive
 
 RUN_TTL = 24 * 3600
 ACTIVE = ("queued", "running", "paused")
@@ -135,9 +137,7 @@ def _plausibly_alive(meta: dict) -> bool:
     pid, host = meta.get("pid"), meta.get("host")
     if not pid or host != os.uname().nodename:
         return time.time() - meta.get("created", 0) < RUN_TTL
-    from deepling.service.jobs import _alive
-
-    return _alive(pid)
+    return alive(pid)
 
 
 # --- the job -------------------------------------------------------------------------------
@@ -194,7 +194,7 @@ def starting_model(workspace, model_id: str, source: str, n_classes: int, seed: 
 
 
 def run_training(workspace, params: dict, progress=None, store: RunStore | None = None) -> dict:
-    """The ``"training"`` task: train, publishing to the store; save the result as a model."""
+    """The :data:`TRAINING` kind's body: train, publishing to the store; save the result as a model."""
     from deepling.training import TrainingConfig, train
     from deepling.training.recorder import DeltaRecorder
 
@@ -229,6 +229,10 @@ def run_training(workspace, params: dict, progress=None, store: RunStore | None 
         store.publish(run_id, {"saved": {"model": saved, "name": f"trained-{run_id}.keras"}} if saved
                       else {"status": {"state": record["state"], "message": record["message"]}})
         return record
+    except Cancelled:
+        store.update_meta(run_id, state="stopped", message="cancelled", finished=time.time())
+        store.publish(run_id, {"status": {"state": "stopped", "message": "cancelled"}})
+        raise
     except Exception as exc:
         msg = f"the run failed: {exc}"
         store.update_meta(run_id, state="failed", message=msg, finished=time.time())
@@ -271,36 +275,35 @@ class TrainingService:
     Parameters
     ----------
     workspace : Workspace
-    jobs : job runner, optional
-        Default: a :class:`~deepling.service.jobs.ThreadJobs` of its own with
-        ``max_runs`` workers, so a run never takes a projection worker's place; with a
-        Celery broker configured, the Celery runner.
+    jobs : job runner
+        The server's one runner (:mod:`deepling.service.jobs`); runs go to its
+        ``training`` lane, so a run never takes a projection worker's place.
     """
 
-    def __init__(self, workspace, jobs=None, store: RunStore | None = None, max_runs: int | None = None):
-        from deepling.service.jobs import CeleryJobs, ThreadJobs, celery_app
-
+    def __init__(self, workspace, jobs, store: RunStore | None = None, max_runs: int | None = None):
         self.workspace = workspace
         self.store = store or RunStore()
         self.max_runs = max_runs or int(os.environ.get("DEEPLING_MAX_TRAINING_RUNS", 1))
-        if jobs is None:
-            cfg = workspace.config
-            jobs = (CeleryJobs(celery_app(cfg.broker_url)) if cfg.broker_url
-                    else ThreadJobs(Path(cfg.cache) / "training-jobs", workspace,
-                                    max_workers=self.max_runs + 1))  # + one retrain/projection
         self.jobs = jobs
         self._lock = threading.Lock()
         self._snap = (None, None)  # the last snapshot loaded, for hover maps and filters
 
-    def start(self, session: str, model_id: str, data_id: str, config: dict) -> str:
+    def start(self, session: str, model_id: str, data_id: str, config: dict,
+              owner: str | None = None) -> str:
+        """Register a run and submit its job; InputError for settings out of range,
+        :class:`TrainingBusy` when the session or the server has a run going."""
         config = {k: config[k] for k in DEFAULTS if config.get(k) not in (None, "")}
         # capped before a run is registered (schema.task_params; a refused one leaves no run)
-        config = schema.task_params("training", {"run": "new", "model": model_id, "data": data_id,
-                                                 "config": config})["config"]
+        config = schema.training_config(schema.task_params("training", {"run": "new", "model": model_id, "data": data_id,
+                                                                        "config": config})["config"])
         run_id = self.store.create(session, {"model": model_id, "data": data_id, "config": config},
                                    self.max_runs)
-        self.jobs.submit(f"training-{run_id}", "training",
-                         {"run": run_id, "model": model_id, "data": data_id, "config": config})
+        try:
+            self.jobs.submit(TRAINING.name, {"run": run_id, "model": model_id, "data": data_id,
+                                             "config": config}, owner)
+        except Exception as exc:
+            self.store.update_meta(run_id, state="failed", message=str(exc), finished=time.time())
+            raise
         return run_id
 
     def command(self, run_id: str, command: str | None = None, frozen=None) -> dict:
@@ -323,15 +326,10 @@ class TrainingService:
             return _layer_sizes(build_demo_model(adapter.n_outputs, adapter.input_shape))
         return _layer_sizes(self.workspace.model(model_id).model)
 
-    def side_job(self, task: str, params: dict) -> str:
-        """Start a retrain job; its id reads the result with :meth:`side`."""
-        side = "s" + secrets.token_urlsafe(9)
-        self.jobs.submit(f"side-{side}", task, {**params, "side": side})
-        return side
-
-    def side(self, side: str) -> tuple[dict, dict | None]:
-        """(job status, result or None)."""
-        return self.jobs.status(f"side-{side}"), self.store.cache.get(f"side/{side}")
+    def retrain(self, params: dict, owner: str | None = None) -> str:
+        """Start retraining a copy of the open model on picked images (the :data:`RETRAIN`
+        kind); the key to poll it with."""
+        return self.jobs.submit(RETRAIN.name, {**params, "side": "s" + secrets.token_urlsafe(9)}, owner)
 
     def run_of(self, model_id: str, current: dict | None = None) -> str | None:
         """The run whose snapshots belong to the open model: the page's own run on this model
@@ -385,7 +383,7 @@ class TrainingService:
 
     def meta(self, run_id: str) -> dict:
         meta = dict(self.store.get(run_id, "meta") or {})
-        st = self.jobs.status(f"training-{run_id}")
+        st = self.jobs.status(training_key(run_id))
         if st["state"] == "error" and meta.get("state") in ACTIVE:
             meta.update(state="failed", message=st["message"])
         return meta
@@ -411,7 +409,7 @@ def load_snapshot(path):
 
 
 def run_retrain(workspace, params: dict, progress=None, store: RunStore | None = None) -> dict:
-    """The ``"retrain"`` task: a copy of the open model retrained on the picked images
+    """The :data:`RETRAIN` kind's body: a copy of the open model retrained on the picked images
     ``{"side", "model", "data", "indices", "iterations", "batch_size", "learning_rate"}``."""
     from deepling.training import retrain_on_selection
 
@@ -443,3 +441,21 @@ def run_retrain(workspace, params: dict, progress=None, store: RunStore | None =
     result["model"], _ = workspace.add_model(tmpdir / "model.keras", f"retrained-{side}.keras")
     store.cache.set(f"side/{side}", result, expire=RUN_TTL)
     return result
+
+
+# --- the work kinds ---------------------------------------------------------------------------
+def training_key(run_id: str) -> str:
+    return f"training-{run_id}"
+
+
+def load_retrained(workspace, key: str) -> dict | None:
+    """A retrain's result (its summary and the new model's id), once it is saved."""
+    return RunStore().cache.get(f"side/{key.removeprefix('side-')}")
+
+
+TRAINING = Kind("training", check=lambda ws, p: schema.training_params(p),
+                key=lambda ws, p: training_key(p["run"]), compute=run_training, lane="training",
+                wall_time=6 * 3600)
+RETRAIN = Kind("retrain", check=lambda ws, p: schema.retrain_params(p),
+               key=lambda ws, p: f"side-{p['side']}", compute=run_retrain, load=load_retrained,
+               lane="training", wall_time=3600)

@@ -167,7 +167,7 @@ class UploadStore:
     # --- datasets ----------------------------------------------------------------------
     def add_dataset(self, tmp: Path, filename: str, owner: str = "") -> tuple[str, Dataset, dict]:
         """Read a received zip/npz (safely), store it as plain arrays; (id, dataset, summary)."""
-        from deepling.data.archives import load_image_zip
+        from deepling.data.loaders import load_image_zip
 
         name = safe_filename(filename, "data" + tmp.suffix)
         try:

@@ -6,7 +6,8 @@
 Use ``--pool=threads`` or ``--pool=solo``: the default pool forks, and TensorFlow does not
 survive a fork once used. Workers and web processes must share ``DEEPLING_CACHE`` (results
 and uploads live there) and see the same ``--model`` / ``--data`` settings (``DEEPLING_MODEL``,
-``DEEPLING_DATA``).
+``DEEPLING_DATA``). A worker runs every work kind of :func:`deepling.service.kinds.all_kinds`
+with the same progress callback as the thread runner (cancellation, wall time).
 """
 
 from __future__ import annotations
@@ -17,14 +18,15 @@ import threading
 from celery import Task
 
 from deepling.service.config import Config
-from deepling.service.jobs import celery_app
-from deepling.service.tasks import run_task
+from deepling.service.jobs import celery_app, celery_progress
+from deepling.service.kinds import all_kinds
 
 _config = Config.from_env()
 if not _config.broker_url:
     raise SystemExit("Set DEEPLING_BROKER_URL (e.g. redis://localhost:6379/0) to run a worker.")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 app = celery_app(_config.broker_url)
+KINDS = all_kinds()
 
 
 class WorkspaceTask(Task):
@@ -44,9 +46,7 @@ class WorkspaceTask(Task):
 
 
 @app.task(name="deepling.run", bind=True, base=WorkspaceTask)
-def run(self, task: str, params: dict) -> bool:
-    def progress(fraction: float, message: str = "") -> None:
-        self.update_state(state="PROGRESS", meta={"progress": float(fraction), "message": message})
-
-    run_task(self.workspace, task, params, progress)
+def run(self, kind: str, params: dict) -> bool:
+    work = KINDS[kind]
+    work.compute(self.workspace, params, celery_progress(self, work, self.request.id))
     return True

@@ -18,8 +18,12 @@ from deepling.service.cache import ArrayCache, cache_key
 from deepling.service.config import Config
 from deepling.data import DataError, Dataset, load_dataset
 from deepling.models import ModelAdapter, ModelError, load_demo_model, load_model_file
+from deepling.models.applications import KERAS_PREFIX
+from deepling.models.keras_apps import build_application
+from deepling.service import schema
 from deepling.service.schema import shown
 from deepling.service.uploads import UploadStore, is_upload_id
+from deepling.service.work import Kind
 
 DEMO_ID = "demo"
 DEFAULT_ID = "default"
@@ -183,13 +187,13 @@ class Workspace:
                     progress=None) -> Predictions:
         """Probabilities of the model on every image of the dataset (disk-cached).
 
-        Predicting a large dataset is long work: the page runs it as a job (the
-        ``predictions`` task, with ``progress``) when :meth:`predictions_ready` is False.
+        Predicting a large dataset is long work: the page runs it as a job (the work kind
+        :data:`PREDICTIONS`, with ``progress``) when :meth:`predictions_ready` is False.
         """
         adapter, ds = self.model(model_id), self.dataset(model_id, data_id)
 
         def compute():
-            chunk, n, parts = 2560, len(ds.images), []
+            chunk, n, parts = 512, len(ds.images), []  # a progress report (and cancel check) per chunk
             for start in range(0, n, chunk):
                 if progress:
                     progress(start / max(n, 1), f"predicting {n:,} images ({start:,} done)")
@@ -202,7 +206,7 @@ class Workspace:
 
     def predictions_key(self, model_id: str | None = None, data_id: str | None = None) -> str:
         adapter, ds = self.model(model_id), self.dataset(model_id, data_id)
-        return cache_key("predictions", adapter.fingerprint, ds.fingerprint, adapter.input_range)
+        return cache_key("predictions", adapter.fingerprint, ds.fingerprint, adapter.input_key)
 
     def predictions_ready(self, model_id: str | None = None, data_id: str | None = None) -> bool:
         """Whether :meth:`predictions` answers without long work: the data already loaded,
@@ -283,7 +287,10 @@ class Workspace:
         if model_id == DEMO_ID:
             return load_demo_model()
         if model_id == DEFAULT_ID and self.config.model:
-            return load_model_file(self.config.model, input_range=self.config.input_range)
+            if self.config.model.startswith(KERAS_PREFIX):
+                return build_application(self.config.model)
+            return load_model_file(self.config.model, input_range=self.config.input_range,
+                                   preprocessing=self.config.preprocess)
         if is_upload_id(model_id):
             return self.uploads.load_model(model_id)
         raise ModelError(f"Unknown model id {shown(model_id)}: use 'demo', 'default' or the id "
@@ -301,3 +308,15 @@ class Workspace:
             return self.uploads.load_dataset(data_id)
         raise DataError(f"Unknown dataset id {shown(data_id)}: use 'default' or the id an upload "
                         "returned.")
+
+
+# A first visit to a large dataset (all 60,000 CIFAR-10 images): load it and predict it as
+# background work (deepling/service/work.py). Keyed by the ids, not content: finding the
+# content's fingerprint is the loading this job takes off the request.
+def _predict(workspace, params: dict, progress) -> None:
+    workspace.predictions(params["model"], params["data"], progress=progress)
+
+
+PREDICTIONS = Kind("predictions", check=lambda ws, p: schema.model_data(p, "the predictions"),
+                   key=lambda ws, p: cache_key("page-predictions", p["model"], p["data"]),
+                   compute=_predict)

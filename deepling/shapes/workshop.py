@@ -108,6 +108,8 @@ def train_model(model, dataset: Dataset, epochs: int = DEFAULT_EPOCHS, seed: int
         for lo in range(0, n, batch_size):
             idx = tf.constant(order[lo:lo + batch_size])
             step(tf.gather(x, idx), tf.gather(y, idx))
+            if progress is not None and lo:  # between batches too: a job is cancelled here
+                progress((epoch + lo / n) / epochs, f"epoch {epoch + 1} of {epochs}")
         if progress is not None:
             accuracy, loss = _evaluate(model, x, y, loss_fn)
             progress((epoch + 1) / epochs,

@@ -100,7 +100,7 @@ def train(model, x, y, *, validation=None, config: TrainingConfig | None = None,
                     out.state("paused", f"paused at epoch {epoch}, batch {b}")
                     out.flush()
                     t_pause = time.perf_counter()
-                    wish = _wait_while_paused(control)
+                    wish = _wait_while_paused(control, progress, (epoch - 1 + b / n_batches) / cfg.epochs)
                     paused += time.perf_counter() - t_pause
                     out.state("running", "")
                 if wish.get("command") == "stop":
@@ -132,7 +132,7 @@ def train(model, x, y, *, validation=None, config: TrainingConfig | None = None,
                     if validate:
                         out.epoch({"epoch": 0, "step": 0, "val_loss": vl, "val_accuracy": va})
                     paused += time.perf_counter() - t_start  # not the epoch's training time
-                if progress and (b % 10 == 0 or b + 1 == n_batches):
+                if progress:  # every batch: a cancelled job stops here
                     progress((epoch - 1 + (b + 1) / n_batches) / cfg.epochs,
                              f"epoch {epoch}/{cfg.epochs}, batch {b + 1}/{n_batches}")
             # The epoch's whole batch loop as the user waits for it (control polls and
@@ -178,11 +178,15 @@ def _ask(control) -> dict:
     return (control() or {}) if control else {}
 
 
-def _wait_while_paused(control, poll: float = 0.2) -> dict:
+def _wait_while_paused(control, progress=None, fraction: float = 0.0, poll: float = 0.2) -> dict:
+    """Wait for the page to resume (or stop) the run; ``progress`` is still called, so a
+    cancelled or timed-out job stops while paused too."""
     while True:
         wish = _ask(control)
         if wish.get("command") != "pause":
             return wish
+        if progress:
+            progress(fraction, "paused")
         time.sleep(poll)
 
 

@@ -28,7 +28,7 @@ import threading
 from flask import Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from deepling import __version__
+from deepling._version import __version__
 from deepling.data import DataError
 from deepling.data.images import encode_png
 from deepling.models import ModelError
@@ -45,7 +45,8 @@ UPLOAD_ROUTES = ("/api/models", "/api/datasets")
 CALLBACK_PREFIX = "/_dash-update-component"
 
 
-def register_api(server, workspace) -> None:
+def register_api(server, services) -> None:
+    workspace, jobs, projections = services.workspace, services.jobs, services.projections
     """Add the endpoints, the per-route body limits and JSON errors to the Flask server."""
     limits = workspace.uploads.limits
 
@@ -79,7 +80,6 @@ def register_api(server, workspace) -> None:
 
     @server.route("/health")
     def health():
-        jobs = server.config["DEEPLING_JOBS"]
         return jsonify(status="ok", version=__version__, model=workspace.model().name,
                        data=workspace.raw_dataset().origin, disk=disk_space(workspace.config.cache),
                        queued=jobs.queue_length(), sharing=getattr(jobs, "sharing", None))
@@ -99,13 +99,13 @@ def register_api(server, workspace) -> None:
         model_id = body.pop("model", None) or workspace.default_model_id
         data_id = body.pop("data", None) or workspace.default_data_id
         if workspace.is_loaded(model_id, data_id):
-            submitted = server.config["DEEPLING_PROJECTIONS"].submit(model_id, data_id, body)
+            submitted = projections.submit(model_id, data_id, body, services.owner())
         else:  # a cold load (e.g. all 60,000 images of default@all): bounded like uploads
             if not heavy.acquire(blocking=False):
                 return _busy("The server is loading other data and uploads; send the same "
                              "request again in a few seconds.")
             try:
-                submitted = server.config["DEEPLING_PROJECTIONS"].submit(model_id, data_id, body)
+                submitted = projections.submit(model_id, data_id, body, services.owner())
             finally:
                 heavy.release()
         status = _status_json(submitted)
@@ -124,19 +124,20 @@ def register_api(server, workspace) -> None:
     @server.route("/api/projections/<job_id>", methods=["DELETE"])
     def cancel_projection(job_id):
         key = schema.job_key(job_id)
-        if not server.config["DEEPLING_JOBS"].cancel(key):
+        if not jobs.cancel(key):
             return _error(f"Projection {job_id} is not waiting or running here: nothing to cancel.", 404)
         return _respond({"id": key, "state": "cancelled"}, 200)
 
     @server.route("/api/projections/<job_id>/result")
     def projection_result(job_id):
         submitted = _request_for(job_id)
-        result = server.config["DEEPLING_PROJECTIONS"].result(submitted)
+        result = projections.result(submitted)
         if result is None:
             return _error(f"Projection {job_id} has no result (yet): follow "
                           f"/api/projections/{job_id} until it says done.", 404)
         seq = result.sequence
         return jsonify(id=job_id, indices=result.indices.tolist(), layers=list(seq.names),
+                       method=seq.method,
                        mirrored=[bool(m) for m in seq.mirrored],
                        layouts=[[[round(float(v), 4) for v in p] for p in layout]
                                 for layout in seq.layouts])
@@ -146,7 +147,7 @@ def register_api(server, workspace) -> None:
         return Request(schema.job_key(job_id), "", "", {})
 
     def _status_json(submitted: Request) -> dict:
-        status = server.config["DEEPLING_PROJECTIONS"].status(submitted)
+        status = projections.status(submitted)
         url = f"/api/projections/{submitted.key}"
         out = {"id": submitted.key, "status_url": url, "result_url": url + "/result",
                "state": status["state"], "progress": round(float(status.get("progress", 0)), 3),
@@ -234,6 +235,23 @@ def _json_body():
         raise schema.InputError("The body is not valid JSON; send an object such as "
                                 f"{schema.PROJECTION_EXAMPLE}.")
     return body
+
+
+def job_owner() -> str | None:
+    """Who the current request's background work counts against (:class:`Services`'
+    ``owner``): its session, or ``addr:…`` for a client without one; None outside a request
+    (the server's own work, such as the warm-up)."""
+    from flask import current_app, has_request_context
+
+    from deepling.service.jobs import ADDRESS_OWNER
+
+    if not has_request_context():
+        return None
+    owner = session_owner()
+    session_cookie = current_app.config.get("SESSION_COOKIE_NAME") or "session"
+    if owner.startswith("user:") or request.cookies.get(session_cookie):
+        return owner  # a signed-in user, or a browser keeping its session
+    return ADDRESS_OWNER + (request.remote_addr or "?")  # a fresh session per request: its address
 
 
 def session_owner() -> str:

@@ -1,4 +1,5 @@
-"""The Dash app factory: ``create_app(config)`` wires views, callbacks and endpoints."""
+"""The Dash app factory: ``create_app(config)`` assembles the services once
+(:class:`~deepling.service.services.Services`) and hands them to the callbacks and endpoints."""
 
 from __future__ import annotations
 
@@ -30,20 +31,19 @@ def create_app(config: Config | None = None, workspace: Workspace | None = None,
     :class:`deepling.web.security.SecuritySettings`) defaults to the ``DEEPLING_*`` variables.
     """
     import callbacks
-    from deepling.web.api import register_api
+    from deepling.service.services import Services
+    from deepling.web.api import job_owner, register_api
     from deepling.web.runs_api import register_runs_api
     from deepling.web.errors import callback_error
     from deepling.web.atlas import register_atlas
     from deepling.web.payload_bytes import register_payload_bytes
-    from deepling.service.jobs import job_runner
-    from deepling.service.projections import ProjectionService
-    from deepling.service.runs import RunsService
     from deepling.web.views.shell import serve_layout
     from deepling.web import security
 
     config = config or Config.from_env()
     workspace = workspace or Workspace(config)
     workspace.predictions()  # fail early; warms the cache for the first page
+    services = Services.build(config, workspace, job_owner)  # the one assembly: runner, kinds, services
 
     app = dash.Dash(
         "deepling",
@@ -55,19 +55,16 @@ def create_app(config: Config | None = None, workspace: Workspace | None = None,
         on_error=callback_error,  # a failed callback shows the banner, never a 500
     )
     guard = security.install(app, config, security_settings)  # host, origin, sign-in checks run first
-    app.server.config["DEEPLING_WORKSPACE"] = workspace
-    app.server.config["DEEPLING_JOBS"] = jobs = job_runner(config, workspace)
-    app.server.config["DEEPLING_PROJECTIONS"] = ProjectionService(workspace, jobs)
-    app.server.config["DEEPLING_RUNS"] = RunsService(workspace, config.runs)
     app.layout = lambda: serve_layout(workspace)
-    callbacks.register_all(app, workspace)
-    callbacks.animation.warm_up(app, workspace)
+    callbacks.register_all(app, services)
+    callbacks.animation.warm_up(services)
 
-    register_api(app.server, workspace)
-    register_runs_api(app.server, app.server.config["DEEPLING_RUNS"])
-    register_atlas(app.server, workspace, app.server.config["DEEPLING_PROJECTIONS"])
-    register_payload_bytes(app.server, workspace, app.server.config["DEEPLING_PROJECTIONS"])
+    register_api(app.server, services)
+    register_runs_api(app.server, services.runs)
+    register_atlas(app.server, services)
+    register_payload_bytes(app.server, services)
     # Flask refuses bodies over this before they are read; UploadStore counts bytes too.
     app.server.config["MAX_CONTENT_LENGTH"] = workspace.uploads.limits.max_upload_bytes + (1 << 20)
     security.finish(app, guard, debug=config.debug)  # the CSP hashes every inline callback
+    app.services = services  # for whoever holds the app (a test, a notebook); never looked up by name
     return app

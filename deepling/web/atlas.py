@@ -24,7 +24,8 @@ KEY = re.compile(r"^[0-9a-f]{32}$")  # a projection key
 JPEG_QUALITY = 90
 
 
-def register_atlas(server, workspace, projections) -> None:
+def register_atlas(server, services) -> None:
+    workspace, projections = services.workspace, services.projections
     store = workspace.cache("atlas")
 
     @server.route("/api/atlas/<model_id>/<data_id>/<key>.jpg")

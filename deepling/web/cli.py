@@ -10,6 +10,10 @@ import textwrap
 import time
 
 
+# deepling.models.adapter.PREPROCESS_CHOICES, without importing Keras for --help
+PREPROCESS_CHOICES = ("auto", "caffe", "tf", "torch", "raw", "unit")
+
+
 def _range(text: str) -> tuple[float, float]:
     try:
         lo, hi = (float(v) for v in text.replace(":", ",").split(","))
@@ -19,7 +23,13 @@ def _range(text: str) -> tuple[float, float]:
 
 
 def _model_and_data(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    p.add_argument("--model", help="a .keras or .h5 model file (default: the demo CNN)")
+    p.add_argument("--model", help="a .keras or .h5 model file, or keras:<Name> for a "
+                                   "keras.applications network with ImageNet weights, e.g. "
+                                   "keras:ResNet50 (default: the demo CNN)")
+    p.add_argument("--preprocess", choices=PREPROCESS_CHOICES,
+                   help="how the model expects its pixels: auto (detect, default), caffe "
+                        "(VGG/ResNet: BGR minus the ImageNet mean), tf (-1..1), torch "
+                        "(DenseNet: ImageNet mean/std), raw (0..255), unit (0..1)")
     p.add_argument("--data", help="'cifar10' (default), an image folder, a .zip of one, or an .npz")
     return p
 
@@ -67,15 +77,18 @@ def serve(argv=None, prog: str = "deepling serve") -> int:
     from deepling.models import ModelError
 
     config = Config.from_env(model=a.model, data=a.data, host=a.host, port=a.port,
-                             debug=a.debug or None, input_range=a.input_range, runs=a.runs)
+                             debug=a.debug or None, input_range=a.input_range, runs=a.runs,
+                             preprocess=a.preprocess)
     print(f"Deepling: loading {config.model or 'the demo model'} and {config.data} …", flush=True)
     try:
+        from deepling.service.workspace import Workspace
         from deepling.web.app import create_app
 
-        app = create_app(config)
+        workspace = Workspace(config)
+        app = create_app(config, workspace)
     except (DataError, ModelError) as exc:
         return _fail(str(exc))
-    _say_data_notes(app.server.config["DEEPLING_WORKSPACE"])
+    _say_data_notes(workspace)
     print(f"Deepling is ready: http://{config.host}:{config.port}/", flush=True)
     if config.debug:
         app.run(host=config.host, port=config.port, debug=True)
@@ -83,7 +96,7 @@ def serve(argv=None, prog: str = "deepling serve") -> int:
         # A production WSGI server: many users on one machine, each request on a thread.
         from waitress import serve as waitress_serve
 
-        limits = app.server.config["DEEPLING_WORKSPACE"].uploads.limits
+        limits = workspace.uploads.limits
         waitress_serve(app.server, host=config.host, port=config.port,
                        threads=int(os.environ.get("DEEPLING_THREADS", 32)), ident="Deepling",
                        # waitress buffers a body before the app sees it: bound that too
@@ -128,7 +141,8 @@ def _offline_tool(argv, prog: str, description: str, work, extra_args=None) -> i
     from deepling.service.config import Config
     from deepling.service.workspace import Workspace
 
-    config = Config.from_env(model=a.model, data=a.data, input_range=a.input_range)
+    config = Config.from_env(model=a.model, data=a.data, input_range=a.input_range,
+                             preprocess=a.preprocess)
     print(f"Deepling: loading {config.model or 'the demo model'} and {config.data} …", flush=True)
     started = time.monotonic()
     try:

@@ -22,7 +22,8 @@ def payload_url(model_id: str, data_id: str, key: str) -> str:
     return f"/api/payload/{model_id}/{data_id}/{key}.bin"
 
 
-def register_payload_bytes(server, workspace, projections) -> None:
+def register_payload_bytes(server, services) -> None:
+    workspace, projections = services.workspace, services.projections
     store = workspace.cache("payload")
 
     @server.route("/api/payload/<model_id>/<data_id>/<key>.bin")

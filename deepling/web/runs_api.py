@@ -33,7 +33,7 @@ TOKEN_ENV = "DEEPLING_RUNS_TOKEN"
 
 
 def register_runs_api(server, runs) -> None:
-    limits = server.config["DEEPLING_WORKSPACE"].uploads.limits
+    limits = runs.workspace.uploads.limits
 
     @server.before_request
     def bound_run_bodies():

@@ -49,6 +49,17 @@ def layout(ctx) -> dbc.Card:
                         dbc.Input(id="anim-count", type="number", min=1, max=MAX_COUNT, step=1,
                                   value=DEFAULT["count"], debounce=True)],
                        size="sm", style={"width": "9rem"}),
+        html.Div(dbc.Select(id="anim-method", value="landmarks", size="sm", style={"width": "10rem"},
+                            options=[{"label": "landmark MDS", "value": "landmarks"},
+                                     {"label": "Pivot MDS", "value": "pivot_mds"}]),
+                 title="How each layer is laid out: classical MDS in 128 landmarks' principal "
+                       "subspace (default, measured better), or Pivot MDS (Brandes & Pich 2006) "
+                       "from distances to 50 pivots. Both in one pass over the images."),
+        html.Div(dbc.Select(id="anim-frames", value="blocks", size="sm", style={"width": "9.5rem"},
+                            options=[{"label": "block outputs", "value": "blocks"},
+                                     {"label": "every layer", "value": "all"}]),
+                 title="Which layers become frames: the block outputs of a deep network "
+                       "(every layer of a model of up to 40), or every layer."),
         dbc.Button("Project", id="anim-project", size="sm", color="primary"),
     ], className="d-flex flex-wrap gap-2 align-items-center mb-2")
     # Shown once the open model has a training run with snapshots (callbacks/animation.py).

@@ -44,7 +44,11 @@ FOLD_ABOVE = 40
 MAX_MAPS = 48
 TOP_K = 10
 STAGE_PREFIX = "stage:"
-HOVER_HINT = "click a layer to inspect it · click a block's frame to fold it"
+BLOCK_PREFIX = "block:"
+# A stage of blocks puts at most this many in a column, then starts the next column.
+BLOCKS_PER_COLUMN = 6
+BLOCK_GAP = 14
+HOVER_HINT = "click a layer to inspect it · click a frame to fold it, a folded node to unfold it"
 
 
 def layout(ctx) -> dbc.Card:
@@ -60,9 +64,14 @@ def layout(ctx) -> dbc.Card:
     summary = html.Div([
         html.Span(f"{len(graph.nodes)} layers · {format_count(graph.params)} parameters · "
                   f"{ends[0]} → {ends[1]}", className="small text-muted me-auto"),
-        html.Button("fold all" if len(collapsed) < len(graph.stages) else "unfold all",
+        html.Button("unfold all" if collapsed == all_folds(graph) else "fold all",
                     id="arch-fold", className="btn btn-sm btn-link p-0 dl-arch-fold",
-                    title="fold or unfold every stage (or click one stage's frame)"),
+                    title="fold or unfold every stage and block (or click one frame)"),
+    ], className="d-flex align-items-center gap-2 mb-1")
+    search = html.Div([
+        dcc.Input(id="arch-search", type="search", debounce=0.3, placeholder="find layers by name…",
+                  className="form-control form-control-sm dl-arch-search", autoComplete="off"),
+        html.Span(id="arch-found", className="small text-muted text-nowrap"),
     ], className="d-flex align-items-center gap-2 mb-1")
     cy = cyto.Cytoscape(
         id="arch-graph", elements=graph_elements(graph, collapsed, focus),
@@ -97,6 +106,7 @@ def layout(ctx) -> dbc.Card:
     ], className="dl-arch-inspector")
     body = [
         summary,
+        search,
         html.Div(cy, className="dl-arch-canvas"),
         html.Div(HOVER_HINT, id="arch-hover", className="dl-arch-hover small text-muted"),
         legend(graph),
@@ -104,6 +114,7 @@ def layout(ctx) -> dbc.Card:
         note_list([*adapter.notes, *graph.notes]),
         dcc.Store(id="arch-ids", data={"model": model_id, "data": data_id}),
         dcc.Store(id="arch-collapsed", data=sorted(collapsed)),
+        dcc.Store(id="arch-animated"),  # the layers the layer animation shows (its payload's)
     ]
     return card("Architecture", body, "architecture-card",
                 extra=html.Div(picker, className="dl-arch-picker"))
@@ -121,16 +132,40 @@ def default_layer(graph: LayerGraph) -> str:
     return (usable or [graph.nodes[0].name])[0]
 
 
-def default_collapsed(graph: LayerGraph, focus: str | None = None) -> set[int]:
-    """Stages folded at first: none for a small model; all but the focus's for a big one."""
+def default_collapsed(graph: LayerGraph, focus: str | None = None) -> set[str]:
+    """What is folded at first: nothing for a small model; for a big one every stage but
+    the focus's, and every block but the focus's."""
     if len(graph.nodes) <= FOLD_ABOVE:
         return set()
-    keep = graph.node(focus).stage if focus else -1
-    return {s.index for s in graph.stages if s.index != keep}
+    node = graph.node(focus) if focus else None
+    folded = {stage_id(s.index) for s in graph.stages if node is None or s.index != node.stage}
+    folded |= {block_id(s.index, b.index) for s in graph.stages for b in s.blocks
+               if node is None or (s.index, b.index) != (node.stage, node.block)}
+    return folded
+
+
+def all_folds(graph: LayerGraph) -> set[str]:
+    return {stage_id(s.index) for s in graph.stages} | \
+        {block_id(s.index, b.index) for s in graph.stages for b in s.blocks}
+
+
+def fold_ids(collapsed) -> set[str]:
+    """Folded stages and blocks as element ids (a bare int is a stage's index)."""
+    return {stage_id(c) if isinstance(c, int) else str(c) for c in (collapsed or ())}
+
+
+def unfold_to(graph: LayerGraph, collapsed, name: str) -> set[str]:
+    """``collapsed`` with the stage and block of layer ``name`` unfolded."""
+    node = graph.node(name)
+    return fold_ids(collapsed) - {stage_id(node.stage), block_id(node.stage, node.block)}
 
 
 def stage_id(index: int) -> str:
     return f"{STAGE_PREFIX}{index}"
+
+
+def block_id(stage: int, block: int) -> str:
+    return f"{BLOCK_PREFIX}{stage}:{block}"
 
 
 def fmt_shape(shape) -> str:
@@ -141,6 +176,22 @@ def fmt_shape(shape) -> str:
     return "×".join("?" if d is None else str(d) for d in shape) or "scalar"
 
 
+def found_text(graph: LayerGraph, query) -> str:
+    """What a search found, and where: ``58 layers · conv2 6, pool2 1, …`` (Enter: the first)."""
+    found = graph.search(query or "")
+    if not (query or "").strip():
+        return ""
+    if not found:
+        return "no layer name contains that"
+    where: dict[str, int] = {}
+    for name in found:
+        label = graph.stages[graph.node(name).stage].label
+        where[label] = where.get(label, 0) + 1
+    parts = [f"{k} {v}" for k, v in where.items()]
+    text = ", ".join(parts[:4]) + (f", +{len(parts) - 4} more" if len(parts) > 4 else "")
+    return f"{len(found)} layer{'s' if len(found) > 1 else ''} · {text} · Enter: the first"
+
+
 def layer_info(node) -> str:
     """One line about a layer: the hover text and the inspector's title."""
     return f"{node.name} · {node.type} · {fmt_shape(node.output_shape)} · " \
@@ -148,101 +199,147 @@ def layer_info(node) -> str:
 
 
 # --- the graph -----------------------------------------------------------------------
-def graph_elements(graph: LayerGraph, collapsed=(), focus: str | None = None) -> list[dict]:
+def graph_elements(graph: LayerGraph, collapsed=(), focus: str | None = None,
+                   animated=(), search: str = "") -> list[dict]:
     """Cytoscape elements with preset positions.
 
     Parameters
     ----------
     graph : LayerGraph
-    collapsed : iterable of int
-        Stage indices drawn as one node each.
+    collapsed : iterable of str (or int)
+        Folded stages (``"stage:<k>"``, or just ``k``) and blocks (``"block:<k>:<j>"``),
+        each drawn as one node.
     focus : str, optional
-        The layer to mark as in focus (its stage's node, when that stage is folded).
+        The layer to mark as in focus (the node that holds it, when that is folded).
+    animated : iterable of str
+        Layers the layer animation shows: marked (a folded node says how many it holds).
+    search : str
+        Layers whose name contains it are marked as found (folded nodes: how many).
 
     Returns
     -------
     list of dict
-        Stage frames (compound nodes) or folded stage nodes with id ``"stage:<k>"``, layer
-        nodes with the layer's name as id, and edges; data carries ``kind`` and ``info``.
-        The flow between stages is drawn frame to frame, except where one outside layer
-        feeds several layers of an unfolded stage (a residual block's input): a small
-        *port* node named after that layer (id ``"port:<k>:<layer>"``) then sits at the
-        top of the stage and fans out, so the skip connection shows.
+        Stage frames (compound nodes) or folded stage nodes with id ``"stage:<k>"``, block
+        frames inside them or folded block nodes (``"block:<k>:<j>"``), layer nodes with
+        the layer's name as id, and edges; data carries ``kind`` and ``info``. The flow
+        between two frames is drawn frame to frame, except where one outside layer feeds
+        several layers of an unfolded frame (a residual block's input): a small *port* node
+        named after that layer (id ``"port:<frame>:<layer>"``) then sits at the top of the
+        frame and fans out, so the skip connection reads as one edge around the block.
     """
-    collapsed = set(collapsed)
+    collapsed = fold_ids(collapsed)
     by_name = {n.name: n for n in graph.nodes}
-    focus_stage = by_name[focus].stage if focus in by_name else None
-    ports, boxes, origins, _ = _placement(graph, collapsed)
+    animated = {a for a in animated if a in by_name}
+    found = set(graph.search(search))
+    tree = _placement(graph, collapsed)
     elements, where = [], {}
-    for s in graph.stages:
-        x0, y0 = origins[s.index]
-        box = boxes[s.index]
-        w, h = box["size"]
-        info = f"{s.label} · {len(s.layers)} layers · {format_count(s.params)} parameters"
-        if s.index in collapsed:
-            classes = "stage folded" + (" focus" if focus_stage == s.index else "")
-            elements.append({
-                "data": {"id": stage_id(s.index), "label": f"{s.label}\n{len(s.layers)} layers",
-                         "kind": "stage", "stage": s.index, "info": info + " · click: unfold"},
-                "position": {"x": x0 + w / 2, "y": y0 + h / 2}, "classes": classes})
-            continue
-        elements.append({"data": {"id": stage_id(s.index), "label": s.label, "kind": "stage",
-                                  "stage": s.index, "info": info + " · click the frame: fold"},
-                         "classes": "stage"})
-        for element_id, (dx, dy) in box["positions"].items():
-            where[element_id] = (x0 + dx, y0 + dy)
-            source = box["ports"].get(element_id)
-            if source is not None:
-                origin = graph.stages[by_name[source].stage].label
+
+    def marks(names) -> str:
+        out = ""
+        if focus in names:
+            out += " focus"
+        if animated & names:
+            out += " animated"
+        if found & names:
+            out += " found"
+        return out
+
+    def counts(names) -> str:
+        parts = []
+        if found & names:
+            parts.append(f"{len(found & names)} found")
+        if animated & names:
+            parts.append(f"{len(animated & names)} animated")
+        return (" · " + ", ".join(parts)) if parts else ""
+
+    def emit(box, x0, y0, parent):
+        for child in box["children"]:
+            cx, cy = x0 + child["at"][0], y0 + child["at"][1]
+            kind, cid = child["kind"], child["id"]
+            names = set(child.get("layers", ()))
+            if kind == "layer":
+                n = by_name[cid]
+                where[cid] = (cx, cy)
+                classes = f"layer k-{n.kind}" + marks({cid}) + ("" if n.inspectable else " opaque")
                 elements.append({
-                    "data": {"id": element_id, "parent": stage_id(s.index), "label": source,
-                             "kind": "port", "layer": source,
-                             "info": f"the output of {source} (in {origin}), used by "
-                                     f"{len(ports[s.index][source])} layers here"},
-                    "position": {"x": x0 + dx, "y": y0 + dy}, "classes": "port"})
-                continue
-            n = by_name[element_id]
-            classes = f"layer k-{n.kind}" + (" focus" if element_id == focus else "") + \
-                ("" if n.inspectable else " opaque")
-            elements.append({
-                "data": {"id": element_id, "parent": stage_id(s.index), "label": _label(n),
-                         "kind": n.kind, "type": n.type, "info": layer_info(n)},
-                "position": {"x": x0 + dx, "y": y0 + dy}, "classes": classes})
-    seen = set()
+                    "data": {"id": cid, "parent": parent, "label": _label(n, child.get("within")),
+                             "kind": n.kind,
+                             "type": n.type, "info": layer_info(n)
+                             + (" · animated" if cid in animated else "")},
+                    "position": {"x": cx, "y": cy}, "classes": classes})
+            elif kind == "port":
+                source = child["layer"]
+                where[cid] = (cx, cy)
+                elements.append({
+                    "data": {"id": cid, "parent": parent, "label": _short(source), "kind": "port",
+                             "layer": source,
+                             "info": f"the output of {source} (in {graph.where(source)}), used by "
+                                     f"{child['fan']} layers here"},
+                    "position": {"x": cx, "y": cy}, "classes": "port"})
+            elif child["folded"]:
+                where[cid] = (cx, cy)
+                what = f"{child['blocks']} blocks" if child.get("blocks") else f"{len(names)} layers"
+                data = {"id": cid, "label": f"{_short(child['display'], 14)}\n{what}",
+                        "kind": kind, "info": child["info"] + counts(names) + " · click: unfold",
+                        "stage": child["stage"]}
+                if parent:
+                    data["parent"] = parent
+                elements.append({"data": data, "position": {"x": cx, "y": cy},
+                                 "classes": f"{kind} folded" + marks(names)})
+            else:
+                data = {"id": cid, "label": child["display"], "kind": kind,
+                        "info": child["info"] + counts(names) + " · click the frame: fold",
+                        "stage": child["stage"]}
+                if parent:
+                    data["parent"] = parent
+                elements.append({"data": data, "classes": kind + (" found" if found & names else "")})
+                emit(child, cx, cy, cid)
 
-    def edge(a, b, classes):
-        if (a, b) not in seen:
-            seen.add((a, b))
-            elements.append({"data": {"id": f"{a}->{b}", "source": a, "target": b},
-                             "classes": classes + (" side" if _beside(where, a, b) else "")})
-
-    for src, dst in graph.edges:
-        a, b = by_name.get(src), by_name.get(dst)
-        if a is None or b is None or (a.stage == b.stage and a.stage in collapsed):
-            continue
-        if a.stage == b.stage:
-            edge(src, dst, "flow")
-            continue
-        port = port_id(b.stage, src) if src in ports[b.stage] else None
-        far = " skip" if abs(b.stage - a.stage) > 1 else ""
-        edge(stage_id(a.stage), port or stage_id(b.stage), "between" + far)
-        if port:
-            edge(port, dst, "flow")
+    emit(tree, 0.0, 0.0, None)
+    _edges(graph, tree, collapsed, elements, where)
     return elements
 
 
-def port_id(stage: int, layer: str) -> str:
-    return f"port:{stage}:{layer}"
+def _edges(graph, tree, collapsed, elements, where) -> None:
+    """Edges between what is visible: layer to layer inside a column; otherwise between the
+    children of the innermost frame holding both ends (frame or folded node), into a port
+    where there is one."""
+    path, ports, order = tree["paths"], tree["ports"], tree["order"]
+    seen = set()
+
+    def edge(a, b, classes):
+        if (a, b) not in seen and a != b:
+            seen.add((a, b))
+            side = classes == "flow" and _beside(where, a, b)
+            elements.append({"data": {"id": f"{a}->{b}", "source": a, "target": b},
+                             "classes": classes + (" side" if side else "")})
+
+    for src, dst in graph.edges:
+        ps, pt = path.get(src), path.get(dst)
+        if ps is None or pt is None or ps == pt:
+            continue
+        if ps[:-1] == pt[:-1] and ps[-1] == src and pt[-1] == dst:
+            edge(src, dst, "flow")
+            continue
+        common = 0
+        while common < min(len(ps), len(pt)) - 1 and ps[common] == pt[common]:
+            common += 1
+        a = ps[common]
+        column = pt[-2] if pt[-1] == dst and len(pt) > 1 else None
+        port = port_id(column, src) if column and src in ports.get(column, {}) else None
+        if port:
+            if a == column:  # cannot happen: a port's source is outside its frame
+                continue
+            edge(a, port, "between")
+            edge(port, dst, "flow")
+            continue
+        b = pt[common]
+        far = " skip" if abs(order.get(a, 0) - order.get(b, 0)) > 1 else ""
+        edge(a, b, "between" + far)
 
 
-def _ports(graph, stage, by_name) -> dict[str, list[str]]:
-    """Outside layers that feed more than one layer of ``stage``: their consumers."""
-    fan: dict[str, list[str]] = {}
-    for name in stage.layers:
-        for p in graph.predecessors(name):
-            if by_name[p].stage != stage.index:
-                fan.setdefault(p, []).append(name)
-    return {p: targets for p, targets in fan.items() if len(targets) > 1}
+def port_id(frame: str, layer: str) -> str:
+    return f"port:{frame}:{layer}"
 
 
 def _beside(where, a, b) -> bool:
@@ -253,66 +350,161 @@ def _beside(where, a, b) -> bool:
     return abs(xa - xb) < 1 and abs(yb - ya) > NODE_H + GAP_Y + 1
 
 
-def _label(node) -> str:
-    name = node.name if len(node.name) <= 13 else node.name[:12] + "…"
-    return f"{name}\n{fmt_shape(node.output_shape)}"
+def _short(name: str, limit: int = 13) -> str:
+    return name if len(name) <= limit else name[:limit - 1] + "…"
+
+
+def _label(node, within: str | None = None) -> str:
+    """Name and shape; inside a named frame (``conv2_block1``) the name without it
+    (``1_conv``): the frame says the rest, the hover the whole name."""
+    name = node.name
+    if within and within + "_" in name:
+        name = name.split(within + "_", 1)[1] or name
+    return f"{_short(name)}\n{fmt_shape(node.output_shape)}"
+
+
+def _within(label: str, outer: str | None) -> str:
+    """A block's name as drawn inside its stage: ``block1`` in ``conv2`` (``conv2_block1``)."""
+    if outer and label.startswith(outer + "_") and len(label) > len(outer) + 1:
+        return label[len(outer) + 1:]
+    if outer and "_" + outer + "_" in label:
+        return label.split("_" + outer + "_", 1)[1]
+    return label
 
 
 def canvas_style(graph: LayerGraph, collapsed=()) -> dict:
     """The graph's CSS box: full width, and the height that shows the drawing at the
     scale the width allows (capped: cytoscape zooms out past that)."""
-    _, _, _, (w, h) = _placement(graph, set(collapsed))
+    w, h = _placement(graph, fold_ids(collapsed))["size"]
     zoom = min(1.0, (CANVAS_W - 2 * FIT_PAD) / w)
     height = min(max(h * zoom + 2 * FIT_PAD, CANVAS_H[0]), CANVAS_H[1])
     return {"width": "100%", "height": f"{round(height)}px"}
 
 
-def _placement(graph, collapsed):
-    """Ports, stage boxes, their top-left corners and the drawing's size."""
+def _placement(graph, collapsed) -> dict:
+    """The drawing as a tree of boxes: ``{"size", "children": [{"kind", "id", "at"
+    (centre, or top-left corner for a frame), ...}], "paths": {layer: visible ids from the
+    outermost frame down}, "ports": {frame: {source: targets}}, "order": {id: position
+    among its siblings}}``."""
     by_name = {n.name: n for n in graph.nodes}
-    ports = {s.index: ({} if s.index in collapsed else _ports(graph, s, by_name))
-             for s in graph.stages}
-    boxes = {s.index: _stage_box(graph, s, s.index in collapsed, ports[s.index])
-             for s in graph.stages}
-    origins, size = _arrange([boxes[s.index]["size"] for s in graph.stages])
-    return ports, boxes, origins, size
+    paths, ports, order = {}, {}, {}
+    children = []
+    for s in graph.stages:
+        sid = stage_id(s.index)
+        info = f"{s.label} · {len(s.layers)} layers" + \
+            (f" in {len(s.blocks)} blocks" if s.blocks else "") + \
+            f" · {format_count(s.params)} parameters"
+        order[sid] = s.index
+        if sid in collapsed:
+            for n in s.layers:
+                paths[n] = (sid,)
+            children.append(_folded("stage", sid, s.label, s.layers, info, s.index,
+                                    len(s.blocks)))
+        elif not s.blocks:
+            children.append(_column(graph, sid, "stage", s.label, s.layers, info, s.index,
+                                    by_name, paths, ports, (sid,)))
+        else:
+            blocks = []
+            for b in s.blocks:
+                bid = block_id(s.index, b.index)
+                order[bid] = b.index
+                binfo = f"{b.label} (in {s.label}) · {len(b.layers)} layers · " \
+                        f"{format_count(b.params)} parameters"
+                if bid in collapsed:
+                    for n in b.layers:
+                        paths[n] = (sid, bid)
+                    blocks.append(_folded("block", bid, b.label, b.layers, binfo, s.index,
+                                          outer=s.label))
+                else:
+                    blocks.append(_column(graph, bid, "block", b.label, b.layers, binfo, s.index,
+                                          by_name, paths, ports, (sid, bid), outer=s.label))
+            children.append(_grid(sid, s.label, s.layers, info, s.index, blocks))
+    corners, size = _arrange([c["size"] for c in children])
+    for child, corner in zip(children, corners):
+        child["at"] = _anchor(child, corner)
+    return {"size": size, "children": children, "paths": paths, "ports": ports, "order": order}
 
 
-def _stage_box(graph, stage, folded: bool, ports=None) -> dict:
-    """Size of a stage's column, and the centres of its layers (and ports) relative to
-    its top-left corner; ports take the first row."""
-    if folded:
-        return {"size": (NODE_W, NODE_H + 8), "positions": {}, "ports": {}}
-    ports = ports or {}
-    members = set(stage.layers)
-    first = 1 if ports else 0
+def _anchor(child, corner):
+    """Where a child is placed: a folded node or layer by its centre, a frame by its corner."""
+    if child["kind"] in ("layer", "port") or child.get("folded"):
+        return (corner[0] + child["size"][0] / 2, corner[1] + child["size"][1] / 2)
+    return corner
+
+
+def _folded(kind, fid, label, layers, info, stage, blocks=0, outer=None) -> dict:
+    return {"kind": kind, "id": fid, "label": label, "display": _within(label, outer),
+            "layers": tuple(layers), "info": info, "stage": stage, "blocks": blocks,
+            "folded": True, "size": (NODE_W, NODE_H + 8)}
+
+
+def _grid(sid, label, layers, info, stage, blocks) -> dict:
+    """A stage of blocks: the blocks top to bottom in columns of at most
+    :data:`BLOCKS_PER_COLUMN`, the columns left to right."""
+    columns = [blocks[i:i + BLOCKS_PER_COLUMN] for i in range(0, len(blocks), BLOCKS_PER_COLUMN)]
+    x, height = PAD, 0.0
+    for col in columns:
+        width = max(b["size"][0] for b in col)
+        y = LABEL_H + PAD
+        for b in col:
+            b["at"] = _anchor(b, (x + (width - b["size"][0]) / 2, y))
+            y += b["size"][1] + BLOCK_GAP
+        height = max(height, y - BLOCK_GAP + PAD)
+        x += width + COLUMN_GAP
+    return {"kind": "stage", "id": sid, "label": label, "display": label, "layers": tuple(layers),
+            "info": info, "stage": stage, "folded": False, "children": blocks,
+            "size": (x - COLUMN_GAP + PAD, height)}
+
+
+def _column(graph, fid, kind, label, layers, info, stage, by_name, paths, ports, prefix,
+            outer=None) -> dict:
+    """A frame of layers, data flowing down; layers in parallel branches side by side;
+    a port on top for each outside layer that feeds more than one of them."""
+    members = set(layers)
+    fan: dict[str, list[str]] = {}
+    for name in layers:
+        paths[name] = (*prefix, name)
+        for p in graph.predecessors(name):
+            if p not in members:
+                fan.setdefault(p, []).append(name)
+    fan = {p: targets for p, targets in fan.items() if len(targets) > 1}
+    ports[fid] = fan
+    first = 1 if fan else 0
     row = {}
-    for name in stage.layers:  # topological order: predecessors come first
+    for name in layers:  # topological order: predecessors come first
         inside = [p for p in graph.predecessors(name) if p in members]
         row[name] = 1 + max(row[p] for p in inside) if inside else first
     rows: dict[int, list[str]] = {}
-    port_ids = {port_id(stage.index, p): p for p in ports}
+    port_ids = {port_id(fid, p): p for p in fan}
     if port_ids:
         rows[0] = list(port_ids)
-    for name in stage.layers:
+    for name in layers:
         rows.setdefault(row[name], []).append(name)
     width = max(len(r) for r in rows.values())
     inner_w = width * NODE_W + (width - 1) * GAP_X
-    positions = {}
+    positions, children = {}, []
     for r, names in rows.items():
         span = len(names) * NODE_W + (len(names) - 1) * GAP_X
         for j, name in enumerate(names):
             x = PAD + (inner_w - span) / 2 + j * (NODE_W + GAP_X) + NODE_W / 2
             y = LABEL_H + PAD + r * (NODE_H + GAP_Y) + NODE_H / 2
             positions[name] = (x, y)
+            if name in port_ids:
+                children.append({"kind": "port", "id": name, "layer": port_ids[name],
+                                 "fan": len(fan[port_ids[name]]), "at": (x, y)})
+            else:
+                children.append({"kind": "layer", "id": name, "at": (x, y),
+                                 "within": label if kind == "block" or len(layers) > 1 else None})
     # edges inside the column, ports included: one that skips rows bows out to the right
     inner = [(a, b) for a, b in graph.edges if a in members and b in members]
-    inner += [(port_id(stage.index, p), t) for p, targets in ports.items() for t in targets]
+    inner += [(port_id(fid, p), t) for p, targets in fan.items() for t in targets]
     side = SIDE if any(_beside(positions, a, b) for a, b in inner) else 0
     n_rows = max(rows) + 1
     height = LABEL_H + 2 * PAD + n_rows * NODE_H + (n_rows - 1) * GAP_Y
-    return {"size": (inner_w + 2 * PAD + side, height), "positions": positions,
-            "ports": port_ids}
+    return {"kind": kind, "id": fid, "label": label, "display": _within(label, outer),
+            "layers": tuple(layers), "info": info, "stage": stage, "folded": False,
+            "children": children,
+            "size": (inner_w + 2 * PAD + side, height)}
 
 
 def _arrange(sizes):
@@ -358,7 +550,25 @@ def stylesheet() -> list[dict]:
             "width": NODE_W, "height": NODE_H + 8, "text-valign": "center", "text-wrap": "wrap",
             "text-margin-y": 0, "background-color": "#e9edf3", "border-width": 1.5,
             "border-style": "dashed", "border-color": "#8a94a3", "color": "#1f2933"}},
+        {"selector": "node.block", "style": {
+            "shape": "round-rectangle", "background-color": "#ffffff", "background-opacity": 1,
+            "border-width": 1, "border-color": "#c4cad3", "padding": PAD, "label": "data(label)",
+            "text-valign": "top", "text-halign": "center", "text-margin-y": -2, "font-size": 9,
+            "color": "#5b6470", "compound-sizing-wrt-labels": "exclude",
+            "font-family": "system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif"}},
+        {"selector": "node.block.folded", "style": {
+            "width": NODE_W, "height": NODE_H + 8, "text-valign": "center", "text-wrap": "wrap",
+            "text-margin-y": 0, "background-color": "#f3f5f8", "border-width": 1.2,
+            "border-style": "dashed", "border-color": "#a3acb9", "color": "#1f2933",
+            "font-size": 9}},
         {"selector": "node.opaque", "style": {"border-style": "dashed"}},
+        # the layers the animation shows (and folded nodes that hold some): a green underline
+        {"selector": "node.animated", "style": {
+            "underlay-color": "#2a9d8f", "underlay-opacity": 0.55, "underlay-padding": 3,
+            "underlay-shape": "round-rectangle"}},
+        {"selector": "node.found", "style": {
+            "outline-color": "#e15759", "outline-width": 2.5, "outline-offset": 1,
+            "outline-opacity": 1}},
         {"selector": "node.port", "style": {
             "shape": "round-rectangle", "width": NODE_W, "height": NODE_H * 0.6,
             "label": "data(label)", "text-valign": "center", "font-size": 8.5,
@@ -404,7 +614,9 @@ def legend(graph: LayerGraph) -> html.Div:
         for k in present
     ] + [html.Span([html.Span(className="dl-arch-swatch dl-arch-swatch-opaque"),
                     "cannot be inspected"], className="dl-arch-key")
-         if any(not n.inspectable for n in graph.nodes) else None],
+         if any(not n.inspectable for n in graph.nodes) else None] + [
+        html.Span([html.Span(className="dl-arch-swatch dl-arch-swatch-animated"),
+                   "in the layer animation"], className="dl-arch-key")],
         className="dl-arch-legend")
 
 

@@ -10,7 +10,7 @@ from dash import dcc, html
 
 from deepling.methods.class_image import (DEFAULT_JITTER, DEFAULT_STEP_SIZE, DEFAULT_STEPS,
                                           DEFAULT_TV_WEIGHT)
-from deepling.web.views.common import image_uri
+from deepling.web.views.common import class_picker, image_uri
 
 STARTS = (("gray", "gray"), ("black", "black"), ("white", "white"), ("noise", "noise"),
           ("blurred noise", "blurred noise"), ("the image in focus", "focus"))
@@ -21,8 +21,8 @@ def tab(names, layers) -> html.Div:
         dbc.Select(id="ci-kind", value="class", size="sm", style={"width": "7.5rem"},
                    options=[{"label": "class", "value": "class"},
                             {"label": "channel", "value": "channel"}]),
-        dbc.Select(id="ci-class", size="sm", style={"width": "9rem"}, value="0",
-                   options=[{"label": n, "value": str(k)} for k, n in enumerate(names)]),
+        class_picker("ci-class", [{"label": n, "value": str(k)} for k, n in enumerate(names)],
+                     "0", style={"width": "9rem"}),
         dbc.Select(id="ci-layer", size="sm", style={"width": "8rem", "display": "none"},
                    options=[{"label": n, "value": n} for n in layers],
                    value=layers[len(layers) // 2] if layers else None),

@@ -16,11 +16,46 @@ PALETTE = ("#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f",
 
 
 def class_color(k: int) -> str:
-    return PALETTE[k % len(PALETTE)]
+    """Class ``k``'s colour, for any number of classes: Tableau 10 for the first ten, then
+    hues a golden angle apart at three lightnesses (so neighbours in index differ), never
+    repeating a colour of the ten."""
+    k = int(k)
+    if 0 <= k < len(PALETTE):
+        return PALETTE[k]
+    import colorsys
+
+    j = k - len(PALETTE)
+    hue = (0.07 + j * 0.381966) % 1.0
+    light = (0.42, 0.58, 0.34)[j % 3]
+    sat = (0.62, 0.55, 0.70)[(j // 3) % 3]
+    r, g, b = colorsys.hls_to_rgb(hue, light, sat)
+    return "#{:02x}{:02x}{:02x}".format(*(round(c * 255) for c in (r, g, b)))
 
 
 def palette_rgb(n: int) -> list[list[int]]:
+    """``n`` class colours as [r, g, b] (the renderer's palette): any ``n``."""
     return [[int(c[i:i + 2], 16) for i in (1, 3, 5)] for c in (class_color(k) for k in range(n))]
+
+
+# Past this many options a class picker is a searchable dropdown (an ImageNet head has 1,000).
+SEARCHABLE_ABOVE = 30
+
+
+def class_picker(id, options, value, style=None, className=None, size="sm"):
+    """A class picker: a plain select for a few classes, a searchable ``dcc.Dropdown``
+    (type to filter by name) past :data:`SEARCHABLE_ABOVE` options. Values stay strings, so
+    callbacks read both the same way."""
+    from dash import dcc
+
+    if len(options) <= SEARCHABLE_ABOVE:
+        kwargs = {"className": className} if className else {}
+        return dbc.Select(id=id, options=options, value=value, size=size, style=style, **kwargs)
+    style = dict(style or {})
+    style.setdefault("minWidth", "11rem")
+    return dcc.Dropdown(id=id, options=options, value=value, clearable=False, searchable=True,
+                        style={**style, "fontSize": ".8rem"},
+                        className=" ".join(c for c in ("dl-class-dropdown", className) if c),
+                        optionHeight=26, maxHeight=260)
 
 
 def image_uri(image: np.ndarray) -> str:

@@ -12,12 +12,16 @@ import numpy as np
 import plotly.graph_objects as go
 from dash import dcc, html
 
-from deepling.evaluation import Scores, scores
-from deepling.web.views.common import card, class_color, note_list
+from deepling.evaluation import Scores, scores, top_confusions
 from deepling.web.views import suspicious
+from deepling.web.views.common import card, class_color, class_picker, note_list
 from deepling.web.views.figures import per_class_accuracy
 
 GRID_SIZE = 60
+# Past this many classes the confusion view opens on the model's most frequent mistakes (its
+# largest off-diagonal cells); the full matrix is a click away.
+TOP_CONFUSIONS_ABOVE = 20
+TOP_CONFUSIONS = 25
 UNLABELLED_DATA = ("These images have no labels, so there is no confusion matrix and no accuracy: "
                    "the animation and the grid show them by the model's prediction. To give them "
                    "labels, put each class's images in a folder named for it (<class>/*.png).")
@@ -45,10 +49,10 @@ def layout(ctx) -> object:
         [{"label": n, "value": str(k)} for k, n in enumerate(label_names)]
     controls = html.Div([
         html.Div([
-            dbc.Select(id="data-true", value=ANY, size="sm", className="dl-data-select",
-                       options=[{"label": "any true class", "value": ANY}] + true_classes),
-            dbc.Select(id="data-pred", value=ANY, size="sm", className="dl-data-select",
-                       options=[{"label": "any prediction", "value": ANY}] + classes),
+            class_picker("data-true", [{"label": "any true class", "value": ANY}] + true_classes, ANY,
+                         className="dl-data-select"),
+            class_picker("data-pred", [{"label": "any prediction", "value": ANY}] + classes, ANY,
+                         className="dl-data-select"),
         ], className="d-flex gap-2"),
         html.Div([
             dbc.Select(id="data-sort", value="confidence-asc", size="sm", className="dl-data-select",
@@ -68,11 +72,7 @@ def layout(ctx) -> object:
     body = [
         html.Div(ds.describe(), className="small text-muted"),
         note_list(ds.notes),
-        _section("Confusion matrix", "rows: true class · columns: predicted · click a cell")
-        if comparable else dbc.Alert(UNLABELLED_DATA if not labelled else MISMATCHED_DATA,
-                                     color="light", className="small p-2 mb-2", id="data-no-matrix"),
-        dcc.Graph(id="data-confusion", config={"displayModeBar": False}, className="dl-data-confusion",
-                  figure=confusion_figure(s, names), style=hide),
+        *confusion_section(s, names, comparable, labelled),
         html.Div(id="data-cell-status", className="small text-muted dl-data-status"),
         _section("Accuracy per class", None) if comparable else None,
         dcc.Graph(id="class-accuracy", config={"displayModeBar": False},
@@ -103,6 +103,59 @@ def accuracy_text(s: Scores) -> str:
     return f"accuracy {s.accuracy:.1%} · {s.n_labelled:,} images"
 
 
+def confusion_section(s: Scores, names, comparable: bool = True, labelled: bool = True) -> list:
+    """The confusion view: the full matrix for a few classes; for many (an ImageNet head) the
+    top confusions first, with a switch to the full matrix. Without labels of the model's
+    classes, a note instead (the graph stays, hidden, for the callbacks)."""
+    many = len(names) > TOP_CONFUSIONS_ABOVE
+    switch = dbc.RadioItems(
+        id="data-confusion-mode", value="top" if many else "full", inline=True,
+        className="small", options=[{"label": f"top {TOP_CONFUSIONS} confusions", "value": "top"},
+                                    {"label": f"full matrix ({len(names)}×{len(names)})",
+                                     "value": "full"}])
+    hint = ("the model's most frequent mistakes · click a bar" if many else
+            "rows: true class · columns: predicted · click a cell")
+    return [
+        _section("Confusion matrix" if not many else "Confusions", hint) if comparable else
+        dbc.Alert(UNLABELLED_DATA if not labelled else MISMATCHED_DATA, color="light",
+                  className="small p-2 mb-2", id="data-no-matrix"),
+        html.Div(switch, hidden=not (many and comparable)),
+        dcc.Graph(id="data-confusion", config={"displayModeBar": False}, className="dl-data-confusion",
+                  figure=top_confusions_figure(s, names) if many else confusion_figure(s, names),
+                  style=None if comparable else {"display": "none"}),
+    ]
+
+
+def top_confusions_figure(s: Scores, class_names, k: int = TOP_CONFUSIONS,
+                          selected: tuple[int, int] | None = None) -> go.Figure:
+    """The largest off-diagonal cells as bars, largest on top: "true → predicted", the count,
+    and its share of the true class. A bar's ``customdata`` is ``[true, predicted, share]``,
+    so a click selects the same cell as one in the full matrix."""
+    names = list(class_names)
+    cells = top_confusions(s.confusion, k)
+    rows = s.confusion.sum(1)
+    labels = [f"{names[t]} → {names[p]}" for t, p, _ in cells]
+    share = [round(100 * c / rows[t], 1) if rows[t] else 0.0 for t, _, c in cells]
+    colors = ["#e15759" if selected == (t, p) else "#4e79a7" for t, p, _ in cells]
+    fig = go.Figure(go.Bar(
+        x=[c for _, _, c in cells], y=labels, orientation="h", marker_color=colors,
+        customdata=[[t, p, sh] for (t, p, _), sh in zip(cells, share)],
+        text=[str(c) for _, _, c in cells], textposition="outside", textfont=dict(size=9),
+        hovertemplate="true %{y}<br><b>%{x}</b> images (%{customdata[2]}% of the true class)"
+                      "<extra></extra>"))
+    fig.update_layout(
+        height=max(160, 18 * len(cells) + 40), margin=dict(l=8, r=24, t=8, b=24),
+        plot_bgcolor="white", paper_bgcolor="white", bargap=0.25,
+        xaxis=dict(fixedrange=True, gridcolor="#eceef1", tickfont=dict(size=9),
+                   title=dict(text="images", font=dict(size=10))),
+        yaxis=dict(type="category", autorange="reversed", fixedrange=True, tickfont=dict(size=9),
+                   automargin=True),
+        annotations=[] if cells else [dict(text="no mistakes among the labelled images",
+                                           showarrow=False, x=0.5, y=0.5, xref="paper",
+                                           yref="paper")])
+    return fig
+
+
 def confusion_figure(s: Scores, class_names, selected: tuple[int, int] | None = None) -> go.Figure:
     """Heat map of the confusion matrix: counts as text, colour by share of the true class.
 
@@ -114,8 +167,10 @@ def confusion_figure(s: Scores, class_names, selected: tuple[int, int] | None = 
     with np.errstate(invalid="ignore", divide="ignore"):
         share = np.where(cm.sum(1, keepdims=True) > 0, cm / cm.sum(1, keepdims=True), 0.0)
     share_of_true = np.round(share * 100, 1)
+    big = len(names) > TOP_CONFUSIONS_ABOVE  # no counts written in 1,000 × 1,000 cells
     fig = go.Figure(go.Heatmap(
-        z=share.tolist(), x=names, y=names, text=cm.tolist(), texttemplate="%{text}", zmin=0, zmax=1,
+        z=share.tolist(), x=names, y=names, text=cm.tolist(), texttemplate=None if big else "%{text}",
+        zmin=0, zmax=1,
         colorscale=[[0, "#f7fbff"], [0.02, "#e3eef9"], [0.15, "#9ecae1"], [0.5, "#4292c6"],
                     [1, "#08306b"]],
         customdata=share_of_true.tolist(), showscale=False, xgap=1, ygap=1, textfont=dict(size=10),
@@ -123,12 +178,14 @@ def confusion_figure(s: Scores, class_names, selected: tuple[int, int] | None = 
                       "(%{customdata}% of %{y})<extra></extra>",
     ))
     fig.update_layout(
-        height=400, margin=dict(l=8, r=8, t=8, b=8), plot_bgcolor="white", paper_bgcolor="white",
+        height=400 if not big else 520, margin=dict(l=8, r=8, t=8, b=8), plot_bgcolor="white",
+        paper_bgcolor="white",
         # Category axes: class names such as "0".."9" must not become numbers.
         xaxis=dict(type="category", title=dict(text="predicted", font=dict(size=11)), tickangle=-45,
-                   tickfont=dict(size=10), fixedrange=True, side="bottom"),
+                   tickfont=dict(size=10), fixedrange=not big, side="bottom", showticklabels=not big),
         yaxis=dict(type="category", title=dict(text="true", font=dict(size=11)), autorange="reversed",
-                   tickfont=dict(size=10), fixedrange=True, scaleanchor="x", constrain="domain"),
+                   tickfont=dict(size=10), fixedrange=not big, scaleanchor="x", constrain="domain",
+                   showticklabels=not big),
         shapes=cell_outline(selected),
     )
     return fig

@@ -28,7 +28,7 @@ from dash import dcc, html
 from plotly.colors import sample_colorscale
 
 from deepling.web.views.architecture import class_profile
-from deepling.web.views.common import card, class_color
+from deepling.web.views.common import card, class_color, class_picker
 
 STRIP_IMAGES = 10      # thumbnails per pattern
 SHOWN_PATTERNS = 6     # patterns listed at once
@@ -56,9 +56,9 @@ def layout(ctx) -> dbc.Card:
         html.Div(id="neu-focus", className="small mb-2"),
         html.Div("find an image: true class → predicted", className="small fw-bold"),
         html.Div([
-            dbc.Select(id="neu-pick-true", options=classes, value="any", size="sm"),
+            class_picker("neu-pick-true", classes, "any"),
             html.Span("→", className="small"),
-            dbc.Select(id="neu-pick-pred", options=classes, value="any", size="sm"),
+            class_picker("neu-pick-pred", classes, "any"),
         ], className="d-flex gap-1 align-items-center mb-1"),
         dbc.Checklist(id="neu-pick-errors", options=[{"label": "misclassified only", "value": 1}],
                       value=[1], className="small", switch=True),

@@ -30,14 +30,16 @@ from deepling.web.views.common import palette_rgb
 # the shared [-1, 1] viewport (x = q · scale + offset, a step of 3e-5 of the view, far below a
 # pixel), which is also the renderer's own format: the GPU reads them as they arrive.
 QUANT_LEVELS = 65535
-UNKNOWN = 255  # a label or prediction that is not known (−1 in a Dataset)
-MAX_CLASSES = UNKNOWN  # class indices 0..254 fit a byte beside the unknown code
+# Class indices travel as uint16, so any classifier fits (an ImageNet head's 1,000 classes, and
+# more): 2 bytes a point, 120 kB for 60,000 points.
+UNKNOWN = 65535  # a label or prediction that is not known (−1 in a Dataset)
+MAX_CLASSES = UNKNOWN  # class indices 0..65534 fit beside the unknown code
 ENCODING = {
     "positions": {"dtype": "uint16", "scale": 2.0 / QUANT_LEVELS, "offset": -1.0,
                   "shape": "nLayers × n × 2, layer-major, x then y"},
     "indices": {"dtype": "int32"},
-    "labels": {"dtype": "uint8", "unknown": UNKNOWN},
-    "predicted": {"dtype": "uint8", "unknown": UNKNOWN},
+    "labels": {"dtype": "uint16", "unknown": UNKNOWN},
+    "predicted": {"dtype": "uint16", "unknown": UNKNOWN},
     "confidence": {"dtype": "uint8", "scale": 1.0 / 255},
 }
 _NUMPY = {"uint8": "<u1", "uint16": "<u2", "int32": "<i4", "float32": "<f4"}
@@ -73,12 +75,12 @@ def dequantise(q: np.ndarray) -> np.ndarray:
 
 
 def class_codes(classes) -> np.ndarray:
-    """Class indices as bytes: −1 (or any negative: not known) becomes ``UNKNOWN``."""
+    """Class indices as uint16: −1 (or any negative: not known) becomes ``UNKNOWN``."""
     classes = np.asarray(classes)
     if classes.size and classes.max() >= MAX_CLASSES:
         raise ValueError(f"The layer animation shows at most {MAX_CLASSES} classes; this data "
                          f"has class {int(classes.max())}.")
-    return np.where(classes < 0, UNKNOWN, classes).astype(np.uint8)
+    return np.where(classes < 0, UNKNOWN, classes).astype(np.uint16)
 
 
 # Radius of each frame below which the bulk of its points lies...

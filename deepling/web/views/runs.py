@@ -20,7 +20,7 @@ from plotly.subplots import make_subplots
 from deepling.training.probe import EXPLODING, VANISHING
 
 RUNS_POLL_MS = 2000
-WATCH_POLL_MS = 1000   # the Training card's poll while it watches a run folder
+WATCH_POLL_MS = 1500   # the Training card's poll while it watches a run folder
 KIND_TITLES = {"weights": "weights", "activations": "activations (probe batch)",
                "gradients": "gradients (probe batch)"}
 _COLORS = ("#4e79a7", "#f28e2b", "#59a14f")

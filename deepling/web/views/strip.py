@@ -12,7 +12,7 @@ from deepling.methods import Channel
 from deepling.methods.adversarial import DEFAULT_STEP_SIZE, DEFAULT_STEPS
 from deepling.service.focus import strip_layers
 from deepling.web.views import class_image
-from deepling.web.views.common import card, class_color, thumbnail
+from deepling.web.views.common import card, class_color, class_picker, thumbnail
 from deepling.web.views.figures import probability_bars
 from deepling.web.views.heatmaps import heat
 
@@ -46,9 +46,10 @@ def _strip_tab(names, layers):
         dbc.Select(id="strip-target-kind", value="class", size="sm", style={"width": "7.5rem"},
                    options=[{"label": "class", "value": "class"},
                             {"label": "neuron", "value": "channel"}]),
-        dbc.Select(id="strip-target-class", size="sm", style={"width": "9rem"},
-                   options=[{"label": "auto (predicted if wrong)", "value": "auto"}] +
-                   [{"label": n, "value": str(k)} for k, n in enumerate(names)], value="auto"),
+        class_picker("strip-target-class",
+                     [{"label": "auto (predicted if wrong)", "value": "auto"}] +
+                     [{"label": n, "value": str(k)} for k, n in enumerate(names)], "auto",
+                     style={"width": "9rem"}),
         dbc.Select(id="strip-target-layer", size="sm", style={"width": "8rem", "display": "none"},
                    options=[{"label": n, "value": n} for n in layers],
                    value=layers[len(layers) // 2] if layers else None),

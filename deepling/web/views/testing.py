@@ -32,7 +32,7 @@ from deepling.service.attributions import (
     method_options,
 )
 from deepling.service.explanations import gradcam_layers
-from deepling.web.views.common import card, class_color, image_uri
+from deepling.web.views.common import card, class_color, class_picker, image_uri
 from deepling.web.views.payload import fit_view
 
 SAMPLE_SIZES = (200, 500, 1000, 2000)
@@ -76,7 +76,8 @@ def layout(ctx) -> html.Div:
                                    value=default)],
                        size="sm", style={"width": "13rem"}),
         dbc.InputGroup([dbc.InputGroupText("class"),
-                        dbc.Select(id="test-class", value=AUTO_CLASS, options=class_options(names))],
+                        class_picker("test-class", class_options(names), AUTO_CLASS,
+                                     style={"flex": "1 1 auto"})],
                        size="sm", style={"width": "14rem"}),
     ], className="d-flex flex-wrap gap-2")
     explain = card("Explanations", [
