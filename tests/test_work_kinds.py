@@ -162,8 +162,6 @@ def _wait(jobs, key, until, timeout=120):
 
 
 SLOW_TO_STOP = {  # known gaps: the library loop reports too seldom; strict, so a fix shows
-    "attribution_ranking": "rank_methods reports once per 64-image batch of each method (RISE "
-                           "takes longer than 2 s a batch on two cores)",
 }
 
 

@@ -33,13 +33,14 @@ class AttributionMethod:
     layer: bool = False
     params: dict = field(default_factory=dict)
     batched: bool = True  # takes a batch of images in one call
+    reports_progress: bool = False  # takes progress= and reports it image by image
 
 
 ATTRIBUTIONS = {m.name: m for m in (
     AttributionMethod("gradcam", "Grad-CAM", gradcam, layer=True),
     AttributionMethod("gradcam_plus", "Grad-CAM++", gradcam_plus, layer=True),
     AttributionMethod("layer_cam", "Layer-CAM", layer_cam, layer=True),
-    AttributionMethod("score_cam", "Score-CAM", score_cam, layer=True),
+    AttributionMethod("score_cam", "Score-CAM", score_cam, layer=True, reports_progress=True),
     AttributionMethod("saliency", "Saliency", saliency),
     AttributionMethod("smoothgrad", "SmoothGrad", smoothgrad,
                       params={"samples": 50, "noise": 0.2, "seed": 0}),
@@ -48,9 +49,10 @@ ATTRIBUTIONS = {m.name: m for m in (
     AttributionMethod("integrated_gradients", "Integrated Gradients", integrated_gradients,
                       params={"baseline": "black", "steps": 50}),
     AttributionMethod("guided_backprop", "Guided Backprop", guided_backprop),
-    AttributionMethod("rise", "RISE", rise, params={"masks": 2000, "cells": 7, "keep": 0.5, "seed": 0}),
+    AttributionMethod("rise", "RISE", rise, params={"masks": 2000, "cells": 7, "keep": 0.5, "seed": 0},
+                      reports_progress=True),
     AttributionMethod("occlusion", "Occlusion", occlusion_sensitivity, batched=False,
-                      params={"patch": 8, "stride": 4, "fill": "gray"}),
+                      params={"patch": 8, "stride": 4, "fill": "gray"}, reports_progress=True),
 )}
 
 
@@ -71,5 +73,12 @@ def attribute(model, images, method: str, target=None, layer: str | None = None,
     x = np.asarray(images)
     if spec.batched or x.ndim == 3:
         return spec.function(model, x, target=target, **kwargs)
+    # a method of one image at a time, looped here: progress (if asked for) after each image
+    progress = kwargs.pop("progress", None)
     targets = [target] * len(x) if target is None or np.ndim(target) == 0 else list(target)
-    return [spec.function(model, img, target=t, **kwargs) for img, t in zip(x, targets)]
+    out = []
+    for i, (img, t) in enumerate(zip(x, targets)):
+        out.append(spec.function(model, img, target=t, **kwargs))
+        if progress is not None:
+            progress((i + 1) / len(x), f"{spec.label}: {i + 1}/{len(x)} images")
+    return out

@@ -267,8 +267,16 @@ def rank_methods(model, images, methods=None, layer: str | None = None, steps: i
                                        f"{min(start + batch_size, len(x))} of {len(x)}")
             sl = slice(start, start + batch_size)
             t0 = time.perf_counter()
-            maps = attribute(probe, x[sl], name, target=classes[sl], layer=layer,
-                             **settings.get(name, {}))
+            extra = dict(settings.get(name, {}))
+            if progress is not None and ATTRIBUTIONS[name].reports_progress:
+                # the slow per-image methods (RISE, Score-CAM) report inside a batch, so a
+                # cancel (raised from progress) stops them within an image, not a batch
+                extra["progress"] = (lambda f, _msg, d=done: progress((d + f) / total,
+                                                                       f"{ATTRIBUTIONS[name].label}: "
+                                                                       f"images {start + 1}–"
+                                                                       f"{min(start + batch_size, len(x))}"
+                                                                       f" of {len(x)}"))
+            maps = attribute(probe, x[sl], name, target=classes[sl], layer=layer, **extra)
             seconds[m] += time.perf_counter() - t0
             heat = np.stack([a.heatmap for a in maps])
             _, d, i, _ = faithfulness_curves(probe, x[sl], heat, classes[sl], steps)
