@@ -86,7 +86,11 @@ def test_efficientnetb0_stages_and_lettered_blocks(graphs):
     assert outline(g) == [("stem", 0), ("block1", 1), ("block2", 2), ("block3", 2), ("block4", 3),
                           ("block5", 3), ("block6", 4), ("block7", 1), ("head", 0)]
     assert [b.label for b in g.stages[6].blocks] == ["block6a", "block6b", "block6c", "block6d"]
-    assert {"rescaling", "normalization", "stem_conv"} <= set(g.stages[0].layers)
+    # Keras numbers auto-named layers per process (rescaling, rescaling_3, …): match the stem
+    # by prefix, so the test holds whatever ran before it
+    stem = g.stages[0].layers
+    assert "stem_conv" in stem
+    assert any(n.startswith("rescaling") for n in stem) and any(n.startswith("normalization") for n in stem)
     check_partition(g)
 
 
@@ -95,9 +99,11 @@ def test_convnext_tiny_stages_with_their_residual_adds(graphs):
     assert outline(g) == [("stem", 0), ("stage_0", 3), ("downsampling_block_0", 0), ("stage_1", 3),
                           ("downsampling_block_1", 0), ("stage_2", 9), ("downsampling_block_2", 0),
                           ("stage_3", 3), ("head", 0)]
-    # Keras names the residual Add layers add, add_1, …: each belongs to the block it closes
+    # Keras names the residual Add layers add, add_1, … (numbered per process): each belongs
+    # to the block it closes
     block = g.stages[1].blocks[0]
-    assert block.label == "stage_0_block_0" and block.layers[-1] == "add"
+    assert block.label == "stage_0_block_0" and block.layers[-1].startswith("add")
+    assert g.node(block.layers[-1]).type == "Add"
     check_partition(g)
 
 
