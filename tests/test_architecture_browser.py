@@ -175,6 +175,9 @@ def test_search_finds_layers_and_the_animated_layers_are_marked(page):
     box.send_keys("\n")  # Enter: the first found layer is inspected
     wait_for(driver, "return document.getElementById('arch-layer-title').innerText.startsWith('pool1')",
              timeout=30, message="Enter to inspect pool1")
-    box.clear()
-    box.send_keys(" ")
+    # select-all + delete: real key events (selenium's clear() sets the value without the
+    # input event React listens to)
+    from selenium.webdriver.common.keys import Keys
+    box.send_keys(Keys.CONTROL, "a")
+    box.send_keys(Keys.DELETE)
     wait_for(driver, f"return {CY}.nodes('.found').length === 0", timeout=30, message="the marks cleared")

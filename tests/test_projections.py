@@ -156,7 +156,7 @@ def test_pivot_mds_and_every_frame_are_choices_of_their_own(workspace, cache):
     the default choice's key is what it was."""
     from deepling.service.selection import from_query, to_query
 
-    jobs = ThreadJobs(cache, workspace)
+    jobs = ThreadJobs(cache, workspace, all_kinds())
     service = ProjectionService(workspace, jobs)
     plain = normalise(CHOICE, 10)
     pivot = normalise({**CHOICE, "method": "pivot_mds", "frames": "all"}, 10)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCES = ("deepling", "callbacks", "assets", "benchmarks")
-PATH = re.compile(r"(?<![\w./-])((?:\.{0,2}/)?[\w-]+(?:/[\w.-]+)*\.(?:py|js|css|md))\b")
+PATH = re.compile(r"(?<![\w./-])((?:\.{0,2}/)?[\w-]+(?:/[\w.-]+)*\.(?:py|js|css|md))\b(?!\()")  # not x.css(...): a call
 MODULE = re.compile(r"\b((?:deepling|callbacks)(?:\.[a-z_][a-z0-9_]*)+)")
 SKIP_SUFFIXES = (".min.js", ".min.css")
 

@@ -221,7 +221,7 @@ def _ranks(values) -> np.ndarray:
 
 
 def rank_methods(model, images, methods=None, layer: str | None = None, steps: int = 16,
-                 params: dict | None = None, batch_size: int = 64, progress=None) -> MethodRanking:
+                 params: dict | None = None, batch_size: int = 16, progress=None) -> MethodRanking:
     """Rank attribution methods by deletion and insertion AUC over ``images``.
 
     Each method explains the predicted class of every image (with :data:`RANKING_PARAMS`

@@ -5,7 +5,7 @@ to check its parameters, the key of its result, how to compute it (reporting pro
 and how to load what was stored. Declare it beside the code it runs, in its service
 module, and list it in :func:`deepling.service.kinds.all_kinds`::
 
-    # deepling/service/sketch.py
+    # a new module in deepling/service/, for a method "sketch" of the library
     from deepling.service import schema
     from deepling.service.cache import cache_key
     from deepling.service.work import Kind

@@ -315,6 +315,7 @@ class Workspace:
 # content's fingerprint is the loading this job takes off the request.
 def _predict(workspace, params: dict, progress) -> None:
     workspace.predictions(params["model"], params["data"], progress=progress)
+    progress(1.0, "predicted")  # also when they were stored already (no chunk was reported)
 
 
 PREDICTIONS = Kind("predictions", check=lambda ws, p: schema.model_data(p, "the predictions"),
