@@ -161,9 +161,9 @@ def _wait(jobs, key, until, timeout=120):
     return st
 
 
-SLOW_TO_STOP = {  # known gaps: the library loop reports too seldom
-    "label_errors": "a step between the landmark products' progress reports can take over 2 s "
-                    "(2.4 s seen on a quiet 2-core machine): not yet found which",
+SLOW_TO_STOP = {  # known gaps: the library loop reports too seldom (not strict: near the bound)
+    "label_errors": "a step between its progress reports takes 2-7 s on 2 cores (not the "
+                    "landmark pass, not the per-layer neighbourhoods): not yet found which",
 }
 
 
