@@ -66,7 +66,7 @@ def rows(result, class_names, data_key: str, marks: dict | None, focus=None, n: 
                       for j in r["neighbours"]]
         at = int(result.moved_layer[r["rank"] - 1])
         moved = ("its neighbours share its label" if at < 0 else
-                 f"among {r['moved_to']}s from the input on" if at == 0 else
+                 f"in {r['moved_to']}'s neighbourhood from the input on" if at == 0 else
                  f"moved to {r['moved_to']}'s neighbourhood at {r['moved_at']}")
         out.append(html.Div([
             html.Button(html.Img(src=f"/api/images/{data_key}/{i}.png", width=48, height=48,
