@@ -14,6 +14,7 @@ from deepling.service.compare import aligned_sequences, compare_models, same_ima
 from deepling.service.projections import Request
 from deepling.service.selection import from_query
 from deepling.service.similarity import CKA
+from deepling.web import polling
 from deepling.web.clicks import clicked
 from deepling.web.progress import combined, progress_bar
 from deepling.web.views import compare as view
@@ -63,7 +64,7 @@ def register(app, services) -> None:
         *[Output(f, "children") for f in _FIGURES],
         Output("cmp-only-a-title", "children"), Output("cmp-only-a", "children"),
         Output("cmp-only-b-title", "children"), Output("cmp-only-b", "children"),
-        Input("cmp-poll", "n_intervals"), State("cmp-request", "data"), State("focus", "data"),
+        polling.ticks(app, "cmp-poll"), State("cmp-request", "data"), State("focus", "data"),
         prevent_initial_call=True,
     )
     def poll(_n, req, focus):
@@ -105,7 +106,7 @@ def _register_cka(app, services) -> None:
     @app.callback(Output("cmp-cka-graph", "figure"), Output("cmp-cka-wrap", "hidden"),
                   Output("cmp-cka-poll", "disabled", allow_duplicate=True),
                   Output("cmp-cka-progress", "value"), Output("cmp-cka-status", "children"),
-                  Input("cmp-cka-poll", "n_intervals"), State("cmp-cka-job", "data"),
+                  polling.ticks(app, "cmp-cka-poll"), State("cmp-cka-job", "data"),
                   prevent_initial_call=True)
     def poll_cka(_n, job):
         if not job:

@@ -10,6 +10,7 @@ from deepling.models import ModelError
 from deepling.service.selection import normalise, to_query
 from deepling.service.similarity import (LABEL_ERRORS, cached_label_errors,
                                          suspicious_selection, why_no_labels)
+from deepling.web import polling
 from deepling.web.clicks import clicked
 from deepling.web.progress import progress_bar
 from deepling.web.views import suspicious as view
@@ -39,7 +40,7 @@ def register(app, services) -> None:
 
     @app.callback(Output("sus-ready", "data"), Output("sus-poll", "disabled", allow_duplicate=True),
                   Output("sus-progress", "value"), Output("sus-status", "children"),
-                  Input("sus-poll", "n_intervals"), State("sus-job", "data"), prevent_initial_call=True)
+                  polling.ticks(app, "sus-poll"), State("sus-job", "data"), prevent_initial_call=True)
     def poll(_n, key):
         bar = progress_bar(services.poll(LABEL_ERRORS, key))
         return (key if bar.done else no_update), not bar.polling, bar.value, bar.text

@@ -16,6 +16,7 @@ from dash import dcc, html
 
 from deepling.service.compare import DEFAULT_CHOICE
 from deepling.service.workspace import DEMO_ID
+from deepling.web import polling
 from deepling.web.views.common import card
 from deepling.web.views.data import grid_tiles
 
@@ -91,10 +92,10 @@ def layout(ctx) -> html.Div:
                            figure={"data": [], "layout": {"height": 10}}),
                  id="cmp-cka-wrap", hidden=True),
         html.Div(id="cmp-cka-sink", hidden=True),
-        dcc.Store(id="cmp-cka-job"), dcc.Interval(id="cmp-cka-poll", interval=500, disabled=True),
+        dcc.Store(id="cmp-cka-job"), *polling.poll("cmp-cka-poll", 500),
     ])
     stores = [dcc.Store(id="cmp-request"), dcc.Store(id="cmp-payload"),
-              dcc.Interval(id="cmp-poll", interval=400, disabled=True),
+              *polling.poll("cmp-poll", 400),
               html.Div(id="cmp-mounted", hidden=True)]
     help_text = html.Span("one slider drives both · click an image to focus it",
                           className="small text-muted")
