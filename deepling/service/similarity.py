@@ -15,7 +15,7 @@ from deepling.service.work import Kind
 
 # Bump when a result's arrays change meaning: old cache entries are then ignored.
 VERSION = 1
-LABEL_ERRORS_VERSION = 2  # 2: "moved at" is where the neighbours take their final class
+LABEL_ERRORS_VERSION = 3  # 2: "moved at" is where the neighbours take their final class; 3: the product score
 CKA_IMAGES = 2000
 
 
