@@ -13,7 +13,7 @@ from deepling.models import ModelError
 from deepling.service.compare import aligned_sequences, compare_models, same_images_choice
 from deepling.service.projections import Request
 from deepling.service.selection import from_query
-from deepling.service.similarity import CKA
+from deepling.service.similarity import CKA, CKA_EPOCHS
 from deepling.web import polling
 from deepling.web.clicks import clicked
 from deepling.web.progress import combined, progress_bar
@@ -83,6 +83,7 @@ def register(app, services) -> None:
         return no_update if index is None else int(index)
 
     _register_cka(app, services)
+    _register_cka_epochs(app, services)
 
 
 def _register_cka(app, services) -> None:
@@ -109,14 +110,9 @@ def _register_cka(app, services) -> None:
                   polling.ticks(app, "cmp-cka-poll"), State("cmp-cka-job", "data"),
                   prevent_initial_call=True)
     def poll_cka(_n, job):
-        if not job:
-            return no_update, no_update, True, no_update, no_update
-        poll = services.poll(CKA, job["key"])  # "done" without a result says it is gone
-        bar, result = progress_bar(poll, waiting="CKA: waiting"), poll["result"]
-        if result is None:
-            return no_update, no_update, not bar.polling, bar.value, bar.text
-        return view.cka_figure(result), False, True, 100, \
-            f"{result.n_images:,} images · {len(result.names_a)} × {len(result.names_b)} layers"
+        return _poll_heatmap(services, CKA, job, lambda result: (
+            view.cka_figure(result),
+            f"{result.n_images:,} images · {len(result.names_a)} × {len(result.names_b)} layers"))
 
     app.clientside_callback(
         """function (click) {
@@ -131,6 +127,67 @@ def _register_cka(app, services) -> None:
                             Output("cmp-mounted", "children"), Input("cmp-payload", "data"))
     app.clientside_callback(ClientsideFunction("deeplingCompare", "focus"),
                             Output("cmp-mounted", "title"), Input("focus", "data"))
+
+
+def _register_cka_epochs(app, services) -> None:
+    from deepling.web.views.animation import default_along
+
+    def run_snapshots(rendered, run):
+        """(run id, [(epoch, path)]) of the open model's training run, or (None, [])."""
+        sources = services.run_sources
+        if not rendered or sources is None:
+            return None, []
+        run_id = sources.run_of(rendered["model"], run)
+        return run_id, (sources.snapshots(run_id) if run_id else [])
+
+    @app.callback(Output("cmp-epochs-section", "hidden"), Output("cmp-epochs-layer", "options"),
+                  Output("cmp-epochs-layer", "value"),
+                  Input("rendered", "data"), Input("train-run", "data"), Input("train-epoch", "data"),
+                  State("cmp-epochs-layer", "value"))
+    def epochs_choices(rendered, run, _epoch, layer):
+        """Shown once the open model has a training run with two snapshots or more."""
+        run_id, snapshots = run_snapshots(rendered, run)
+        if len(snapshots) < 2:
+            return True, no_update, no_update
+        layers = services.run_sources.run_layers(run_id)
+        return False, [{"label": n, "value": n} for n in layers], layer or default_along(layers)
+
+    @app.callback(Output("cmp-epochs-job", "data"), Output("cmp-epochs-poll", "disabled"),
+                  Output("cmp-epochs-status", "children", allow_duplicate=True),
+                  Input("cmp-epochs-run", "n_clicks"), State("cmp-epochs-layer", "value"),
+                  State("rendered", "data"), State("train-run", "data"), prevent_initial_call=True)
+    def start_epochs(_n, layer, rendered, run):
+        _, snapshots = run_snapshots(rendered, run)
+        try:
+            key = services.submit(CKA_EPOCHS, {"model": rendered["model"], "data": rendered["data"],
+                                               "layer": layer,
+                                               "snapshots": [(f"epoch {e}", str(p)) for e, p in snapshots]})
+        except (ValueError, ModelError, DataError, OSError) as exc:
+            return no_update, True, f"⚠ {exc}"
+        return {"key": key}, False, "CKA across epochs: starting…"
+
+    @app.callback(Output("cmp-epochs-graph", "figure"), Output("cmp-epochs-wrap", "hidden"),
+                  Output("cmp-epochs-poll", "disabled", allow_duplicate=True),
+                  Output("cmp-epochs-progress", "value"), Output("cmp-epochs-status", "children"),
+                  polling.ticks(app, "cmp-epochs-poll"), State("cmp-epochs-job", "data"),
+                  prevent_initial_call=True)
+    def poll_epochs(_n, job):
+        return _poll_heatmap(services, CKA_EPOCHS, job, lambda result: (
+            view.epochs_figure(result),
+            f"{result.n_images:,} images · {len(result.names_a)} snapshots · {result.model_a.split(': ')[-1]}"))
+
+
+def _poll_heatmap(services, kind, job, shown) -> tuple:
+    """(figure, wrap hidden, poll disabled, bar value, status) of a CKA job's poll;
+    ``shown(result)`` gives the figure and the status once it is done."""
+    if not job:
+        return no_update, no_update, True, no_update, no_update
+    poll = services.poll(kind, job["key"])  # "done" without a result says it is gone
+    bar, result = progress_bar(poll, waiting="CKA: waiting"), poll["result"]
+    if result is None:
+        return no_update, no_update, not bar.polling, bar.value, bar.text
+    figure, status = shown(result)
+    return figure, False, True, 100, status
 
 
 def _result(workspace, projections, req, focus) -> tuple:

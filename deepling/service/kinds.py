@@ -16,9 +16,9 @@ def all_kinds() -> dict[str, Kind]:
     from deepling.service.projections import EPOCHS, LAYERS
     from deepling.service.robustness import SIMULATION
     from deepling.service.shapes import CLASS_IMAGE, WORKSHOP
-    from deepling.service.similarity import CKA, LABEL_ERRORS
+    from deepling.service.similarity import CKA, CKA_EPOCHS, LABEL_ERRORS
     from deepling.service.training import RETRAIN, TRAINING
     from deepling.service.workspace import PREDICTIONS
 
     return registry([LAYERS, EPOCHS, PREDICTIONS, SIMULATION, ATLAS, WORKSHOP, CLASS_IMAGE,
-                     TRAINING, RETRAIN, RANKING, SANITY, CKA, LABEL_ERRORS])
+                     TRAINING, RETRAIN, RANKING, SANITY, CKA, CKA_EPOCHS, LABEL_ERRORS])
