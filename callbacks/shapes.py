@@ -15,8 +15,12 @@ MAX_RUNS = 12  # rows kept in the session; older ones drop off the bottom
 
 
 def register(app, services) -> None:
-    workspace = services.workspace
+    register_drawing(app, services)
+    register_workshop(app, services)
 
+
+def register_drawing(app, services) -> None:
+    """The shape classes and the drawing canvas."""
     @app.callback(Output("shape-classes", "options"), Input("shape-custom", "data"))
     def list_shapes(custom):
         return view.shape_options(custom)
@@ -60,6 +64,11 @@ def register(app, services) -> None:
             return no_update, no_update, "The canvas is empty: draw a shape first."
         custom.append({"name": name, "pixels": [int(p) for p in pixels]})
         return custom, chosen + [view.DRAWN + name], ""
+
+
+def register_workshop(app, services) -> None:
+    """A workshop run (background work) and its results."""
+    workspace = services.workspace
 
     @app.callback(Output("shape-request", "data"), Output("shape-poll", "disabled"),
                   Output("shape-status", "children"),

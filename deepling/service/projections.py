@@ -153,7 +153,12 @@ class ProjectionService:
         return stored
 
     def load(self, key: str) -> Projection | None:
-        """The projection stored under ``key`` (either kind), or None; never computes."""
+        """The projection stored under ``key`` (either kind), or None; never computes. Read
+        from disk once per process: the poll that finds it done, the binary body, the
+        thumbnails and the CSV export then share that one read (results never change)."""
+        return self.workspace.remembered(("projection", key), lambda: self._read(key))
+
+    def _read(self, key: str) -> Projection | None:
         arrays = self.store.get(key)
         if arrays is None:
             return None

@@ -53,6 +53,13 @@ class Services:
         of it is full (the callback error banner and the API say so)."""
         return self.jobs.submit(_name(kind), params, self.owner())
 
+    def request(self, kind: Kind | str, params: dict, start: bool = True) -> str:
+        """The key of the work ``params`` ask for: started (or joined) with ``start``, else
+        only named, so a poll shows a result stored already or says how to get one."""
+        if start:
+            return self.submit(kind, params)
+        return self.jobs.prepare(_name(kind), params)[2]
+
     def poll(self, kind: Kind | str, key: str | None) -> dict:
         """``{"state", "progress", "message", "result"}`` (see ``ThreadJobs.poll``)."""
         return self.jobs.poll(_name(kind), key)

@@ -245,6 +245,20 @@ class Workspace:
             return None
         return ds.class_names
 
+    def remembered(self, key: tuple, load):
+        """``load()``, kept in memory under ``key`` once it gave something (not None): for
+        results named by content, which never change (a projection read for the page's poll
+        is not read again from disk for its binary body). The last few of each kind
+        (``key[0]``) are kept."""
+        with self._lock:
+            if key in self._loaded:
+                self._loaded.move_to_end(key)
+                return self._loaded[key]
+        value = load()
+        if value is not None:
+            self._store(key, value)
+        return value
+
     # --- internals ---------------------------------------------------------------------
     def _memo(self, key, load):
         with self._lock:

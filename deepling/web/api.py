@@ -241,7 +241,7 @@ def _json_body():
 
 def job_owner(guard):
     """Who the current request's background work counts against (:class:`Services`'
-    ``owner``, built by ``web/app.py`` with the app's :class:`~deepling.web.security.Guard`):
+    ``owner``, built by ``deepling/web/app.py`` with the app's :class:`~deepling.web.security.Guard`):
     its session, or ``addr:…`` for a client without one; None outside a request (the
     server's own work, such as the warm-up)."""
     from flask import current_app, has_request_context

@@ -1,0 +1,92 @@
+"""What the callbacks used to compute themselves, now service functions tested plainly (no
+browser): the training poll's reading of deltas and the page's control of a run, a job named
+without starting it, the testing view's explanations and embedding, the sample jobs' notes."""
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from deepling.service import explanations
+from deepling.service.services import Services
+from deepling.service.training import RunStore, TrainingService, read_deltas
+from deepling.web.views.testing import RANKING_JOB, ROBUSTNESS_JOB
+
+
+def test_read_deltas_folds_the_run_record_and_says_what_came():
+    run = {"run": "r1", "seq": 3, "layers": [], "vetted": 1}
+    deltas = [{"start": {"batches_per_epoch": 5}},
+              {"batches": {"step": [1, 2, 3]}, "epochs": [{"epoch": 0}]},
+              {"filters": {"conv1": [1]}, "freezes": ["conv1"]},
+              {"epochs": [{"epoch": 1, "val_accuracy": 0.5}], "filters": {"conv1": [2]}},
+              {"saved": {"model": "mem-1", "name": "x.keras"}, "vetted": 2}]
+    seen = read_deltas(run, deltas)
+    assert seen.run == {**run, "per_epoch": 5, "step": 3, "val": (1, 0.5), "vetted": 2}
+    assert run["vetted"] == 1  # the page's record is not changed in place
+    assert seen.filters == {"conv1": [2]} and seen.froze
+    assert seen.saved == {"model": "mem-1", "name": "x.keras"} and seen.epoch == 2
+    quiet = read_deltas(run, [])
+    assert (quiet.saved, quiet.filters, quiet.froze, quiet.epoch) == (None, None, False, None)
+    assert read_deltas(run, [{"saved": {"model": None}}]).saved is None  # a failed save
+
+
+def test_the_control_of_a_run_is_read_through_the_service(tmp_path):
+    service = TrainingService(None, None, RunStore(tmp_path))
+    assert service.control("nothing") == {"command": "run", "frozen": []}
+    run = service.store.create("s1", {"model": "demo", "data": "default", "config": {}}, 1)
+    service.command(run, "pause")
+    assert service.toggle_frozen(run, "conv1") == ["conv1"]
+    assert service.control(run) == {"command": "pause", "frozen": ["conv1"]}
+    assert service.toggle_frozen(run, "conv1") == []
+
+
+def test_a_job_is_named_without_starting_it():
+    calls = []
+    jobs = SimpleNamespace(submit=lambda name, params, owner: calls.append(("submit", name, owner)) or "k1",
+                           prepare=lambda name, params: calls.append(("prepare", name)) or (None, params, "k2"))
+    services = Services(None, None, jobs, None, None, None, None, owner=lambda: "alice")
+    assert services.request("robustness", {"size": 10}, start=False) == "k2"
+    assert services.request("robustness", {"size": 10}) == "k1"
+    assert calls == [("prepare", "robustness"), ("submit", "robustness", "alice")]
+
+
+def test_the_sample_jobs_say_how_to_start_them():
+    assert RANKING_JOB.not_yet({"size": 1000}).startswith("Not ranked yet on 1,000 images: press Rank methods")
+    assert ROBUSTNESS_JOB.not_yet({"size": 200}).startswith("Not run yet on 200 images: press Run simulation")
+    assert RANKING_JOB.layered and not ROBUSTNESS_JOB.layered
+
+
+@pytest.fixture(scope="module")
+def workspace(cifar_sample, tmp_path_factory):
+    from deepling.service.config import Config
+    from deepling.service.workspace import Workspace
+
+    folder = tmp_path_factory.mktemp("thin")
+    np.savez(folder / "s.npz", x=cifar_sample.images, y=cifar_sample.labels,
+             class_names=np.array(cifar_sample.class_names))
+    return Workspace(Config(data=str(folder / "s.npz"), cache=folder / "cache"))
+
+
+def test_explain_focus_explains_the_image_and_its_edited_copy(workspace):
+    rendered = {"model": "demo", "data": "default"}
+    label, rows, problem = explanations.explain_focus(workspace, rendered, 3, None, None, None,
+                                                      ["saliency"], None)
+    assert label == int(workspace.dataset("demo", "default").labels[3]) and problem is None
+    assert [r[0] for r in rows] == ["image"] and set(rows[0][3]) == {"saliency"}
+    assert rows[0][4].shape == (10,)  # the class probabilities
+    _, rows, problem = explanations.explain_focus(workspace, rendered, 3, None, None, None, ["saliency"],
+                                                  {"edits": {"rotate": 15.0}, "fgsm": 0})
+    assert [r[0] for r in rows] == ["image", "edited"] and problem is None
+    assert not np.array_equal(rows[0][2], rows[1][2])
+
+
+def test_the_embedding_lays_out_a_sample_or_says_why_not(workspace, monkeypatch):
+    from deepling.service.projections import ProjectionService
+
+    projections = ProjectionService(workspace)
+    idx, source, layer, layout = explanations.embedding(workspace, projections, "demo", "default", None)
+    assert source == "a stratified sample" and layout.shape == (len(idx), 2) and layer
+    monkeypatch.setattr(explanations, "EMBED_DEFAULT", 1)
+    monkeypatch.setattr(explanations, "stratified_sample", lambda labels, n, seed: np.array([0]))
+    with pytest.raises(ValueError, match="at least 2 images"):
+        explanations.embedding(workspace, projections, "demo", "default", None)
