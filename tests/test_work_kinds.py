@@ -161,15 +161,7 @@ def _wait(jobs, key, until, timeout=120):
     return st
 
 
-SLOW_TO_STOP = {  # known gaps: the library loop reports too seldom (not strict: near the bound)
-    "label_errors": "a cancel that lands just after the landmark pass waits for the streaming "
-                    "function's first call, which traces it (2.1 s of the 2.4 s seen on 2 cores)",
-}
-
-
-@pytest.mark.parametrize("name", [
-    pytest.param(n, marks=pytest.mark.xfail(strict=False, reason=SLOW_TO_STOP[n])) if n in SLOW_TO_STOP
-    else n for n in sorted(KINDS)])
+@pytest.mark.parametrize("name", sorted(KINDS))
 def test_a_cancel_frees_the_worker_within_two_seconds(name, big, snapshots):
     if name == "predictions":  # earlier kinds predicted these images: forget them, so there is work
         stored = big.predictions_key("demo", "default")
