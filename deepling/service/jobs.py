@@ -88,6 +88,9 @@ class _Runner:
         # address: a larger share, still less than the queue.
         self.max_address_jobs = max_address_jobs or int(os.environ.get("DEEPLING_MAX_ADDRESS_JOBS", 32))
         self._owned: dict[str, set] = {}  # session → keys it submitted (pruned as they finish)
+        # key → who asked for it: keys are content-addressed, so anyone can name another's
+        # job; a cancel withdraws only the caller's interest (see :meth:`cancel`)
+        self._requesters: dict[str, set] = {}
         self._owner_lock = threading.Lock()
 
     def kind(self, name: str) -> Kind:
@@ -128,7 +131,31 @@ class _Runner:
                                f"again (the server's {knob}).")
                 mine.add(key)
             self._enqueue(key, kind, params)
+            self._asked(key, owner)
         return key
+
+    def _asked(self, key: str, owner: str | None) -> None:
+        """Record that ``owner`` waits for ``key`` (held with ``_owner_lock``)."""
+        if len(self._requesters) > 4096:  # bounded: forget finished jobs' requesters
+            for k in [k for k in self._requesters if not self._active(k)]:
+                del self._requesters[k]
+        self._requesters.setdefault(key, set()).add(owner)
+
+    def cancel(self, key: str, owner: str | None = None) -> bool:
+        """Cancel job ``key`` for ``owner``: that session no longer waits for it, and the job
+        stops (a waiting one leaves the queue, a running one stops at its next progress
+        report) once nobody who asked for it still does. False if ``owner`` did not ask for
+        it (a job's key is no permission to stop it for others) or no such job is waiting or
+        running. Without ``owner`` (the server's own code) it stops at once."""
+        if owner is not None:
+            with self._owner_lock:
+                who = self._requesters.get(key, set())
+                if owner not in who or not self._active(key):
+                    return False
+                who.discard(owner)
+                if who:
+                    return True  # the others still wait for it: it goes on for them
+        return self._cancel(key)
 
     def poll(self, name: str, key: str | None) -> dict:
         """``{"state", "progress", "message", "result"}``: the job's status, and once it is
@@ -237,8 +264,8 @@ class ThreadJobs(_Runner):
             self._results.pop(key, None)
             self.pools[kind.lane].submit(self._run, job)
 
-    def cancel(self, key: str) -> bool:
-        """Cancel job ``key``: a waiting one leaves the queue, a running one stops at its
+    def _cancel(self, key: str) -> bool:
+        """Stop job ``key``: a waiting one leaves the queue, a running one stops at its
         next progress report (a shared run goes on for the others). False if no such job."""
         with self._lock:
             job = self._running.get(key)
@@ -408,7 +435,7 @@ class CeleryJobs(_Runner):
     def result(self, key: str):
         return None  # results travel through the shared disk cache
 
-    def cancel(self, key: str) -> bool:
+    def _cancel(self, key: str) -> bool:
         """Mark the job cancelled (a running one stops at its next progress report) and
         revoke it (a worker skips it if it has not started)."""
         known = self._known(key)

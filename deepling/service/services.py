@@ -65,7 +65,9 @@ class Services:
         return self.jobs.poll(_name(kind), key)
 
     def cancel(self, key: str) -> bool:
-        return self.jobs.cancel(key)
+        """Stop waiting for ``key`` for this request's session (the job stops when nobody
+        else waits for it); False if this session did not ask for it."""
+        return self.jobs.cancel(key, self.owner())
 
 
 def _name(kind: Kind | str) -> str:

@@ -193,7 +193,11 @@ class Workspace:
         adapter, ds = self.model(model_id), self.dataset(model_id, data_id)
 
         def compute():
-            chunk, n, parts = 512, len(ds.images), []  # a progress report (and cancel check) per chunk
+            from deepling.models.memory import batch_size_for
+
+            # a progress report (and cancel check) per batch: 256 small images, or a few
+            # 224×224 ones, so a cancel waits for one batch whatever the model
+            chunk, n, parts = batch_size_for(adapter), len(ds.images), []
             for start in range(0, n, chunk):
                 if progress:
                     progress(start / max(n, 1), f"predicting {n:,} images ({start:,} done)")

@@ -126,8 +126,9 @@ def register_api(server, services, guard) -> None:
     @server.route("/api/projections/<job_id>", methods=["DELETE"])
     def cancel_projection(job_id):
         key = schema.job_key(job_id)
-        if not jobs.cancel(key):
-            return _error(f"Projection {job_id} is not waiting or running here: nothing to cancel.", 404)
+        if not services.cancel(key):
+            return _error(f"Projection {job_id} is not waiting or running for you: nothing to "
+                          "cancel (only who asked for a projection can cancel it).", 404)
         return _respond({"id": key, "state": "cancelled"}, 200)
 
     @server.route("/api/projections/<job_id>/result")

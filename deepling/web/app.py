@@ -61,7 +61,7 @@ def create_app(config: Config | None = None, workspace: Workspace | None = None,
     callbacks.animation.warm_up(services)
 
     register_api(app.server, services, guard)
-    register_runs_api(app.server, services.runs)
+    register_runs_api(app.server, services.runs, guard)
     register_atlas(app.server, services)
     register_payload_bytes(app.server, services)
     # Flask refuses bodies over this before they are read; UploadStore counts bytes too.
