@@ -10,8 +10,8 @@ import threading
 
 from dash import Input, Output, State, ctx, no_update
 
-from deepling.service.projections import EPOCHS, LAYERS
-from deepling.service.selection import from_query
+from deepling.service.projections import ACROSS_TRAINING, EPOCHS, LAYERS, ask
+from deepling.service.selection import from_query, raw_choice
 from deepling.web.progress import progress_bar
 from deepling.web.views import animation as view
 
@@ -90,37 +90,20 @@ def register_request(app, services) -> None:
         from_url = trigger in ("rendered", "url")
         if from_url:  # the link names the mode, the snapshot and the layer across training
             across, snapshot, along, _ = view.training_query(search, across, snapshot, along)
-        elif trigger == "train-epoch" and across != view.ACROSS_TRAINING:
+        elif trigger == "train-epoch" and across != ACROSS_TRAINING:
             return (no_update,) * 9  # a new epoch changes only the across-training frames
         snapshot = "" if snapshot in (None, "", view.OPEN_MODEL) else snapshot
-        keys = ("mode", "classes", "count", "seed", "true", "predicted", "indices", "method", "frames")
-        raw = {k: v for k, v in query.items() if k in keys}
-        if trigger == "anim-project":  # the controls; a confusion cell keeps the cell the URL names
-            raw = {"mode": mode, "classes": classes, "count": count,
-                   "true": query.get("true"), "predicted": query.get("predicted"),
-                   "indices": query.get("indices"), "method": method, "frames": frames}
-        service = services.run_sources  # the app's runs and runs from outside
-        run_id = service.run_of(model_id, run) if service else None
-        snapshots = service.snapshots(run_id) if service else []
-        if across == view.ACROSS_TRAINING and len(snapshots) < 2 and from_url:
-            across = view.ACROSS_LAYERS  # a link from another server or run: its layers, at least
+        controls = {"mode": mode, "classes": classes, "count": count, "method": method, "frames": frames}
+        raw = raw_choice(query, controls if trigger == "anim-project" else None)
         try:
-            if across == view.ACROSS_TRAINING:
-                along = along or view.default_along(service.run_layers(run_id) if run_id else [])
-                submitted = projections.submit_epochs(
-                    model_id, data_id, raw, along, [(f"epoch {e}", p) for e, p in snapshots],
-                    services.owner())
-                extra = {"across": view.ACROSS_TRAINING, "along": along, "start": view.training_query(search)[3]}
-            else:
-                target = service.snapshot_model(run_id, int(snapshot)) if snapshot and run_id else model_id
-                submitted = projections.submit(target, data_id, raw, services.owner())
-                extra = {"across": view.ACROSS_LAYERS, "layer": query.get("layer"),
-                         "snapshot": f"epoch {snapshot}" if target != model_id else None}
+            request, across, along = ask(
+                projections, services.run_sources, model_id, data_id, raw, across=across,
+                snapshot=snapshot, along=along, run=run, from_link=from_url, owner=services.owner(),
+                layer=query.get("layer"), start=view.training_query(search)[3])
         except ValueError as exc:
             return (no_update, True, no_update, no_update, no_update, f"⚠ {exc}", across,
                     snapshot or view.OPEN_MODEL, along)
-        choice = submitted.choice
-        request = {**submitted.to_dict(), "open": model_id, **extra}
+        choice = request["choice"]
         all_classes = choice["classes"] == list(range(workspace.dataset(model_id, data_id).n_classes))
         controls = (choice["mode"], None if all_classes else choice["classes"], choice["count"]) \
             if from_url else (no_update,) * 3
@@ -174,7 +157,7 @@ def register_poll(app, services) -> None:
 
 def _kind(request: dict):
     """The work kind of a projection request: one layer across training, or every layer."""
-    return EPOCHS if request.get("across") == view.ACROSS_TRAINING else LAYERS
+    return EPOCHS if request.get("across") == ACROSS_TRAINING else LAYERS
 
 
 ROW = "d-flex align-items-center gap-2 mb-1"

@@ -90,3 +90,61 @@ def test_the_embedding_lays_out_a_sample_or_says_why_not(workspace, monkeypatch)
     monkeypatch.setattr(explanations, "stratified_sample", lambda labels, n, seed: np.array([0]))
     with pytest.raises(ValueError, match="at least 2 images"):
         explanations.embedding(workspace, projections, "demo", "default", None)
+
+
+def test_the_raw_choice_is_the_links_or_the_controls():
+    from deepling.service.selection import raw_choice
+
+    query = {"mode": "cell", "true": 3, "predicted": 5, "count": 9, "layer": "fc2", "seed": 1}
+    assert raw_choice(query) == {"mode": "cell", "true": 3, "predicted": 5, "count": 9, "seed": 1}
+    controls = {"mode": "random", "classes": None, "count": 100, "method": "landmarks", "frames": "all"}
+    assert raw_choice(query, controls) == {**controls, "true": 3, "predicted": 5, "indices": None}
+
+
+class _Projections:
+    def __init__(self):
+        self.calls = []
+
+    def submit(self, model, data, raw, owner):
+        self.calls.append(("layers", model, owner))
+        return SimpleNamespace(to_dict=lambda: {"key": "k", "model": model, "data": data, "choice": raw})
+
+    def submit_epochs(self, model, data, raw, along, snapshots, owner):
+        self.calls.append(("epochs", along, [label for label, _ in snapshots]))
+        return SimpleNamespace(to_dict=lambda: {"key": "e", "model": model, "data": data, "choice": raw})
+
+
+class _Runs:
+    def __init__(self, snapshots):
+        self._snapshots = snapshots
+
+    def run_of(self, model, run):
+        return "r1"
+
+    def snapshots(self, run_id):
+        return self._snapshots
+
+    def run_layers(self, run_id):
+        return ["conv1", "fc2", "predictions"]
+
+    def snapshot_model(self, run_id, epoch):
+        return f"snap-{epoch}"
+
+
+def test_ask_starts_the_projection_the_animation_asks_for():
+    from deepling.service.projections import ACROSS_LAYERS, ACROSS_TRAINING, ask
+
+    projections, two = _Projections(), _Runs([(0, "a"), (1, "b")])
+    request, across, along = ask(projections, two, "demo", "default", {}, across=ACROSS_LAYERS,
+                                 owner="alice", layer="fc2")
+    assert request == {"key": "k", "model": "demo", "data": "default", "choice": {}, "open": "demo",
+                       "across": ACROSS_LAYERS, "layer": "fc2", "snapshot": None}
+    request, _, _ = ask(projections, two, "demo", "default", {}, across=ACROSS_LAYERS, snapshot="1")
+    assert request["model"] == "snap-1" and request["open"] == "demo" and request["snapshot"] == "epoch 1"
+    request, across, along = ask(projections, two, "demo", "default", {}, across=ACROSS_TRAINING,
+                                 start="epoch 1")
+    assert (across, along, request["along"], request["start"]) == (ACROSS_TRAINING, "fc2", "fc2", "epoch 1")
+    assert projections.calls[-1] == ("epochs", "fc2", ["epoch 0", "epoch 1"])
+    # a link across training where this model has no two snapshots: its layers, at least
+    _, across, _ = ask(projections, _Runs([]), "demo", "default", {}, across=ACROSS_TRAINING, from_link=True)
+    assert across == ACROSS_LAYERS and projections.calls[-1][0] == "layers"

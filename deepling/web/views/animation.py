@@ -15,6 +15,7 @@ import dash_bootstrap_components as dbc
 import numpy as np
 from dash import dcc, html
 
+from deepling.service.projections import ACROSS_LAYERS, ACROSS_TRAINING
 from deepling.service.selection import DEFAULT, MAX_COUNT, MODES, to_query
 from deepling.service.workspace import DATA_SPLITS, DEFAULT_ID
 from deepling.web.views.common import card
@@ -23,7 +24,6 @@ from deepling.web.wire import binary_payload, payload_url, sequence_payload, sho
 MODE_LABELS = {"classes": "per class", "random": "random sample", "misclassified": "misclassified",
                "cell": "confusion cell", "indices": "picked images"}
 OPEN_MODEL = "open"  # the snapshot picker's value for the open model itself
-ACROSS_LAYERS, ACROSS_TRAINING = "layers", "training"  # the animation's two modes (anim-across)
 SPLIT_LABELS = {"test": "test images", "train": "training images", "all": "all images"}
 
 
@@ -179,12 +179,6 @@ def training_query(search, across=None, snapshot=None, along=None):
     along = q.get("along") or along
     epoch = f"epoch {q['epoch']}" if q.get("epoch", "").isdigit() else None
     return across, snapshot, along, epoch
-
-
-def default_along(layers):
-    """The layer shown across training first: the last hidden dense layer, where the
-    classes separate (fc2 of the demo CNN)."""
-    return layers[-2] if len(layers) > 1 else (layers[0] if layers else None)
 
 
 def layouts_csv(seq, indices, labels, predicted, names) -> str:
