@@ -148,3 +148,27 @@ def test_ask_starts_the_projection_the_animation_asks_for():
     # a link across training where this model has no two snapshots: its layers, at least
     _, across, _ = ask(projections, _Runs([]), "demo", "default", {}, across=ACROSS_TRAINING, from_link=True)
     assert across == ACROSS_LAYERS and projections.calls[-1][0] == "layers"
+
+
+def test_a_drawn_class_is_added_once_named_and_drawn():
+    from deepling.service.shapes import add_drawn_class
+
+    pixels = [0] * (28 * 28 - 1) + [255]
+    custom, problem = add_drawn_class([], "blob", pixels)
+    assert problem == "" and custom == [{"name": "blob", "pixels": pixels}]
+    for name, drawing, said in [("", pixels, "class name first"), ("blob", pixels, "already a class"),
+                                ("circle", pixels, "already a class"), ("new", [0] * 784, "canvas is empty"),
+                                ("new", [1] * 10, "canvas is empty")]:
+        same, problem = add_drawn_class(custom, name, drawing)
+        assert same == custom and said in problem
+
+
+def test_the_workshop_request_is_built_from_the_page_choices():
+    from deepling.service.shapes import DRAWN, workshop_request
+
+    custom = [{"name": "blob", "pixels": [1] * 784}]
+    params = workshop_request(["circle", DRAWN + "blob", DRAWN + "gone"], custom, None, None, "0.5", "3")
+    assert params["classes"] == [{"name": "circle"}, {"name": "blob", "pixels": [1] * 784}]
+    assert (params["model"], params["start"], params["step_size"], params["epochs"]) == ("mlp", "black", 0.5, 3)
+    with pytest.raises(ValueError, match="at least two shapes"):
+        workshop_request(["circle", DRAWN + "gone"], custom)
