@@ -52,6 +52,7 @@ UNKNOWN = {"state": "unknown", "progress": 0.0, "message": ""}
 FINISHED_KEPT = 256  # statuses of finished jobs kept in memory
 ACTIVE = ("queued", "running")
 ADDRESS_OWNER = "addr:"  # an owner named by its address, not a session (see _Runner.submit)
+MAX_ABANDONED = 2  # per lane: cancelled runs left to end at their next report (ThreadJobs._run)
 
 
 def job_runner(config, workspace, kinds):
@@ -245,6 +246,8 @@ class ThreadJobs(_Runner):
         self._waiting: list[str] = []           # queued keys in order (every lane)
         self._local: dict[str, dict] = {}       # status of this process's jobs (bounded)
         self._results: OrderedDict[str, object] = OrderedDict()
+        self._abandoned: dict[str, int] = {}    # lane → cancelled runs left ending (see _run)
+        self._busy: dict[str, int] = {}         # lane → workers running a job
         self._lock = threading.RLock()  # _enqueue() holds it while it records "queued"
 
     def _enqueue(self, key: str, kind: Kind, params: dict) -> None:
@@ -313,9 +316,32 @@ class ThreadJobs(_Runner):
             return self._results.get(key)
 
     def _run(self, job: _Job):
-        _lower_priority(self.nice)
+        """A lane's worker: run ``job`` (and the waiting jobs that share its run) on a thread
+        of its own, and wait for it or for every one of them to be cancelled. A kind's long
+        step with no progress report in it (a first trace, a model load) cannot be stopped
+        halfway, so the cancelled run is left to end at its next report while this worker
+        is free at once for the next job: a cancel frees the worker within 2 s whatever the
+        kind. At most ``MAX_ABANDONED`` such runs per lane are left ending at a time; past
+        that, the worker waits for its own, so cancelling in a loop cannot pile up work."""
+        lane = job.kind.lane
         with self._lock:
             if job.state != "queued":  # cancelled, or already run in another job's shared run
+                return
+            self._busy[lane] = self._busy.get(lane, 0) + 1
+        try:
+            self._run_here(job, lane)
+        finally:
+            with self._lock:
+                self._busy[lane] -= 1
+
+    def busy_workers(self, lane: str = "jobs") -> int:
+        """Workers of ``lane`` taken by a job now (a cancelled one gives its worker back)."""
+        with self._lock:
+            return self._busy.get(lane, 0)
+
+    def _run_here(self, job: _Job, lane: str) -> None:
+        with self._lock:
+            if job.state != "queued":
                 return
             jobs = [job] + self._companions(job)
             for j in jobs:
@@ -323,6 +349,28 @@ class ThreadJobs(_Runner):
                 self._waiting.remove(j.key)
         for j in jobs:
             self._set(j.key, state="running", progress=0.0, message="starting")
+        body = threading.Thread(target=self._body, args=(job, jobs), daemon=True,
+                                name=f"deepling-{job.kind.lane}-{job.kind.name}")
+        body.start()
+        while body.is_alive():
+            body.join(0.05)
+            with self._lock:
+                if not all(j.cancelled for j in jobs) or self._abandoned.get(lane, 0) >= MAX_ABANDONED:
+                    continue
+                self._abandoned[lane] = self._abandoned.get(lane, 0) + 1
+                for j in jobs:
+                    if j.state != "finished":
+                        self._finish(j, Cancelled("cancelled"))
+            threading.Thread(target=self._reap, args=(body, lane), daemon=True).start()
+            return
+
+    def _reap(self, body: threading.Thread, lane: str) -> None:
+        body.join()
+        with self._lock:
+            self._abandoned[lane] -= 1
+
+    def _body(self, job: _Job, jobs: list[_Job]) -> None:
+        _lower_priority(self.nice)
         kind = job.kind
         try:
             if kind.group(job.params) is None or self.max_shared < 2:
@@ -356,8 +404,12 @@ class ThreadJobs(_Runner):
         return same[: self.max_shared - 1]
 
     def _progress(self, job: _Job) -> Watch:
-        return Watch(job.kind, lambda f, m: self._set(job.key, state="running", progress=f, message=m),
-                     lambda: job.cancelled)
+        return Watch(job.kind, lambda f, m: self._report(job, f, m), lambda: job.cancelled)
+
+    def _report(self, job: _Job, fraction: float, message: str) -> None:
+        with self._lock:  # a run left ending after its cancel says nothing more
+            if job.state == "running" and not job.cancelled:
+                self._set(job.key, state="running", progress=fraction, message=message)
 
     def _finish(self, job: _Job, value) -> None:
         """Record a job's end (its value, or the exception that stopped it); holds the lock."""
