@@ -6,7 +6,7 @@ from __future__ import annotations
 from dash import Input, Output, State, html, no_update
 
 from deepling.service.shapes import WORKSHOP, cached_workshop
-from deepling.shapes.workshop import DEFAULT_EPOCHS, IMAGE_STEP_SIZE
+from deepling.shapes.workshop import DEFAULT_EPOCHS, IMAGE_START, IMAGE_STEP_SIZE
 from deepling.shapes import SHAPES
 from deepling.web.progress import progress_bar
 from deepling.web.views import shapes as view
@@ -80,7 +80,7 @@ def register(app, services) -> None:
                 classes.append({"name": value})
         if len(classes) < 2:
             return no_update, True, "Select at least two shapes in step 1."
-        settings = {"model": model or "mlp", "start": start or "black",
+        settings = {"model": model or "mlp", "start": start or IMAGE_START,
                     "step_size": float(step_size or IMAGE_STEP_SIZE),
                     "epochs": int(epochs or DEFAULT_EPOCHS), "seed": 0}
         params = {"classes": classes, **settings}

@@ -50,7 +50,7 @@ def run_workshop_job(workspace, params: dict, progress=None) -> dict[str, np.nda
     def compute():
         images, names = workshop_classes(params)
         run = run_workshop(images, names, params.get("model", "mlp"),
-                           start=params.get("start", "black"),
+                           start=params.get("start") or IMAGE_START,
                            step_size=float(params.get("step_size", 0.1)),
                            epochs=int(params.get("epochs", 30)), seed=int(params.get("seed", 0)),
                            progress=progress)
@@ -132,10 +132,11 @@ def cached_class_image(workspace, key: str) -> dict[str, np.ndarray] | None:
 def check_workshop(workspace, params: dict) -> dict:
     from deepling.shapes import SIZE
     from deepling.shapes.models import BUILDERS
-    from deepling.shapes.workshop import DEFAULT_EPOCHS, IMAGE_STEP_SIZE
+    from deepling.shapes.workshop import DEFAULT_EPOCHS, IMAGE_START, IMAGE_STEP_SIZE
     from deepling.methods.class_image import STARTS
 
     params = {"step_size": IMAGE_STEP_SIZE, "epochs": DEFAULT_EPOCHS, **(params or {})}
+    params["start"] = params.get("start") or IMAGE_START
     return schema.workshop_params(params, tuple(BUILDERS), STARTS, SIZE * SIZE)
 
 
