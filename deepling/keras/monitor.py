@@ -96,9 +96,32 @@ class Monitor(keras.callbacks.Callback):
         self._probe = None
         self._probed = -1
         self._plain = None
+        self.seconds = 0.0  # time spent inside this callback's hooks (its cost to the fit)
 
-    # --- keras hooks ------------------------------------------------------------------
+    # --- keras hooks (each timed: ``seconds`` is what the callback cost the fit) ----------
     def on_train_begin(self, logs=None):
+        began = time.perf_counter()
+        try:
+            self._train_begin()
+        finally:
+            self.seconds += time.perf_counter() - began
+
+    def on_train_batch_end(self, batch, logs=None):
+        began = time.perf_counter()
+        self._batch_end(logs)
+        self.seconds += time.perf_counter() - began
+
+    def on_epoch_end(self, epoch, logs=None):
+        began = time.perf_counter()
+        self._epoch_end(epoch, logs)
+        self.seconds += time.perf_counter() - began
+
+    def on_train_end(self, logs=None):
+        began = self._ending = time.perf_counter()
+        self._train_end()
+        self.seconds += time.perf_counter() - began
+
+    def _train_begin(self):
         from deepling.training.step import filter_layers
 
         model = self.model
@@ -144,7 +167,7 @@ class Monitor(keras.callbacks.Callback):
         self._epoch = int(epoch) + 1
         self._began = time.perf_counter()
 
-    def on_train_batch_end(self, batch, logs=None):
+    def _batch_end(self, logs):
         self._step += 1
         logs = _numbers(logs)
         self._buffer.append((self._step, logs))
@@ -153,7 +176,7 @@ class Monitor(keras.callbacks.Callback):
         if time.monotonic() - self._last_flush >= FLUSH_SECONDS:
             self._flush()
 
-    def on_epoch_end(self, epoch, logs=None):
+    def _epoch_end(self, epoch, logs):
         seconds = time.perf_counter() - getattr(self, "_began", time.perf_counter())
         self._flush()
         logs = _numbers(logs)
@@ -173,12 +196,13 @@ class Monitor(keras.callbacks.Callback):
         self._take_probe("epoch")
         self._snapshot(int(epoch) + 1)
 
-    def on_train_end(self, logs=None):
+    def _train_end(self):
         self._flush()
         stopped = bool(getattr(self.model, "stop_training", False))
         self._emit({"kind": "end", "state": "stopped" if stopped else "finished",
                     "message": f"{'stopped' if stopped else 'finished'} after {self._epoch} "
-                               f"epochs, {self._step} batches"})
+                               f"epochs, {self._step} batches",
+                    "monitor_seconds": round(self.seconds + time.perf_counter() - self._ending, 3)})
         for sink in self._sinks:
             sink.close()
         self._sinks = []
