@@ -170,7 +170,8 @@ def server_rows(a) -> list[tuple]:
             lat: dict = {}
             while True:  # the page's poll, as the browser's Interval sends it
                 status, answer, _ = forge(base, specs, "train-run.data@", {
-                    "train-poll.n_intervals": 1, "train-run.data": run, "session.data": {}})
+                    "train-poll-tick.data": {"n": 1, "t": 0}, "train-run.data": run,
+                    "session.data": {}})
                 assert status == 200, (status, answer)
                 resp = answer["response"]
                 run = resp.get("train-run", {}).get("data", run)

@@ -11,6 +11,7 @@ import secrets
 from dash import Input, Output, Patch, State, ctx, html, no_update
 
 from deepling.service.training import RETRAIN, TrainingBusy
+from deepling.web.pacing import answered, paced_poll, tick_id, tock_id
 from deepling.web.progress import progress_bar
 from deepling.web.views import training as view
 
@@ -21,6 +22,7 @@ def register(app, services) -> None:
     workspace, service = services.workspace, services.training
     # runs from outside the app (deepling serve --runs) beside the app's own: one face
     sources = services.run_sources
+    paced_poll(app, "train-poll")  # a slow answer is never dropped by the next tick (pacing.py)
 
     @app.callback(Output("train-sid", "data"), Input("train-sid", "data"))
     def session_id(sid):
@@ -64,12 +66,13 @@ def register(app, services) -> None:
         Output("train-saved", "children"), Output("train-poll", "disabled", allow_duplicate=True),
         Output("train-pause", "disabled"), Output("train-stop", "disabled"),
         Output("train-pause", "children"), Output("session", "data", allow_duplicate=True),
-        Output("train-epoch", "data"),
-        Input("train-poll", "n_intervals"), State("train-run", "data"), State("session", "data"),
+        Output("train-epoch", "data"), Output(tock_id("train-poll"), "data"),
+        Input(tick_id("train-poll"), "data"), State("train-run", "data"), State("session", "data"),
         prevent_initial_call=True)
-    def poll(_n, run, session):
+    def poll(tick, run, session):
         if not run:
-            return (no_update,) * 8 + (True, True, True, no_update, no_update, no_update)
+            return (no_update,) * 8 + (True, True, True, no_update, no_update, no_update,
+                                       answered(tick))
         head, deltas = sources.since(run["run"], run["seq"])
         meta = sources.meta(run["run"])
         state = meta.get("state", "queued")
@@ -107,7 +110,7 @@ def register(app, services) -> None:
                 _ext(view.curve_extension(deltas, "accuracy")), _ext(view.epoch_extension(deltas)),
                 network, status, ("frozen: " + ", ".join(frozen)) if frozen else "",
                 saved, bool(finished), bool(finished), bool(finished),
-                pause_label, session_out, epoch_out)
+                pause_label, session_out, epoch_out, answered(tick))
 
     @app.callback(Output("train-status", "children", allow_duplicate=True),
                   Input("train-pause", "n_clicks"), Input("train-stop", "n_clicks"),
