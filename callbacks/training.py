@@ -58,8 +58,12 @@ def register(app, services) -> None:
                 "", view.NO_MAP, "hover a filter bar to see its activation map",
                 view.empty_figure("filters appear at the first snapshot"))
 
+    # The poll keeps its place in the run in its own store (train-cursor), never in train-run:
+    # train-run changes only when a run is started or watched, so the callbacks that follow
+    # the run (histogram layers, the animation's training row, the poll's interval) are not
+    # re-run by every poll, and an answer still out for a previous run cannot bring it back.
     @app.callback(
-        Output("train-run", "data", allow_duplicate=True),
+        Output("train-cursor", "data"),
         Output("train-loss", "extendData"), Output("train-accuracy", "extendData"),
         Output("train-epochs-chart", "extendData"), Output("train-network", "figure"),
         Output("train-status", "children"), Output("train-frozen", "children"),
@@ -67,25 +71,27 @@ def register(app, services) -> None:
         Output("train-pause", "disabled"), Output("train-stop", "disabled"),
         Output("train-pause", "children"), Output("session", "data", allow_duplicate=True),
         Output("train-epoch", "data"), Output(tock_id("train-poll"), "data"),
-        Input(tick_id("train-poll"), "data"), State("train-run", "data"), State("session", "data"),
-        prevent_initial_call=True)
-    def poll(tick, run, session):
+        Input(tick_id("train-poll"), "data"), State("train-run", "data"),
+        State("train-cursor", "data"), State("session", "data"), prevent_initial_call=True)
+    def poll(tick, run, cursor, session):
         if not run:
             return (no_update,) * 8 + (True, True, True, no_update, no_update, no_update,
                                        answered(tick))
-        head, deltas = sources.since(run["run"], run["seq"])
+        if not cursor or cursor.get("run") != run["run"]:
+            cursor = {"run": run["run"], "seq": 0}  # a run started or watched since
+        head, deltas = sources.since(run["run"], cursor["seq"])
         meta = sources.meta(run["run"])
         state = meta.get("state", "queued")
-        run = {**run, "seq": head}
+        cursor = {**cursor, "seq": head}
         network, saved, session_out = no_update, no_update, no_update  # only patched here: cheap
         for d in deltas:
             if "start" in d:
-                run["per_epoch"] = d["start"]["batches_per_epoch"]
+                cursor["per_epoch"] = d["start"]["batches_per_epoch"]
             if "batches" in d:
-                run["step"] = d["batches"]["step"][-1]
+                cursor["step"] = d["batches"]["step"][-1]
             for e in d.get("epochs", []):
                 if "val_accuracy" in e:
-                    run["val"] = (e["epoch"], e["val_accuracy"])
+                    cursor["val"] = (e["epoch"], e["val_accuracy"])
             if "saved" in d and d["saved"]["model"]:
                 saved = saved_link(d["saved"], run)
                 session_out = remember_upload(session, d["saved"])
@@ -96,17 +102,17 @@ def register(app, services) -> None:
                                          meta_frozen(service, run) if froze else None)
         epochs = [e["epoch"] for d in deltas for e in d.get("epochs", [])]  # 0: the start
         vetted = max([d["vetted"] for d in deltas if "vetted" in d], default=None)
-        if vetted is not None and vetted != run.get("vetted"):  # a run folder's snapshot is ready
-            run["vetted"] = vetted
+        if vetted is not None and vetted != cursor.get("vetted"):  # a run folder's snapshot is ready
+            cursor["vetted"] = vetted
             epochs.append(vetted)
         epoch_out = max(epochs) if epochs else no_update
         wanted = (service.store.get(run["run"], "control") or {}).get("command", "run")
-        status, pause_label = view.steering(state, wanted, describe(meta, run))
+        status, pause_label = view.steering(state, wanted, describe(meta, cursor))
         # Over once the job has finished (saved its model) and every delta has been read.
         finished = (state in DONE and meta.get("finished")
                     and head >= sources.head(run["run"]))
         frozen = meta_frozen(service, run)
-        return (run, _ext(view.curve_extension(deltas, "loss")),
+        return (cursor, _ext(view.curve_extension(deltas, "loss")),
                 _ext(view.curve_extension(deltas, "accuracy")), _ext(view.epoch_extension(deltas)),
                 network, status, ("frozen: " + ", ".join(frozen)) if frozen else "",
                 saved, bool(finished), bool(finished), bool(finished),

@@ -117,7 +117,9 @@ def layout(ctx) -> html.Div:
         *paced_stores("train-poll"),    # the poll's next request only after its last answer
         dcc.Interval(id="train-side-poll", interval=1000, disabled=True),
         dcc.Store(id="train-sid", storage_type="session"),  # this tab's id: one run per session
-        dcc.Store(id="train-run"),      # {"run", "seq", "model", "data", "layers"}
+        dcc.Store(id="train-run"),      # {"run", "seq": 0, "model", "data", "layers"}: set on
+                                        # start or watch only
+        dcc.Store(id="train-cursor"),   # the poll's place in it: {"run", "seq", "step", …}
         dcc.Store(id="train-epoch"),    # the last finished epoch: filters follow it
         dcc.Store(id="train-side"),     # the retrain job in progress
     ]
