@@ -51,6 +51,8 @@ def main(argv=None) -> int:
     p.add_argument("--parts", default=",".join(PARTS),
                    help="what to measure (each a section of the results): " + ", ".join(PARTS))
     p.add_argument("--port", type=int, default=8122, help="live: the app's port")
+    p.add_argument("--live-epochs", type=int, default=6)
+    p.add_argument("--live-images", type=int, default=1000)
     p.add_argument("--sizes-only", metavar="RUN_FOLDER",
                    help="sizes: of this demo-CNN run folder (and the big model's)")
     a = p.parse_args(argv)
@@ -226,50 +228,58 @@ def _layers(folder: Path) -> list:
 
 
 def live_rows(a) -> list[tuple]:
-    """The real app watching a runs folder; a Monitor run in another process; the page."""
+    """The real app watching a runs folder; a Monitor run in another process; the page.
+
+    The page's own bar count is watched inside the page (every 50 ms, a time stamp when it
+    grows), so the figure is the page's, not the time Selenium takes to look."""
     from tests.browser import make_driver, quit_driver, running_app, wait_for
 
     runs = Path(tempfile.mkdtemp(prefix="bench-monitor-runs-"))
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    lags = []
+    watch = ("window.__bars = []; setInterval(() => { const n = document.querySelectorAll("
+             "'#train-epochs-chart .bars path').length; const last = window.__bars.length ? "
+             "window.__bars[window.__bars.length - 1][0] : 0; if (n > last) "
+             "window.__bars.push([n, Date.now() / 1000]); }, 50);")
     with running_app("--runs", str(runs), port=a.port) as url:
         driver = make_driver(window_size=(1400, 1400))
+        driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": watch})
         trainer = None
         try:
             trainer = subprocess.Popen(
                 [sys.executable, str(REPO / "examples" / "monitor_live.py"), "train",
-                 "--folder", str(runs / "live"), "--epochs", "3", "--images", "2000"], env=env,
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            wait_for(driver, "return true", 5)
-            deadline = time.monotonic() + 600
+                 "--folder", str(runs / "live"), "--epochs", str(a.live_epochs), "--images",
+                 str(a.live_images)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            deadline = time.monotonic() + 540
             while not (runs / "live" / "run.json").exists() and time.monotonic() < deadline:
                 time.sleep(0.2)
+            opened = time.time()
             driver.get(f"{url}/?run=run:live")
             wait_for(driver, "return document.querySelector('#train-epochs-chart') !== null", 240)
-            seen = 0
-            while trainer.poll() is None or seen < 3:
-                bars = driver.execute_script(
-                    "return document.querySelectorAll('#train-epochs-chart .bars path').length")
-                now = time.time()
-                if bars > seen:
-                    ends = [r["time"] for r in map(json.loads, (runs / "live" / "records.jsonl")
-                                                  .read_text().splitlines()) if r["kind"] == "epoch"]
-                    if len(ends) >= bars:
-                        lags += [now - t for t in ends[seen:bars]]
-                    seen = bars
-                if time.monotonic() > deadline:
-                    break
-                time.sleep(0.05)
+            while trainer.poll() is None and time.monotonic() < deadline:
+                time.sleep(1)
+            time.sleep(10)
+            bars = driver.execute_script("return window.__bars")
         finally:
             if trainer is not None and trainer.poll() is None:
                 trainer.terminate()
             quit_driver(driver)
+    ends = [r["time"] for r in map(json.loads, (runs / "live" / "records.jsonl").read_text()
+                                  .splitlines()) if r["kind"] == "epoch"]
+    shown = {}
+    for n, t in bars:
+        for k in range(len(shown), n):
+            shown[k] = t
+    lags = [shown[k] - ends[k] for k in range(len(ends)) if k in shown]
     if not lags:
-        return [("live run: epoch end → bar in the open page", "no epoch seen", "", "≤ 2 s")]
-    # the first epoch also waits for the page to open; the later ones are the live case
-    live = lags[1:] or lags
-    return [("live run: epoch end → its bar in an open page (epochs 2–3; poll 0.7 s)",
-             ", ".join(f"{v:.2f}" for v in live) + " s", f"max **{max(live):.2f} s**", "≤ 2 s")]
+        return [("live run: epoch end → its bar in the open page", "no epoch seen", "", "≤ 2 s")]
+    first = ends[0] - opened
+    rows = [(f"live run: each epoch's end → its bar in the open page (epochs of "
+             f"{a.live_images:,} images; the first ended {first:.0f} s after the page opened, "
+             "while the page still loaded its other views)",
+             ", ".join(f"{v:.2f}" for v in lags) + " s" +
+             ("" if len(lags) == len(ends) else f" ({len(ends) - len(lags)} epochs never shown)"),
+             f"max **{max(lags):.2f} s**, median {float(np.median(lags)):.2f} s", "≤ 2 s")]
+    return rows
 
 
 if __name__ == "__main__":
