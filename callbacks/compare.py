@@ -17,7 +17,7 @@ from deepling.service.similarity import CKA
 from deepling.web.clicks import clicked
 from deepling.web.progress import combined, progress_bar
 from deepling.web.views import compare as view
-from deepling.web.views.payload import sequence_payload
+from deepling.web.wire import sequence_payload
 
 _FIGURES = ("cmp-cm-a", "cmp-cm-b", "cmp-cm-diff", "cmp-per-class")
 

@@ -34,7 +34,14 @@ def cell_query(model_id: str, data_id: str, true: int, pred: int, count: int) ->
 
 
 def register(app, services) -> None:
+    register_confusion(app, services)
+    register_grid(app, services)
+
+
+def register_confusion(app, services) -> None:
+    """A confusion cell picks its images; the matrix mode."""
     workspace = services.workspace
+
     @app.callback(
         Output("data-true", "value"), Output("data-pred", "value"), Output("data-errors", "value"),
         Output("subset", "data", allow_duplicate=True), Output("url", "search", allow_duplicate=True),
@@ -104,6 +111,11 @@ def register(app, services) -> None:
         ds, preds, names = workspace.dataset(m, d), workspace.predictions(m, d), workspace.class_names(m, d)
         s = scores(ds.labels, preds.predicted, len(names))
         return view.top_confusions_figure(s, names) if mode == "top" else view.confusion_figure(s, names)
+
+
+def register_grid(app, services) -> None:
+    """The grid of images: filters, the picked images, the focused tile."""
+    workspace = services.workspace
 
     @app.callback(
         Output("data-errors", "value", allow_duplicate=True), Input("subset", "data"),

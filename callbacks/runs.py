@@ -17,10 +17,13 @@ from deepling.web.views import training as training_view
 
 
 def register(app, services) -> None:
-    runs = services.runs
+    register_run_list(app, services)
+    register_histograms(app, services)
 
-    def sources():
-        return services.run_sources
+
+def register_run_list(app, services) -> None:
+    """Runs from outside: the list, a link to one, opening its model."""
+    runs = services.runs
 
     paced_poll(app, "train-runs-poll", initial=True)  # listed at page load, then paced
 
@@ -78,6 +81,11 @@ def register(app, services) -> None:
                 training_view.curves_figure("accuracy"), training_view.epoch_time_figure(),
                 training_view.network_figure(layers))
 
+
+def register_histograms(app, services) -> None:
+    """Watching a run: polling, its histograms per layer."""
+    runs, sources = services.runs, services.run_sources
+
     @app.callback(Output("train-poll", "disabled", allow_duplicate=True),
                   Output("train-poll", "interval"),
                   Input("train-run", "data"), prevent_initial_call=True)
@@ -107,7 +115,7 @@ def register(app, services) -> None:
         if not run or not layer:
             return no_update, no_update
         try:
-            series = sources().histograms(run["run"], layer)
+            series = sources.histograms(run["run"], layer)
         except RunFolderError as exc:
             return no_update, f"⚠ {exc}"
         return view.ridgeline_figure(series, layer), view.flags_text(series, layer)

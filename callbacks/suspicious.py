@@ -22,6 +22,12 @@ def _ids(workspace, rendered):
 
 
 def register(app, services) -> None:
+    register_job(app, services)
+    register_marks(app, services)
+
+
+def register_job(app, services) -> None:
+    """The ranking of suspicious labels (background work)."""
     workspace = services.workspace
 
     @app.callback(Output("sus-job", "data"), Output("sus-poll", "disabled"),
@@ -62,6 +68,11 @@ def register(app, services) -> None:
                   + (f" · {len(own)} marked ({n_wrong} wrong)" if own else ""))
         return (view.rows(result, names, key, own, focus), " · ".join(result.notes[:3]),
                 False, False, status)
+
+
+def register_marks(app, services) -> None:
+    """Marks, exports, and the images sent to other views."""
+    workspace = services.workspace
 
     @app.callback(Output("sus-marks", "data"),
                   Input({"type": "sus-mark-wrong", "index": ALL}, "n_clicks"),

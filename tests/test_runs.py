@@ -139,6 +139,51 @@ def test_hostile_and_malformed_run_folders_are_refused(runs):
     assert service.wait_vetted("run:sneaky") == []
 
 
+def _push_app(service, **settings):
+    """The push routes behind the app's own guard (``settings``: SecuritySettings)."""
+    import flask
+
+    from deepling.web.runs_api import register_runs_api
+    from deepling.web.security import Guard, SecuritySettings
+
+    app = flask.Flask("push")
+    app.secret_key = b"k" * 32
+    guard = Guard(SecuritySettings(**settings), "127.0.0.1", service.workspace.config.cache)
+    app.before_request(guard.before)
+    register_runs_api(app, service, guard)
+    return app
+
+
+def test_pushing_runs_honours_sign_in(runs):
+    """With sign-in on, a pipeline pushes with its runs token (good for /api/runs alone) or a
+    signed-in user's token; the header says who pushed; nobody else gets in."""
+    service = runs[0]
+    header = {"model": "m"}
+    client = _push_app(service, auth_token="user-tok", runs_token="pipe-tok").test_client()
+
+    def push(name, token):
+        return client.post(f"/api/runs/{name}", json=header,
+                           headers={"Authorization": f"Bearer {token}"} if token else {})
+
+    assert push("signin-pipe", "pipe-tok").status_code == 201
+    assert push("signin-user", "user-tok").status_code == 201
+    assert push("signin-none", None).status_code == 401
+    assert push("signin-bad", "nope").status_code == 401
+    assert not (service.root / "signin-none").exists() and not (service.root / "signin-bad").exists()
+    pushed_by = {n: json.loads((service.root / n / "run.json").read_text())["pushed_by"]
+                 for n in ("signin-pipe", "signin-user")}
+    assert pushed_by["signin-pipe"] == "DEEPLING_RUNS_TOKEN"
+    assert pushed_by["signin-user"].startswith("user:")
+    # sign-in on, no runs token: a signed-in user may still push
+    client = _push_app(service, auth_token="user-tok").test_client()
+    assert push("signin-only", "user-tok").status_code == 201
+    assert push("signin-only2", "pipe-tok").status_code == 401
+    # neither: pushing is off, and says how to turn it on
+    client = _push_app(service).test_client()
+    r = push("off", "pipe-tok")
+    assert r.status_code == 403 and "DEEPLING_RUNS_TOKEN" in r.get_json()["error"]
+
+
 def test_a_run_pushed_over_http_lands_as_a_run_folder(runs, monkeypatch):
     """Monitor(url=, token=) against the real endpoints (a werkzeug server in a thread)."""
     import threading
@@ -149,13 +194,9 @@ def test_a_run_pushed_over_http_lands_as_a_run_folder(runs, monkeypatch):
     from werkzeug.serving import make_server
 
     from deepling.keras import Monitor
-    from deepling.web.runs_api import register_runs_api
 
     service, model, _ = runs
-    monkeypatch.setenv("DEEPLING_RUNS_TOKEN", "s3cret")
-    app = flask.Flask("push")
-    app.config["DEEPLING_WORKSPACE"] = service.workspace
-    register_runs_api(app, service)
+    app = _push_app(service, runs_token="s3cret")
     httpd = make_server("127.0.0.1", 0, app, threaded=True)
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     url = f"http://127.0.0.1:{httpd.server_port}"

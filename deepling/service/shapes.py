@@ -13,6 +13,8 @@ from __future__ import annotations
 import numpy as np
 
 from deepling.service import schema
+from deepling.shapes import SHAPES
+from deepling.shapes.workshop import DEFAULT_EPOCHS, IMAGE_STEP_SIZE
 from deepling.service.cache import cache_key
 from deepling.service.work import Kind
 
@@ -126,6 +128,42 @@ def run_class_image_job(workspace, params: dict, progress=None) -> dict[str, np.
 def cached_class_image(workspace, key: str) -> dict[str, np.ndarray] | None:
     """A class image if it is in the disk cache, else None (never computes)."""
     return workspace.cache(CLASS_IMAGE_CACHE).get(key)
+
+
+# --- what the workshop page asks for -----------------------------------------------------------
+DRAWN = "drawn:"  # prefix of a drawn class's value in the page's list of classes
+
+
+def add_drawn_class(custom: list, name: str, pixels) -> tuple[list, str]:
+    """``custom`` (the drawn classes, ``[{"name", "pixels"}]``) with the drawing ``pixels``
+    (28×28 values, row-major) added as class ``name``; or, unchanged, with why not."""
+    custom, pixels = list(custom or []), list(pixels or [])
+    if not name:
+        return custom, "Give the drawing a class name first."
+    if name in set(SHAPES) | {c["name"] for c in custom}:
+        return custom, f"There is already a class called {name!r}; pick another name."
+    if len(pixels) != 28 * 28 or not any(pixels):
+        return custom, "The canvas is empty: draw a shape first."
+    return custom + [{"name": name, "pixels": [int(p) for p in pixels]}], ""
+
+
+def workshop_request(chosen, custom, model=None, start=None, step_size=None, epochs=None) -> dict:
+    """The :data:`WORKSHOP` parameters of the page's choices: the chosen classes (built-in
+    names, or ``DRAWN + name`` for a drawn one) and the settings (defaults where empty);
+    ValueError for fewer than two classes."""
+    drawn = {c["name"]: c["pixels"] for c in custom or []}
+    classes = []
+    for value in chosen or []:
+        name = value[len(DRAWN):] if value.startswith(DRAWN) else None
+        if name is None:
+            classes.append({"name": value})
+        elif name in drawn:
+            classes.append({"name": name, "pixels": drawn[name]})
+    if len(classes) < 2:
+        raise ValueError("Select at least two shapes in step 1.")
+    return {"classes": classes, "model": model or "mlp", "start": start or "black",
+            "step_size": float(step_size or IMAGE_STEP_SIZE), "epochs": int(epochs or DEFAULT_EPOCHS),
+            "seed": 0}
 
 
 # --- the work kinds -----------------------------------------------------------------------------

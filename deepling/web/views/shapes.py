@@ -11,6 +11,7 @@ import dash_bootstrap_components as dbc
 import numpy as np
 from dash import dcc, html
 
+from deepling.service.shapes import DRAWN
 from deepling.shapes import BUILDERS, SHAPES, palette
 from deepling.shapes.workshop import DEFAULT_EPOCHS, IMAGE_STEP_SIZE
 from deepling.web.views.common import image_uri, thumbnail
@@ -18,7 +19,6 @@ from deepling.web.views.common import image_uri, thumbnail
 STARTS = (("black", "black"), ("white", "white"), ("noise", "noise"),
           ("blurred noise", "blurred noise"))
 DEFAULT_CLASSES = ("vertical line", "horizontal line")
-DRAWN = "drawn:"  # prefix of a drawn class's checklist value
 
 
 def layout() -> html.Div:
