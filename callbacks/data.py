@@ -55,16 +55,11 @@ def register_confusion(app, services) -> None:
             return (no_update,) * 8
         m, d = _resolve(workspace, rendered)
         ds, preds, names = workspace.dataset(m, d), workspace.predictions(m, d), workspace.class_names(m, d)
-        custom = points[0].get("customdata")
-        if isinstance(custom, list) and len(custom) >= 2:  # a bar of the top confusions
-            true, pred = int(custom[0]), int(custom[1])
-            if not (0 <= true < len(names) and 0 <= pred < len(names)):
-                return (no_update,) * 8
-        else:
-            lookup = {n: k for k, n in enumerate(names)}
-            true, pred = lookup.get(points[0].get("y")), lookup.get(points[0].get("x"))
-        if true is None or pred is None:
+        cell = view.clicked_cell(points, names)
+        if cell is None:
             return (no_update,) * 8
+        true, pred = cell
+        custom = points[0].get("customdata")
         idx = cell_indices(ds.labels, preds.predicted, true, pred)
         what = f"true {names[true]} → predicted {names[pred]}"
         if custom is not None and isinstance(custom, list):

@@ -11,7 +11,7 @@ import numpy as np
 from dash import ALL, Input, Output, State, ctx, no_update
 
 from deepling.evaluation import filter_images
-from deepling.service.neurons import ATLAS, cached_atlas, strip_target
+from deepling.service.neurons import ATLAS, cached_atlas, projected_layer, strip_target
 from deepling.service.selection import normalise, to_query
 from deepling.web.progress import progress_bar
 from deepling.web.views import neurons as view
@@ -60,12 +60,7 @@ def register_atlas(app, services) -> None:
         path = atlas.paths[_clip(focus, len(ds))] if focus is not None else None
         selected = _selected(atlas, unit)
         options = [{"label": f"{l.name} · {l.width} units", "value": l.name} for l in atlas.layers]
-        if unit and unit.get("layer") in atlas.names:
-            layer = unit["layer"]  # the projection follows the selected unit's layer
-        elif proj_layer in atlas.names:
-            layer = proj_layer
-        else:
-            layer = max(atlas.layers, key=lambda l: (l.type.startswith("Conv"), l.width)).name
+        layer = projected_layer(atlas, unit, proj_layer)  # follows the selected unit's layer
         return view.units_figure(atlas, names, path, selected), options, \
             (layer if layer != proj_layer else no_update)
 

@@ -81,3 +81,26 @@ def test_no_callback_names_a_work_kind_by_string():
 def test_the_kind_name_check_finds_one():
     assert kind_name_strings(ast.parse("services.poll('robustness', key)\nx = 'robust'\n"),
                              {"robustness"}) == ["robustness"]
+
+
+def renderer_parts():
+    """The renderer's scripts in the order Dash serves assets/ (file names, sorted)."""
+    return sorted((ROOT / "assets").glob("layer_scatter*.js"))
+
+
+def test_each_renderer_part_uses_only_what_parts_loaded_before_it_give():
+    """No build step: Dash loads assets/ in name order, so a part may take from
+    ``Deepling.scatterParts`` only what an earlier part put there."""
+    import re
+
+    given, parts = set(), renderer_parts()
+    assert [p.name for p in parts][-1] == "layer_scatter_6_scatter.js" and len(parts) == 6
+    for part in parts:
+        text = part.read_text()
+        taken = {n.strip() for m in re.finditer(r"const \{([^}]*)\} = S;", text) for n in m.group(1).split(",")}
+        taken |= set(re.findall(r"\bS\.([A-Za-z_]\w*)\b(?!\s*=[^=])", text))
+        assert taken <= given, (part.name, sorted(taken - given))
+        given |= {n.strip() for m in re.finditer(r"Object\.assign\(S, \{([^}]*)\}\)", text)
+                  for n in m.group(1).split(",")}
+        given |= set(re.findall(r"\bS\.([A-Za-z_]\w*)\s*=[^=]", text))
+    assert "LayerScatter = LayerScatter" in parts[-1].read_text()

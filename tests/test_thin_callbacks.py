@@ -173,3 +173,27 @@ def test_the_workshop_request_is_built_from_the_page_choices():
     assert (params["model"], params["start"], params["step_size"], params["epochs"]) == ("mlp", "dark gray", 0.5, 3)
     with pytest.raises(ValueError, match="at least two shapes"):
         workshop_request(["circle", DRAWN + "gone"], custom)
+
+
+def test_a_click_on_the_confusion_matrix_or_its_bars_names_a_cell():
+    from deepling.web.views.data import clicked_cell
+
+    names = ["cat", "dog", "ship"]
+    assert clicked_cell([{"x": "dog", "y": "cat"}], names) == (0, 1)           # a cell: y true, x predicted
+    assert clicked_cell([{"customdata": [2, 0, 17]}], names) == (2, 0)         # a bar of the top confusions
+    assert clicked_cell([{"customdata": [5, 0]}], names) is None              # not a class here
+    assert clicked_cell([{"x": "cow", "y": "cat"}], names) is None
+    assert clicked_cell([], names) is None
+
+
+def test_the_neurons_view_projects_the_units_layer_else_the_one_shown_else_the_widest_conv():
+    from deepling.service.neurons import projected_layer
+
+    layer = lambda name, kind, width: SimpleNamespace(name=name, type=kind, width=width)
+    atlas = SimpleNamespace(layers=[layer("conv1", "Conv2D", 32), layer("conv2", "Conv2D", 64),
+                                    layer("fc1", "Dense", 256)], names=["conv1", "conv2", "fc1"])
+    assert projected_layer(atlas, {"layer": "fc1", "unit": 3}, "conv1") == "fc1"
+    assert projected_layer(atlas, {"layer": "gone"}, "conv1") == "conv1"
+    assert projected_layer(atlas, None, None) == "conv2"
+    dense = SimpleNamespace(layers=[layer("fc1", "Dense", 256), layer("fc2", "Dense", 10)], names=["fc1", "fc2"])
+    assert projected_layer(dense, None, "x") == "fc1"
