@@ -11,6 +11,7 @@ import secrets
 from dash import Input, Output, Patch, State, ctx, html, no_update
 
 from deepling.service.training import RETRAIN, TrainingBusy, read_deltas, snapshot_feature_maps
+from deepling.web.pacing import answered, paced_poll, tick_id, tock_id
 from deepling.web.progress import progress_bar
 from deepling.web.views import training as view
 
@@ -68,26 +69,34 @@ def register_poll(app, services) -> None:
     """The live poll: only the deltas since the last one seen."""
     service = services.training
     sources = services.run_sources  # the app's runs and runs from outside (deepling serve --runs)
+    paced_poll(app, "train-poll")  # a slow answer is never dropped by the next tick (pacing.py)
 
+    # The poll keeps its place in the run in its own store (train-cursor), never in train-run:
+    # train-run changes only when a run is started or watched, so the callbacks that follow
+    # the run (histogram layers, the animation's training row, the poll's interval) are not
+    # re-run by every poll, and an answer still out for a previous run cannot bring it back.
     @app.callback(
-        Output("train-run", "data", allow_duplicate=True),
+        Output("train-cursor", "data"),
         Output("train-loss", "extendData"), Output("train-accuracy", "extendData"),
         Output("train-epochs-chart", "extendData"), Output("train-network", "figure"),
         Output("train-status", "children"), Output("train-frozen", "children"),
         Output("train-saved", "children"), Output("train-poll", "disabled", allow_duplicate=True),
         Output("train-pause", "disabled"), Output("train-stop", "disabled"),
         Output("train-pause", "children"), Output("session", "data", allow_duplicate=True),
-        Output("train-epoch", "data"),
-        Input("train-poll", "n_intervals"), State("train-run", "data"), State("session", "data"),
-        prevent_initial_call=True)
-    def poll(_n, run, session):
+        Output("train-epoch", "data"), Output(tock_id("train-poll"), "data"),
+        Input(tick_id("train-poll"), "data"), State("train-run", "data"),
+        State("train-cursor", "data"), State("session", "data"), prevent_initial_call=True)
+    def poll(tick, run, cursor, session):
         if not run:
-            return (no_update,) * 8 + (True, True, True, no_update, no_update, no_update)
-        head, deltas = sources.since(run["run"], run["seq"])
+            return (no_update,) * 8 + (True, True, True, no_update, no_update, no_update,
+                                       answered(tick))
+        if not cursor or cursor.get("run") != run["run"]:
+            cursor = {"run": run["run"], "seq": 0}  # a run started or watched since
+        head, deltas = sources.since(run["run"], cursor["seq"])
         meta = sources.meta(run["run"])
         state = meta.get("state", "queued")
-        seen = read_deltas({**run, "seq": head}, deltas)
-        run, control = seen.run, service.control(run["run"])
+        seen = read_deltas({**cursor, "seq": head}, deltas)
+        cursor, control = seen.run, service.control(run["run"])
         network = no_update  # only patched here: cheap
         if run["layers"] and (seen.filters or seen.froze):
             network = view.network_patch(Patch(), run["layers"], seen.filters,
@@ -95,15 +104,15 @@ def register_poll(app, services) -> None:
         saved = saved_link(seen.saved, run) if seen.saved else no_update
         session_out = remember_upload(session, seen.saved) if seen.saved else no_update
         wanted, frozen = control["command"], control["frozen"]
-        status, pause_label = view.steering(state, wanted, describe(meta, run))
+        status, pause_label = view.steering(state, wanted, describe(meta, cursor))
         # Over once the job has finished (saved its model) and every delta has been read.
         finished = (state in DONE and meta.get("finished")
                     and head >= sources.head(run["run"]))
-        return (run, _ext(view.curve_extension(deltas, "loss")),
+        return (cursor, _ext(view.curve_extension(deltas, "loss")),
                 _ext(view.curve_extension(deltas, "accuracy")), _ext(view.epoch_extension(deltas)),
                 network, status, ("frozen: " + ", ".join(frozen)) if frozen else "",
                 saved, bool(finished), bool(finished), bool(finished),
-                pause_label, session_out, _ext(seen.epoch))
+                pause_label, session_out, _ext(seen.epoch), answered(tick))
 
 
 def register_steering(app, services) -> None:

@@ -60,8 +60,19 @@ def runs(tmp_path_factory):
     for f in ("run.json", "records.jsonl"):
         (sneaky / f).write_bytes((root / "exp1" / f).read_bytes())
     os.symlink(root / "exp1" / "snapshots" / "epoch-001.keras", sneaky / "snapshots" / "epoch-001.keras")
+    # hostile: a header whose layer names are markup, a header that is a link out of the folder
+    (root / "markup").mkdir()
+    header = json.loads((root / "exp1" / "run.json").read_text())
+    header["layers"][0]["name"] = "<img src=x onerror=alert(1)>"
+    (root / "markup" / "run.json").write_text(json.dumps(header))
+    (root / "markup" / "records.jsonl").write_text("")
+    (root / "linkhead").mkdir()
+    os.symlink(root / "exp1" / "run.json", root / "linkhead" / "run.json")
     workspace = Workspace(Config(data="cifar10", cache=str(tmp_path_factory.mktemp("cache"))))
-    return RunsService(workspace, root), model, marker
+    service = RunsService(workspace, root)
+    for name in ("exp1", "checkpoints", "evil"):  # vetting starts now, in the background:
+        service.since(f"run:{name}", 0)             # the tests below wait for less
+    return service, model, marker
 
 
 def test_a_monitor_run_reads_as_the_training_cards_deltas(runs):
@@ -113,6 +124,10 @@ def test_hostile_and_malformed_run_folders_are_refused(runs):
     assert listed["pickled"]["state"] == "refused" and "not a Deepling run" in listed["pickled"]["message"]
     with pytest.raises(RunFolderError, match="link"):
         service.since("run:linked", 0)
+    assert listed["markup"]["state"] == "refused" and "malformed" in listed["markup"]["message"]
+    with pytest.raises(RunFolderError, match="malformed"):
+        service.layer_sizes("run:markup")
+    assert listed["linkhead"]["state"] == "refused" and "is a link" in listed["linkhead"]["message"]
     for bad in ("run:../exp1", "run:.hidden", "run:a/b", "../../etc"):
         with pytest.raises(RunFolderError):
             service.folder(bad)

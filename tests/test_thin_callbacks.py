@@ -169,7 +169,8 @@ def test_the_workshop_request_is_built_from_the_page_choices():
     custom = [{"name": "blob", "pixels": [1] * 784}]
     params = workshop_request(["circle", DRAWN + "blob", DRAWN + "gone"], custom, None, None, "0.5", "3")
     assert params["classes"] == [{"name": "circle"}, {"name": "blob", "pixels": [1] * 784}]
-    assert (params["model"], params["start"], params["step_size"], params["epochs"]) == ("mlp", "black", 0.5, 3)
+    # the default start is the workshop's IMAGE_START
+    assert (params["model"], params["start"], params["step_size"], params["epochs"]) == ("mlp", "dark gray", 0.5, 3)
     with pytest.raises(ValueError, match="at least two shapes"):
         workshop_request(["circle", DRAWN + "gone"], custom)
 
