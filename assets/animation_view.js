@@ -1,5 +1,5 @@
 /*
- * The layer animation view in the browser: wires Deepling.LayerScatter (layer_scatter.js)
+ * The layer animation view in the browser: wires Deepling.LayerScatter (layer_scatter_*.js)
  * to the Dash controls. Everything here runs without the server: slider, play loop,
  * speed, legend, colour mode, hover tooltips, PNG export, and the URL's `layer=`.
  * The server is told only about choices that other views follow: the image in focus

@@ -3,7 +3,7 @@
  * button, each model's layers matched by relative depth (slider 0 = every model's input,
  * 1 = every model's output). Used by the comparison view (two models side by side) and by
  * the offline report (`deepling report`, where it runs from file:// with no server).
- * Only the public Deepling.LayerScatter API (layer_scatter.js) is used.
+ * Only the public Deepling.LayerScatter API (layer_scatter_*.js) is used.
  *
  *   const linked = new Deepling.LinkedScatters([hostA, hostB], [payloadA, payloadB], {
  *     slider,            // an <input type=range>; made min 0, max 1
@@ -15,7 +15,7 @@
  *   });
  *   linked.setDepth(t); linked.play(); linked.pause(); linked.scatters; linked.destroy()
  *
- * Payloads are read with Deepling.unpack (the payload contract, layer_scatter.js).
+ * Payloads are read with Deepling.unpack (the payload contract, layer_scatter_2_payload.js).
  */
 (function () {
   'use strict';

@@ -32,7 +32,7 @@ OUT = ROOT / "benchmarks" / "results" / "epochs.md"
 
 PAGE = r"""<!doctype html><html><head><meta charset="utf-8">
 <style>body{margin:0} #plot{width:900px;height:700px}</style>
-<script src="%(renderer)s"></script></head><body><div id="plot"></div><script>
+%(renderer)s</head><body><div id="plot"></div><script>
 // n points drifting from a mixed cloud into 10 clusters over the frames (like epochs)
 function makeData(n, frames) {
   let s = 7;
@@ -105,7 +105,8 @@ def fps_rows(a) -> list[tuple]:
 
     with tempfile.TemporaryDirectory() as tmp:
         page = Path(tmp) / "trails.html"
-        page.write_text(PAGE % {"renderer": (ROOT / "assets" / "layer_scatter.js").as_uri()})
+        page.write_text(PAGE % {"renderer": "".join(f'<script src="{f.as_uri()}"></script>'
+                                                    for f in sorted((ROOT / "assets").glob("layer_scatter*.js")))})
         d = make_driver(window_size=(1000, 800))
         try:
             d.set_script_timeout(a.seconds * 4 + 30)

@@ -76,7 +76,7 @@ new PerformanceObserver((list) => { for (const e of list.getEntries()) longTasks
 
 
 def synthetic_sequence(n: int, n_layers: int = N_LAYERS, seed: int = 0):
-    """What :func:`deepling.web.views.payload.payload_arrays` reads of a LayerSequence."""
+    """What :func:`deepling.web.wire.payload_arrays` reads of a LayerSequence."""
     rng = np.random.default_rng(seed)
     t = n_layers - 1
     return SimpleNamespace(
@@ -92,7 +92,7 @@ def make_app(sizes, assets: Path):
     from dash import Input, Output, State, dcc, html
     from flask import Response
 
-    from deepling.web.views.payload import binary_payload, pack, payload_arrays, sequence_payload
+    from deepling.web.wire import binary_payload, pack, payload_arrays, sequence_payload
 
     names = [f"class {k}" for k in range(10)]
     payloads, bodies = {}, {}
@@ -161,7 +161,8 @@ def main(argv=None) -> int:
     sizes = [int(s) for s in args.sizes.split(",") if s]
 
     assets = Path(tempfile.mkdtemp(prefix="deepling-bench-assets-"))
-    shutil.copy(ROOT / "assets" / "layer_scatter.js", assets)
+    for part in sorted((ROOT / "assets").glob("layer_scatter*.js")):  # the renderer's parts
+        shutil.copy(part, assets)
     app, json_bytes, body_bytes = make_app(sizes, assets)
     import logging
 

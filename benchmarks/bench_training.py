@@ -165,15 +165,17 @@ def server_rows(a) -> list[tuple]:
                 "train-sid.data": sid, "rendered.data": rendered})
             assert status == 200, (status, answer)
             run = answer["response"]["train-run"]["data"]
+            cursor = None
             first_loss = first_bars = None
             stop_light = threading.Event()
             lat: dict = {}
             while True:  # the page's poll, as the browser's Interval sends it
-                status, answer, _ = forge(base, specs, "train-run.data@", {
-                    "train-poll.n_intervals": 1, "train-run.data": run, "session.data": {}})
+                status, answer, _ = forge(base, specs, "train-cursor.data", {
+                    "train-poll-tick.data": {"n": 1, "t": 0}, "train-run.data": run,
+                    "train-cursor.data": cursor, "session.data": {}})
                 assert status == 200, (status, answer)
                 resp = answer["response"]
-                run = resp.get("train-run", {}).get("data", run)
+                cursor = resp.get("train-cursor", {}).get("data", cursor)
                 now = time.perf_counter() - t0
                 if first_loss is None and resp.get("train-loss", {}).get("extendData"):
                     first_loss = now

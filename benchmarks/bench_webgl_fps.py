@@ -3,7 +3,7 @@
 Both play the same synthetic projection (10 classes separating over 12 layers) in headless
 Chromium at 2 layers/s, ping-pong, for each point count:
 
-* ``webgl``       — assets/layer_scatter.js, ``play()``; frames counted by the renderer.
+* ``webgl``       — assets/layer_scatter_*.js (the renderer's parts), ``play()``; frames counted by the renderer.
 * ``webgl+sync``  — the same, plus a 1-pixel ``readPixels`` after every frame, which blocks until
                     the GPU process has executed the frame: proof the frames are really drawn, not
                     just queued. It also stops JS and GPU from overlapping, so it is a lower bound.
@@ -31,7 +31,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # this checkout's deepling, not an installed one
-RENDERER_JS = ROOT / "assets" / "layer_scatter.js"
+RENDERER_JS = sorted((ROOT / "assets").glob("layer_scatter*.js"))  # its parts, in Dash's order
 RESULTS = ROOT / "benchmarks" / "results" / "webgl_fps.md"
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
@@ -49,7 +49,7 @@ PAGE = r"""<!doctype html>
   #plot { width: %(w)dpx; height: %(h)dpx; background: #fff; }
 </style>
 <script src="%(plotly)s"></script>
-<script src="%(renderer)s"></script>
+%(renderer)s
 </head><body><div id="plot"></div>
 <script>
 "use strict";
@@ -106,7 +106,7 @@ async function measureRaf(seconds) {
   return { fps };
 }
 
-// A thumbnail atlas laid out as deepling/web/views/payload.py lays it out (32-px tiles up to
+// A thumbnail atlas laid out as deepling/web/wire.py lays it out (32-px tiles up to
 // 4,096 images, 16 px up to 16,384), each tile a smooth random picture.
 function makeAtlas(n, seed) {
   const tile = n <= 4096 ? 32 : n <= 16384 ? 16 : 8, columns = Math.ceil(Math.sqrt(n));
@@ -236,7 +236,7 @@ def write_page(folder: Path) -> Path:
     from deepling.web.views.common import palette_rgb
 
     page.write_text(PAGE % {"w": PLOT[0], "h": PLOT[1], "plotly": plotly_js().as_uri(),
-                            "renderer": RENDERER_JS.as_uri(), "palette": json.dumps(palette_rgb(10))})
+                            "renderer": "".join(f'<script src="{f.as_uri()}"></script>' for f in RENDERER_JS), "palette": json.dumps(palette_rgb(10))})
     return page
 
 

@@ -10,12 +10,10 @@ import threading
 
 from dash import Input, Output, State, ctx, no_update
 
-from deepling.service.projections import Request
-from deepling.service.selection import from_query, to_query
+from deepling.service.projections import ACROSS_TRAINING, EPOCHS, LAYERS, ask
+from deepling.service.selection import from_query, raw_choice
 from deepling.web.progress import progress_bar
 from deepling.web.views import animation as view
-from deepling.web.payload_bytes import payload_url
-from deepling.web.views.payload import binary_payload, shown_names
 
 
 def warm_up(services) -> None:
@@ -35,11 +33,14 @@ def warm_up(services) -> None:
 
 
 def register(app, services) -> None:
-    workspace, projections = services.workspace, services.projections
     register_clientside(app)
+    register_training_row(app, services)
+    register_request(app, services)
+    register_poll(app, services)
 
-    def training():
-        return services.run_sources  # the app's runs and runs from outside (RunSources)
+
+def register_training_row(app, services) -> None:
+    """Across training: the mode switch and the pickers, once the open model has snapshots."""
 
     @app.callback(
         Output("anim-training-row", "hidden"), Output("anim-snapshot", "options"),
@@ -48,7 +49,7 @@ def register(app, services) -> None:
     def training_row(rendered, run, _epoch):
         """The mode switch and the snapshot picker appear once the open model has a training
         run with snapshots (the page's own run on it, or the run that saved it)."""
-        service = training()
+        service = services.run_sources  # the app's runs and runs from outside
         if not rendered or service is None:
             return True, no_update, no_update
         run_id = service.run_of(rendered["model"], run)
@@ -57,6 +58,13 @@ def register(app, services) -> None:
             return True, no_update, no_update
         epochs, layers = view.training_choices(snapshots, service.run_layers(run_id))
         return False, epochs, layers
+
+
+
+def register_request(app, services) -> None:
+    """Start (or join) the projection a page, a link, the Project button or the
+    across-training controls ask for."""
+    workspace, projections = services.workspace, services.projections
 
     @app.callback(
         Output("anim-request", "data"), Output("anim-poll", "disabled"),
@@ -82,41 +90,30 @@ def register(app, services) -> None:
         from_url = trigger in ("rendered", "url")
         if from_url:  # the link names the mode, the snapshot and the layer across training
             across, snapshot, along, _ = view.training_query(search, across, snapshot, along)
-        elif trigger == "train-epoch" and across != "training":
+        elif trigger == "train-epoch" and across != ACROSS_TRAINING:
             return (no_update,) * 9  # a new epoch changes only the across-training frames
         snapshot = "" if snapshot in (None, "", view.OPEN_MODEL) else snapshot
-        keys = ("mode", "classes", "count", "seed", "true", "predicted", "indices", "method", "frames")
-        raw = {k: v for k, v in query.items() if k in keys}
-        if trigger == "anim-project":  # the controls; a confusion cell keeps the cell the URL names
-            raw = {"mode": mode, "classes": classes, "count": count,
-                   "true": query.get("true"), "predicted": query.get("predicted"),
-                   "indices": query.get("indices"), "method": method, "frames": frames}
-        service = training()
-        run_id = service.run_of(model_id, run) if service else None
-        snapshots = service.snapshots(run_id) if service else []
-        if across == "training" and len(snapshots) < 2 and from_url:
-            across = "layers"  # a link from another server or run: its layers, at least
+        controls = {"mode": mode, "classes": classes, "count": count, "method": method, "frames": frames}
+        raw = raw_choice(query, controls if trigger == "anim-project" else None)
         try:
-            if across == "training":
-                along = along or view.default_along(service.run_layers(run_id) if run_id else [])
-                submitted = projections.submit_epochs(
-                    model_id, data_id, raw, along, [(f"epoch {e}", p) for e, p in snapshots],
-                    services.owner())
-                extra = {"across": "training", "along": along, "start": view.training_query(search)[3]}
-            else:
-                target = service.snapshot_model(run_id, int(snapshot)) if snapshot and run_id else model_id
-                submitted = projections.submit(target, data_id, raw, services.owner())
-                extra = {"across": "layers", "layer": query.get("layer"),
-                         "snapshot": f"epoch {snapshot}" if target != model_id else None}
+            request, across, along = ask(
+                projections, services.run_sources, model_id, data_id, raw, across=across,
+                snapshot=snapshot, along=along, run=run, from_link=from_url, owner=services.owner(),
+                layer=query.get("layer"), start=view.training_query(search)[3])
         except ValueError as exc:
             return (no_update, True, no_update, no_update, no_update, f"⚠ {exc}", across,
                     snapshot or view.OPEN_MODEL, along)
-        choice = submitted.choice
-        request = {**submitted.to_dict(), "open": model_id, **extra}
+        choice = request["choice"]
         all_classes = choice["classes"] == list(range(workspace.dataset(model_id, data_id).n_classes))
         controls = (choice["mode"], None if all_classes else choice["classes"], choice["count"]) \
             if from_url else (no_update,) * 3
         return request, False, *controls, "starting…", across, snapshot or view.OPEN_MODEL, along
+
+
+
+def register_poll(app, services) -> None:
+    """Watch the projection; once done, send its payload (once) and offer its CSV."""
+    workspace = services.workspace
 
     @app.callback(
         Output("anim-payload", "data"), Output("anim-poll", "disabled", allow_duplicate=True),
@@ -132,37 +129,14 @@ def register(app, services) -> None:
         # remounted it (#24, the page fast): once sent, a request is not answered again.
         if shown == view.request_token(request):
             return no_update, True, no_update, no_update, no_update, no_update
-        bar = progress_bar(projections.status(Request.from_dict(request)))
+        poll = services.poll(_kind(request), request["key"])  # the stored result, read once
+        bar = progress_bar(poll)
         if not bar.done:
             return no_update, not bar.polling, bar.value, bar.text, bar.css(ROW), no_update
-        choice, model_id, data_id = request["choice"], request["model"], request["data"]
-        result = projections.result(Request.from_dict(request))
-        if result is None:
+        if poll["result"] is None:
             return (no_update, True, 100, "⚠ The result is gone; press Project again.",
                     _row(True, error=True), no_update)
-        indices, seq = result.indices, result.sequence
-        ds = workspace.dataset(model_id, data_id)
-        names, offset = shown_names(workspace.class_names(model_id, data_id),
-                                    workspace.label_names(model_id, data_id))
-        if request.get("across") == "training":
-            payload = view.epochs_payload(result, ds.labels[indices], names, f"{model_id}/{data_id}",
-                                          request["along"], offset)
-            start = request.get("start")
-            summary = f"{len(indices):,} images · {request['along']} at {len(seq):,} snapshots"
-        else:
-            # the point arrays travel apart, as binary (deepling/web/payload_bytes.py)
-            payload = binary_payload(seq, names, f"{model_id}/{data_id}",
-                                     payload_url(model_id, data_id, request["key"]))
-            payload.update(across="layers", snapshot=request.get("snapshot"))
-            start = request.get("layer")
-            summary = f"{len(indices):,} images · {len(seq):,} layers"
-            if request.get("snapshot"):
-                summary += f" · the model at {request['snapshot']} of its training run"
-        # The page's model stays the open one (a snapshot is shown, not opened).
-        payload.update(choice=choice, model=request.get("open", model_id), data=data_id,
-                       key=request["key"], startLayer=start, query=to_query(choice).lstrip("?"))
-        if seq.warnings:
-            summary += f" · {len(seq.warnings)} warning(s): " + "; ".join(seq.warnings)
+        payload, summary = view.animation_payload(workspace, request, poll["result"])
         return payload, True, 100, summary, _row(False), view.request_token(request)
 
     @app.callback(Output("anim-csv-download", "data"), Input("anim-csv", "n_clicks"),
@@ -171,7 +145,7 @@ def register(app, services) -> None:
         if not request:
             return no_update
         model_id, data_id = request["model"], request["data"]
-        result = projections.result(Request.from_dict(request))
+        result = services.poll(_kind(request), request["key"])["result"]
         if result is None:
             return no_update
         indices, seq = result.indices, result.sequence
@@ -179,6 +153,11 @@ def register(app, services) -> None:
         names = workspace.class_names(model_id, data_id)
         return {"content": view.layouts_csv(seq, indices, ds.labels[indices], preds.predicted[indices], names),
                 "filename": "deepling-layouts.csv"}
+
+
+def _kind(request: dict):
+    """The work kind of a projection request: one layer across training, or every layer."""
+    return EPOCHS if request.get("across") == ACROSS_TRAINING else LAYERS
 
 
 ROW = "d-flex align-items-center gap-2 mb-1"

@@ -20,11 +20,15 @@ from deepling.web.views import architecture as view
 
 
 def register(app, services) -> None:
+    register_layer_choice(app, services)
+    register_graph(app, services)
+    register_maps(app, services)
+    register_inspector(app, services)
+
+
+def register_layer_choice(app, services) -> None:
+    """The layer in focus: a click on the graph, the list, the search box or the shared store."""
     workspace = services.workspace
-    def graph_for(ids):
-        # layer_graph reads only the loaded model: cheap enough to redo per call, and no
-        # per-process state to keep in step with the workspace's own model cache.
-        return layer_graph(workspace.model(ids["model"]).model)
 
     @app.callback(
         Output("layer", "data"), Output("arch-layer", "value"),
@@ -37,30 +41,15 @@ def register(app, services) -> None:
     def choose_layer(tapped, picked, shared, _rendered, _submit, search, ids, query):
         """One callback keeps the shared store and the view's own picker in step (Dash
         allows that loop only within one callback)."""
-        graph = graph_for(ids)
-        names = {n.name for n in graph.nodes}
-        triggered = set(ctx.triggered_prop_ids.values())
-        if "rendered" in triggered:
-            # a new page (Dash lists its fresh inputs as triggered too): a shared link's
-            # layer (?layer=), if this model has it
-            wanted = from_query(search).get("layer")
-            return no_update, wanted if wanted in names and wanted != picked else no_update
-        if "arch-search" in triggered and "arch-graph" not in triggered:
-            # Enter in the search box: the first layer found
-            found = graph.search(query)
-            if not found or found[0] == picked:
-                return no_update, no_update
-            return found[0], found[0]
-        if "arch-graph" in triggered:
-            # a port stands for the layer it comes from
-            name = (tapped or {}).get("layer") or (tapped or {}).get("id")
-            if name not in names:  # a stage or block: folding is done by redraw()
-                return no_update, no_update
-            return name, name if name != picked else no_update
-        if "arch-layer" in triggered:
-            return (picked if picked != shared else no_update), no_update
-        # the shared store, set elsewhere
-        return no_update, shared if shared in names and shared != picked else no_update
+        chosen = layers.layer_choice(graph_for(workspace, ids), set(ctx.triggered_prop_ids.values()),
+                                     tapped=tapped, picked=picked, shared=shared,
+                                     wanted=from_query(search).get("layer"), query=query)
+        return tuple(no_update if c is layers.KEEP else c for c in chosen)
+
+
+def register_graph(app, services) -> None:
+    """The graph: folds, marks of the animated layers, the hover text."""
+    workspace = services.workspace
 
     @app.callback(
         Output("arch-graph", "elements"), Output("arch-graph", "style"),
@@ -73,7 +62,7 @@ def register(app, services) -> None:
         prevent_initial_call=True,
     )
     def redraw(focus, tapped, _fold, search, animated, collapsed, ids):
-        graph = graph_for(ids)
+        graph = graph_for(workspace, ids)
         collapsed = view.fold_ids(collapsed)
         triggered = set(ctx.triggered_prop_ids.values())
         fold_tap = "arch-graph" in triggered and (tapped or {}).get("kind") in ("stage", "block")
@@ -105,6 +94,11 @@ def register(app, services) -> None:
         f"function (node) {{ return (node && node.info) ? node.info : {hint}; }}",
         Output("arch-hover", "children"), Input("arch-graph", "mouseoverNodeData"))
 
+
+def register_maps(app, services) -> None:
+    """The feature maps of the image in focus, and picking a channel or image from them."""
+    workspace = services.workspace
+
     @app.callback(
         Output("arch-layer-title", "children"), Output("arch-maps", "children"),
         Output("arch-channel", "value"), Output("arch-channel", "max"),
@@ -112,7 +106,7 @@ def register(app, services) -> None:
         State("arch-ids", "data"), prevent_initial_call=True,
     )
     def show_maps(layer, focus, _rendered, ids):
-        graph = graph_for(ids)
+        graph = graph_for(workspace, ids)
         try:
             node = graph.node(layer)
         except ValueError as exc:
@@ -162,13 +156,10 @@ def register(app, services) -> None:
         index = clicked()
         return no_update if index is None else int(index)
 
-    projections = services.projections
 
-    def sampled(ids, request):
-        """The animation's images (its current choice), as dataset indices."""
-        request = request or {}
-        same = request.get("model") == ids["model"] and request.get("data") == ids["data"]
-        return projections.choose(ids["model"], ids["data"], request.get("choice") if same else None)[1]
+def register_inspector(app, services) -> None:
+    """The top images and the histograms of the layer in focus (on their tabs)."""
+    workspace, projections = services.workspace, services.projections
 
     @app.callback(
         Output("arch-top", "children"),
@@ -179,7 +170,7 @@ def register(app, services) -> None:
     def show_top(layer, channel, tab, request, ids):
         if tab != "top":
             return no_update  # computed when the tab is opened
-        graph = graph_for(ids)
+        graph = graph_for(workspace, ids)
         try:
             node = graph.node(layer)
         except ValueError as exc:
@@ -190,7 +181,7 @@ def register(app, services) -> None:
         preds = workspace.predictions(ids["model"], ids["data"])
         names = workspace.class_names(ids["model"], ids["data"])
         try:
-            indices = sampled(ids, request)
+            indices = sampled(projections, ids, request)
             means, top = layers.top_images(workspace, ids["model"], ids["data"], indices, layer,
                                            int(channel if channel is not None else 0), view.TOP_K)
         except ValueError as exc:
@@ -206,7 +197,7 @@ def register(app, services) -> None:
     def show_histograms(layer, tab, focus, request, ids):
         if tab != "hist":
             return no_update
-        graph = graph_for(ids)
+        graph = graph_for(workspace, ids)
         try:
             node = graph.node(layer)
         except ValueError as exc:
@@ -222,7 +213,7 @@ def register(app, services) -> None:
             parts.append(view.problem(f"No activations: {node.note}"))
             return parts
         try:
-            indices = sampled(ids, request)
+            indices = sampled(projections, ids, request)
             sample = layers.sample_histogram(workspace, ids["model"], ids["data"], indices, layer)
             i = min(max(int(focus or 0), 0), len(ds) - 1)
             one = layers.image_histogram(workspace, ids["model"], ids["data"], i, layer, sample)
@@ -233,3 +224,16 @@ def register(app, services) -> None:
         parts.append(view.graph(view.histogram_figure(
             [sample], f"activations of {layer}{zero_note}", one, f"image #{i}", log=True)))
         return parts
+
+
+def graph_for(workspace, ids):
+    # layer_graph reads only the loaded model: cheap enough to redo per call, and no
+    # per-process state to keep in step with the workspace's own model cache.
+    return layer_graph(workspace.model(ids["model"]).model)
+
+
+def sampled(projections, ids, request):
+    """The animation's images (its current choice), as dataset indices."""
+    request = request or {}
+    same = request.get("model") == ids["model"] and request.get("data") == ids["data"]
+    return projections.choose(ids["model"], ids["data"], request.get("choice") if same else None)[1]

@@ -14,11 +14,11 @@ from deepling.service.compare import aligned_sequences, compare_models, same_ima
 from deepling.service.projections import Request
 from deepling.service.selection import from_query
 from deepling.service.similarity import CKA, CKA_EPOCHS
-from deepling.web import polling
+from deepling.web.pacing import answered, paced_poll, tick_id, tock_id
 from deepling.web.clicks import clicked
 from deepling.web.progress import combined, progress_bar
 from deepling.web.views import compare as view
-from deepling.web.views.payload import sequence_payload
+from deepling.web.wire import sequence_payload
 
 _FIGURES = ("cmp-cm-a", "cmp-cm-b", "cmp-cm-diff", "cmp-per-class")
 
@@ -57,6 +57,8 @@ def register(app, services) -> None:
             return no_update, True, f"⚠ {exc}"
         return {"a": a.to_dict(), "b": b.to_dict()}, False, "starting…"
 
+    paced_poll(app, "cmp-poll")
+
     @app.callback(
         Output("cmp-payload", "data"), Output("cmp-poll", "disabled", allow_duplicate=True),
         Output("cmp-progress", "value"), Output("cmp-status", "children"),
@@ -64,10 +66,14 @@ def register(app, services) -> None:
         *[Output(f, "children") for f in _FIGURES],
         Output("cmp-only-a-title", "children"), Output("cmp-only-a", "children"),
         Output("cmp-only-b-title", "children"), Output("cmp-only-b", "children"),
-        polling.ticks(app, "cmp-poll"), State("cmp-request", "data"), State("focus", "data"),
+        Output(tock_id("cmp-poll"), "data"),
+        Input(tick_id("cmp-poll"), "data"), State("cmp-request", "data"), State("focus", "data"),
         prevent_initial_call=True,
     )
-    def poll(_n, req, focus):
+    def poll(tick, req, focus):  # paced (deepling/web/pacing.py): a slow answer is never dropped
+        return (*_poll(req, focus), answered(tick))
+
+    def _poll(req, focus):
         rest = (no_update,) * (2 + len(_FIGURES) + 4)  # titles, figures, disagreements
         if not req:
             return (no_update, True, no_update, no_update, *rest)
@@ -104,13 +110,16 @@ def _register_cka(app, services) -> None:
         return {"key": key, "a": rendered["model"], "b": model_b, "data": rendered["data"]}, False, \
             "CKA: starting…"
 
+    paced_poll(app, "cmp-cka-poll")
+
     @app.callback(Output("cmp-cka-graph", "figure"), Output("cmp-cka-wrap", "hidden"),
                   Output("cmp-cka-poll", "disabled", allow_duplicate=True),
                   Output("cmp-cka-progress", "value"), Output("cmp-cka-status", "children"),
-                  polling.ticks(app, "cmp-cka-poll"), State("cmp-cka-job", "data"),
+                  Output(tock_id("cmp-cka-poll"), "data"),
+                  Input(tick_id("cmp-cka-poll"), "data"), State("cmp-cka-job", "data"),
                   prevent_initial_call=True)
-    def poll_cka(_n, job):
-        return _poll_heatmap(services, CKA, job, lambda result: (
+    def poll_cka(tick, job):
+        return _poll_heatmap(tick, services, CKA, job, lambda result: (
             view.cka_figure(result),
             f"{result.n_images:,} images · {len(result.names_a)} × {len(result.names_b)} layers"))
 
@@ -166,28 +175,31 @@ def _register_cka_epochs(app, services) -> None:
             return no_update, True, f"⚠ {exc}"
         return {"key": key}, False, "CKA across epochs: starting…"
 
+    paced_poll(app, "cmp-epochs-poll")
+
     @app.callback(Output("cmp-epochs-graph", "figure"), Output("cmp-epochs-wrap", "hidden"),
                   Output("cmp-epochs-poll", "disabled", allow_duplicate=True),
                   Output("cmp-epochs-progress", "value"), Output("cmp-epochs-status", "children"),
-                  polling.ticks(app, "cmp-epochs-poll"), State("cmp-epochs-job", "data"),
+                  Output(tock_id("cmp-epochs-poll"), "data"),
+                  Input(tick_id("cmp-epochs-poll"), "data"), State("cmp-epochs-job", "data"),
                   prevent_initial_call=True)
-    def poll_epochs(_n, job):
-        return _poll_heatmap(services, CKA_EPOCHS, job, lambda result: (
+    def poll_epochs(tick, job):
+        return _poll_heatmap(tick, services, CKA_EPOCHS, job, lambda result: (
             view.epochs_figure(result),
             f"{result.n_images:,} images · {len(result.names_a)} snapshots · {result.model_a.split(': ')[-1]}"))
 
 
-def _poll_heatmap(services, kind, job, shown) -> tuple:
-    """(figure, wrap hidden, poll disabled, bar value, status) of a CKA job's poll;
-    ``shown(result)`` gives the figure and the status once it is done."""
+def _poll_heatmap(tick, services, kind, job, shown) -> tuple:
+    """(figure, wrap hidden, poll disabled, bar value, status, tock) of a CKA job's paced
+    poll; ``shown(result)`` gives the figure and the status once it is done."""
     if not job:
-        return no_update, no_update, True, no_update, no_update
+        return no_update, no_update, True, no_update, no_update, answered(tick)
     poll = services.poll(kind, job["key"])  # "done" without a result says it is gone
     bar, result = progress_bar(poll, waiting="CKA: waiting"), poll["result"]
     if result is None:
-        return no_update, no_update, not bar.polling, bar.value, bar.text
+        return no_update, no_update, not bar.polling, bar.value, bar.text, answered(tick)
     figure, status = shown(result)
-    return figure, False, True, 100, status
+    return figure, False, True, 100, status, answered(tick)
 
 
 def _result(workspace, projections, req, focus) -> tuple:

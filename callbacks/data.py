@@ -34,7 +34,14 @@ def cell_query(model_id: str, data_id: str, true: int, pred: int, count: int) ->
 
 
 def register(app, services) -> None:
+    register_confusion(app, services)
+    register_grid(app, services)
+
+
+def register_confusion(app, services) -> None:
+    """A confusion cell picks its images; the matrix mode."""
     workspace = services.workspace
+
     @app.callback(
         Output("data-true", "value"), Output("data-pred", "value"), Output("data-errors", "value"),
         Output("subset", "data", allow_duplicate=True), Output("url", "search", allow_duplicate=True),
@@ -48,16 +55,11 @@ def register(app, services) -> None:
             return (no_update,) * 8
         m, d = _resolve(workspace, rendered)
         ds, preds, names = workspace.dataset(m, d), workspace.predictions(m, d), workspace.class_names(m, d)
-        custom = points[0].get("customdata")
-        if isinstance(custom, list) and len(custom) >= 2:  # a bar of the top confusions
-            true, pred = int(custom[0]), int(custom[1])
-            if not (0 <= true < len(names) and 0 <= pred < len(names)):
-                return (no_update,) * 8
-        else:
-            lookup = {n: k for k, n in enumerate(names)}
-            true, pred = lookup.get(points[0].get("y")), lookup.get(points[0].get("x"))
-        if true is None or pred is None:
+        cell = view.clicked_cell(points, names)
+        if cell is None:
             return (no_update,) * 8
+        true, pred = cell
+        custom = points[0].get("customdata")
         idx = cell_indices(ds.labels, preds.predicted, true, pred)
         what = f"true {names[true]} → predicted {names[pred]}"
         if custom is not None and isinstance(custom, list):
@@ -104,6 +106,11 @@ def register(app, services) -> None:
         ds, preds, names = workspace.dataset(m, d), workspace.predictions(m, d), workspace.class_names(m, d)
         s = scores(ds.labels, preds.predicted, len(names))
         return view.top_confusions_figure(s, names) if mode == "top" else view.confusion_figure(s, names)
+
+
+def register_grid(app, services) -> None:
+    """The grid of images: filters, the picked images, the focused tile."""
+    workspace = services.workspace
 
     @app.callback(
         Output("data-errors", "value", allow_duplicate=True), Input("subset", "data"),

@@ -11,26 +11,29 @@ import numpy as np
 from dash import ALL, Input, Output, State, ctx, no_update
 
 from deepling.evaluation import filter_images
-from deepling.service.neurons import ATLAS, cached_atlas, strip_target
+from deepling.service.neurons import ATLAS, cached_atlas, projected_layer, strip_target
 from deepling.service.selection import normalise, to_query
 from deepling.web.progress import progress_bar
 from deepling.web.views import neurons as view
 
 
 def register(app, services) -> None:
-    workspace = services.workspace
+    register_atlas(app, services)
+    register_unit(app, services)
+    register_patterns(app, services)
+    register_images(app, services)
 
-    def context(ids):
-        m, d = ids["model"], ids["data"]
-        ds, preds = workspace.dataset(m, d), workspace.predictions(m, d)
-        return ds, preds, workspace.class_names(m, d)
+
+def register_atlas(app, services) -> None:
+    """The atlas (background work, started by the first look at the tab) and its unit view."""
+    workspace = services.workspace
 
     @app.callback(Output("neu-job", "data"), Output("neu-poll", "disabled"),
                   Input("page-tabs", "active_tab"), State("neu-ids", "data"),
                   State("neu-job", "data"), prevent_initial_call=True)
     def start(tab, ids, job):
         """The first look at the tab starts mining; the job key is the atlas's cache key."""
-        if tab != "neurons" or not ids or job:
+        if tab != view.TAB or not ids or job:
             return no_update, no_update
         return services.submit(ATLAS, {"model": ids["model"], "data": ids["data"]}), False
 
@@ -53,16 +56,11 @@ def register(app, services) -> None:
         atlas = ready and cached_atlas(workspace, ids["model"], ids["data"])
         if not atlas:
             return no_update, no_update, no_update
-        ds, _, names = context(ids)
+        ds, _, names = _context(workspace, ids)
         path = atlas.paths[_clip(focus, len(ds))] if focus is not None else None
         selected = _selected(atlas, unit)
         options = [{"label": f"{l.name} · {l.width} units", "value": l.name} for l in atlas.layers]
-        if unit and unit.get("layer") in atlas.names:
-            layer = unit["layer"]  # the projection follows the selected unit's layer
-        elif proj_layer in atlas.names:
-            layer = proj_layer
-        else:
-            layer = max(atlas.layers, key=lambda l: (l.type.startswith("Conv"), l.width)).name
+        layer = projected_layer(atlas, unit, proj_layer)  # follows the selected unit's layer
         return view.units_figure(atlas, names, path, selected), options, \
             (layer if layer != proj_layer else no_update)
 
@@ -81,6 +79,11 @@ def register(app, services) -> None:
             return {"layer": atlas.names[first], "unit": second}, "unit"
         return {"layer": proj_layer, "unit": first}, "unit"
 
+
+def register_unit(app, services) -> None:
+    """The selected unit: its panel and its layer projected."""
+    workspace = services.workspace
+
     @app.callback(Output("neu-unit-panel", "children"),
                   Input("neu-unit", "data"), Input("neu-ready", "data"), State("neu-ids", "data"),
                   prevent_initial_call=True)
@@ -88,7 +91,7 @@ def register(app, services) -> None:
         atlas = ready and cached_atlas(workspace, ids["model"], ids["data"])
         if not atlas or _selected(atlas, unit) is None:
             return no_update
-        ds, preds, names = context(ids)
+        ds, preds, names = _context(workspace, ids)
         return view.unit_panel(atlas, unit["layer"], int(unit["unit"]), ds.labels,
                                preds.predicted, names, ids)
 
@@ -100,11 +103,16 @@ def register(app, services) -> None:
         atlas = ready and cached_atlas(workspace, ids["model"], ids["data"])
         if not atlas or layer not in atlas.names:
             return no_update, no_update
-        _, _, names = context(ids)
+        _, _, names = _context(workspace, ids)
         lu = atlas.layer(layer)
         selected = int(unit["unit"]) if unit and unit.get("layer") == layer else None
         return view.projection_figure(lu, names, selected), \
             view.projection_info(lu, selected, names)
+
+
+def register_patterns(app, services) -> None:
+    """Neural patterns for the image in focus, the picked images or the unit."""
+    workspace = services.workspace
 
     @app.callback(Output("neu-for", "value"), Input("focus", "data"), Input("subset", "data"),
                   prevent_initial_call=True)
@@ -122,7 +130,7 @@ def register(app, services) -> None:
         atlas = ready and cached_atlas(workspace, ids["model"], ids["data"])
         if not atlas:
             return no_update
-        ds, preds, names = context(ids)
+        ds, preds, names = _context(workspace, ids)
         pats = atlas.patterns
         if what == "unit" and _selected(atlas, unit) is not None:
             ranked = pats.recommend(unit=(unit["layer"], int(unit["unit"])), by=rank, top=None)
@@ -140,19 +148,24 @@ def register(app, services) -> None:
             return view.note("Focus an image, pick images in the layer animation, or click a unit.")
         return view.pattern_list(atlas, ranked, ds.labels, preds.predicted, names, ids, heading)
 
+
+def register_images(app, services) -> None:
+    """The image in focus, the picker, and images sent to the animation."""
+    workspace = services.workspace
+
     @app.callback(Output("neu-focus", "children"), Input("focus", "data"),
                   State("neu-ids", "data"))
     def show_focus(focus, ids):
         if focus is None or not ids:
             return no_update
-        ds, preds, names = context(ids)
+        ds, preds, names = _context(workspace, ids)
         return view.focus_line(_clip(focus, len(ds)), ds.labels, preds.predicted, names, ids)
 
     @app.callback(Output("neu-pick-grid", "children"),
                   Input("neu-pick-true", "value"), Input("neu-pick-pred", "value"),
                   Input("neu-pick-errors", "value"), State("neu-ids", "data"))
     def picker(true, pred, errors, ids):
-        ds, preds, names = context(ids)
+        ds, preds, names = _context(workspace, ids)
         idx = filter_images(ds.labels, preds.predicted, preds.confidence,
                             true=None if true in (None, "any") else int(true),
                             pred=None if pred in (None, "any") else int(pred),
@@ -232,3 +245,9 @@ def _selected(atlas, unit):
     li = atlas.names.index(unit["layer"])
     u = int(unit["unit"])
     return (li, u) if 0 <= u < atlas.layers[li].width else None
+
+
+def _context(workspace, ids):
+    m, d = ids["model"], ids["data"]
+    ds, preds = workspace.dataset(m, d), workspace.predictions(m, d)
+    return ds, preds, workspace.class_names(m, d)

@@ -11,26 +11,32 @@ from urllib.parse import parse_qs
 from dash import Input, Output, State, html, no_update
 
 from deepling.training.runfolder import RunFolderError
+from deepling.web.pacing import answered, paced_poll, tick_id, tock_id
 from deepling.web.views import runs as view
 from deepling.web.views import training as training_view
 
 
 def register(app, services) -> None:
+    register_run_list(app, services)
+    register_histograms(app, services)
+
+
+def register_run_list(app, services) -> None:
+    """Runs from outside: the list, a link to one, opening its model."""
     runs = services.runs
 
-    def sources():
-        return services.run_sources
+    paced_poll(app, "train-runs-poll", initial=True)  # listed at page load, then paced
 
     @app.callback(Output("train-watch", "options"), Output("train-watch-row", "hidden"),
                   Output("train-runs-poll", "disabled"), Output("train-watch-open", "children"),
                   Output("train-epoch", "data", allow_duplicate=True),
-                  Output("train-watch-vetted", "data"),
-                  Input("train-runs-poll", "n_intervals"), State("train-run", "data"),
+                  Output("train-watch-vetted", "data"), Output(tock_id("train-runs-poll"), "data"),
+                  Input(tick_id("train-runs-poll"), "data"), State("train-run", "data"),
                   State("rendered", "data"), State("train-watch", "options"),
-                  State("train-watch-vetted", "data"), prevent_initial_call="initial_duplicate")
-    def list_runs(_n, run, rendered, shown, vetted):
+                  State("train-watch-vetted", "data"), prevent_initial_call=True)
+    def list_runs(tick, run, rendered, shown, vetted):
         if runs.root is None:
-            return no_update, True, True, no_update, no_update, no_update
+            return no_update, True, True, no_update, no_update, no_update, answered(tick)
         link, epoch = no_update, no_update
         if run and runs.owns(run.get("run")) and rendered:
             model_id = runs.open_model(run["run"])
@@ -46,7 +52,7 @@ def register(app, services) -> None:
                                                   className="text-danger")])
         options = view.run_options(runs.list())
         return ((no_update if options == shown else options), False, False, link, epoch,
-                [run["run"], epoch] if epoch is not no_update else no_update)
+                [run["run"], epoch] if epoch is not no_update else no_update, answered(tick))
 
     @app.callback(Output("train-watch", "value"), Input("url", "search"))
     def from_link(search):
@@ -75,14 +81,18 @@ def register(app, services) -> None:
                 training_view.curves_figure("accuracy"), training_view.epoch_time_figure(),
                 training_view.network_figure(layers))
 
+
+def register_histograms(app, services) -> None:
+    """Watching a run: polling, its histograms per layer."""
+    runs, sources = services.runs, services.run_sources
+
     @app.callback(Output("train-poll", "disabled", allow_duplicate=True),
                   Output("train-poll", "interval"),
                   Input("train-run", "data"), prevent_initial_call=True)
     def start_polling(run):
         # once the watched run is in the store (a poll enabled in the same response as the
-        # store can read the store's old value at page load, and stop itself). A watched
-        # run is polled a little less often: Dash drops a poll's answer when the next poll
-        # starts first, so on a busy server a run folder's bigger answers need the time.
+        # store can read the store's old value at page load, and stop itself). The poll is
+        # paced (deepling/web/pacing.py): a slow answer is never dropped by the next tick.
         if not run or run.get("seq") != 0:
             return no_update, no_update
         if runs.owns(run.get("run")):
@@ -105,7 +115,7 @@ def register(app, services) -> None:
         if not run or not layer:
             return no_update, no_update
         try:
-            series = sources().histograms(run["run"], layer)
+            series = sources.histograms(run["run"], layer)
         except RunFolderError as exc:
             return no_update, f"⚠ {exc}"
         return view.ridgeline_figure(series, layer), view.flags_text(series, layer)

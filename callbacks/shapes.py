@@ -5,9 +5,7 @@ from __future__ import annotations
 
 from dash import Input, Output, State, html, no_update
 
-from deepling.service.shapes import WORKSHOP, cached_workshop
-from deepling.shapes.workshop import DEFAULT_EPOCHS, IMAGE_STEP_SIZE
-from deepling.shapes import SHAPES
+from deepling.service.shapes import DRAWN, WORKSHOP, add_drawn_class, cached_workshop, workshop_request
 from deepling.web.progress import progress_bar
 from deepling.web.views import shapes as view
 
@@ -15,8 +13,12 @@ MAX_RUNS = 12  # rows kept in the session; older ones drop off the bottom
 
 
 def register(app, services) -> None:
-    workspace = services.workspace
+    register_drawing(app, services)
+    register_workshop(app, services)
 
+
+def register_drawing(app, services) -> None:
+    """The shape classes and the drawing canvas."""
     @app.callback(Output("shape-classes", "options"), Input("shape-custom", "data"))
     def list_shapes(custom):
         return view.shape_options(custom)
@@ -49,17 +51,16 @@ def register(app, services) -> None:
                   Input("shape-drawn", "data"), State("shape-custom", "data"),
                   State("shape-classes", "value"), prevent_initial_call=True)
     def add_drawn(drawn, custom, chosen):
-        custom, chosen = list(custom or []), list(chosen or [])
-        name, pixels = (drawn or {}).get("name", ""), (drawn or {}).get("pixels") or []
-        taken = set(SHAPES) | {c["name"] for c in custom}
-        if not name:
-            return no_update, no_update, "Give the drawing a class name first."
-        if name in taken:
-            return no_update, no_update, f"There is already a class called {name!r}; pick another name."
-        if len(pixels) != 28 * 28 or not any(pixels):
-            return no_update, no_update, "The canvas is empty: draw a shape first."
-        custom.append({"name": name, "pixels": [int(p) for p in pixels]})
-        return custom, chosen + [view.DRAWN + name], ""
+        drawn = drawn or {}
+        added, problem = add_drawn_class(custom, drawn.get("name", ""), drawn.get("pixels"))
+        if problem:
+            return no_update, no_update, problem
+        return added, list(chosen or []) + [DRAWN + added[-1]["name"]], ""
+
+
+def register_workshop(app, services) -> None:
+    """A workshop run (background work) and its results."""
+    workspace = services.workspace
 
     @app.callback(Output("shape-request", "data"), Output("shape-poll", "disabled"),
                   Output("shape-status", "children"),
@@ -69,21 +70,11 @@ def register(app, services) -> None:
                   State("shape-step-size", "value"), State("shape-epochs", "value"),
                   prevent_initial_call=True)
     def start_run(_n, chosen, custom, model, start, step_size, epochs):
-        drawn = {c["name"]: c["pixels"] for c in custom or []}
-        classes = []
-        for value in chosen or []:
-            if value.startswith(view.DRAWN):
-                name = value[len(view.DRAWN):]
-                if name in drawn:
-                    classes.append({"name": name, "pixels": drawn[name]})
-            else:
-                classes.append({"name": value})
-        if len(classes) < 2:
-            return no_update, True, "Select at least two shapes in step 1."
-        settings = {"model": model or "mlp", "start": start or "black",
-                    "step_size": float(step_size or IMAGE_STEP_SIZE),
-                    "epochs": int(epochs or DEFAULT_EPOCHS), "seed": 0}
-        params = {"classes": classes, **settings}
+        try:
+            params = workshop_request(chosen, custom, model, start, step_size, epochs)
+        except ValueError as exc:
+            return no_update, True, str(exc)
+        settings = {k: v for k, v in params.items() if k != "classes"}
         key = services.submit(WORKSHOP, params)
         return {"key": key, "settings": settings}, False, "starting…"
 

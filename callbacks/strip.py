@@ -21,7 +21,15 @@ EDIT_INPUTS = ("whatif-brightness", "whatif-hue", "whatif-rotate", "whatif-blur"
 
 
 def register(app, services) -> None:
+    register_focus(app, services)
+    register_strip(app, services)
+    register_whatif(app, services)
+
+
+def register_focus(app, services) -> None:
+    """The image in focus or an uploaded picture, and the images picked."""
     workspace = services.workspace
+
     @app.callback(Output("focus-image", "children"),
                   Input("focus", "data"), Input("picture", "data"), State("rendered", "data"))
     def show_focus(focus, picture, rendered):
@@ -65,6 +73,11 @@ def register(app, services) -> None:
         index = clicked()
         return no_update if index is None else int(index)
 
+
+def register_strip(app, services) -> None:
+    """The adversarial strip and its download."""
+    workspace = services.workspace
+
     @app.callback(Output("strip-target-class", "style"), Output("strip-target-layer", "style"),
                   Output("strip-target-channel", "style"), Input("strip-target-kind", "value"))
     def target_kind(kind):
@@ -103,6 +116,11 @@ def register(app, services) -> None:
             return no_update
         title = f"Deepling adversarial strip: towards {view.target_name(strip, names)}"
         return dcc.send_bytes(strip_picture(strip, names, title), "deepling-strip.png")
+
+
+def register_whatif(app, services) -> None:
+    """The what-if panel: edits of the image in focus."""
+    workspace = services.workspace
 
     @app.callback(Output("whatif-image", "figure"), Output("whatif-probs", "figure"),
                   Output("whatif-summary", "children"), Output("whatif-edits", "data"),

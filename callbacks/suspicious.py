@@ -10,7 +10,7 @@ from deepling.models import ModelError
 from deepling.service.selection import normalise, to_query
 from deepling.service.similarity import (LABEL_ERRORS, cached_label_errors,
                                          suspicious_selection, why_no_labels)
-from deepling.web import polling
+from deepling.web.pacing import answered, paced_poll, tick_id, tock_id
 from deepling.web.clicks import clicked
 from deepling.web.progress import progress_bar
 from deepling.web.views import suspicious as view
@@ -23,6 +23,12 @@ def _ids(workspace, rendered):
 
 
 def register(app, services) -> None:
+    register_job(app, services)
+    register_marks(app, services)
+
+
+def register_job(app, services) -> None:
+    """The ranking of suspicious labels (background work)."""
     workspace = services.workspace
 
     @app.callback(Output("sus-job", "data"), Output("sus-poll", "disabled"),
@@ -38,12 +44,15 @@ def register(app, services) -> None:
         except (ValueError, ModelError, DataError, OSError) as exc:
             return no_update, True, f"⚠ {exc}"
 
+    paced_poll(app, "sus-poll")
+
     @app.callback(Output("sus-ready", "data"), Output("sus-poll", "disabled", allow_duplicate=True),
                   Output("sus-progress", "value"), Output("sus-status", "children"),
-                  polling.ticks(app, "sus-poll"), State("sus-job", "data"), prevent_initial_call=True)
-    def poll(_n, key):
+                  Output(tock_id("sus-poll"), "data"),
+                  Input(tick_id("sus-poll"), "data"), State("sus-job", "data"), prevent_initial_call=True)
+    def poll(tick, key):  # paced (deepling/web/pacing.py): a slow answer is never dropped
         bar = progress_bar(services.poll(LABEL_ERRORS, key))
-        return (key if bar.done else no_update), not bar.polling, bar.value, bar.text
+        return (key if bar.done else no_update), not bar.polling, bar.value, bar.text, answered(tick)
 
     @app.callback(Output("sus-list", "children"), Output("sus-notes", "children"),
                   Output("sus-csv", "disabled"), Output("sus-json", "disabled"),
@@ -63,6 +72,11 @@ def register(app, services) -> None:
                   + (f" · {len(own)} marked ({n_wrong} wrong)" if own else ""))
         return (view.rows(result, names, key, own, focus), " · ".join(result.notes[:3]),
                 False, False, status)
+
+
+def register_marks(app, services) -> None:
+    """Marks, exports, and the images sent to other views."""
+    workspace = services.workspace
 
     @app.callback(Output("sus-marks", "data"),
                   Input({"type": "sus-mark-wrong", "index": ALL}, "n_clicks"),

@@ -12,13 +12,22 @@ from __future__ import annotations
 from dash import Input, Output, State, ctx, dcc, html, no_update
 
 from deepling.service import attributions, explanations, robustness
-from deepling.service.focus import edited_image, focused_image, is_identity
+from deepling.service.focus import focused_image
 from deepling.web.progress import progress_bar
 from deepling.web.views import testing as view
 
 
 # --- wiring -----------------------------------------------------------------------------------
 def register(app, services) -> None:
+    register_embedding(app, services)
+    register_explanations(app, services)
+    register_sanity(app, services)
+    register_sample_job(app, services, view.RANKING_JOB, attributions.RANKING, _show_ranking)
+    register_sample_job(app, services, view.ROBUSTNESS_JOB, robustness.SIMULATION, _show_robustness)
+    register_robustness_figure(app, services)
+
+
+def register_embedding(app, services) -> None:
     workspace, projections = services.workspace, services.projections
 
     @app.callback(Output("test-embed", "figure"), Output("test-embed-caption", "children"),
@@ -28,20 +37,15 @@ def register(app, services) -> None:
         if not rendered:
             return no_update, no_update, no_update
         m, d = rendered["model"], rendered["data"]
-        adapter, ds = workspace.model(m), workspace.dataset(m, d)
-        preds, names = workspace.predictions(m, d), workspace.class_names(m, d)
-        chosen = explanations.animation_images(projections, m, d, (request or {}).get("choice"))
-        idx, source = explanations.embedding_indices(ds.labels, chosen)
-        if len(idx) < 2:
-            return view.empty_figure("The embedding needs at least 2 images.", 380), "", None
         try:
-            layer, raw = explanations.compute_embedding(workspace.cache("projections"), adapter,
-                                                        ds.images[idx])
+            idx, source, layer, raw = explanations.embedding(workspace, projections, m, d,
+                                                             (request or {}).get("choice"))
         except ValueError as exc:
             return view.empty_figure(f"⚠ {exc}", 380), "", None
+        ds, preds = workspace.dataset(m, d), workspace.predictions(m, d)
         xy = view.fit_embedding(raw)
         fig = view.embedding_figure(xy, idx, ds.labels[idx], preds.predicted[idx],
-                                    preds.confidence[idx], names, focus)
+                                    preds.confidence[idx], workspace.class_names(m, d), focus)
         caption = [html.B(layer), f" (the layer before the classifier) · {len(idx):,} images, {source}"]
         points = {"indices": idx.tolist(), "x": xy[:, 0].tolist(), "y": xy[:, 1].tolist(),
                   "marker": len(fig.data) - 1}
@@ -70,6 +74,10 @@ def register(app, services) -> None:
             return no_update
         return int(points[0]["customdata"][0])
 
+
+def register_explanations(app, services) -> None:
+    workspace = services.workspace
+
     @app.callback(Output("test-layer", "value", allow_duplicate=True), Input("layer", "data"),
                   State("test-layer", "options"), prevent_initial_call=True)
     def follow_architecture_layer(layer, options):
@@ -85,39 +93,32 @@ def register(app, services) -> None:
     def explain(focus, picture, layer, class_value, whatif, methods, rendered):
         if not rendered or (focus is None and not picture):
             return no_update, no_update
-        m, d = rendered["model"], rendered["data"]
-        adapter, names = workspace.model(m), workspace.class_names(m, d)
+        names = workspace.class_names(rendered["model"], rendered["data"])
         methods = attributions.check_methods(methods or list(attributions.DEFAULT_METHODS))
-        pixels, label, caption = focused_image(workspace, rendered, focus, picture)
         cls = None if class_value in (None, view.AUTO_CLASS) else int(class_value)
-        truth = f"true {names[label]}" if label is not None else "label unknown"
-        maps, probs = explanations.explain_image(adapter, pixels, layer, cls, methods)
-        curves = attributions.map_curves(adapter, pixels, maps)
-        rows = [view.explanation_row(caption, pixels, maps, names, view.verdict(truth, probs, names),
-                                     curves)]
-        curve_rows = [("image", curves)]
-        if is_identity(whatif):
-            rows.append(html.Div("Edit this image in the what-if panel to compare an edited copy "
-                                 "here, side by side.", className="dl-test-hint"))
-        else:
-            try:
-                edited = edited_image(adapter, pixels, label, whatif)
-            except ValueError as exc:
-                rows.append(html.Div(f"⚠ The what-if edits cannot be applied: {exc}",
-                                     className="small text-danger"))
-            else:
-                maps, probs = explanations.explain_image(adapter, edited, layer, cls, methods)
-                edited_curves = attributions.map_curves(adapter, edited, maps)
-                rows.append(view.explanation_row("edited", edited, maps, names,
-                                                 view.verdict(view.describe_whatif(whatif), probs, names),
-                                                 edited_curves))
-                curve_rows.append(("edited", edited_curves))
+        label, rows, problem = explanations.explain_focus(workspace, rendered, focus, picture, layer,
+                                                          cls, methods, whatif)
+        said = {"image": f"true {names[label]}" if label is not None else "label unknown",
+                "edited": view.describe_whatif(whatif)}
+        shown = [view.explanation_row(title, pixels, maps, names, view.verdict(said[which], probs, names),
+                                      curves) for which, title, pixels, maps, probs, curves in rows]
+        if problem:
+            shown.append(html.Div(f"⚠ The what-if edits cannot be applied: {problem}",
+                                  className="small text-danger"))
+        elif len(rows) == 1:
+            shown.append(html.Div("Edit this image in the what-if panel to compare an edited copy "
+                                  "here, side by side.", className="dl-test-hint"))
+        curve_rows = [(which, curves) for which, _, _, _, _, curves in rows]
         if not any(c for _, c in curve_rows):
-            return rows, None
-        return rows, dcc.Graph(figure=view.curves_figure(curve_rows), config={"displayModeBar": False},
-                               id="test-curves-graph")
+            return shown, None
+        return shown, dcc.Graph(figure=view.curves_figure(curve_rows), config={"displayModeBar": False},
+                                id="test-curves-graph")
 
-    # --- sanity check of the image in focus (background task) -----------------------------
+
+def register_sanity(app, services) -> None:
+    """The sanity check of the image in focus (background work)."""
+    workspace = services.workspace
+
     @app.callback(Output("test-sanity-request", "data"), Output("test-sanity-poll", "disabled"),
                   Output("test-sanity-status", "children", allow_duplicate=True),
                   Input("test-sanity-run", "n_clicks"), State("focus", "data"), State("picture", "data"),
@@ -129,13 +130,14 @@ def register(app, services) -> None:
         if picture or focus is None:
             return None, True, "The sanity check runs on the dataset's images: focus one first."
         m, d = rendered["model"], rendered["data"]
-        ds = workspace.dataset(m, d)
-        methods = attributions.check_methods(methods or list(attributions.DEFAULT_METHODS))
-        index = min(int(focus), len(ds) - 1)
-        key = services.submit(attributions.SANITY, {"model": m, "data": d, "index": index,
-                                                    "methods": methods, "layer": layer})
-        return ({"key": key, "model": m, "data": d, "index": index, "methods": methods,
-                 "layer": layer}, False, "starting…")
+        params = {"model": m, "data": d, "index": min(int(focus), len(workspace.dataset(m, d)) - 1),
+                  "methods": attributions.check_methods(methods or list(attributions.DEFAULT_METHODS)),
+                  "layer": layer}
+        return {**params, "key": services.submit(attributions.SANITY, params)}, False, "starting…"
+
+    def show(result, request):
+        pixels = workspace.dataset(request["model"], request["data"]).images[request["index"]]
+        return view.sanity_view(result, pixels), f"sanity check of image #{request['index']}"
 
     @app.callback(Output("test-sanity", "children"),
                   Output("test-sanity-poll", "disabled", allow_duplicate=True),
@@ -144,105 +146,51 @@ def register(app, services) -> None:
                   Input("test-sanity-poll", "n_intervals"), State("test-sanity-request", "data"),
                   prevent_initial_call=True)
     def poll_sanity(_n, request):
-        if not request:
-            return no_update, True, 0, no_update, _bar_class(False)
-        poll = services.poll(attributions.SANITY, request["key"])
-        if poll["result"] is not None:
-            pixels = workspace.dataset(request["model"], request["data"]).images[request["index"]]
-            return (view.sanity_view(poll["result"], pixels), True, 100,
-                    f"sanity check of image #{request['index']}", _bar_class(False))
-        return _job_state(poll)
+        return _poll(services, attributions.SANITY, request, show)
 
-    # --- which method to trust: the ranking over a sample (background task) ----------------
-    @app.callback(Output("test-rank-request", "data"), Output("test-rank-poll", "disabled"),
-                  Output("test-rank-status", "children", allow_duplicate=True),
-                  Input("test-rank-run", "n_clicks"), Input("test-rank-size", "value"),
-                  Input("test-layer", "value"), State("rendered", "data"),
-                  prevent_initial_call="initial_duplicate")
-    def request_ranking(_clicks, size, layer, rendered):
+
+def register_sample_job(app, services, job, kind, show) -> None:
+    """A job over a stratified sample of the labelled images (``job``, a
+    :class:`~deepling.web.views.testing.SampleJob`: the method ranking, the robustness
+    simulation): asked for when its size (or layer) changes, so a stored result shows at once,
+    started by its button, polled; a poll that fires again does not resend a result the page
+    has (#24, the page fast)."""
+    workspace, prefix = services.workspace, job.prefix
+    layer_input = [Input("test-layer", "value")] if job.layered else []
+
+    @app.callback(Output(f"{prefix}-request", "data"), Output(f"{prefix}-poll", "disabled"),
+                  Output(f"{prefix}-status", "children", allow_duplicate=True),
+                  Input(f"{prefix}-run", "n_clicks"), Input(f"{prefix}-size", "value"),
+                  *layer_input, State("rendered", "data"), prevent_initial_call="initial_duplicate")
+    def request_job(_clicks, size, *rest):
+        rendered, layer = rest[-1], rest[0] if job.layered else None
         if not rendered:
             return no_update, no_update, no_update
         m, d = rendered["model"], rendered["data"]
-        size = int(size or attributions.DEFAULT_RANKING)
-        ds = workspace.dataset(m, d)
-        if not (ds.labels >= 0).any():
-            return None, True, "The ranking samples by class; this dataset has no labels."
-        params = {"model": m, "data": d, "size": size, "layer": layer}
-        started = ctx.triggered_id == "test-rank-run"
-        if started:
-            key = services.submit(attributions.RANKING, params)
-        else:
-            key = services.jobs.prepare(attributions.RANKING.name, params)[2]
-        return ({"key": key, "size": size, "model": m, "data": d, "layer": layer, "started": started},
-                False, "starting…" if started else "")
+        if not workspace.dataset(m, d).labelled:
+            return None, True, job.unlabelled
+        params = {"model": m, "data": d, "size": int(size or job.default),
+                  **({"layer": layer} if job.layered else {})}
+        started = ctx.triggered_id == f"{prefix}-run"
+        key = services.request(kind, params, start=started)  # not started: a stored result, or a note
+        return {**params, "key": key, "started": started}, False, "starting…" if started else ""
 
-    @app.callback(Output("test-rank-result", "children"),
-                  Output("test-rank-poll", "disabled", allow_duplicate=True),
-                  Output("test-rank-progress", "value"), Output("test-rank-status", "children"),
-                  Output("test-rank-progress", "className"),
-                  Input("test-rank-poll", "n_intervals"), State("test-rank-request", "data"),
-                  prevent_initial_call=True)
-    def poll_ranking(_n, request):
-        if not request:
-            return no_update, True, 0, no_update, _bar_class(False)
-        poll = services.poll(attributions.RANKING, request["key"])
-        if poll["result"] is not None:
-            ranking = attributions.ranking_from_arrays(poll["result"])
-            return (view.ranking_view(ranking), True, 100,
-                    f"{ranking.n_images:,} test images, stratified by class · layer "
-                    f"{request['layer'] or 'default'} for the CAM methods", _bar_class(False))
-        if poll["state"] == "unknown" and not request.get("started"):
-            return (None, True, 0, f"Not ranked yet on {request['size']:,} images: press Rank methods "
-                    "(a few minutes per 200 images on two cores).", _bar_class(False))
-        return _job_state(poll)
-
-    @app.callback(Output("test-robust-request", "data"), Output("test-robust-poll", "disabled"),
-                  Output("test-robust-status", "children", allow_duplicate=True),
-                  Input("test-robust-run", "n_clicks"), Input("test-robust-size", "value"),
-                  State("rendered", "data"), prevent_initial_call="initial_duplicate")
-    def request_robustness(_clicks, size, rendered):
-        if not rendered:
-            return no_update, no_update, no_update
-        m, d = rendered["model"], rendered["data"]
-        size = int(size or view.DEFAULT_SAMPLE)
-        ds = workspace.dataset(m, d)
-        if not (ds.labels >= 0).any():
-            return None, True, "The simulation needs labelled images; this dataset has none."
-        params = {"model": m, "data": d, "size": size}
-        started = ctx.triggered_id == "test-robust-run"
-        if started:
-            key = services.submit(robustness.SIMULATION, params)
-        else:
-            key = services.jobs.prepare(robustness.SIMULATION.name, params)[2]
-        # Not started: the poll shows a cached result at once, or says how to get one.
-        return ({"key": key, "size": size, "model": m, "data": d, "started": started}, False,
-                "starting…" if started else "")
-
-    @app.callback(Output("test-robust-result", "data"),
-                  Output("test-robust-poll", "disabled", allow_duplicate=True),
-                  Output("test-robust-progress", "value"), Output("test-robust-status", "children"),
-                  Output("test-robust-progress", "className"), Output("test-robust-shown", "data"),
-                  Input("test-robust-poll", "n_intervals"), State("test-robust-request", "data"),
-                  State("test-robust-shown", "data"), prevent_initial_call=True)
-    def poll_robustness(_n, request, shown):
-        if not request:
-            return no_update, True, 0, no_update, _bar_class(False), no_update
-        # A poll that fires again (a slow server queues them) does not resend what the page
-        # has: every resent result redrew the figure (#24, the page fast).
-        token = f"{request['key']}:{bool(request.get('started'))}"  # a Run press asks again
-        if shown == token:
+    @app.callback(Output(f"{prefix}-result", job.result_property),
+                  Output(f"{prefix}-poll", "disabled", allow_duplicate=True),
+                  Output(f"{prefix}-progress", "value"), Output(f"{prefix}-status", "children"),
+                  Output(f"{prefix}-progress", "className"), Output(f"{prefix}-shown", "data"),
+                  Input(f"{prefix}-poll", "n_intervals"), State(f"{prefix}-request", "data"),
+                  State(f"{prefix}-shown", "data"), prevent_initial_call=True)
+    def poll_job(_n, request, shown):
+        token = request and f"{request['key']}:{bool(request.get('started'))}"  # a press asks again
+        if request and shown == token:
             return no_update, True, no_update, no_update, no_update, no_update
-        poll = services.poll(robustness.SIMULATION, request["key"])
-        if poll["result"] is not None:
-            result = view.robustness_json(poll["result"])
-            return (result, True, 100, f"{result['n']:,} test images, stratified by class",
-                    _bar_class(False), token)
-        if poll["state"] == "unknown" and not request.get("started"):
-            note = (f"Not run yet on {request['size']:,} images: press Run simulation "
-                    "(about half a minute per 1,000 images on a quiet two-core machine, minutes on a busy "
-                    "one; the bar shows how far it is).")
-            return None, True, 0, note, _bar_class(False), token
-        return (*_job_state(poll), no_update)
+        out = _poll(services, kind, request, show, job.not_yet)
+        return (*out, token if out[1] else no_update)
+
+
+def register_robustness_figure(app, services) -> None:
+    workspace = services.workspace
 
     @app.callback(Output("test-robust-graph", "figure"),
                   Input("test-robust-result", "data"), Input("focus", "data"), Input("picture", "data"),
@@ -260,13 +208,32 @@ def register(app, services) -> None:
         return view.robustness_figure(result, curves, names, label_text)
 
 
-def _job_state(poll: dict):
-    """(result, poll disabled, progress, status text, bar class) while a job is not done."""
+def _show_ranking(result, request):
+    ranking = attributions.ranking_from_arrays(result)
+    return view.ranking_view(ranking), (f"{ranking.n_images:,} test images, stratified by class · layer "
+                                        f"{request['layer'] or 'default'} for the CAM methods")
+
+
+def _show_robustness(result, request):
+    result = view.robustness_json(result)
+    return result, f"{result['n']:,} test images, stratified by class"
+
+
+def _poll(services, kind, request, show, not_yet=None):
+    """(content, poll disabled, progress, status text, bar class) of one job's poll: its
+    result shown by ``show(result, request) -> (content, status)``, ``not_yet(request)``
+    for work not asked for and not stored, else its progress."""
+    if not request:
+        return no_update, True, 0, no_update, HIDDEN
+    poll = services.poll(kind, request["key"])
+    if poll["result"] is not None:
+        content, status = show(poll["result"], request)
+        return content, True, 100, status, HIDDEN
+    if not_yet and poll["state"] == "unknown" and not request.get("started"):
+        return None, True, 0, not_yet(request), HIDDEN
     bar = progress_bar(poll)
     return ((None if bar.failed else no_update), not bar.polling, bar.value, bar.text,
             bar.css("flex-grow-1", hidden=" dl-test-hidden", error=" dl-test-error"))
 
 
-def _bar_class(visible: bool, error: bool = False) -> str:
-    """Class of the progress bar: hidden when nothing runs (the status text stays)."""
-    return "flex-grow-1" + ("" if visible else " dl-test-hidden") + (" dl-test-error" if error else "")
+HIDDEN = "flex-grow-1 dl-test-hidden"  # the bar's class when nothing runs (the status text stays)

@@ -10,7 +10,8 @@ import secrets
 
 from dash import Input, Output, Patch, State, ctx, html, no_update
 
-from deepling.service.training import RETRAIN, TrainingBusy
+from deepling.service.training import RETRAIN, TrainingBusy, read_deltas, snapshot_feature_maps
+from deepling.web.pacing import answered, paced_poll, tick_id, tock_id
 from deepling.web.progress import progress_bar
 from deepling.web.views import training as view
 
@@ -18,9 +19,16 @@ DONE = ("finished", "stopped", "failed")
 
 
 def register(app, services) -> None:
-    workspace, service = services.workspace, services.training
-    # runs from outside the app (deepling serve --runs) beside the app's own: one face
-    sources = services.run_sources
+    register_start(app, services)
+    register_poll(app, services)
+    register_steering(app, services)
+    register_snapshot_views(app, services)
+    register_retrain(app, services)
+
+
+def register_start(app, services) -> None:
+    """A run started from the page."""
+    service = services.training
 
     @app.callback(Output("train-sid", "data"), Input("train-sid", "data"))
     def session_id(sid):
@@ -56,58 +64,60 @@ def register(app, services) -> None:
                 "", view.NO_MAP, "hover a filter bar to see its activation map",
                 view.empty_figure("filters appear at the first snapshot"))
 
+
+def register_poll(app, services) -> None:
+    """The live poll: only the deltas since the last one seen."""
+    service = services.training
+    sources = services.run_sources  # the app's runs and runs from outside (deepling serve --runs)
+    paced_poll(app, "train-poll")  # a slow answer is never dropped by the next tick (pacing.py)
+
+    # The poll keeps its place in the run in its own store (train-cursor), never in train-run:
+    # train-run changes only when a run is started or watched, so the callbacks that follow
+    # the run (histogram layers, the animation's training row, the poll's interval) are not
+    # re-run by every poll, and an answer still out for a previous run cannot bring it back.
     @app.callback(
-        Output("train-run", "data", allow_duplicate=True),
+        Output("train-cursor", "data"),
         Output("train-loss", "extendData"), Output("train-accuracy", "extendData"),
         Output("train-epochs-chart", "extendData"), Output("train-network", "figure"),
         Output("train-status", "children"), Output("train-frozen", "children"),
         Output("train-saved", "children"), Output("train-poll", "disabled", allow_duplicate=True),
         Output("train-pause", "disabled"), Output("train-stop", "disabled"),
         Output("train-pause", "children"), Output("session", "data", allow_duplicate=True),
-        Output("train-epoch", "data"),
-        Input("train-poll", "n_intervals"), State("train-run", "data"), State("session", "data"),
-        prevent_initial_call=True)
-    def poll(_n, run, session):
+        Output("train-epoch", "data"), Output(tock_id("train-poll"), "data"),
+        Input(tick_id("train-poll"), "data"), State("train-run", "data"),
+        State("train-cursor", "data"), State("session", "data"), prevent_initial_call=True)
+    def poll(tick, run, cursor, session):
         if not run:
-            return (no_update,) * 8 + (True, True, True, no_update, no_update, no_update)
-        head, deltas = sources.since(run["run"], run["seq"])
+            return (no_update,) * 8 + (True, True, True, no_update, no_update, no_update,
+                                       answered(tick))
+        if not cursor or cursor.get("run") != run["run"]:
+            cursor = {"run": run["run"], "seq": 0}  # a run started or watched since
+        head, deltas = sources.since(run["run"], cursor["seq"])
         meta = sources.meta(run["run"])
         state = meta.get("state", "queued")
-        run = {**run, "seq": head}
-        network, saved, session_out = no_update, no_update, no_update  # only patched here: cheap
-        for d in deltas:
-            if "start" in d:
-                run["per_epoch"] = d["start"]["batches_per_epoch"]
-            if "batches" in d:
-                run["step"] = d["batches"]["step"][-1]
-            for e in d.get("epochs", []):
-                if "val_accuracy" in e:
-                    run["val"] = (e["epoch"], e["val_accuracy"])
-            if "saved" in d and d["saved"]["model"]:
-                saved = saved_link(d["saved"], run)
-                session_out = remember_upload(session, d["saved"])
-        filters = next((d["filters"] for d in reversed(deltas) if "filters" in d), None)
-        froze = any("freezes" in d for d in deltas)
-        if run["layers"] and (filters or froze):
-            network = view.network_patch(Patch(), run["layers"], filters,
-                                         meta_frozen(service, run) if froze else None)
-        epochs = [e["epoch"] for d in deltas for e in d.get("epochs", [])]  # 0: the start
-        vetted = max([d["vetted"] for d in deltas if "vetted" in d], default=None)
-        if vetted is not None and vetted != run.get("vetted"):  # a run folder's snapshot is ready
-            run["vetted"] = vetted
-            epochs.append(vetted)
-        epoch_out = max(epochs) if epochs else no_update
-        wanted = (service.store.get(run["run"], "control") or {}).get("command", "run")
-        status, pause_label = view.steering(state, wanted, describe(meta, run))
+        seen = read_deltas({**cursor, "seq": head}, deltas)
+        cursor, control = seen.run, service.control(run["run"])
+        network = no_update  # only patched here: cheap
+        if run["layers"] and (seen.filters or seen.froze):
+            network = view.network_patch(Patch(), run["layers"], seen.filters,
+                                         control["frozen"] if seen.froze else None)
+        saved = saved_link(seen.saved, run) if seen.saved else no_update
+        session_out = remember_upload(session, seen.saved) if seen.saved else no_update
+        wanted, frozen = control["command"], control["frozen"]
+        status, pause_label = view.steering(state, wanted, describe(meta, cursor))
         # Over once the job has finished (saved its model) and every delta has been read.
         finished = (state in DONE and meta.get("finished")
                     and head >= sources.head(run["run"]))
-        frozen = meta_frozen(service, run)
-        return (run, _ext(view.curve_extension(deltas, "loss")),
+        return (cursor, _ext(view.curve_extension(deltas, "loss")),
                 _ext(view.curve_extension(deltas, "accuracy")), _ext(view.epoch_extension(deltas)),
                 network, status, ("frozen: " + ", ".join(frozen)) if frozen else "",
                 saved, bool(finished), bool(finished), bool(finished),
-                pause_label, session_out, epoch_out)
+                pause_label, session_out, _ext(seen.epoch), answered(tick))
+
+
+def register_steering(app, services) -> None:
+    """Pause, resume, stop; freezing a layer by a click."""
+    service = services.training
 
     @app.callback(Output("train-status", "children", allow_duplicate=True),
                   Input("train-pause", "n_clicks"), Input("train-stop", "n_clicks"),
@@ -132,6 +142,12 @@ def register(app, services) -> None:
         return ("frozen from the next batch: " + ", ".join(frozen)) if frozen else \
             f"{layer} unfrozen from the next batch"
 
+
+def register_snapshot_views(app, services) -> None:
+    """The newest snapshot: a filter's activation map, the filter embedding."""
+    workspace = services.workspace
+    sources = services.run_sources  # the app's runs and runs from outside (deepling serve --runs)
+
     @app.callback(Output("train-hover-map", "src"), Output("train-hover-caption", "children"),
                   Input("train-network", "hoverData"), State("focus", "data"),
                   State("train-run", "data"), prevent_initial_call=True)
@@ -139,14 +155,9 @@ def register(app, services) -> None:
         if not run or not hover or focus is None:
             return no_update, no_update
         layer, channel = hover["points"][0]["customdata"]
-        epoch, model = sources.latest_snapshot(run["run"])
-        if model is None:
+        epoch, fm = snapshot_feature_maps(sources, workspace, run, layer, focus)
+        if fm is None:
             return no_update, "the activation maps appear with the first snapshot"
-        from deepling.methods.feature_maps import feature_maps
-        from deepling.models import ModelAdapter
-
-        image = workspace.dataset(run["model"], run["data"]).images[int(focus)]
-        fm = feature_maps(ModelAdapter.from_model(model, "snapshot"), image, layer)
         uri = view.activation_map_uri(fm, int(channel))
         value = float(fm.means[list(fm.channels).index(int(channel))])
         caption = f"{layer} filter {channel} on image #{focus} (epoch {epoch}): mean {value:.3g}"
@@ -168,6 +179,10 @@ def register(app, services) -> None:
 
         return view.filter_figure(filter_embedding(model, layer), layer, epoch)
 
+
+def register_retrain(app, services) -> None:
+    """Retraining a copy on the picked images (background work)."""
+    service = services.training
     # How many images a retrain would use, as they are picked (instant: in the browser).
     app.clientside_callback(
         """function (subset) {
@@ -213,10 +228,6 @@ def register(app, services) -> None:
 
 def _ext(ext):
     return ext if ext is not None else no_update
-
-
-def meta_frozen(service, run) -> list[str]:
-    return list((service.store.get(run["run"], "control") or {}).get("frozen", []))
 
 
 def describe(meta: dict, run: dict) -> str:

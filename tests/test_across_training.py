@@ -14,7 +14,7 @@ from deepling.service.config import Config
 from deepling.service.projections import ProjectionService
 from deepling.service.workspace import Workspace
 from deepling.web.views.animation import epochs_payload
-from deepling.web.views.payload import decode, draw_order, fit_view
+from deepling.web.wire import decode, draw_order, fit_view
 
 CHOICE = {"mode": "classes", "count": 4}  # 40 images
 LAYER = "fc2"

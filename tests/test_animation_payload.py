@@ -8,7 +8,7 @@ import pytest
 from deepling.web.views.animation import layouts_csv
 from deepling.projection import LayerSequence
 from deepling.service.selection import choose_images, from_query, normalise, to_query
-from deepling.web.views.payload import dequantise, fit_view, quantise, sequence_payload, unb64
+from deepling.web.wire import dequantise, fit_view, quantise, sequence_payload, unb64
 
 
 def _sequence(n_layers=12, n=10_000, seed=0):

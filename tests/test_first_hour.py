@@ -97,7 +97,7 @@ def test_the_page_on_unlabelled_images_colours_by_prediction_and_says_why(folder
 
 def test_labels_that_are_not_the_models_classes_keep_their_names(folders):
     from deepling.web.views.data import grid_tiles
-    from deepling.web.views.payload import shown_names
+    from deepling.web.wire import shown_names
     from deepling.web.views.shell import page
     from deepling.web.views.strip import focus_card
 

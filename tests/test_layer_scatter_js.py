@@ -1,4 +1,4 @@
-"""assets/layer_scatter.js in isolation: a static page, headless Chromium (SwiftShader WebGL), real input.
+"""assets/layer_scatter_*.js (the renderer, in its six parts) in isolation: a static page, headless Chromium (SwiftShader WebGL), real input.
 
 Six points in three classes on three layers, pure palette colours, opacity 1 and big points,
 so expected pixels can be computed from the documented mapping: the [-1, 1] square is centred
@@ -33,7 +33,7 @@ LAYER0 = [(-0.8, 0.6), (-0.6, -0.6), (-0.3, 0.3), (-0.8, -0.1), (-0.2, -0.5), (-
 LAYERS = [LAYER0, [(0.0, y) for _, y in LAYER0], [(-x, y) for x, y in LAYER0]]
 
 PAGE = """<!doctype html><html><head><meta charset="utf-8">
-<script src="%(js)s"></script></head>
+%(js)s</head>
 <body style="margin:0"><div id="plot" style="position:absolute; left:20px; top:30px; width:%(w)dpx;
 height:%(h)dpx"></div><div id="plot2" style="width:100px; height:80px"></div></body></html>"""
 
@@ -63,7 +63,9 @@ def driver():
     drv.set_script_timeout(30)
     folder = Path(tempfile.mkdtemp(prefix="deepling-scatter-"))
     page = folder / "page.html"
-    page.write_text(PAGE % {"js": (ROOT / "assets" / "layer_scatter.js").as_uri(), "w": W, "h": H})
+    scripts = "".join(f'<script src="{f.as_uri()}"></script>'  # the renderer's parts, in Dash's order
+                      for f in sorted((ROOT / "assets").glob("layer_scatter*.js")))
+    page.write_text(PAGE % {"js": scripts, "w": W, "h": H})
     drv.get(page.as_uri())
     yield drv
     quit_driver(drv)
@@ -415,7 +417,7 @@ def test_unpack_decodes_a_python_payload(scatter):
     import json
 
     from tests.test_animation_payload import _sequence
-    from deepling.web.views.payload import UNKNOWN, decode, sequence_payload
+    from deepling.web.wire import UNKNOWN, decode, sequence_payload
 
     seq = _sequence(n_layers=3, n=50)
     labels = np.arange(50) % 4
@@ -452,7 +454,7 @@ def test_unpack_views_a_binary_payload_in_place(scatter):
     import json
 
     from tests.test_animation_payload import _sequence
-    from deepling.web.views.payload import binary_payload, pack, payload_arrays, sequence_payload
+    from deepling.web.wire import binary_payload, pack, payload_arrays, sequence_payload
 
     seq = _sequence(n_layers=3, n=51)                      # odd sizes: the offsets stay aligned
     labels, indices = np.arange(51) % 4, np.arange(200, 251)

@@ -11,7 +11,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 def test_class_codes_and_payload_keep_classes_past_255():
-    from deepling.web.views.payload import UNKNOWN, b64, class_codes, decode
+    from deepling.web.wire import UNKNOWN, b64, class_codes, decode
 
     codes = class_codes([0, 254, 255, 999, -1])
     assert codes.dtype == np.uint16 and codes.tolist() == [0, 254, 255, 999, UNKNOWN]

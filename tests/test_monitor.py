@@ -150,3 +150,43 @@ def test_malformed_records_are_refused_with_the_place(tmp_path):
     (folder / "records.jsonl").write_bytes(b"[" * 100000 + b"\n")
     with pytest.raises(RunFolderError, match="not JSON"):
         read_records(folder)
+
+
+def test_a_record_longer_than_one_read_is_read_whole(tmp_path):
+    """A big model's probe (ResNet50's ≈ 0.5 MB) is longer than a poll's read: it is read
+    whole, not waited for forever; a line over MAX_LINE refuses the run."""
+    from deepling.training.runfolder import MAX_LINE, RunWriter
+
+    folder = tmp_path / "big"
+    w = RunWriter(folder, {"layers": []})
+    w.append({"kind": "probe", "pad": "x" * 100_000}, {"kind": "end"})
+    offset, records = read_records(folder, 0, 48 << 10)
+    assert [r["kind"] for r in records] == ["probe", "end"] and len(records[0]["pad"]) == 100_000
+    assert offset == (folder / "records.jsonl").stat().st_size
+    assert read_records(folder, 0, 48 << 10, long_lines=False) == (0, [])  # (the runs list)
+    w.close()
+    for tail in (b"", b"\n"):  # a line over MAX_LINE, still "being written" or whole
+        (folder / "records.jsonl").write_bytes(b'{"kind": "note", "x": "' + b"y" * MAX_LINE + tail)
+        with pytest.raises(RunFolderError, match="over 8 MB"):
+            read_records(folder, 0, 48 << 10)
+
+
+def test_links_and_special_files_in_a_run_folder_are_never_read(tmp_path):
+    import os
+
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "run.json").write_text(json.dumps({"format": "deepling-run", "version": 1}))
+    (outside / "records.jsonl").write_text('{"kind": "note", "secret": 1}\n')
+    folder = tmp_path / "runs" / "sneaky"
+    folder.mkdir(parents=True)
+    os.symlink(outside / "run.json", folder / "run.json")
+    with pytest.raises(RunFolderError, match="is a link"):
+        read_header(folder)
+    os.symlink(outside / "records.jsonl", folder / "records.jsonl")
+    with pytest.raises(RunFolderError, match="is a link"):
+        read_records(folder)
+    (folder / "records.jsonl").unlink()
+    os.mkfifo(folder / "records.jsonl")  # would block a reader that opened it plainly
+    with pytest.raises(RunFolderError, match="not a plain file"):
+        read_records(folder)

@@ -60,8 +60,19 @@ def runs(tmp_path_factory):
     for f in ("run.json", "records.jsonl"):
         (sneaky / f).write_bytes((root / "exp1" / f).read_bytes())
     os.symlink(root / "exp1" / "snapshots" / "epoch-001.keras", sneaky / "snapshots" / "epoch-001.keras")
+    # hostile: a header whose layer names are markup, a header that is a link out of the folder
+    (root / "markup").mkdir()
+    header = json.loads((root / "exp1" / "run.json").read_text())
+    header["layers"][0]["name"] = "<img src=x onerror=alert(1)>"
+    (root / "markup" / "run.json").write_text(json.dumps(header))
+    (root / "markup" / "records.jsonl").write_text("")
+    (root / "linkhead").mkdir()
+    os.symlink(root / "exp1" / "run.json", root / "linkhead" / "run.json")
     workspace = Workspace(Config(data="cifar10", cache=str(tmp_path_factory.mktemp("cache"))))
-    return RunsService(workspace, root), model, marker
+    service = RunsService(workspace, root)
+    for name in ("exp1", "checkpoints", "evil"):  # vetting starts now, in the background:
+        service.since(f"run:{name}", 0)             # the tests below wait for less
+    return service, model, marker
 
 
 def test_a_monitor_run_reads_as_the_training_cards_deltas(runs):
@@ -113,6 +124,10 @@ def test_hostile_and_malformed_run_folders_are_refused(runs):
     assert listed["pickled"]["state"] == "refused" and "not a Deepling run" in listed["pickled"]["message"]
     with pytest.raises(RunFolderError, match="link"):
         service.since("run:linked", 0)
+    assert listed["markup"]["state"] == "refused" and "malformed" in listed["markup"]["message"]
+    with pytest.raises(RunFolderError, match="malformed"):
+        service.layer_sizes("run:markup")
+    assert listed["linkhead"]["state"] == "refused" and "is a link" in listed["linkhead"]["message"]
     for bad in ("run:../exp1", "run:.hidden", "run:a/b", "../../etc"):
         with pytest.raises(RunFolderError):
             service.folder(bad)
@@ -122,6 +137,51 @@ def test_hostile_and_malformed_run_folders_are_refused(runs):
     assert not marker.exists()
     # a snapshot that is a link is never read
     assert service.wait_vetted("run:sneaky") == []
+
+
+def _push_app(service, **settings):
+    """The push routes behind the app's own guard (``settings``: SecuritySettings)."""
+    import flask
+
+    from deepling.web.runs_api import register_runs_api
+    from deepling.web.security import Guard, SecuritySettings
+
+    app = flask.Flask("push")
+    app.secret_key = b"k" * 32
+    guard = Guard(SecuritySettings(**settings), "127.0.0.1", service.workspace.config.cache)
+    app.before_request(guard.before)
+    register_runs_api(app, service, guard)
+    return app
+
+
+def test_pushing_runs_honours_sign_in(runs):
+    """With sign-in on, a pipeline pushes with its runs token (good for /api/runs alone) or a
+    signed-in user's token; the header says who pushed; nobody else gets in."""
+    service = runs[0]
+    header = {"model": "m"}
+    client = _push_app(service, auth_token="user-tok", runs_token="pipe-tok").test_client()
+
+    def push(name, token):
+        return client.post(f"/api/runs/{name}", json=header,
+                           headers={"Authorization": f"Bearer {token}"} if token else {})
+
+    assert push("signin-pipe", "pipe-tok").status_code == 201
+    assert push("signin-user", "user-tok").status_code == 201
+    assert push("signin-none", None).status_code == 401
+    assert push("signin-bad", "nope").status_code == 401
+    assert not (service.root / "signin-none").exists() and not (service.root / "signin-bad").exists()
+    pushed_by = {n: json.loads((service.root / n / "run.json").read_text())["pushed_by"]
+                 for n in ("signin-pipe", "signin-user")}
+    assert pushed_by["signin-pipe"] == "DEEPLING_RUNS_TOKEN"
+    assert pushed_by["signin-user"].startswith("user:")
+    # sign-in on, no runs token: a signed-in user may still push
+    client = _push_app(service, auth_token="user-tok").test_client()
+    assert push("signin-only", "user-tok").status_code == 201
+    assert push("signin-only2", "pipe-tok").status_code == 401
+    # neither: pushing is off, and says how to turn it on
+    client = _push_app(service).test_client()
+    r = push("off", "pipe-tok")
+    assert r.status_code == 403 and "DEEPLING_RUNS_TOKEN" in r.get_json()["error"]
 
 
 def test_a_run_pushed_over_http_lands_as_a_run_folder(runs, monkeypatch):
@@ -134,13 +194,9 @@ def test_a_run_pushed_over_http_lands_as_a_run_folder(runs, monkeypatch):
     from werkzeug.serving import make_server
 
     from deepling.keras import Monitor
-    from deepling.web.runs_api import register_runs_api
 
     service, model, _ = runs
-    monkeypatch.setenv("DEEPLING_RUNS_TOKEN", "s3cret")
-    app = flask.Flask("push")
-    app.config["DEEPLING_WORKSPACE"] = service.workspace
-    register_runs_api(app, service)
+    app = _push_app(service, runs_token="s3cret")
     httpd = make_server("127.0.0.1", 0, app, threaded=True)
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     url = f"http://127.0.0.1:{httpd.server_port}"

@@ -99,6 +99,21 @@ def test_cross_site_writes_are_refused(server, tmp_path):
     assert status == 202, answer
 
 
+def test_cross_site_reads_that_cost_work_are_refused(server):
+    """Another site's <img>/<script>/fetch of an API answer would make this server load data
+    for it: browsers mark such requests (Sec-Fetch-Site) and they are refused; the app's own
+    pages, pipelines (no such header) and the health probe are served."""
+    image = server + "/api/images/demo/default/0.png"
+    for site in ("cross-site", "same-site"):
+        for path in ("/api/images/demo/default/0.png", "/api/projections/" + "0" * 32,
+                     "/api/payload/demo/default/" + "0" * 32 + ".bin"):
+            status, _, answer = call(server + path, headers={"Sec-Fetch-Site": site})
+            assert status == 403 and "another site" in answer["error"], (site, path, status)
+    for headers in ({}, {"Sec-Fetch-Site": "same-origin"}, {"Sec-Fetch-Site": "none"}):
+        assert call(image, headers=headers)[0] == 200, headers
+    assert call(server + "/health", headers={"Sec-Fetch-Site": "cross-site"})[0] == 200
+
+
 def test_security_headers_on_every_answer(server):
     for path in ("/", "/health", "/api/nothing", "/assets/deepling.css", "/_dash-layout"):
         status, h, _ = call(server + path)
@@ -333,6 +348,14 @@ def test_sign_in_with_a_shared_token(app):
     other = _signin(app, auth_token="s3cret-token")
     assert other.post("/login", data={"password": "s3cret-token"},
                       headers={"Origin": "http://evil.example"}).status_code == 403
+
+
+def test_the_runs_token_opens_nothing_but_pushing_runs(app):
+    client = _signin(app, auth_token="user-tok", runs_token="pipe-tok")
+    for path in ("/api/projections", "/api/datasets", "/api/models"):
+        r = client.post(path, json={"count": 5}, headers={"Authorization": "Bearer pipe-tok"})
+        assert r.status_code == 401, path
+    assert client.get("/_dash-layout", headers={"Authorization": "Bearer pipe-tok"}).status_code == 401
 
 
 def test_sign_in_with_a_password_file_and_brute_force_is_slowed(app, tmp_path):

@@ -381,7 +381,8 @@ def landmark_products(model, images, layers=None, *, n_landmarks=N_LANDMARKS,
     plan = _LandmarkPlan(adapter, refs, images, n_landmarks, n_directions, batch_size,
                          random_state, progress, method, n_pivots)
     if len(plan.rest):
-        stream = _compiled(adapter, refs, plan.sketch, "products", plan.sizes)
+        stream = _traced(adapter, refs, plan.sketch, "products", plan.sizes, plan.report,
+                         plan.done / plan.total, "Streaming images through the model")
         bases_t = [tf.constant(b) for b in plan.bases]  # converted once, not per batch
     for start in range(0, len(plan.rest), plan.batch):
         index = plan.rest[start:start + plan.batch]
@@ -439,7 +440,11 @@ class _LandmarkPlan:
         self.report(0.0, f"Finding each layer's principal directions among {m} images")
 
         sketches = [np.empty((m, int(k)), np.float32) for k in self.sketch]
-        fn = _compiled(adapter, refs, self.sketch, "sketch", sizes)
+        try:
+            fn = _traced(adapter, refs, self.sketch, "sketch", sizes, self.report, 0.0,
+                         f"Finding each layer's principal directions among {m} images")
+        except Exception as exc:
+            raise ValueError(f"{adapter.name} could not run on these images: {exc}") from exc
         for start in range(0, m, self.batch):
             index = landmarks[start:start + self.batch]
             try:
@@ -458,6 +463,9 @@ class _LandmarkPlan:
         self.variances = np.zeros((len(refs), r))
         self.spreads, self.magnitudes = np.zeros(len(refs)), np.zeros(len(refs))
         for i in range(len(refs)):
+            # an eigenproblem per layer takes a moment on wide layers: report each (a cancel
+            # stops here rather than after the last layer)
+            self.report(self.done / self.total, f"Principal directions of {refs[i].name}")
             a, sketches[i] = sketches[i], None  # free each layer's landmarks when done
             basis, self.variances[i], self.spreads[i], self.magnitudes[i] = _principal_basis(a, r)
             if self.method == "landmarks":
@@ -745,6 +753,22 @@ def _compiled(adapter, refs, sketch, kind, sizes):
         basis_specs = [tf.TensorSpec((None, None), tf.float32) for _ in refs]
         fn = tf.function(products, input_signature=[image, basis_specs])
     functions[key] = fn
+    return fn
+
+
+def _traced(adapter, refs, sketch, kind, sizes, report, fraction, message):
+    """:func:`_compiled`, traced now on one image, with a progress report after it: the
+    trace (and the first call's graph set-up) is the longest step with no report in it,
+    so a cancel that lands during it is seen at once when it ends, not after a whole batch."""
+    import tensorflow as tf
+
+    fn = _compiled(adapter, refs, sketch, kind, sizes)
+    shape = (1, *adapter.model.inputs[0].shape[1:])
+    if kind == "sketch":
+        fn(tf.zeros(shape, tf.float32))
+    else:
+        fn(tf.zeros(shape, tf.float32), [tf.zeros((min(int(k), int(d)), 1), tf.float32) for k, d in zip(sketch, sizes)])
+    report(fraction, message)
     return fn
 
 

@@ -197,9 +197,14 @@ def label_errors(model, images, labels, *, probabilities=None, k: int = N_NEIGHB
         raise ValueError("These data have no labels (or too few): label errors need the given "
                          "label of every image. Open a labelled dataset (an image folder "
                          "with one folder per class, or an .npz with y).")
-    if probabilities is None:
-        report(0.0, "Predicting")
-        probabilities = adapter.predict_proba(pixels)
+    if probabilities is None:  # in chunks, each reported (a cancel stops between them)
+        from deepling.models.memory import batch_size_for
+
+        chunk, parts = batch_size_for(adapter), []  # one batch per report, whatever the model
+        for start in range(0, n, chunk):
+            report(0.05 * start / n, f"Predicting ({start:,} of {n:,} images)")
+            parts.append(adapter.predict_proba(pixels[start:start + chunk]))
+        probabilities = np.concatenate(parts)
     probabilities = np.asarray(probabilities, dtype=np.float64)
     n_classes = probabilities.shape[1]
     if labels.max() >= n_classes:

@@ -13,7 +13,8 @@ from deepling.methods import attribute, default_gradcam_layer
 from deepling.methods.gradcam import spatial_layers
 from deepling.models import as_adapter
 from deepling.projection.activations import penultimate_layer
-from deepling.service.attributions import method_params
+from deepling.service.attributions import map_curves, method_params
+from deepling.service.focus import edited_image, focused_image, is_identity
 from deepling.service.projections import cached_sequence
 
 EMBED_DEFAULT = 500   # images in the embedding when the animation has chosen none
@@ -90,3 +91,43 @@ def image_curves(model, image, label: int | None) -> tuple[dict, int]:
     target = label if label is not None else \
         int(as_adapter(model).predict_proba(np.asarray(image)[None]).argmax())
     return image_robustness(model, image, target), int(target)
+
+
+def embedding(workspace, projections, model_id: str, data_id: str, choice: dict | None):
+    """The testing view's confidence embedding: ``(indices, source, layer, layout)`` of the
+    animation's images (or a sample) at the penultimate layer; ValueError when there are
+    fewer than 2 images or the layer cannot be laid out."""
+    ds = workspace.dataset(model_id, data_id)
+    chosen = animation_images(projections, model_id, data_id, choice)
+    idx, source = embedding_indices(ds.labels, chosen)
+    if len(idx) < 2:
+        raise ValueError("The embedding needs at least 2 images.")
+    layer, layout = compute_embedding(workspace.cache("projections"), workspace.model(model_id),
+                                      ds.images[idx])
+    return idx, source, layer, layout
+
+
+def explain_focus(workspace, rendered: dict, focus, picture, layer, target, methods, whatif):
+    """The image in focus (or the uploaded picture) explained by ``methods``, and its edited
+    copy when ``whatif`` edits it.
+
+    Returns ``(label, rows, problem)``: the image's true label (None: unknown), rows
+    ``[(which, caption, pixels, maps, probabilities, curves)]`` with ``which`` "image" or
+    "edited", and the what-if's error message when its edits cannot be applied (else None).
+    """
+    adapter = workspace.model(rendered["model"])
+    pixels, label, caption = focused_image(workspace, rendered, focus, picture)
+
+    def row(which, title, image):
+        maps, probs = explain_image(adapter, image, layer, target, methods)
+        return which, title, image, maps, probs, map_curves(adapter, image, maps)
+
+    rows, problem = [row("image", caption, pixels)], None
+    if not is_identity(whatif):
+        try:
+            edited = edited_image(adapter, pixels, label, whatif)
+        except ValueError as exc:
+            problem = str(exc)
+        else:
+            rows.append(row("edited", "edited", edited))
+    return label, rows, problem

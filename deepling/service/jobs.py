@@ -52,6 +52,7 @@ UNKNOWN = {"state": "unknown", "progress": 0.0, "message": ""}
 FINISHED_KEPT = 256  # statuses of finished jobs kept in memory
 ACTIVE = ("queued", "running")
 ADDRESS_OWNER = "addr:"  # an owner named by its address, not a session (see _Runner.submit)
+MAX_ABANDONED = 2  # per lane: cancelled runs left to end at their next report (ThreadJobs._run)
 
 
 def job_runner(config, workspace, kinds):
@@ -88,6 +89,9 @@ class _Runner:
         # address: a larger share, still less than the queue.
         self.max_address_jobs = max_address_jobs or int(os.environ.get("DEEPLING_MAX_ADDRESS_JOBS", 32))
         self._owned: dict[str, set] = {}  # session → keys it submitted (pruned as they finish)
+        # key → who asked for it: keys are content-addressed, so anyone can name another's
+        # job; a cancel withdraws only the caller's interest (see :meth:`cancel`)
+        self._requesters: dict[str, set] = {}
         self._owner_lock = threading.Lock()
 
     def kind(self, name: str) -> Kind:
@@ -128,7 +132,31 @@ class _Runner:
                                f"again (the server's {knob}).")
                 mine.add(key)
             self._enqueue(key, kind, params)
+            self._asked(key, owner)
         return key
+
+    def _asked(self, key: str, owner: str | None) -> None:
+        """Record that ``owner`` waits for ``key`` (held with ``_owner_lock``)."""
+        if len(self._requesters) > 4096:  # bounded: forget finished jobs' requesters
+            for k in [k for k in self._requesters if not self._active(k)]:
+                del self._requesters[k]
+        self._requesters.setdefault(key, set()).add(owner)
+
+    def cancel(self, key: str, owner: str | None = None) -> bool:
+        """Cancel job ``key`` for ``owner``: that session no longer waits for it, and the job
+        stops (a waiting one leaves the queue, a running one stops at its next progress
+        report) once nobody who asked for it still does. False if ``owner`` did not ask for
+        it (a job's key is no permission to stop it for others) or no such job is waiting or
+        running. Without ``owner`` (the server's own code) it stops at once."""
+        if owner is not None:
+            with self._owner_lock:
+                who = self._requesters.get(key, set())
+                if owner not in who or not self._active(key):
+                    return False
+                who.discard(owner)
+                if who:
+                    return True  # the others still wait for it: it goes on for them
+        return self._cancel(key)
 
     def poll(self, name: str, key: str | None) -> dict:
         """``{"state", "progress", "message", "result"}``: the job's status, and once it is
@@ -218,6 +246,8 @@ class ThreadJobs(_Runner):
         self._waiting: list[str] = []           # queued keys in order (every lane)
         self._local: dict[str, dict] = {}       # status of this process's jobs (bounded)
         self._results: OrderedDict[str, object] = OrderedDict()
+        self._abandoned: dict[str, int] = {}    # lane → cancelled runs left ending (see _run)
+        self._busy: dict[str, int] = {}         # lane → workers running a job
         self._lock = threading.RLock()  # _enqueue() holds it while it records "queued"
 
     def _enqueue(self, key: str, kind: Kind, params: dict) -> None:
@@ -237,8 +267,8 @@ class ThreadJobs(_Runner):
             self._results.pop(key, None)
             self.pools[kind.lane].submit(self._run, job)
 
-    def cancel(self, key: str) -> bool:
-        """Cancel job ``key``: a waiting one leaves the queue, a running one stops at its
+    def _cancel(self, key: str) -> bool:
+        """Stop job ``key``: a waiting one leaves the queue, a running one stops at its
         next progress report (a shared run goes on for the others). False if no such job."""
         with self._lock:
             job = self._running.get(key)
@@ -286,9 +316,32 @@ class ThreadJobs(_Runner):
             return self._results.get(key)
 
     def _run(self, job: _Job):
-        _lower_priority(self.nice)
+        """A lane's worker: run ``job`` (and the waiting jobs that share its run) on a thread
+        of its own, and wait for it or for every one of them to be cancelled. A kind's long
+        step with no progress report in it (a first trace, a model load) cannot be stopped
+        halfway, so the cancelled run is left to end at its next report while this worker
+        is free at once for the next job: a cancel frees the worker within 2 s whatever the
+        kind. At most ``MAX_ABANDONED`` such runs per lane are left ending at a time; past
+        that, the worker waits for its own, so cancelling in a loop cannot pile up work."""
+        lane = job.kind.lane
         with self._lock:
             if job.state != "queued":  # cancelled, or already run in another job's shared run
+                return
+            self._busy[lane] = self._busy.get(lane, 0) + 1
+        try:
+            self._run_here(job, lane)
+        finally:
+            with self._lock:
+                self._busy[lane] -= 1
+
+    def busy_workers(self, lane: str = "jobs") -> int:
+        """Workers of ``lane`` taken by a job now (a cancelled one gives its worker back)."""
+        with self._lock:
+            return self._busy.get(lane, 0)
+
+    def _run_here(self, job: _Job, lane: str) -> None:
+        with self._lock:
+            if job.state != "queued":
                 return
             jobs = [job] + self._companions(job)
             for j in jobs:
@@ -296,6 +349,28 @@ class ThreadJobs(_Runner):
                 self._waiting.remove(j.key)
         for j in jobs:
             self._set(j.key, state="running", progress=0.0, message="starting")
+        body = threading.Thread(target=self._body, args=(job, jobs), daemon=True,
+                                name=f"deepling-{job.kind.lane}-{job.kind.name}")
+        body.start()
+        while body.is_alive():
+            body.join(0.05)
+            with self._lock:
+                if not all(j.cancelled for j in jobs) or self._abandoned.get(lane, 0) >= MAX_ABANDONED:
+                    continue
+                self._abandoned[lane] = self._abandoned.get(lane, 0) + 1
+                for j in jobs:
+                    if j.state != "finished":
+                        self._finish(j, Cancelled("cancelled"))
+            threading.Thread(target=self._reap, args=(body, lane), daemon=True).start()
+            return
+
+    def _reap(self, body: threading.Thread, lane: str) -> None:
+        body.join()
+        with self._lock:
+            self._abandoned[lane] -= 1
+
+    def _body(self, job: _Job, jobs: list[_Job]) -> None:
+        _lower_priority(self.nice)
         kind = job.kind
         try:
             if kind.group(job.params) is None or self.max_shared < 2:
@@ -329,8 +404,12 @@ class ThreadJobs(_Runner):
         return same[: self.max_shared - 1]
 
     def _progress(self, job: _Job) -> Watch:
-        return Watch(job.kind, lambda f, m: self._set(job.key, state="running", progress=f, message=m),
-                     lambda: job.cancelled)
+        return Watch(job.kind, lambda f, m: self._report(job, f, m), lambda: job.cancelled)
+
+    def _report(self, job: _Job, fraction: float, message: str) -> None:
+        with self._lock:  # a run left ending after its cancel says nothing more
+            if job.state == "running" and not job.cancelled:
+                self._set(job.key, state="running", progress=fraction, message=message)
 
     def _finish(self, job: _Job, value) -> None:
         """Record a job's end (its value, or the exception that stopped it); holds the lock."""
@@ -408,7 +487,7 @@ class CeleryJobs(_Runner):
     def result(self, key: str):
         return None  # results travel through the shared disk cache
 
-    def cancel(self, key: str) -> bool:
+    def _cancel(self, key: str) -> bool:
         """Mark the job cancelled (a running one stops at its next progress report) and
         revoke it (a worker skips it if it has not started)."""
         known = self._known(key)

@@ -74,3 +74,13 @@ def strip_target(workspace, model_id: str, data_id: str, focus, units, images):
             return i, (target.layer, int(target.channel)), note
     return focus, None, (f"no strip: none of its units has a gradient on image #{focus} or on "
                          "the pattern's first images (they do not fire there)")
+
+
+def projected_layer(atlas, unit: dict | None, current: str | None) -> str:
+    """The layer the Neurons view projects: the selected unit's, else the one shown, else the
+    widest convolution (the widest layer in a model without one)."""
+    if unit and unit.get("layer") in atlas.names:
+        return unit["layer"]
+    if current in atlas.names:
+        return current
+    return max(atlas.layers, key=lambda l: (l.type.startswith("Conv"), l.width)).name

@@ -153,7 +153,12 @@ class ProjectionService:
         return stored
 
     def load(self, key: str) -> Projection | None:
-        """The projection stored under ``key`` (either kind), or None; never computes."""
+        """The projection stored under ``key`` (either kind), or None; never computes. Read
+        from disk once per process: the poll that finds it done, the binary body, the
+        thumbnails and the CSV export then share that one read (results never change)."""
+        return self.workspace.remembered(("projection", key), lambda: self._read(key))
+
+    def _read(self, key: str) -> Projection | None:
         arrays = self.store.get(key)
         if arrays is None:
             return None
@@ -328,6 +333,46 @@ def cached_sequence(store: ArrayCache, model, images, layers=None, *,
     if key is not None:
         store.put(key, result.to_arrays())
     return result
+
+
+# --- what the layer animation asks for -----------------------------------------------------------
+ACROSS_LAYERS, ACROSS_TRAINING = "layers", "training"  # the animation's two modes
+
+
+def default_along(layers):
+    """The layer shown across training first: the last hidden dense layer, where the
+    classes separate (fc2 of the demo CNN)."""
+    return layers[-2] if len(layers) > 1 else (layers[0] if layers else None)
+
+
+def ask(projections, runs, model_id: str, data_id: str, raw_choice: dict | None, *, across: str,
+        snapshot: str = "", along: str | None = None, run: dict | None = None, from_link: bool = False,
+        owner: str | None = None, layer: str | None = None, start: str | None = None):
+    """Start (or join) the projection the layer animation asks for; ``(request, across, along)``.
+
+    ``across`` is :data:`ACROSS_LAYERS` (every layer of the open model, or of its training
+    run's snapshot ``snapshot``, an epoch) or :data:`ACROSS_TRAINING` (layer ``along`` over
+    the snapshots of the model's run; ``runs`` is a :class:`~deepling.service.runs.RunSources`).
+    A link (``from_link``) across training on a model without two snapshots here falls back to
+    its layers. The request is what the page keeps and polls with: the job's
+    :meth:`Request.to_dict` plus ``open`` (the open model) and how it is shown. ValueError
+    for a bad choice, :class:`~deepling.service.work.Busy` for a full queue.
+    """
+    run_id = runs.run_of(model_id, run) if runs else None
+    snapshots = runs.snapshots(run_id) if runs else []
+    if across == ACROSS_TRAINING and len(snapshots) < 2 and from_link:
+        across = ACROSS_LAYERS  # a link from another server or run: its layers, at least
+    if across == ACROSS_TRAINING:
+        along = along or default_along(runs.run_layers(run_id) if run_id else [])
+        submitted = projections.submit_epochs(model_id, data_id, raw_choice, along,
+                                              [(f"epoch {e}", p) for e, p in snapshots], owner)
+        extra = {"across": ACROSS_TRAINING, "along": along, "start": start}
+    else:
+        target = runs.snapshot_model(run_id, int(snapshot)) if snapshot and run_id else model_id
+        submitted = projections.submit(target, data_id, raw_choice, owner)
+        extra = {"across": ACROSS_LAYERS, "layer": layer,
+                 "snapshot": f"epoch {snapshot}" if target != model_id else None}
+    return {**submitted.to_dict(), "open": model_id, **extra}, across, along
 
 
 # --- the two work kinds ------------------------------------------------------------------------

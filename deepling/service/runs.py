@@ -95,7 +95,7 @@ class RunsService:
                     continue
                 if kind == "monitor":  # refuse what is malformed up front, with the reason
                     self.header(entry["id"])
-                    read_records(folder, 0, 1 << 16)
+                    read_records(folder, 0, 1 << 16, long_lines=False)  # (cheap: every 2 s)
                 entry.update(kind=kind, **self.meta(entry["id"]))
                 entry["modified"] = _modified(folder)
             except RunFolderError as exc:
@@ -516,8 +516,8 @@ def _last_end(folder: Path) -> dict | None:
 
     path = folder / RECORDS
     try:
-        with open(path, "rb") as f:
-            f.seek(max(0, path.stat().st_size - 4096))
+        with open(path, "rb", opener=_no_follow) as f:
+            f.seek(max(0, os.fstat(f.fileno()).st_size - 4096))
             tail = f.read().split(b"\n")
     except OSError:
         return None

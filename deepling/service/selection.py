@@ -141,3 +141,16 @@ def to_query(choice: dict, **extra) -> str:
             q[key] = choice[key]
     q.update({k: v for k, v in extra.items() if v is not None})
     return "?" + urlencode(q, safe=",")
+
+
+CHOICE_KEYS = ("mode", "classes", "count", "seed", "true", "predicted", "indices", "method", "frames")
+
+
+def raw_choice(query: dict, controls: dict | None = None) -> dict:
+    """The images asked for (not normalised yet): the link's (``query``, :func:`from_query`),
+    or the animation's controls (``{"mode", "classes", "count", "method", "frames"}``) when
+    they were pressed, which keep a confusion cell or a pick the link names."""
+    if controls is None:
+        return {k: v for k, v in query.items() if k in CHOICE_KEYS}
+    return {**{k: controls.get(k) for k in ("mode", "classes", "count", "method", "frames")},
+            **{k: query.get(k) for k in ("true", "predicted", "indices")}}

@@ -53,12 +53,21 @@ class Services:
         of it is full (the callback error banner and the API say so)."""
         return self.jobs.submit(_name(kind), params, self.owner())
 
+    def request(self, kind: Kind | str, params: dict, start: bool = True) -> str:
+        """The key of the work ``params`` ask for: started (or joined) with ``start``, else
+        only named, so a poll shows a result stored already or says how to get one."""
+        if start:
+            return self.submit(kind, params)
+        return self.jobs.prepare(_name(kind), params)[2]
+
     def poll(self, kind: Kind | str, key: str | None) -> dict:
         """``{"state", "progress", "message", "result"}`` (see ``ThreadJobs.poll``)."""
         return self.jobs.poll(_name(kind), key)
 
     def cancel(self, key: str) -> bool:
-        return self.jobs.cancel(key)
+        """Stop waiting for ``key`` for this request's session (the job stops when nobody
+        else waits for it); False if this session did not ask for it."""
+        return self.jobs.cancel(key, self.owner())
 
 
 def _name(kind: Kind | str) -> str:

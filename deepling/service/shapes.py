@@ -13,6 +13,8 @@ from __future__ import annotations
 import numpy as np
 
 from deepling.service import schema
+from deepling.shapes import SHAPES
+from deepling.shapes.workshop import DEFAULT_EPOCHS, IMAGE_START, IMAGE_STEP_SIZE
 from deepling.service.cache import cache_key
 from deepling.service.work import Kind
 
@@ -50,7 +52,7 @@ def run_workshop_job(workspace, params: dict, progress=None) -> dict[str, np.nda
     def compute():
         images, names = workshop_classes(params)
         run = run_workshop(images, names, params.get("model", "mlp"),
-                           start=params.get("start", "black"),
+                           start=params.get("start") or IMAGE_START,
                            step_size=float(params.get("step_size", 0.1)),
                            epochs=int(params.get("epochs", 30)), seed=int(params.get("seed", 0)),
                            progress=progress)
@@ -128,14 +130,50 @@ def cached_class_image(workspace, key: str) -> dict[str, np.ndarray] | None:
     return workspace.cache(CLASS_IMAGE_CACHE).get(key)
 
 
+# --- what the workshop page asks for -----------------------------------------------------------
+DRAWN = "drawn:"  # prefix of a drawn class's value in the page's list of classes
+
+
+def add_drawn_class(custom: list, name: str, pixels) -> tuple[list, str]:
+    """``custom`` (the drawn classes, ``[{"name", "pixels"}]``) with the drawing ``pixels``
+    (28×28 values, row-major) added as class ``name``; or, unchanged, with why not."""
+    custom, pixels = list(custom or []), list(pixels or [])
+    if not name:
+        return custom, "Give the drawing a class name first."
+    if name in set(SHAPES) | {c["name"] for c in custom}:
+        return custom, f"There is already a class called {name!r}; pick another name."
+    if len(pixels) != 28 * 28 or not any(pixels):
+        return custom, "The canvas is empty: draw a shape first."
+    return custom + [{"name": name, "pixels": [int(p) for p in pixels]}], ""
+
+
+def workshop_request(chosen, custom, model=None, start=None, step_size=None, epochs=None) -> dict:
+    """The :data:`WORKSHOP` parameters of the page's choices: the chosen classes (built-in
+    names, or ``DRAWN + name`` for a drawn one) and the settings (defaults where empty);
+    ValueError for fewer than two classes."""
+    drawn = {c["name"]: c["pixels"] for c in custom or []}
+    classes = []
+    for value in chosen or []:
+        name = value[len(DRAWN):] if value.startswith(DRAWN) else None
+        if name is None:
+            classes.append({"name": value})
+        elif name in drawn:
+            classes.append({"name": name, "pixels": drawn[name]})
+    if len(classes) < 2:
+        raise ValueError("Select at least two shapes in step 1.")
+    return {"classes": classes, "model": model or "mlp", "start": start or IMAGE_START,
+            "step_size": float(step_size or IMAGE_STEP_SIZE), "epochs": int(epochs or DEFAULT_EPOCHS),
+            "seed": 0}
+
+
 # --- the work kinds -----------------------------------------------------------------------------
 def check_workshop(workspace, params: dict) -> dict:
     from deepling.shapes import SIZE
     from deepling.shapes.models import BUILDERS
-    from deepling.shapes.workshop import DEFAULT_EPOCHS, IMAGE_STEP_SIZE
     from deepling.methods.class_image import STARTS
 
     params = {"step_size": IMAGE_STEP_SIZE, "epochs": DEFAULT_EPOCHS, **(params or {})}
+    params["start"] = params.get("start") or IMAGE_START
     return schema.workshop_params(params, tuple(BUILDERS), STARTS, SIZE * SIZE)
 
 

@@ -106,7 +106,10 @@ def compute_label_errors(workspace, model_id: str, data_id: str, progress=None):
     from deepling.projection.label_errors import LabelErrors, label_errors
 
     adapter, ds = workspace.model(model_id), workspace.dataset(model_id, data_id)
-    probabilities = workspace.predictions(model_id, data_id).probabilities
+    report = progress or (lambda fraction, message="": None)
+    # the app's cached predictions (predicted here, reported per chunk, if not yet)
+    probabilities = workspace.predictions(
+        model_id, data_id, progress=lambda f, m="": report(0.05 * f, m)).probabilities
     arrays = workspace.cache("label_errors").get_or_compute(
         label_errors_key(workspace, model_id, data_id),
         lambda: label_errors(adapter, ds.images, ds.labels, probabilities=probabilities,

@@ -25,6 +25,7 @@ import secrets
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -309,8 +310,13 @@ class TrainingService:
     def command(self, run_id: str, command: str | None = None, frozen=None) -> dict:
         return self.store.command(run_id, command, frozen)
 
+    def control(self, run_id: str) -> dict:
+        """What the page asked of the run: ``{"command": "run"|"pause"|"stop", "frozen": [...]}``."""
+        ctl = self.store.get(run_id, "control") or {}
+        return {"command": ctl.get("command", "run"), "frozen": list(ctl.get("frozen", []))}
+
     def toggle_frozen(self, run_id: str, layer: str) -> list[str]:
-        frozen = set((self.store.get(run_id, "control") or {}).get("frozen", []))
+        frozen = set(self.control(run_id)["frozen"])
         frozen ^= {layer}
         return self.store.command(run_id, frozen=frozen)["frozen"]
 
@@ -387,6 +393,57 @@ class TrainingService:
         if st["state"] == "error" and meta.get("state") in ACTIVE:
             meta.update(state="failed", message=st["message"])
         return meta
+
+
+# --- what the page's poll reads of a run's deltas ---------------------------------------------
+@dataclass
+class Seen:
+    """What a batch of a run's deltas (:meth:`RunStore.since`) tells the page."""
+
+    run: dict                  # the page's record of the run, brought up to date
+    saved: dict | None = None  # the model the run saved ({"model", "name"}), if it did now
+    filters: dict | None = None  # the newest per-filter amounts
+    froze: bool = False        # layers were frozen or unfrozen
+    epoch: int | None = None   # the newest epoch (or vetted snapshot) to show, if any
+
+
+def read_deltas(run: dict, deltas: list[dict]) -> Seen:
+    """Fold ``deltas`` into the page's ``run`` record (batches per epoch, the last step, the
+    last validation accuracy, the vetted snapshot) and say what else they bring."""
+    run = dict(run)
+    seen = Seen(run)
+    for d in deltas:
+        if "start" in d:
+            run["per_epoch"] = d["start"]["batches_per_epoch"]
+        if "batches" in d:
+            run["step"] = d["batches"]["step"][-1]
+        for e in d.get("epochs", []):
+            if "val_accuracy" in e:
+                run["val"] = (e["epoch"], e["val_accuracy"])
+        if "saved" in d and d["saved"]["model"]:
+            seen.saved = d["saved"]
+    seen.filters = next((d["filters"] for d in reversed(deltas) if "filters" in d), None)
+    seen.froze = any("freezes" in d for d in deltas)
+    epochs = [e["epoch"] for d in deltas for e in d.get("epochs", [])]  # 0: the start
+    vetted = max([d["vetted"] for d in deltas if "vetted" in d], default=None)
+    if vetted is not None and vetted != run.get("vetted"):  # a run folder's snapshot is ready
+        run["vetted"] = vetted
+        epochs.append(vetted)
+    seen.epoch = max(epochs) if epochs else None
+    return seen
+
+
+def snapshot_feature_maps(sources, workspace, run: dict, layer: str, index: int):
+    """(epoch, feature maps of dataset image ``index`` at ``layer``) in the run's newest
+    snapshot, or (None, None) before its first."""
+    from deepling.methods.feature_maps import feature_maps
+    from deepling.models import ModelAdapter
+
+    epoch, model = sources.latest_snapshot(run["run"])
+    if model is None:
+        return None, None
+    image = workspace.dataset(run["model"], run["data"]).images[int(index)]
+    return epoch, feature_maps(ModelAdapter.from_model(model, "snapshot"), image, layer)
 
 
 # --- side jobs: retrain on a selection; the snapshots (projected by deepling/service/projections.py)

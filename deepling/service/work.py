@@ -2,8 +2,10 @@
 
 A work kind is long work a page (or the HTTP API, or a command) asks for: a name, how
 to check its parameters, the key of its result, how to compute it (reporting progress)
-and how to load what was stored. Declare it beside the code it runs, in its service
-module, and list it in :func:`deepling.service.kinds.all_kinds`::
+and how to load what was stored. Declare it beside the code it runs, as a module-level
+``NAME = Kind(...)`` in a module of ``deepling/service/``: the registry
+(:func:`deepling.service.kinds.all_kinds`, which the app and the Celery worker both use)
+finds it there, with no list to add it to::
 
     # a new module in deepling/service/, for a method "sketch" of the library
     from deepling.service import schema

@@ -193,7 +193,11 @@ class Workspace:
         adapter, ds = self.model(model_id), self.dataset(model_id, data_id)
 
         def compute():
-            chunk, n, parts = 512, len(ds.images), []  # a progress report (and cancel check) per chunk
+            from deepling.models.memory import batch_size_for
+
+            # a progress report (and cancel check) per batch: 256 small images, or a few
+            # 224×224 ones, so a cancel waits for one batch whatever the model
+            chunk, n, parts = batch_size_for(adapter), len(ds.images), []
             for start in range(0, n, chunk):
                 if progress:
                     progress(start / max(n, 1), f"predicting {n:,} images ({start:,} done)")
@@ -244,6 +248,20 @@ class Workspace:
         if not ds.labelled or ds.n_classes == self.model(model_id).n_outputs:
             return None
         return ds.class_names
+
+    def remembered(self, key: tuple, load):
+        """``load()``, kept in memory under ``key`` once it gave something (not None): for
+        results named by content, which never change (a projection read for the page's poll
+        is not read again from disk for its binary body). The last few of each kind
+        (``key[0]``) are kept."""
+        with self._lock:
+            if key in self._loaded:
+                self._loaded.move_to_end(key)
+                return self._loaded[key]
+        value = load()
+        if value is not None:
+            self._store(key, value)
+        return value
 
     # --- internals ---------------------------------------------------------------------
     def _memo(self, key, load):

@@ -81,7 +81,7 @@ class ProbeStep:
                     [_histogram(tf.convert_to_tensor(k), nb) for k in kernels],
                     [_histogram(a, nb) for a in acts], [_histogram(g, nb) for g in grads])
 
-        self._fn = tf.function(run)
+        self._fn = tf.function(run, autograph=False)
 
     def __call__(self) -> dict:
         """``loss``; ``activation``, ``gradient``, ``peak`` (per layer, one float per

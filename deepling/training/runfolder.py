@@ -119,13 +119,19 @@ def read_header(folder) -> dict:
     """``run.json`` of a run folder, checked (a :class:`RunFolderError` says what is wrong)."""
     path = Path(folder) / HEADER
     try:
-        if path.stat().st_size > 1 << 20:
+        with open(path, "rb", opener=_plain_file) as f:
+            text = f.read((1 << 20) + 1)
+        if len(text) > 1 << 20:
             raise RunFolderError(f"{path} is over 1 MB: not a Deepling run header.")
-        header = json.loads(path.read_text())
+        header = json.loads(text)
     except FileNotFoundError:
         raise RunFolderError(f"{folder} has no {HEADER}: not a Deepling run folder (a folder of "
                              "epoch_N.keras checkpoints opens as a run too).") from None
-    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
+    except RunFolderError:
+        raise
+    except OSError as exc:
+        raise _link_or(path, exc) from None
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise RunFolderError(f"{path} is not readable JSON ({type(exc).__name__}): the run "
                              "folder is damaged; start the run again.") from None
     if not isinstance(header, dict) or header.get("format") != FORMAT:
@@ -137,23 +143,31 @@ def read_header(folder) -> dict:
     return header
 
 
-def read_records(folder, offset: int = 0, max_bytes: int = 16 << 20) -> tuple[int, list[dict]]:
+def read_records(folder, offset: int = 0, max_bytes: int = 16 << 20,
+                 long_lines: bool = True) -> tuple[int, list[dict]]:
     """The whole records after byte ``offset``: (the offset reached, records in order).
 
-    Reads at most ``max_bytes`` (call again for the rest). A last line without its newline
+    Reads about ``max_bytes`` (call again for the rest; a single record longer than that is
+    read whole, up to :data:`MAX_LINE`, unless ``long_lines`` is false: then it waits, as a
+    line still being written). A last line without its newline
     is being written: it is left for the next call. A whole line that is not a JSON object
     with a known ``kind`` raises :class:`RunFolderError` naming the line's byte offset.
     """
     path = Path(folder) / RECORDS
     try:
-        with open(path, "rb") as f:
+        with open(path, "rb", opener=_plain_file) as f:
             f.seek(offset)
             data = f.read(max_bytes)
+            if long_lines and b"\n" not in data and len(data) == max_bytes:
+                # one record longer than max_bytes (a big model's probe): read on to its end
+                data += f.read(MAX_LINE + 1 - len(data))
     except FileNotFoundError:
         return offset, []
+    except OSError as exc:
+        raise _link_or(path, exc) from None
     end = data.rfind(b"\n")
     if end < 0:
-        if len(data) >= MAX_LINE:
+        if len(data) > MAX_LINE:
             raise RunFolderError(f"{path}: a record over {MAX_LINE >> 20} MB at byte {offset}: "
                                  "not written by Deepling; the run is refused.")
         return offset, []
@@ -162,6 +176,27 @@ def read_records(folder, offset: int = 0, max_bytes: int = 16 << 20) -> tuple[in
         records.append(_parse(line, path, pos))
         pos += len(line) + 1
     return pos, records
+
+
+def _plain_file(path, flags):
+    """Open a run folder's file only if it is a regular file, not through a link (a link in
+    a run folder could point anywhere: the reader never follows one)."""
+    import stat
+
+    fd = os.open(path, flags | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise RunFolderError(f"{path} is not a plain file: the run is refused.")
+    return fd
+
+
+def _link_or(path: Path, exc: OSError) -> RunFolderError:
+    import errno
+
+    if exc.errno == errno.ELOOP:
+        return RunFolderError(f"{path} is a link: links in a run folder are never followed "
+                              "(it could point anywhere); the run is refused.")
+    return RunFolderError(f"{path} cannot be read ({exc.strerror}).")
 
 
 def _parse(line: bytes, path: Path, pos: int) -> dict:

@@ -45,9 +45,11 @@ UPLOAD_ROUTES = ("/api/models", "/api/datasets")
 CALLBACK_PREFIX = "/_dash-update-component"
 
 
-def register_api(server, services) -> None:
+def register_api(server, services, guard) -> None:
+    """Add the endpoints, the per-route body limits and JSON errors to the Flask server;
+    an upload counts against ``guard.owner()`` (the signed-in user, else the server-issued
+    session and the client's address; :class:`deepling.web.security.Guard`)."""
     workspace, jobs, projections = services.workspace, services.jobs, services.projections
-    """Add the endpoints, the per-route body limits and JSON errors to the Flask server."""
     limits = workspace.uploads.limits
 
     class SpoolingRequest(server.request_class):
@@ -86,11 +88,11 @@ def register_api(server, services) -> None:
 
     @server.route("/api/models", methods=["POST"])
     def upload_model():
-        return _upload(workspace, MODEL_SUFFIXES, workspace.add_model, "model", heavy)
+        return _upload(workspace, MODEL_SUFFIXES, workspace.add_model, "model", heavy, guard.owner)
 
     @server.route("/api/datasets", methods=["POST"])
     def upload_dataset():
-        return _upload(workspace, DATA_SUFFIXES, workspace.add_dataset, "data", heavy)
+        return _upload(workspace, DATA_SUFFIXES, workspace.add_dataset, "data", heavy, guard.owner)
 
     @server.route("/api/projections", methods=["POST"])
     def submit_projection():
@@ -124,8 +126,9 @@ def register_api(server, services) -> None:
     @server.route("/api/projections/<job_id>", methods=["DELETE"])
     def cancel_projection(job_id):
         key = schema.job_key(job_id)
-        if not jobs.cancel(key):
-            return _error(f"Projection {job_id} is not waiting or running here: nothing to cancel.", 404)
+        if not services.cancel(key):
+            return _error(f"Projection {job_id} is not waiting or running for you: nothing to "
+                          "cancel (only who asked for a projection can cancel it).", 404)
         return _respond({"id": key, "state": "cancelled"}, 200)
 
     @server.route("/api/projections/<job_id>/result")
@@ -237,32 +240,28 @@ def _json_body():
     return body
 
 
-def job_owner() -> str | None:
+def job_owner(guard):
     """Who the current request's background work counts against (:class:`Services`'
-    ``owner``): its session, or ``addr:…`` for a client without one; None outside a request
-    (the server's own work, such as the warm-up)."""
+    ``owner``, built by ``deepling/web/app.py`` with the app's :class:`~deepling.web.security.Guard`):
+    its session, or ``addr:…`` for a client without one; None outside a request (the
+    server's own work, such as the warm-up)."""
     from flask import current_app, has_request_context
 
     from deepling.service.jobs import ADDRESS_OWNER
 
-    if not has_request_context():
-        return None
-    owner = session_owner()
-    session_cookie = current_app.config.get("SESSION_COOKIE_NAME") or "session"
-    if owner.startswith("user:") or request.cookies.get(session_cookie):
-        return owner  # a signed-in user, or a browser keeping its session
-    return ADDRESS_OWNER + (request.remote_addr or "?")  # a fresh session per request: its address
+    def owner() -> str | None:
+        if not has_request_context():
+            return None
+        who = guard.owner()
+        session_cookie = current_app.config.get("SESSION_COOKIE_NAME") or "session"
+        if who.startswith("user:") or request.cookies.get(session_cookie):
+            return who  # a signed-in user, or a browser keeping its session
+        return ADDRESS_OWNER + (request.remote_addr or "?")  # a fresh session per request: its address
+
+    return owner
 
 
-def session_owner() -> str:
-    """Who an upload counts against (:meth:`deepling.web.security.Guard.owner`): the
-    signed-in user, else the server-issued session and the client's address."""
-    from flask import current_app
-
-    return current_app.config["DEEPLING_GUARD"].owner()
-
-
-def _upload(workspace, suffixes, add, param: str, heavy):
+def _upload(workspace, suffixes, add, param: str, heavy, session_owner):
     file = request.files.get("file")
     if file is None:
         return _error("Send the file as multipart form data in a field named 'file', e.g. "

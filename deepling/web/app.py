@@ -43,7 +43,6 @@ def create_app(config: Config | None = None, workspace: Workspace | None = None,
     config = config or Config.from_env()
     workspace = workspace or Workspace(config)
     workspace.predictions()  # fail early; warms the cache for the first page
-    services = Services.build(config, workspace, job_owner)  # the one assembly: runner, kinds, services
 
     app = dash.Dash(
         "deepling",
@@ -55,16 +54,19 @@ def create_app(config: Config | None = None, workspace: Workspace | None = None,
         on_error=callback_error,  # a failed callback shows the banner, never a 500
     )
     guard = security.install(app, config, security_settings)  # host, origin, sign-in checks run first
+    # the one assembly: runner, kinds, services; the guard says whose session a request is
+    services = Services.build(config, workspace, job_owner(guard))
     app.layout = lambda: serve_layout(workspace)
     callbacks.register_all(app, services)
     callbacks.animation.warm_up(services)
 
-    register_api(app.server, services)
-    register_runs_api(app.server, services.runs)
+    register_api(app.server, services, guard)
+    register_runs_api(app.server, services.runs, guard)
     register_atlas(app.server, services)
     register_payload_bytes(app.server, services)
     # Flask refuses bodies over this before they are read; UploadStore counts bytes too.
     app.server.config["MAX_CONTENT_LENGTH"] = workspace.uploads.limits.max_upload_bytes + (1 << 20)
     security.finish(app, guard, debug=config.debug)  # the CSP hashes every inline callback
     app.services = services  # for whoever holds the app (a test, a notebook); never looked up by name
+    app.guard = guard        # likewise (tests change its settings); server.config["DEEPLING_GUARD"] can go
     return app

@@ -2,7 +2,7 @@
 
 The layer animation's thumbnails mode draws every point as its image; the browser gets
 them all at once, as a texture atlas in the payload's draw order
-(:func:`deepling.web.views.payload.thumbnail_atlas`). The key is the projection's content
+(:func:`deepling.web.wire.thumbnail_atlas`). The key is the projection's content
 key, so the answer never changes and browsers keep it; the server keeps one copy on disk
 (the ``atlas`` cache), none per session.
 """
@@ -18,7 +18,7 @@ from flask import Response, abort
 from deepling.data import DataError
 from deepling.models import ModelError
 from deepling.service.projections import Request
-from deepling.web.views.payload import draw_order, thumbnail_atlas
+from deepling.web.wire import draw_order, thumbnail_atlas
 
 KEY = re.compile(r"^[0-9a-f]{32}$")  # a projection key
 JPEG_QUALITY = 90

@@ -1,7 +1,7 @@
 """``/api/payload/<model>/<data>/<key>.bin``: a projection's point arrays as one binary body.
 
-The layer animation's JSON payload (:func:`deepling.web.views.payload.binary_payload`) names
-this address; the page fetches it as an ArrayBuffer and views each array in place
+The layer animation's JSON payload (:func:`deepling.web.wire.binary_payload`) names
+this address (:func:`deepling.web.wire.payload_url`); the page fetches it as an ArrayBuffer and views each array in place
 (``Deepling.loadPayload``), so 60,000 points × 18 layers (4.7 MB) arrive without base64,
 JSON parsing or copies on the page's main thread. The key is the projection's content key:
 the answer never changes and browsers keep it; the server keeps one copy on disk (the
@@ -15,11 +15,7 @@ from flask import abort
 
 from deepling.service.cache import cache_key
 from deepling.web.atlas import KEY, immutable, projected
-from deepling.web.views.payload import ENCODING, pack, payload_arrays, shown_names
-
-
-def payload_url(model_id: str, data_id: str, key: str) -> str:
-    return f"/api/payload/{model_id}/{data_id}/{key}.bin"
+from deepling.web.wire import ENCODING, pack, payload_arrays, shown_names
 
 
 def register_payload_bytes(server, services) -> None:

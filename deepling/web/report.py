@@ -2,9 +2,9 @@
 
 Everything is computed here (through the workspace and its disk cache, so a second report
 or a running app reuses it) and written into the page: the layer animation's payload as
-JSON (the same typed arrays the app sends, :mod:`deepling.web.views.payload`), thumbnails
+JSON (the same typed arrays the app sends, :mod:`deepling.web.wire`), thumbnails
 as one JPEG atlas, pictures as PNG data URIs, the confusion matrix and curves as HTML and
-SVG, and the WebGL renderer (``assets/layer_scatter.js``) with its slider wiring
+SVG, and the WebGL renderer (``assets/layer_scatter_*.js``) with its slider wiring
 (``assets/linked_scatter.js``) inlined. No request leaves the page, so it opens from
 ``file://`` on a laptop without network or Python.
 """
@@ -44,7 +44,7 @@ def build_report(workspace, model_id=None, data_id=None, *, choice=None,
     from deepling.service.robustness import run_robustness
     from deepling.web.views.testing import robustness_json
     from deepling.service.projections import ProjectionService
-    from deepling.web.views.payload import sequence_payload
+    from deepling.web.wire import sequence_payload
 
     report = progress or (lambda fraction, message: None)
     model_id, data_id = model_id or workspace.default_model_id, data_id or workspace.default_data_id
@@ -137,8 +137,8 @@ def _png(image: np.ndarray) -> str:
 
 def _atlas(images: np.ndarray, n: int) -> str:
     """The points' thumbnails as one JPEG atlas in draw order (the payload contract's
-    :func:`~deepling.web.views.payload.thumbnail_atlas`): tooltips and the pictures mode."""
-    from deepling.web.views.payload import draw_order, thumbnail_atlas
+    :func:`~deepling.web.wire.thumbnail_atlas`): tooltips and the pictures mode."""
+    from deepling.web.wire import draw_order, thumbnail_atlas
 
     buf = io.BytesIO()
     Image.fromarray(thumbnail_atlas(images[draw_order(n)])).save(buf, format="JPEG", quality=88)
@@ -170,8 +170,8 @@ def _page(*, title, model, data, n, accuracy, payload, atlas, cm, names,
     legend = "".join(f'<span class="chip"><i style="background:{class_color(k)}"></i>{e(c)}</span>'
                      for k, c in enumerate(names))
     data_json = json.dumps({"payload": payload, "atlas": atlas}).replace("</", "<\\/")
-    scripts = "\n".join((ASSETS / f).read_text(encoding="utf-8").replace("</script", "<\\/script")
-                        for f in ("layer_scatter.js", "linked_scatter.js"))
+    renderer = sorted(ASSETS.glob("layer_scatter*.js")) + [ASSETS / "linked_scatter.js"]  # Dash's order
+    scripts = "\n".join(f.read_text(encoding="utf-8").replace("</script", "<\\/script") for f in renderer)
     # Only these two inline scripts may run (a <meta> CSP with their hashes): markup that an
     # escaping slip let in cannot become script, and nothing loads from the network.
     from deepling.web.security import report_csp

@@ -12,13 +12,14 @@ any run; each snapshot is then vetted like any uploaded model before it is opene
 * ``POST /api/runs/<name>/snapshots/<epoch>`` — a ``.keras`` file's bytes (within the
   upload limit), written under a temporary name and renamed.
 
-Off unless the server has ``--runs DIR`` and ``DEEPLING_RUNS_TOKEN``; every request needs
-``Authorization: Bearer <token>``.
+Off unless the server has ``--runs DIR``. Every request needs ``Authorization: Bearer
+<token>``: ``DEEPLING_RUNS_TOKEN`` (a pipeline's credential, good for these routes alone,
+with or without sign-in), or, when sign-in is on, a signed-in user's credentials (the
+``DEEPLING_AUTH_TOKEN``, or the proxy's user header). The header records who pushed it.
 """
 
 from __future__ import annotations
 
-import hmac
 import json
 import os
 import re
@@ -32,7 +33,9 @@ NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 TOKEN_ENV = "DEEPLING_RUNS_TOKEN"
 
 
-def register_runs_api(server, runs) -> None:
+def register_runs_api(server, runs, guard) -> None:
+    """The push routes on ``server``; ``guard`` (:class:`deepling.web.security.Guard`) says
+    who is asking."""
     limits = runs.workspace.uploads.limits
 
     @server.before_request
@@ -43,15 +46,23 @@ def register_runs_api(server, runs) -> None:
     def refuse(message: str, status: int):
         return jsonify(error=message), status
 
+    def pusher() -> str | None:
+        """Who is pushing: the pipeline token, or a signed-in user; None for nobody."""
+        if guard.pipeline():
+            return TOKEN_ENV
+        if guard.settings.sign_in and guard.user():
+            return guard.owner()
+        return None
+
     def check(name: str):
-        token = os.environ.get(TOKEN_ENV)
-        if runs.root is None or not token:
+        if runs.root is None or not (guard.settings.runs_token or guard.settings.sign_in):
             return refuse("Pushing runs is off on this server: start it with --runs DIR and "
-                          f"{TOKEN_ENV} set, or write a run folder the server can read.", 403)
-        given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
-        if not hmac.compare_digest(given.encode(), token.encode()):
+                          f"{TOKEN_ENV} (or sign-in) set, or write a run folder the server can "
+                          "read.", 403)
+        if pusher() is None:
             return refuse(f"Wrong or missing token: pass Monitor(token=...) with the server's "
-                          f"{TOKEN_ENV}.", 401)
+                          f"{TOKEN_ENV}" + (" or your sign-in token." if guard.settings.sign_in else "."),
+                          401)
         if not NAME.match(name):
             return refuse("A run name is letters, digits and ._- (at most 100).", 400)
         return None
@@ -69,7 +80,8 @@ def register_runs_api(server, runs) -> None:
             folder.mkdir()
         except FileExistsError:
             return refuse(f"A run {name} exists already: give the Monitor another name.", 409)
-        write_json_atomic(folder / HEADER, {**header, "format": FORMAT, "version": VERSION})
+        write_json_atomic(folder / HEADER, {**header, "format": FORMAT, "version": VERSION,
+                                            "pushed_by": pusher()})
         (folder / RECORDS).touch()
         return jsonify(run=f"run:{name}"), 201
 

@@ -20,7 +20,11 @@ One place for the web layer's defences (README "Security"):
   (``DEEPLING_AUTH_PASSWORD_FILE``, lines ``user:hash`` from
   ``werkzeug.security.generate_password_hash``), or the user header of an authenticating
   reverse proxy (``DEEPLING_AUTH_PROXY_HEADER``, trusted only from the addresses in
-  ``DEEPLING_AUTH_PROXY_ADDRS``, default loopback).
+  ``DEEPLING_AUTH_PROXY_ADDRS``, default loopback). Pipelines pushing runs
+  (``/api/runs/…``) sign in with ``DEEPLING_RUNS_TOKEN``, a credential for that alone.
+- **Cross-site reads that cost work**: a GET of ``/api/…`` (images, payloads, atlases, job
+  results) that a browser marks as coming from another site (``Sec-Fetch-Site``) is refused,
+  so another site's page cannot make visitors' browsers load data on this server.
 - **Malformed requests**: JSON nested too deeply, Dash callback bodies that name no
   callback, and unknown Dash resources are 4xx answers, never 500s.
 """
@@ -67,6 +71,7 @@ class SecuritySettings:
     auth_proxy_header: str | None = None
     auth_proxy_addrs: tuple[str, ...] = ("127.0.0.1", "::1")
     address_quota: bool = True
+    runs_token: str | None = None
     extra: dict = field(default_factory=dict)
 
     @classmethod
@@ -84,6 +89,7 @@ class SecuritySettings:
             auth_password_file=env.get("DEEPLING_AUTH_PASSWORD_FILE") or None,
             auth_proxy_header=env.get("DEEPLING_AUTH_PROXY_HEADER") or None,
             auth_proxy_addrs=items("DEEPLING_AUTH_PROXY_ADDRS") or ("127.0.0.1", "::1"),
+            runs_token=env.get("DEEPLING_RUNS_TOKEN") or None,
         )
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
@@ -191,6 +197,22 @@ class Guard:
         parts = urlsplit(origin)
         return parts.scheme in ("http", "https") and parts.netloc == request.host.lower()
 
+    def pipeline(self) -> bool:
+        """A run pushed with ``DEEPLING_RUNS_TOKEN`` (``Monitor(url=…, token=…)``): that
+        token is good for ``/api/runs/…`` alone, whatever the sign-in."""
+        auth = request.authorization
+        return bool(self.settings.runs_token and request.path.startswith("/api/runs/")
+                    and auth is not None and auth.type == "bearer" and auth.token
+                    and hmac.compare_digest(auth.token.encode(), self.settings.runs_token.encode()))
+
+    def cross_site_read(self) -> bool:
+        """A browser's GET of an API answer made from another site's page (an ``<img>``,
+        a script, a fetch): it would make this server load and compute for that site."""
+        if request.method not in ("GET", "HEAD") or not request.path.startswith("/api/"):
+            return False
+        site = request.headers.get("Sec-Fetch-Site", "same-origin")
+        return site == "cross-site" or (site == "same-site" and not self.settings.allowed_origins)
+
     def user(self) -> str | None:
         """The signed-in user, or None."""
         s = self.settings
@@ -262,7 +284,11 @@ class Guard:
             return _error("Refused: this request comes from another site's page. Deepling takes "
                           "changes only from its own pages (or origins in DEEPLING_ALLOWED_ORIGINS); "
                           "pipelines send no Origin header.", 403, html_too=True)
-        if self.settings.sign_in and request.path not in OPEN_PATHS and self.user() is None:
+        if self.cross_site_read():
+            return _error("Refused: another site's page asked for this. Open Deepling's own "
+                          "pages (or add that site to DEEPLING_ALLOWED_ORIGINS).", 403)
+        if self.settings.sign_in and request.path not in OPEN_PATHS and self.user() is None \
+                and not self.pipeline():
             if request.method == "GET" and request.accept_mimetypes.accept_html \
                     and not request.path.startswith(("/api/", "/_dash")):
                 return redirect(f"{LOGIN_PATH}?next={_safe_next(request.full_path)}")

@@ -1,6 +1,6 @@
 """Layer animation view: the selected images as points, moving from layer to layer.
 
-The plot is drawn by ``assets/layer_scatter.js`` (WebGL); ``assets/animation_view.js``
+The plot is drawn by ``assets/layer_scatter_6_scatter.js`` and its parts (WebGL); ``assets/animation_view.js``
 wires it to the controls below in the browser, so dragging the slider, playing, hovering
 and toggling classes never wait for the server. The server only computes projections
 (in the background, with progress) and sends them once, compactly.
@@ -15,9 +15,11 @@ import dash_bootstrap_components as dbc
 import numpy as np
 from dash import dcc, html
 
-from deepling.service.selection import DEFAULT, MAX_COUNT, MODES
+from deepling.service.projections import ACROSS_LAYERS, ACROSS_TRAINING
+from deepling.service.selection import DEFAULT, MAX_COUNT, MODES, to_query
 from deepling.service.workspace import DATA_SPLITS, DEFAULT_ID
 from deepling.web.views.common import card
+from deepling.web.wire import binary_payload, payload_url, sequence_payload, shown_names
 
 MODE_LABELS = {"classes": "per class", "random": "random sample", "misclassified": "misclassified",
                "cell": "confusion cell", "indices": "picked images"}
@@ -64,9 +66,9 @@ def layout(ctx) -> dbc.Card:
     ], className="d-flex flex-wrap gap-2 align-items-center mb-2")
     # Shown once the open model has a training run with snapshots (callbacks/animation.py).
     training = html.Div([
-        dbc.RadioItems(id="anim-across", value="layers", inline=True, className="small",
-                       options=[{"label": "across layers", "value": "layers"},
-                                {"label": "across training", "value": "training"}]),
+        dbc.RadioItems(id="anim-across", value=ACROSS_LAYERS, inline=True, className="small",
+                       options=[{"label": "across layers", "value": ACROSS_LAYERS},
+                                {"label": "across training", "value": ACROSS_TRAINING}]),
         html.Span("snapshot", className="small text-muted", id="anim-snapshot-label"),
         # not "": dbc.Select's hidden placeholder option has that value, so the picker
         # showed blank (#24)
@@ -128,6 +130,36 @@ def layout(ctx) -> dbc.Card:
     return card("Layer animation", body, "animation-card", extra=help_text)
 
 
+def animation_payload(workspace, request: dict, result) -> tuple[dict, str]:
+    """The renderer's payload for a done projection request (the page's ``anim-request``)
+    and the status line under it. Across layers the point arrays travel apart, as one
+    binary body (``deepling/web/payload_bytes.py``); across training they stay inside."""
+    model_id, data_id, choice = request["model"], request["data"], request["choice"]
+    indices, seq = result.indices, result.sequence
+    # predictions named apart from labels that are not the model's classes
+    names, offset = shown_names(workspace.class_names(model_id, data_id),
+                                workspace.label_names(model_id, data_id))
+    if request.get("across") == ACROSS_TRAINING:
+        labels = workspace.dataset(model_id, data_id).labels[indices]
+        payload = epochs_payload(result, labels, names, f"{model_id}/{data_id}", request["along"], offset)
+        start = request.get("start")
+        summary = f"{len(indices):,} images · {request['along']} at {len(seq):,} snapshots"
+    else:
+        payload = binary_payload(seq, names, f"{model_id}/{data_id}",
+                                 payload_url(model_id, data_id, request["key"]))
+        payload.update(across=ACROSS_LAYERS, snapshot=request.get("snapshot"))
+        start = request.get("layer")
+        summary = f"{len(indices):,} images · {len(seq):,} layers"
+        if request.get("snapshot"):
+            summary += f" · the model at {request['snapshot']} of its training run"
+    # The page's model stays the open one (a snapshot is shown, not opened).
+    payload.update(choice=choice, model=request.get("open", model_id), data=data_id,
+                   key=request["key"], startLayer=start, query=to_query(choice).lstrip("?"))
+    if seq.warnings:
+        summary += f" · {len(seq.warnings)} warning(s): " + "; ".join(seq.warnings)
+    return payload, summary
+
+
 def training_choices(snapshots, layers) -> tuple[list, list]:
     """Options of the snapshot picker (the open model, then each kept epoch) and of the
     layer picker across training (the layers a run measures)."""
@@ -142,17 +174,11 @@ def training_query(search, across=None, snapshot=None, along=None):
     from urllib.parse import parse_qs
 
     q = {k: v[-1] for k, v in parse_qs((search or "").lstrip("?")).items()}
-    across = q.get("across") if q.get("across") in ("layers", "training") else (across or "layers")
+    across = q.get("across") if q.get("across") in (ACROSS_LAYERS, ACROSS_TRAINING) else (across or ACROSS_LAYERS)
     snapshot = q["snapshot"] if q.get("snapshot", "").isdigit() else (snapshot or "")
     along = q.get("along") or along
     epoch = f"epoch {q['epoch']}" if q.get("epoch", "").isdigit() else None
     return across, snapshot, along, epoch
-
-
-def default_along(layers):
-    """The layer shown across training first: the last hidden dense layer, where the
-    classes separate (fc2 of the demo CNN)."""
-    return layers[-2] if len(layers) > 1 else (layers[0] if layers else None)
 
 
 def layouts_csv(seq, indices, labels, predicted, names) -> str:
@@ -173,8 +199,6 @@ def epochs_payload(projection, labels, class_names, data_key: str, layer: str,
     """The renderer's payload for one layer across training: the same contract as across
     layers, one frame per snapshot. Points are coloured by the last snapshot's predictions;
     each frame notes its snapshot's accuracy on these images."""
-    from deepling.web.views.payload import sequence_payload
-
     predicted, confidence = projection.predicted, projection.confidence
     payload = sequence_payload(projection.sequence, projection.indices, labels, predicted[-1] + offset,
                                confidence[-1], class_names, data_key)
@@ -183,7 +207,7 @@ def epochs_payload(projection, labels, class_names, data_key: str, layer: str,
         frame["layer"] = layer
         # no accuracy where labels are not the model's classes (offset: shown_names)
         frame["accuracy"] = round(float(right[known].mean()), 4) if known.any() and not offset else None
-    payload.update(across="training", along=layer)
+    payload.update(across=ACROSS_TRAINING, along=layer)
     return payload
 
 

@@ -16,7 +16,7 @@ from dash import dcc, html
 
 from deepling.service.compare import DEFAULT_CHOICE
 from deepling.service.workspace import DEMO_ID
-from deepling.web import polling
+from deepling.web.pacing import paced_stores
 from deepling.web.views.common import card
 from deepling.web.views.data import grid_tiles
 
@@ -92,7 +92,8 @@ def layout(ctx) -> html.Div:
                            figure={"data": [], "layout": {"height": 10}}),
                  id="cmp-cka-wrap", hidden=True),
         html.Div(id="cmp-cka-sink", hidden=True),
-        dcc.Store(id="cmp-cka-job"), *polling.poll("cmp-cka-poll", 500),
+        dcc.Store(id="cmp-cka-job"), dcc.Interval(id="cmp-cka-poll", interval=500, disabled=True),
+        *paced_stores("cmp-cka-poll"),
     ])
     across = html.Div([
         html.Div([html.Span("When does a layer stop changing", className="fw-semibold"),
@@ -107,10 +108,11 @@ def layout(ctx) -> html.Div:
         html.Div(dcc.Graph(id="cmp-epochs-graph", config={"displayModeBar": False},
                            figure={"data": [], "layout": {"height": 10}}),
                  id="cmp-epochs-wrap", hidden=True),
-        dcc.Store(id="cmp-epochs-job"), *polling.poll("cmp-epochs-poll", 700),
+        dcc.Store(id="cmp-epochs-job"), dcc.Interval(id="cmp-epochs-poll", interval=700, disabled=True),
+        *paced_stores("cmp-epochs-poll"),
     ], id="cmp-epochs-section", hidden=True)
     stores = [dcc.Store(id="cmp-request"), dcc.Store(id="cmp-payload"),
-              *polling.poll("cmp-poll", 400),
+              dcc.Interval(id="cmp-poll", interval=400, disabled=True), *paced_stores("cmp-poll"),
               html.Div(id="cmp-mounted", hidden=True)]
     help_text = html.Span("one slider drives both · click an image to focus it",
                           className="small text-muted")

@@ -33,6 +33,20 @@ SORT_LABELS = {"confidence-asc": "least confident first", "confidence-desc": "mo
                "index": "dataset order"}
 
 
+def clicked_cell(points: list, names) -> tuple[int, int] | None:
+    """(true, predicted) of a click on the confusion matrix (a cell, named by its axes'
+    class names) or on a bar of the top confusions (its customdata); None for anything else."""
+    if not points:
+        return None
+    custom = points[0].get("customdata")
+    if isinstance(custom, list) and len(custom) >= 2:  # a bar of the top confusions
+        true, pred = int(custom[0]), int(custom[1])
+        return (true, pred) if 0 <= true < len(names) and 0 <= pred < len(names) else None
+    lookup = {n: k for k, n in enumerate(names)}
+    true, pred = lookup.get(points[0].get("y")), lookup.get(points[0].get("x"))
+    return None if true is None or pred is None else (true, pred)
+
+
 def layout(ctx) -> object:
     """The card for the page's model and data; the page is rebuilt when they change."""
     ds, preds = ctx["dataset"], ctx["predictions"]

@@ -30,6 +30,7 @@ from plotly.colors import sample_colorscale
 from deepling.web.views.architecture import class_profile
 from deepling.web.views.common import card, class_color, class_picker
 
+TAB = "neurons"        # the page tab this view is in (shell.py)
 STRIP_IMAGES = 10      # thumbnails per pattern
 SHOWN_PATTERNS = 6     # patterns listed at once
 SENT_IMAGES = 1000     # most images one click sends to the layer animation

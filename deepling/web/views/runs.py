@@ -18,9 +18,11 @@ from dash import dcc, html
 from plotly.subplots import make_subplots
 
 from deepling.training.probe import EXPLODING, VANISHING
+from deepling.web.pacing import paced_stores
 
 RUNS_POLL_MS = 2000
-WATCH_POLL_MS = 1500   # the Training card's poll while it watches a run folder
+WATCH_POLL_MS = 500    # the Training card's poll while it watches a run folder (paced: never
+                       # faster than the server answers)
 KIND_TITLES = {"weights": "weights", "activations": "activations (probe batch)",
                "gradients": "gradients (probe batch)"}
 _COLORS = ("#4e79a7", "#f28e2b", "#59a14f")
@@ -35,6 +37,7 @@ def watch_row() -> html.Div:
         html.Span(id="train-watch-status", className="small text-muted ms-2"),
         html.Span(id="train-watch-open", className="small ms-2"),
         dcc.Interval(id="train-runs-poll", interval=RUNS_POLL_MS),
+        *paced_stores("train-runs-poll"),
         dcc.Store(id="train-watch-vetted"),  # [run, epoch] of the newest vetted snapshot shown
     ], className="d-flex align-items-center mb-2", id="train-watch-row")
 

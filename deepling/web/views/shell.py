@@ -69,7 +69,7 @@ def page(workspace, model_id: str, data_id: str) -> tuple:
     views = dbc.Tabs([
         dbc.Tab(views, label="Overview", tab_id="overview"),
         dbc.Tab(compare.layout(ctx), label="Compare models", tab_id="compare"),
-        dbc.Tab(neurons.layout(ctx), label="Neurons", tab_id="neurons"),
+        dbc.Tab(neurons.layout(ctx), label="Neurons", tab_id=neurons.TAB),
     ], id="page-tabs", active_tab="overview", className="dl-page-tabs mb-2")
     return navbar(adapter.name, ds, accuracy, mismatch), views, _first_misclassified(ds, preds)
 

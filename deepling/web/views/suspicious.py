@@ -17,7 +17,7 @@ import json
 import dash_bootstrap_components as dbc
 from dash import dcc, html
 
-from deepling.web import polling
+from deepling.web.pacing import paced_stores
 from deepling.web.views.common import class_color
 
 ROWS = 20  # rows shown (the export has every ranked image of the list's head)
@@ -43,7 +43,7 @@ def section() -> html.Div:
         html.Div(id="sus-list", className="dl-sus-list"),
         dcc.Store(id="sus-job"), dcc.Store(id="sus-ready"),
         dcc.Store(id="sus-marks", storage_type="session", data={}),
-        *polling.poll("sus-poll", 500),
+        dcc.Interval(id="sus-poll", interval=500, disabled=True), *paced_stores("sus-poll"),
         dcc.Download(id="sus-download"),
     ], id="sus-section")
 

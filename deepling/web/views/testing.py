@@ -17,6 +17,8 @@ Three panels follow the image in focus (the ``focus`` store every view shares):
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import dash_bootstrap_components as dbc
 import numpy as np
 import plotly.graph_objects as go
@@ -33,12 +35,40 @@ from deepling.service.attributions import (
 )
 from deepling.service.explanations import gradcam_layers
 from deepling.web.views.common import card, class_color, class_picker, image_uri
-from deepling.web.views.payload import fit_view
+from deepling.web.wire import fit_view
 
 SAMPLE_SIZES = (200, 500, 1000, 2000)
 DEFAULT_SAMPLE = 1000
 PANEL_PX = 160  # display size of each explanation panel (an integer zoom of the image)
 AUTO_CLASS = "auto"
+
+
+@dataclass(frozen=True)
+class SampleJob:
+    """A card's job over a sample of labelled images: its ids start with ``prefix``."""
+
+    prefix: str
+    default: int           # images, when the size box is empty
+    button: str
+    how_long: str
+    unlabelled: str        # said on a dataset without labels
+    layered: bool = False  # the job follows the explained layer
+    result_property: str = "children"  # of ``<prefix>-result``
+
+    def not_yet(self, request: dict) -> str:
+        """Said while nothing is stored for the request and it was not started."""
+        return (f"Not {'ranked' if self.layered else 'run'} yet on {request['size']:,} images: "
+                f"press {self.button} {self.how_long}.")
+
+
+RANKING_JOB = SampleJob("test-rank", DEFAULT_RANKING, "Rank methods",
+                        "(a few minutes per 200 images on two cores)",
+                        "The ranking samples by class; this dataset has no labels.", layered=True)
+ROBUSTNESS_JOB = SampleJob("test-robust", DEFAULT_SAMPLE, "Run simulation",
+                           "(about half a minute per 1,000 images on a quiet two-core machine, "
+                           "minutes on a busy one; the bar shows how far it is)",
+                           "The simulation needs labelled images; this dataset has none.",
+                           result_property="data")
 # Pixel-level gradient maps read better alone than over the photo; signed maps get the
 # diverging colours.
 PIXEL_METHODS = ("saliency", "smoothgrad", "vargrad", "guided_backprop")
@@ -92,11 +122,7 @@ def layout(ctx) -> html.Div:
         dcc.Loading(html.Div(id="test-explain", className="dl-test-explain"),
                     delay_show=400, type="dot"),
         html.Div(id="test-curves"),
-        html.Div([
-            dbc.Progress(id="test-sanity-progress", value=0, striped=True, animated=True,
-                         className="flex-grow-1 dl-test-hidden", style={"height": "6px"}),
-            html.Span(id="test-sanity-status", className="small text-muted dl-test-status"),
-        ], className="d-flex align-items-center gap-2"),
+        job_progress("test-sanity"),
         html.Div(id="test-sanity"),
         dcc.Store(id="test-sanity-request"),
         dcc.Interval(id="test-sanity-poll", interval=700, disabled=True),
@@ -105,19 +131,8 @@ def layout(ctx) -> html.Div:
         dcc.Store(id="whatif-edits"),
     ], "test-explain-card", extra=controls)
 
-    robust_controls = html.Div([
-        dbc.InputGroup([dbc.InputGroupText("sample"),
-                        dbc.Select(id="test-robust-size", value=str(DEFAULT_SAMPLE),
-                                   options=[{"label": f"{n:,}", "value": str(n)} for n in SAMPLE_SIZES]),
-                        dbc.InputGroupText("images")],
-                       size="sm", style={"width": "16rem"}),
-        dbc.Button("Run simulation", id="test-robust-run", size="sm", color="primary"),
-    ], className="d-flex gap-2 align-items-center")
-    progress = html.Div([
-        dbc.Progress(id="test-robust-progress", value=0, striped=True, animated=True,
-                     className="flex-grow-1 dl-test-hidden", style={"height": "6px"}),
-        html.Span(id="test-robust-status", className="small text-muted dl-test-status"),
-    ], id="test-robust-progress-row", className="d-flex align-items-center gap-2 mb-1")
+    robust_controls = sample_controls("test-robust", SAMPLE_SIZES, DEFAULT_SAMPLE, "Run simulation")
+    progress = job_progress("test-robust", " mb-1", id="test-robust-progress-row")
     robust = card("Robustness simulation", [
         html.Div("Mean probability of the true class, per class, as each augmentation gets "
                  "stronger; the thick dashed line is the image in focus.",
@@ -131,14 +146,7 @@ def layout(ctx) -> html.Div:
         dcc.Interval(id="test-robust-poll", interval=500, disabled=True),
     ], "test-robust-card", extra=robust_controls)
 
-    rank_controls = html.Div([
-        dbc.InputGroup([dbc.InputGroupText("sample"),
-                        dbc.Select(id="test-rank-size", value=str(DEFAULT_RANKING),
-                                   options=[{"label": f"{n:,}", "value": str(n)} for n in RANKING_SIZES]),
-                        dbc.InputGroupText("images")],
-                       size="sm", style={"width": "16rem"}),
-        dbc.Button("Rank methods", id="test-rank-run", size="sm", color="primary"),
-    ], className="d-flex gap-2 align-items-center")
+    rank_controls = sample_controls("test-rank", RANKING_SIZES, DEFAULT_RANKING, "Rank methods")
     ranking = card("Which explanation to trust on this model", [
         html.Div("Every method explains the predicted class of a stratified sample; each map's "
                  "deletion curve (most important pixels turned black first: a faithful map makes "
@@ -146,13 +154,10 @@ def layout(ctx) -> html.Div:
                  "a blurred copy, most important first: high area) are averaged. Ranked by "
                  "insertion − deletion; ± is the standard error over images.",
                  className="small text-muted mb-1"),
-        html.Div([
-            dbc.Progress(id="test-rank-progress", value=0, striped=True, animated=True,
-                         className="flex-grow-1 dl-test-hidden", style={"height": "6px"}),
-            html.Span(id="test-rank-status", className="small text-muted dl-test-status"),
-        ], className="d-flex align-items-center gap-2 mb-1"),
+        job_progress("test-rank", " mb-1"),
         html.Div(id="test-rank-result"),
         dcc.Store(id="test-rank-request"),
+        dcc.Store(id="test-rank-shown"),    # the request key whose result the page has
         dcc.Interval(id="test-rank-poll", interval=700, disabled=True),
     ], "test-rank-card", extra=rank_controls)
 
@@ -161,6 +166,29 @@ def layout(ctx) -> html.Div:
         dbc.Row([dbc.Col(ranking, lg=12, className="mb-3")]),
         dbc.Row([dbc.Col(robust, lg=12, className="mb-3")]),
     ], id="testing-view")
+
+
+
+def job_progress(prefix: str, extra_class: str = "", **row) -> html.Div:
+    """A background job's thin bar ``<prefix>-progress`` (hidden while idle) and its status
+    text ``<prefix>-status``: the sanity check, the ranking and the simulation each have one."""
+    return html.Div([
+        dbc.Progress(id=f"{prefix}-progress", value=0, striped=True, animated=True,
+                     className="flex-grow-1 dl-test-hidden", style={"height": "6px"}),
+        html.Span(id=f"{prefix}-status", className="small text-muted dl-test-status"),
+    ], className="d-flex align-items-center gap-2" + extra_class, **row)
+
+
+def sample_controls(prefix: str, sizes, default: int, label: str) -> html.Div:
+    """How many images a sample job runs on (``<prefix>-size``) and its button (``<prefix>-run``)."""
+    return html.Div([
+        dbc.InputGroup([dbc.InputGroupText("sample"),
+                        dbc.Select(id=f"{prefix}-size", value=str(default),
+                                   options=[{"label": f"{n:,}", "value": str(n)} for n in sizes]),
+                        dbc.InputGroupText("images")],
+                       size="sm", style={"width": "16rem"}),
+        dbc.Button(label, id=f"{prefix}-run", size="sm", color="primary"),
+    ], className="d-flex gap-2 align-items-center")
 
 
 def class_options(names) -> list[dict]:

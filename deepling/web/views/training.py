@@ -22,9 +22,11 @@ import plotly.graph_objects as go
 from dash import dcc, html
 from plotly.subplots import make_subplots
 
+from deepling.web.pacing import paced_stores
 from deepling.web.views.common import card, image_uri
 
-POLL_MS = 700  # under two updates a second; a poll only extends and patches: cheap
+POLL_MS = 700  # under two updates a second; a poll only extends and patches: cheap (paced:
+               # a slow server is polled as fast as it answers, never over a running request)
 _MARGIN = dict(l=40, r=10, t=24, b=30)
 _LAYER_COLORS = ("#4e79a7", "#59a14f", "#f28e2b", "#b07aa1", "#76b7b2", "#e15759", "#9c755f",
                  "#edc948", "#ff9da7", "#bab0ac")
@@ -112,9 +114,12 @@ def layout(ctx) -> html.Div:
         watch_row(), controls, status, charts, network,
         dbc.Row([filters, across, retrain], className="g-3 mt-1"), histogram_block(),
         dcc.Interval(id="train-poll", interval=POLL_MS, disabled=True),
+        *paced_stores("train-poll"),    # the poll's next request only after its last answer
         dcc.Interval(id="train-side-poll", interval=1000, disabled=True),
         dcc.Store(id="train-sid", storage_type="session"),  # this tab's id: one run per session
-        dcc.Store(id="train-run"),      # {"run", "seq", "model", "data", "layers"}
+        dcc.Store(id="train-run"),      # {"run", "seq": 0, "model", "data", "layers"}: set on
+                                        # start or watch only
+        dcc.Store(id="train-cursor"),   # the poll's place in it: {"run", "seq", "step", …}
         dcc.Store(id="train-epoch"),    # the last finished epoch: filters follow it
         dcc.Store(id="train-side"),     # the retrain job in progress
     ]

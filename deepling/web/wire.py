@@ -1,9 +1,10 @@
-"""What the server sends the WebGL layer view: compact typed arrays, base64 in JSON or binary.
+"""The wire format: what the server sends the WebGL layer view, compact typed arrays,
+base64 in JSON or binary (the one Python ↔ JavaScript contract, :data:`ENCODING`).
 
 10,000 points × 20 layers as JSON lists of floats would be ~8 MB of text and slow to parse;
 positions are quantised to uint16 over the shared [-1, 1] viewport and travel as base64,
 ~0.8 MB for that case, which the GPU then reads as they are. ``ENCODING`` below is the one
-definition of dtypes, scales and codes; ``Deepling.unpack`` in ``assets/layer_scatter.js``
+definition of dtypes, scales and codes; ``Deepling.unpack`` in ``assets/layer_scatter_2_payload.js``
 reads it from each payload. The app sends big point sets apart from the JSON
 (:func:`binary_payload`): the page fetches one binary body (``deepling/web/payload_bytes.py``)
 and views the arrays in it without decoding or copying them, which keeps the page
@@ -23,7 +24,7 @@ import numpy as np
 
 from deepling.web.views.common import palette_rgb
 
-# The contract with assets/layer_scatter.js (``Deepling.unpack``), defined here only: every
+# The contract with assets/layer_scatter_2_payload.js (``Deepling.unpack``), defined here only: every
 # array travels little-endian, base64 in the JSON or in one binary body (``binary``: its url
 # and each array's [byte offset, count], offsets multiples of 8), with its dtype, scale and
 # codes in ``encoding``, so the browser reads them from the payload instead of repeating them. Positions are uint16 over
@@ -226,6 +227,11 @@ def pack(arrays: dict[str, np.ndarray]) -> bytes:
         assert len(data) == count * arrays[name].itemsize, name
         body[offset:offset + len(data)] = data
     return bytes(body)
+
+
+def payload_url(model_id: str, data_id: str, key: str) -> str:
+    """Where the page fetches a projection's point arrays (``deepling/web/payload_bytes.py``)."""
+    return f"/api/payload/{model_id}/{data_id}/{key}.bin"
 
 
 def binary_payload(sequence, class_names, data_key: str, url: str) -> dict:
