@@ -139,7 +139,7 @@ def _register_cka(app, services) -> None:
 
 
 def _register_cka_epochs(app, services) -> None:
-    from deepling.web.views.animation import default_along
+    from deepling.service.projections import default_along
 
     def run_snapshots(rendered, run):
         """(run id, [(epoch, path)]) of the open model's training run, or (None, [])."""
