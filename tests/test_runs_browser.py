@@ -3,7 +3,6 @@ the run once its folder appears (charts, epoch bars, histograms), with no reload
 
 import shutil
 
-import numpy as np
 import pytest
 
 from tests.browser import console_errors, make_driver, quit_driver, running_app, wait_for
@@ -14,19 +13,10 @@ pytestmark = pytest.mark.browser
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory):
     """A tiny CNN's Monitor run folder (2 epochs of 2 batches)."""
-    import keras
-
     from deepling.keras import Monitor
+    from tests.tiny_runs import tiny_cnn
 
-    keras.utils.set_random_seed(0)
-    inp = keras.Input((8, 8, 3))
-    x = keras.layers.Conv2D(4, 3, activation="relu", name="c1")(inp)
-    x = keras.layers.Flatten(name="flat")(x)
-    out = keras.layers.Dense(3, activation="softmax", name="out")(x)
-    model = keras.Model(inp, out, name="tiny")
-    model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
-    rng = np.random.default_rng(0)
-    xs, ys = rng.random((32, 8, 8, 3)).astype("float32") * 255, rng.integers(0, 3, 32)
+    model, xs, ys = tiny_cnn()
     folder = tmp_path_factory.mktemp("made") / "late"
     model.fit(xs, ys, batch_size=16, epochs=2, verbose=0, validation_data=(xs, ys),
               callbacks=[Monitor(folder, probe=(xs, ys), probe_size=8, every=0)])
