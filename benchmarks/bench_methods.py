@@ -72,11 +72,15 @@ def main(argv=None) -> int:
     p.add_argument("--peers", action="store_true",
                    help="time the attribution methods against Xplique and tf-keras-vis")
     p.add_argument("--images", type=int, default=50, help="images per call with --peers")
+    p.add_argument("--methods", default="",
+                   help="with --peers: only these methods (comma-separated names); their rows "
+                        "replace the same methods' rows of the earlier runs in the table")
     a = p.parse_args(argv)
     if a.peers:
         from bench_methods_peers import run_peers  # beside this script
 
-        return run_peers(a.images, min(a.repeats, 3))
+        return run_peers(a.images, min(a.repeats, 3),
+                         methods=[m for m in a.methods.split(",") if m] or None)
 
     import keras
     import tensorflow as tf

@@ -13,12 +13,13 @@ dependencies; Xplique pins an older TensorFlow, so it goes in without its depend
     echo /work/venv/lib/python3.11/site-packages > /work/venv-peers/lib/python3.11/site-packages/_deepling_venv.pth
     /work/venv-peers/bin/pip install --no-deps xplique tf-keras tf-keras-vis deprecated \\
         opencv-python-headless tensorflow-probability dm-tree einops scikit-image lazy-loader \\
-        imageio tifffile
+        imageio tifffile decorator
     /work/venv-peers/bin/pip install matplotlib
 """
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import statistics
@@ -29,6 +30,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "benchmarks" / "results" / "methods_peers.md"
+ROWS = ROOT / "benchmarks" / "results" / "methods_peers.json"  # every row, with its run's time and load
 COMMAND = "bench /work/venv-peers/bin/python benchmarks/bench_methods.py --peers"
 LAYER = "conv3b"
 BATCH = 256
@@ -101,7 +103,11 @@ def _peers(model_factory, classes):
     }
 
 
-def run_peers(n_images: int = 50, repeats: int = 3, out: Path = OUT) -> int:
+def run_peers(n_images: int = 50, repeats: int = 3, out: Path = OUT, methods=None) -> int:
+    """Time ``methods`` (default: all) beside their peers; each method's row is saved as soon
+    as it is measured (with the time and load average of its run) and replaces that
+    method's row of an earlier run, so a run cut short keeps what it measured and a later
+    ``--methods`` run completes the table."""
     import keras
     import tensorflow as tf
     import tf_keras_vis
@@ -119,9 +125,15 @@ def run_peers(n_images: int = 50, repeats: int = 3, out: Path = OUT) -> int:
     classes = adapter.predict_proba(images).argmax(1)
     peers = _peers(lambda: load_demo_model().model, classes)
     ours_params = {"rise": {"masks": RISE_MASKS}}
-    rows = []
-    load_before = os.getloadavg()
+    saved = json.loads(ROWS.read_text()) if ROWS.exists() and methods else {}
+    if methods:
+        unknown = set(methods) - set(ATTRIBUTIONS)
+        if unknown:
+            raise SystemExit(f"unknown methods: {', '.join(sorted(unknown))}")
     for name, spec in ATTRIBUTIONS.items():
+        if methods and name not in methods:
+            continue
+        load_before = os.getloadavg()
         kwargs = dict(ours_params.get(name, {}))
         if spec.layer:
             kwargs["layer"] = LAYER
@@ -144,10 +156,21 @@ def run_peers(n_images: int = 50, repeats: int = 3, out: Path = OUT) -> int:
         peer_times = {k: v for k, v in med.items() if k != "Deepling"}
         best = min(peer_times, key=peer_times.get) if peer_times else None
         ratio = med["Deepling"] / peer_times[best] if best else float("nan")
-        rows.append((spec.label, med["Deepling"], best, peer_times.get(best), ratio,
-                     "; ".join(f"{k} {v:.3f} s" for k, v in peer_times.items())))
+        saved[name] = dict(label=spec.label, ours=med["Deepling"], best=best,
+                           peer=peer_times.get(best), ratio=ratio,
+                           peers="; ".join(f"{k} {v:.3f} s" for k, v in peer_times.items()),
+                           at=time.strftime("%H:%M", time.gmtime()),
+                           load=f"{load_before[0]:.1f} → {os.getloadavg()[0]:.1f}")
         print(f"{spec.label:<22} ours {med['Deepling']:8.3f} s   best peer {best} "
               f"{peer_times.get(best, float('nan')):8.3f} s   ratio {ratio:.2f}", flush=True)
+        ROWS.write_text(json.dumps(saved, indent=1))
+        _write_table(saved, n_images, repeats, out, tf, keras, xplique, tf_keras_vis)
+    print(f"wrote {out}")
+    return 0
+
+
+def _write_table(saved, n_images, repeats, out, tf, keras, xplique, tf_keras_vis):
+    from deepling.methods import ATTRIBUTIONS
 
     lines = [
         "# Attribution methods beside Xplique and tf-keras-vis",
@@ -162,22 +185,25 @@ def run_peers(n_images: int = 50, repeats: int = 3, out: Path = OUT) -> int:
         (f"Machine: {platform.processor() or 'CPU'}, {os.cpu_count()} cores, shared; TensorFlow "
          f"{tf.__version__}, Keras {keras.__version__}, Xplique {xplique.__version__}, "
          f"tf-keras-vis {getattr(tf_keras_vis, '__version__', '?')}, Python "
-         f"{platform.python_version()}; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; load "
-         f"average before {', '.join(f'{v:.1f}' for v in load_before)}, after "
-         f"{', '.join(f'{v:.1f}' for v in os.getloadavg())} (other engineers' jobs ran; ours and "
-         "the peers alternate, so load falls on both)."),
+         f"{platform.python_version()}; {time.strftime('%Y-%m-%d', time.gmtime())}. Each row "
+         "says when (UTC) it ran and the 1-minute load average before → after it (a shared "
+         "2-core machine: other engineers' jobs ran; ours and the peers alternate, so the load "
+         "falls on both)."),
         "",
-        "| method | Deepling (s) | fastest peer | peer (s) | ratio | all peers |",
-        "|---|---:|---|---:|---:|---|",
+        "| method | Deepling (s) | fastest peer | peer (s) | ratio | all peers | run at | load |",
+        "|---|---:|---|---:|---:|---|---|---|",
     ]
-    for label, ours_s, best, peer_s, ratio, allp in rows:
-        lines.append(f"| {label} | {ours_s:.3f} | {best or '—'} | "
-                     f"{'—' if peer_s is None else f'{peer_s:.3f}'} | "
-                     f"{'—' if np.isnan(ratio) else f'{ratio:.2f}'} | {allp or 'no peer implements it'} |")
+    for name in ATTRIBUTIONS:
+        if name not in saved:
+            continue
+        r = saved[name]
+        ratio = r["ratio"]
+        peer = "—" if r["peer"] is None else f"{r['peer']:.3f}"
+        lines.append(f"| {r['label']} | {r['ours']:.3f} | {r['best'] or '—'} | {peer} | "
+                     f"{'—' if ratio is None or np.isnan(ratio) else f'{ratio:.2f}'} | "
+                     f"{r['peers'] or 'no peer implements it'} | {r['at']} | {r['load']} |")
     lines += ["", f"Settings: SmoothGrad/VarGrad 50 samples, σ = 0.2 × 255; Integrated Gradients "
               f"50 steps from black; RISE {RISE_MASKS:,} masks, 7×7 cells, keep 0.5; occlusion patch 8, "
               "stride 4, gray.", ""]
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("\n".join(lines))
-    print(f"wrote {out}")
-    return 0

@@ -102,3 +102,11 @@ def test_testing_view_draws_the_ranking_curves_and_sanity_check():
               "integrated_gradients/correlations": np.array([1.0, np.nan])}
     body = dump(view.sanity_view(arrays, rng.integers(0, 255, (8, 8, 3)).astype(np.uint8)))
     assert "ρ 1.00" in body and "after logits" in body
+
+
+def test_ranking_plot_keeps_close_labels_apart():
+    """Methods of nearly equal areas (the CAM family) get different label positions."""
+    from deepling.methods.faithfulness import _label_places
+
+    places = _label_places([0.20, 0.201, 0.202, 0.30], [0.63, 0.631, 0.629, 0.45])
+    assert len(set(places[:3])) == 3 and places[0] == "top center"

@@ -169,7 +169,8 @@ def test_the_workshop_request_is_built_from_the_page_choices():
     custom = [{"name": "blob", "pixels": [1] * 784}]
     params = workshop_request(["circle", DRAWN + "blob", DRAWN + "gone"], custom, None, None, "0.5", "3")
     assert params["classes"] == [{"name": "circle"}, {"name": "blob", "pixels": [1] * 784}]
-    assert (params["model"], params["start"], params["step_size"], params["epochs"]) == ("mlp", "black", 0.5, 3)
+    # the default start is the workshop's IMAGE_START
+    assert (params["model"], params["start"], params["step_size"], params["epochs"]) == ("mlp", "dark gray", 0.5, 3)
     with pytest.raises(ValueError, match="at least two shapes"):
         workshop_request(["circle", DRAWN + "gone"], custom)
 
@@ -196,3 +197,19 @@ def test_the_neurons_view_projects_the_units_layer_else_the_one_shown_else_the_w
     assert projected_layer(atlas, None, None) == "conv2"
     dense = SimpleNamespace(layers=[layer("fc1", "Dense", 256), layer("fc2", "Dense", 10)], names=["fc1", "fc2"])
     assert projected_layer(dense, None, "x") == "fc1"
+
+
+def test_the_layer_in_focus_after_each_event(demo_model):
+    from deepling.models.graph import layer_graph
+    from deepling.service.layers import KEEP, layer_choice
+
+    graph = layer_graph(demo_model.model)
+    assert layer_choice(graph, {"rendered"}, wanted="fc2", picked="conv1a") == (KEEP, "fc2")
+    assert layer_choice(graph, {"rendered"}, wanted="nope", picked="conv1a") == (KEEP, KEEP)
+    assert layer_choice(graph, {"arch-search"}, query="fc2", picked="conv1a") == ("fc2", "fc2")
+    assert layer_choice(graph, {"arch-search"}, query="zzz", picked="conv1a") == (KEEP, KEEP)
+    assert layer_choice(graph, {"arch-graph"}, tapped={"id": "conv2a"}, picked="fc2") == ("conv2a", "conv2a")
+    assert layer_choice(graph, {"arch-graph"}, tapped={"id": "block 1", "kind": "stage"}) == (KEEP, KEEP)
+    assert layer_choice(graph, {"arch-layer"}, picked="fc1", shared="fc2") == ("fc1", KEEP)
+    assert layer_choice(graph, {"layer"}, shared="fc1", picked="fc2") == (KEEP, "fc1")
+    assert layer_choice(graph, {"layer"}, shared="fc1", picked="fc1") == (KEEP, KEEP)

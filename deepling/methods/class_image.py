@@ -33,7 +33,7 @@ import numpy as np
 from deepling.methods._probe import ModelProbe
 from deepling.methods._targets import Channel, describe_target, resolve_target
 
-STARTS = ("black", "white", "gray", "noise", "blurred noise")
+STARTS = ("black", "dark gray", "white", "gray", "noise", "blurred noise")
 DEFAULT_STEPS = 200
 DEFAULT_STEP_SIZE = 0.05
 DEFAULT_JITTER = 2
@@ -41,9 +41,17 @@ DEFAULT_TV_WEIGHT = 0.5
 DEFAULT_BLUR_WEIGHT = 0.0
 _EPS = 0.02  # start pixels are kept off 0 and 255: sigmoid(±inf) cannot be a parameter
 
+DEFAULT_LOG_PROB_WEIGHT = 0.8
 # Luminance, red–green and blue–yellow directions, orthonormal: the decorrelated colour basis.
-_COLOUR_BASIS = np.array([[1, 1, 1], [1, -1, 0], [1, 1, -2]], np.float32)
-_COLOUR_BASIS /= np.linalg.norm(_COLOUR_BASIS, axis=1, keepdims=True)
+_COLOUR_DIRECTIONS = np.array([[1, 1, 1], [1, -1, 0], [1, 1, -2]], np.float32)
+_COLOUR_DIRECTIONS /= np.linalg.norm(_COLOUR_DIRECTIONS, axis=1, keepdims=True)
+# Each direction's length, as Lucid weights its basis (the singular values of the square
+# root of ImageNet's colour covariance, relative to the largest: colour varies far less
+# than brightness in photographs). A step moves brightness 3.6× and 7.6× as far as the two
+# colour directions, so class images keep the muted colours of photographs.
+COLOUR_WEIGHTS = (1.0, 0.276, 0.132)
+_COLOUR_BASIS = np.array(COLOUR_WEIGHTS, np.float32)[:, None] * _COLOUR_DIRECTIONS
+_COLOUR_INVERSE = np.linalg.inv(_COLOUR_BASIS).astype(np.float32)
 
 
 @dataclass(frozen=True, eq=False)
@@ -65,7 +73,7 @@ class ClassImage:
         Name of the start ('black', …, or 'image' for a given one).
     settings : dict
         The knobs used (steps, step_size, jitter, tv_weight, blur_weight, parameterization,
-        decorrelate, decay_power, seed).
+        decorrelate, decay_power, log_prob_weight, seed).
     """
 
     image: np.ndarray
@@ -84,11 +92,22 @@ class ClassImage:
         return "mean activation" if isinstance(self.target, Channel) else "logit"
 
 
+def hsv_saturation(images) -> np.ndarray:
+    """Mean HSV saturation of each RGB image (N×H×W×3 or H×W×3, 0..255): per pixel
+    ``(max − min) / max`` of its channels (0 for black), averaged. CIFAR-10's photographs
+    average 0.27-0.28; a class image far above its data's looks painted, not photographed."""
+    x = np.asarray(images, np.float32) / 255.0
+    top, low = x.max(axis=-1), x.min(axis=-1)
+    sat = np.divide(top - low, top, out=np.zeros_like(top), where=top > 0)
+    return sat.mean(axis=(-2, -1))
+
+
 def start_image(start, shape, seed: int = 0) -> np.ndarray:
     """A start image (float32 H×W×C, 0..255) by name, or ``start`` itself if it is an image.
 
-    Names: 'black', 'white', 'gray', 'noise' (uniform per pixel), 'blurred noise'
-    (the noise smoothed with a Gaussian of σ = 1/16 of the width, stretched to 0..255).
+    Names: 'black', 'dark gray' (level 40), 'white', 'gray', 'noise' (uniform per pixel),
+    'blurred noise' (the noise smoothed with a Gaussian of σ = 1/16 of the width,
+    stretched to 0..255).
     """
     shape = tuple(int(s) for s in shape)
     if not isinstance(start, str):
@@ -99,6 +118,8 @@ def start_image(start, shape, seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)
     if start == "black":
         return np.zeros(shape, np.float32)
+    if start == "dark gray":
+        return np.full(shape, 40.0, np.float32)
     if start == "white":
         return np.full(shape, 255.0, np.float32)
     if start == "gray":
@@ -119,7 +140,8 @@ def class_image(model, target, *, start="gray", steps: int = DEFAULT_STEPS,
                 step_size: float = DEFAULT_STEP_SIZE, jitter: int = DEFAULT_JITTER,
                 tv_weight: float = DEFAULT_TV_WEIGHT, blur_weight: float = DEFAULT_BLUR_WEIGHT,
                 parameterization: str = "fourier", decorrelate: bool = True,
-                decay_power: float = 1.0, seed: int = 0, progress=None) -> ClassImage:
+                decay_power: float = 1.0, log_prob_weight: float = DEFAULT_LOG_PROB_WEIGHT,
+                seed: int = 0, progress=None) -> ClassImage:
     """The image that maximises ``target``'s score, by regularised gradient ascent.
 
     Parameters
@@ -145,6 +167,12 @@ def class_image(model, target, *, start="gray", steps: int = DEFAULT_STEPS,
         Optimise RGB images in a decorrelated colour basis (no effect on grayscale).
     decay_power : float
         Fourier parameterisation: frequencies are scaled by ``1 / f**decay_power``.
+    log_prob_weight : float
+        A class's ascent maximises ``(1 − w)·logit + w·log p`` with ``w`` this weight
+        (0..1): the logit alone can grow with evidence for other classes too (the image
+        may then score higher still for another class), the log-probability alone stops
+        once p is near 1 (a faint image). The recorded ``scores`` are the logit either way;
+        channels ignore it.
     seed : int
         Jitter and noise starts are reproducible for one seed.
     progress : callable, optional
@@ -153,14 +181,16 @@ def class_image(model, target, *, start="gray", steps: int = DEFAULT_STEPS,
     return class_images(model, [target], start=start, steps=steps, step_size=step_size,
                         jitter=jitter, tv_weight=tv_weight, blur_weight=blur_weight,
                         parameterization=parameterization, decorrelate=decorrelate,
-                        decay_power=decay_power, seed=seed, progress=progress)[0]
+                        decay_power=decay_power, log_prob_weight=log_prob_weight, seed=seed,
+                        progress=progress)[0]
 
 
 def class_images(model, targets, *, start="gray", steps: int = DEFAULT_STEPS,
                  step_size: float = DEFAULT_STEP_SIZE, jitter: int = DEFAULT_JITTER,
                  tv_weight: float = DEFAULT_TV_WEIGHT, blur_weight: float = DEFAULT_BLUR_WEIGHT,
                  parameterization: str = "fourier", decorrelate: bool = True,
-                 decay_power: float = 1.0, seed: int = 0, progress=None) -> list[ClassImage]:
+                 decay_power: float = 1.0, log_prob_weight: float = DEFAULT_LOG_PROB_WEIGHT,
+                 seed: int = 0, progress=None) -> list[ClassImage]:
     """:func:`class_image` for several targets at once, optimised together in one batch.
 
     All targets must be classes, or all channels of one layer (one graph serves them).
@@ -179,13 +209,16 @@ def class_images(model, targets, *, start="gray", steps: int = DEFAULT_STEPS,
     steps, jitter = int(steps), int(jitter)
     if steps < 1:
         raise ValueError(f"steps must be at least 1, got {steps}.")
+    if not 0.0 <= float(log_prob_weight) <= 1.0:
+        raise ValueError(f"log_prob_weight must be in 0..1, got {log_prob_weight}.")
     shape = probe.image_shape
     if None in shape:
         raise ValueError("The model takes images of any size; class images need a fixed size.")
     settings = dict(steps=steps, step_size=float(step_size), jitter=jitter,
                     tv_weight=float(tv_weight), blur_weight=float(blur_weight),
                     parameterization=parameterization, decorrelate=bool(decorrelate),
-                    decay_power=float(decay_power), seed=int(seed))
+                    decay_power=float(decay_power), log_prob_weight=float(log_prob_weight),
+                    seed=int(seed))
     space = _Space(shape, parameterization, decorrelate and shape[-1] == 3, decay_power)
     x0 = np.stack([start_image(start, shape, seed)] * len(resolved))
     param = space.encode(x0)
@@ -195,7 +228,7 @@ def class_images(model, targets, *, start="gray", steps: int = DEFAULT_STEPS,
 
     p = tf.constant(param)
     m, v = tf.zeros_like(p), tf.zeros_like(p)
-    weights = tf.constant([step_size, tv_weight, blur_weight], tf.float32)
+    weights = tf.constant([step_size, tv_weight, blur_weight, log_prob_weight], tf.float32)
     history = []
     report = max(1, min(steps // 20, 10))  # often: a job is cancelled at a report
     for t in range(1, steps + 1):
@@ -253,7 +286,7 @@ class _Space:
         q = np.clip(pixels / 255.0, _EPS, 1 - _EPS)
         logits = np.log(q / (1 - q)).astype(np.float32)
         if self.decorrelate:
-            logits = logits @ _COLOUR_BASIS.T  # basis is orthonormal: its inverse is its transpose
+            logits = logits @ _COLOUR_INVERSE  # pixel logits = coefficients @ basis
         if not self.fourier:
             return logits
         spec = np.fft.rfft2(np.transpose(logits, (0, 3, 1, 2))) / self.scale
@@ -285,7 +318,7 @@ def _step_function(probe: ModelProbe, layer, space: _Space, jitter: int):
     def build():
         @tf.function(reduce_retracing=True)
         def step(p, m, v, index, weights, seed, t):
-            lr, tv_w, blur_w = weights[0], weights[1], weights[2]
+            lr, tv_w, blur_w, prob_w = weights[0], weights[1], weights[2], weights[3]
             with tf.GradientTape() as tape:
                 tape.watch(p)
                 x = space.decode(p)
@@ -294,7 +327,11 @@ def _step_function(probe: ModelProbe, layer, space: _Space, jitter: int):
                 if jitter > 0:
                     shift = tf.random.stateless_uniform((2,), seed, -jitter, jitter + 1, tf.int32)
                     seen = tf.roll(x, shift, axis=[1, 2])
-                score = probe._score(*_logits_feats(probe, seen, layer), index, kind)
+                logits, feats = _logits_feats(probe, seen, layer)
+                score = probe._score(logits, feats, index, kind)
+                if kind == "logit":
+                    score = (1.0 - prob_w) * score + prob_w * probe._score(logits, feats, index,
+                                                                           "log_prob")
                 u = x / 255.0
                 tv = (tf.reduce_mean(tf.abs(u[:, 1:] - u[:, :-1]), axis=[1, 2, 3])
                       + tf.reduce_mean(tf.abs(u[:, :, 1:] - u[:, :, :-1]), axis=[1, 2, 3]))

@@ -201,16 +201,43 @@ class MethodRanking:
 
         fig = go.Figure()
         n = np.sqrt(max(1, self.insertion.shape[1]))
-        for row in self.table():
+        rows = self.table()
+        places = _label_places([r["deletion"] for r in rows], [r["insertion"] for r in rows])
+        for row, place in zip(rows, places):
             fig.add_trace(go.Scatter(
                 x=[row["deletion"]], y=[row["insertion"]], mode="markers+text", name=row["label"],
-                text=[row["label"]], textposition="top center",
+                text=[row["label"]], textposition=place,
                 error_x=dict(type="data", array=[row["deletion_sd"] / n]),
                 error_y=dict(type="data", array=[row["insertion_sd"] / n])))
         fig.update_layout(height=height, showlegend=False, margin=dict(l=50, r=10, t=10, b=40),
                           xaxis_title=f"deletion AUC (→ {self.deletion_baseline}; lower is better)",
                           yaxis_title=f"insertion AUC (from {self.insertion_baseline}; higher is better)")
         return fig
+
+
+_PLACES = {"top center": (0.0, 0.06), "bottom center": (0.0, -0.06), "middle right": (0.12, 0.0),
+           "middle left": (-0.12, 0.0), "top right": (0.1, 0.06), "bottom left": (-0.1, -0.06),
+           "top left": (-0.1, 0.06), "bottom right": (0.1, -0.06)}
+
+
+def _label_places(x, y) -> list[str]:
+    """A text position per point, chosen greedily (best point first) so each label sits
+    as far as it can from the labels placed before it: methods of nearly equal areas (the
+    CAM family) would otherwise print their names over each other."""
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    span = lambda v: (v - v.min()) / max(float(np.ptp(v)), 1e-9)  # noqa: E731
+    px, py = span(x), span(y)
+    placed, out = [], []
+    for i in range(len(x)):
+        def clearance(name):
+            dx, dy = _PLACES[name]
+            ax, ay = px[i] + dx, py[i] + dy
+            return min((np.hypot((ax - bx) / 2, ay - by) for bx, by in placed), default=np.inf)
+        best = max(_PLACES, key=clearance)  # ties: the first (top center)
+        dx, dy = _PLACES[best]
+        placed.append((px[i] + dx, py[i] + dy))
+        out.append(best)
+    return out
 
 
 def _ranks(values) -> np.ndarray:

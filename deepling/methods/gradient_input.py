@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import numpy as np
-
-from deepling.methods._maps import pixel_gradients, requested_classes, resolved, signed_relative
+from deepling.methods._maps import signed_relative
 from deepling.methods._probe import ModelProbe
-from deepling.methods.saliency import Attribution
+from deepling.methods.saliency import gradient_attributions
 
 
 def gradient_x_input(model, image, target=None, batch_size: int = 256):
@@ -28,13 +26,6 @@ def gradient_x_input(model, image, target=None, batch_size: int = 256):
     Attribution, or a list of them for a batch
         ``native``: H×W, logit units (signed); ``heatmap``: scaled to −1..1.
     """
-    probe = ModelProbe.of(model)
-    x, single = probe.as_batch(image)
-    requested = requested_classes(probe, len(x), target)
-    probs, grads = pixel_gradients(probe, x, requested, batch_size)
-    classes = resolved(requested, probs)
-    maps = (grads * x).sum(axis=-1)
-    out = [Attribution(signed_relative(raw), raw.astype(np.float32), int(c), float(probs[i, c]),
-                       "gradient_x_input", None, "gradient × input (relative, signed)")
-           for i, (raw, c) in enumerate(zip(maps, classes))]
-    return out[0] if single else out
+    return gradient_attributions(ModelProbe.of(model), image, target, batch_size,
+                                 lambda g, x: (g * x).sum(axis=-1), signed_relative,
+                                 "gradient_x_input", "gradient × input (relative, signed)")

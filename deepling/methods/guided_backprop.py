@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from deepling.methods._maps import pixel_gradients, relative, requested_classes, resolved
+from deepling.methods._maps import relative
 from deepling.methods._probe import ModelProbe
-from deepling.methods.saliency import Attribution
+from deepling.methods.saliency import gradient_attributions
 
 
 def _guided_relu():
@@ -97,13 +97,6 @@ def guided_backprop(model, image, target=None, batch_size: int = 256):
     Attribution, or a list of them for a batch
         ``native``: the guided gradient's magnitude (H×W); ``heatmap``: scaled to 0..1.
     """
-    probe = guided_probe(ModelProbe.of(model))
-    x, single = probe.as_batch(image)
-    requested = requested_classes(probe, len(x), target)
-    probs, grads = pixel_gradients(probe, x, requested, batch_size)
-    classes = resolved(requested, probs)
-    maps = np.abs(grads).max(axis=-1)
-    out = [Attribution(relative(raw), raw.astype(np.float32), int(c), float(probs[i, c]),
-                       "guided_backprop", None, "guided gradient magnitude (relative)")
-           for i, (raw, c) in enumerate(zip(maps, classes))]
-    return out[0] if single else out
+    return gradient_attributions(guided_probe(ModelProbe.of(model)), image, target, batch_size,
+                                 lambda g, x: np.abs(g).max(axis=-1), relative, "guided_backprop",
+                                 "guided gradient magnitude (relative)")

@@ -7,7 +7,7 @@ import numpy as np
 
 from deepling.methods._maps import check_count, fixed_classes, relative
 from deepling.methods._probe import ModelProbe
-from deepling.methods.saliency import Attribution
+from deepling.methods.saliency import attributions
 
 
 def rise_masks(n: int, size: tuple[int, int], cells: int = 7, keep: float = 0.5,
@@ -59,21 +59,40 @@ def rise(model, image, target=None, masks: int = 2000, cells: int = 7, keep: flo
         ``native``: the expected probability per pixel (H×W); ``heatmap``: min–max
         scaled to 0..1.
     """
+    import tensorflow as tf
+
     probe = ModelProbe.of(model)
     x, single = probe.as_batch(image)
     classes, probs = fixed_classes(probe, x, target)
     m = rise_masks(masks, x.shape[1:3], cells, keep, seed)
-    out = []
+    chunks = [tf.constant(m[s:s + batch_size]) for s in range(0, len(m), batch_size)]
+    run = _weighted_masks(probe)
+    maps = np.empty(x.shape[:3], np.float32)
     for i in range(len(x)):
-        total = np.zeros(x.shape[1:3], np.float64)
-        for start in range(0, len(m), batch_size):
-            chunk = m[start:start + batch_size]
-            p = probe.probabilities(x[i][None] * chunk[..., None], batch_size)[:, classes[i]]
-            total += np.tensordot(p, chunk, axes=1)
-        raw = (total / (len(m) * keep)).astype(np.float32)
-        c = int(classes[i])
-        out.append(Attribution(relative(raw - raw.min()), raw, c, float(probs[i, c]), "rise", None,
-                               "expected probability (relative)"))
+        image_i, class_i = tf.constant(x[i]), tf.constant(int(classes[i]))
+        total = sum(np.asarray(run(image_i, chunk, class_i), np.float64) for chunk in chunks)
+        maps[i] = total / (len(m) * keep)
         if progress is not None:
             progress((i + 1) / len(x), f"RISE: {i + 1}/{len(x)} images")
-    return out[0] if single else out
+    return attributions(maps, classes, probs, lambda raw: relative(raw - raw.min()), "rise",
+                        "expected probability (relative)", single)
+
+
+def _weighted_masks(probe: ModelProbe):
+    """Compiled ``(image H×W×C, masks n×H×W, class) → Σ_i p_class(image ∘ mask_i) mask_i``:
+    the masking, the forward pass and the weighted sum in one graph call."""
+    import tensorflow as tf
+
+    def build():
+        shape = probe.image_shape
+
+        @tf.function(input_signature=[tf.TensorSpec(shape, tf.float32),
+                                      tf.TensorSpec((None,) + tuple(shape[:2]), tf.float32),
+                                      tf.TensorSpec((), tf.int32)])
+        def run(image, masks, c):
+            probs, _, _ = probe._forward(image[None] * masks[..., None], None)
+            return tf.tensordot(probs[:, c], masks, axes=1)
+
+        return run
+
+    return probe._compiled(("rise_weighted_masks",), build)

@@ -99,18 +99,31 @@ def saliency(model, image, target=None, batch_size: int = 256):
     -------
     Attribution, or a list of them for a batch
     """
-    from deepling.methods._maps import pixel_gradients, relative, requested_classes, resolved
+    from deepling.methods._maps import relative
 
-    probe = ModelProbe.of(model)
+    return gradient_attributions(ModelProbe.of(model), image, target, batch_size,
+                                 lambda g, x: np.abs(g).max(axis=-1), relative, "saliency",
+                                 "gradient magnitude (relative)")
+
+
+def gradient_attributions(probe: ModelProbe, image, target, batch_size: int, reduce, scale,
+                          method: str, units: str):
+    """The Attribution(s) of a map made from one pixel gradient per image: ``reduce(grads,
+    pixels)`` → N×H×W raw maps (saliency, Gradient × Input, Guided Backprop), ``scale`` the
+    raw map → heat map. The prediction comes from the gradient's own forward pass."""
+    from deepling.methods._maps import pixel_gradients, requested_classes, resolved
+
     x, single = probe.as_batch(image)
     requested = requested_classes(probe, len(x), target)
-    probs, grad = pixel_gradients(probe, x, requested, batch_size)
-    classes = resolved(requested, probs)
-    out = []
-    for i, c in enumerate(classes):
-        raw = np.abs(grad[i]).max(axis=-1).astype(np.float32)
-        out.append(Attribution(relative(raw), raw, int(c), float(probs[i, c]), "saliency", None,
-                               "gradient magnitude (relative)"))
+    probs, grads = pixel_gradients(probe, x, requested, batch_size)
+    return attributions(reduce(grads, x), resolved(requested, probs), probs, scale, method, units,
+                        single)
+
+
+def attributions(maps, classes, probs, scale, method: str, units: str, single: bool):
+    """Raw maps (N×H×W) → Attributions with ``scale(raw)`` as heat map (one if ``single``)."""
+    out = [Attribution(scale(raw), np.asarray(raw, np.float32), int(c), float(probs[i, c]), method,
+                       None, units) for i, (raw, c) in enumerate(zip(maps, classes))]
     return out[0] if single else out
 
 

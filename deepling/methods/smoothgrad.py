@@ -7,7 +7,7 @@ import numpy as np
 
 from deepling.methods._maps import check_count, fixed_classes, pixel_gradients, relative
 from deepling.methods._probe import ModelProbe
-from deepling.methods.saliency import Attribution
+from deepling.methods.saliency import attributions
 
 
 def noisy_copies(x: np.ndarray, samples: int, noise: float, seed) -> np.ndarray:
@@ -22,21 +22,23 @@ def noisy_copies(x: np.ndarray, samples: int, noise: float, seed) -> np.ndarray:
                      for img in x])
 
 
-def _noisy_gradients(model, image, target, samples, noise, seed, batch_size):
-    """Logit gradients of every noisy copy: N×samples×H×W×C, with classes and probabilities."""
+def _noisy_maps(model, image, target, samples, noise, seed, batch_size, reduce):
+    """``reduce(gradients)`` per image, the logit gradients of its noisy copies (samples×H×W×C)
+    → H×W, done chunk by chunk (no N×samples gradient array); with classes and
+    probabilities."""
     samples = check_count("samples", samples)
     probe = ModelProbe.of(model)
     x, single = probe.as_batch(image)
     classes, probs = fixed_classes(probe, x, target)
     rng = np.random.default_rng(seed)  # one stream: chunking does not change the noise
     per_call = max(1, batch_size // samples)
-    out = np.empty((len(x), samples) + x.shape[1:], np.float32)
+    maps = np.empty(x.shape[:3], np.float32)
     for start in range(0, len(x), per_call):
         chunk = noisy_copies(x[start:start + per_call], samples, noise, rng)
         rows = np.repeat(classes[start:start + per_call], samples)
         _, g = pixel_gradients(probe, chunk.reshape((-1,) + x.shape[1:]), rows, batch_size)
-        out[start:start + per_call] = g.reshape(chunk.shape)
-    return out, classes, probs, single
+        maps[start:start + per_call] = reduce(g.reshape(chunk.shape))
+    return maps, classes, probs, single
 
 
 def smoothgrad(model, image, target=None, samples: int = 50, noise: float = 0.2, seed=0,
@@ -63,10 +65,10 @@ def smoothgrad(model, image, target=None, samples: int = 50, noise: float = 0.2,
     Attribution, or a list of them for a batch
         ``native``: mean over copies of ``max over channels |∂ z_c / ∂ pixel|`` (H×W).
     """
-    grads, classes, probs, single = _noisy_gradients(model, image, target, samples, noise, seed,
-                                                     batch_size)
-    maps = np.abs(grads).max(axis=-1).mean(axis=1)
-    return _result(maps, classes, probs, "smoothgrad", "mean gradient magnitude (relative)", single)
+    maps, classes, probs, single = _noisy_maps(model, image, target, samples, noise, seed,
+                                               batch_size, lambda g: np.abs(g).max(axis=-1).mean(axis=1))
+    return attributions(maps, classes, probs, relative, "smoothgrad",
+                        "mean gradient magnitude (relative)", single)
 
 
 def vargrad(model, image, target=None, samples: int = 50, noise: float = 0.2, seed=0,
@@ -79,13 +81,7 @@ def vargrad(model, image, target=None, samples: int = 50, noise: float = 0.2, se
     Attribution, or a list of them for a batch
         ``native``: ``max over channels Var(∂ z_c / ∂ pixel)`` (H×W).
     """
-    grads, classes, probs, single = _noisy_gradients(model, image, target, samples, noise, seed,
-                                                     batch_size)
-    maps = grads.var(axis=1).max(axis=-1)
-    return _result(maps, classes, probs, "vargrad", "gradient variance (relative)", single)
-
-
-def _result(maps, classes, probs, method, units, single):
-    out = [Attribution(relative(raw), raw.astype(np.float32), int(c), float(probs[i, c]), method,
-                       None, units) for i, (raw, c) in enumerate(zip(maps, classes))]
-    return out[0] if single else out
+    maps, classes, probs, single = _noisy_maps(model, image, target, samples, noise, seed,
+                                               batch_size, lambda g: g.var(axis=1).max(axis=-1))
+    return attributions(maps, classes, probs, relative, "vargrad", "gradient variance (relative)",
+                        single)

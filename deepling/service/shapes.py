@@ -14,7 +14,7 @@ import numpy as np
 
 from deepling.service import schema
 from deepling.shapes import SHAPES
-from deepling.shapes.workshop import DEFAULT_EPOCHS, IMAGE_STEP_SIZE
+from deepling.shapes.workshop import DEFAULT_EPOCHS, IMAGE_START, IMAGE_STEP_SIZE
 from deepling.service.cache import cache_key
 from deepling.service.work import Kind
 
@@ -52,7 +52,7 @@ def run_workshop_job(workspace, params: dict, progress=None) -> dict[str, np.nda
     def compute():
         images, names = workshop_classes(params)
         run = run_workshop(images, names, params.get("model", "mlp"),
-                           start=params.get("start", "black"),
+                           start=params.get("start") or IMAGE_START,
                            step_size=float(params.get("step_size", 0.1)),
                            epochs=int(params.get("epochs", 30)), seed=int(params.get("seed", 0)),
                            progress=progress)
@@ -161,7 +161,7 @@ def workshop_request(chosen, custom, model=None, start=None, step_size=None, epo
             classes.append({"name": name, "pixels": drawn[name]})
     if len(classes) < 2:
         raise ValueError("Select at least two shapes in step 1.")
-    return {"classes": classes, "model": model or "mlp", "start": start or "black",
+    return {"classes": classes, "model": model or "mlp", "start": start or IMAGE_START,
             "step_size": float(step_size or IMAGE_STEP_SIZE), "epochs": int(epochs or DEFAULT_EPOCHS),
             "seed": 0}
 
@@ -170,10 +170,10 @@ def workshop_request(chosen, custom, model=None, start=None, step_size=None, epo
 def check_workshop(workspace, params: dict) -> dict:
     from deepling.shapes import SIZE
     from deepling.shapes.models import BUILDERS
-    from deepling.shapes.workshop import DEFAULT_EPOCHS, IMAGE_STEP_SIZE
     from deepling.methods.class_image import STARTS
 
     params = {"step_size": IMAGE_STEP_SIZE, "epochs": DEFAULT_EPOCHS, **(params or {})}
+    params["start"] = params.get("start") or IMAGE_START
     return schema.workshop_params(params, tuple(BUILDERS), STARTS, SIZE * SIZE)
 
 

@@ -13,11 +13,11 @@ from dash import dcc, html
 
 from deepling.service.shapes import DRAWN
 from deepling.shapes import BUILDERS, SHAPES, palette
-from deepling.shapes.workshop import DEFAULT_EPOCHS, IMAGE_STEP_SIZE
+from deepling.shapes.workshop import DEFAULT_EPOCHS, IMAGE_START, IMAGE_STEP_SIZE
 from deepling.web.views.common import image_uri, thumbnail
 
-STARTS = (("black", "black"), ("white", "white"), ("noise", "noise"),
-          ("blurred noise", "blurred noise"))
+STARTS = (("dark gray", "dark gray"), ("black", "black"), ("gray", "gray"), ("white", "white"),
+          ("noise", "noise"), ("blurred noise", "blurred noise"))
 DEFAULT_CLASSES = ("vertical line", "horizontal line")
 
 
@@ -100,7 +100,7 @@ def _knobs():
                               size="sm", className="mb-2")
 
     return html.Div([
-        row("initial image", dbc.Select(id="shape-start", value="black",
+        row("initial image", dbc.Select(id="shape-start", value=IMAGE_START,
                                         options=[{"label": a, "value": b} for a, b in STARTS])),
         row("ascent step", dbc.Input(id="shape-step-size", type="number", min=0.005, max=2,
                                      step=0.005, value=IMAGE_STEP_SIZE)),
