@@ -44,6 +44,7 @@ PARTS = ("overhead", "live", "sizes")
 
 
 def main(argv=None) -> int:
+    global OUT
     p = argparse.ArgumentParser()
     p.add_argument("--subset", type=int, default=5000)
     p.add_argument("--epochs", type=int, default=2, help="epochs per fit")
@@ -57,7 +58,6 @@ def main(argv=None) -> int:
     p.add_argument("--sizes-only", metavar="RUN_FOLDER",
                    help="sizes: of this demo-CNN run folder (and the big model's)")
     a = p.parse_args(argv)
-    global OUT
     OUT = a.out
     parts = [x for x in a.parts.split(",") if x]
     unknown = set(parts) - set(PARTS)
