@@ -213,3 +213,23 @@ def test_the_layer_in_focus_after_each_event(demo_model):
     assert layer_choice(graph, {"arch-layer"}, picked="fc1", shared="fc2") == ("fc1", KEEP)
     assert layer_choice(graph, {"layer"}, shared="fc1", picked="fc2") == (KEEP, "fc1")
     assert layer_choice(graph, {"layer"}, shared="fc1", picked="fc1") == (KEEP, KEEP)
+
+
+def test_what_a_send_button_of_the_neurons_view_sends():
+    from deepling.service.neurons import sample_sent, selected_unit, sent_images
+
+    layers = [SimpleNamespace(name="conv1", width=4, top_images=np.array([[7, 8], [9, 10], [1, 2], [3, 4]]))]
+    patterns = SimpleNamespace(items=lambda p: [("conv1", 1), ("conv1", 2)], images=lambda p: np.array([5, 6, 7]))
+    paths = {("conv1", 1): np.array([11, 12, 13]), ("conv1", 3): np.array([14])}
+    atlas = SimpleNamespace(names=["conv1"], layers=layers, patterns=patterns, layer=lambda name: layers[0],
+                            path_images=lambda layer, unit: paths.get((layer, unit), np.array([], int)))
+    assert selected_unit(atlas, {"layer": "conv1", "unit": 3}) == (0, 3)
+    assert selected_unit(atlas, {"layer": "conv1", "unit": 4}) is None and selected_unit(atlas, None) is None
+    units, images = sent_images(atlas, 0, None)
+    assert units == [("conv1", 1), ("conv1", 2)] and list(images) == [5, 6, 7]
+    units, images = sent_images(atlas, -1, {"layer": "conv1", "unit": 1})
+    assert units == [("conv1", 1)] and list(images) == [11, 12, 13]
+    assert list(sent_images(atlas, -1, {"layer": "conv1", "unit": 3})[1]) == [3, 4]  # on no path: its top images
+    assert sent_images(atlas, -1, None) is None
+    sent = sample_sent(np.arange(100), 10)
+    assert len(sent) == 10 and list(sent) == sorted(sent) and list(sent) == list(sample_sent(np.arange(100), 10))
