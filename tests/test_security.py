@@ -317,7 +317,7 @@ def app(tmp_path_factory, demo_model):
 def _signin(app, **settings):
     from deepling.web.security import SecuritySettings
 
-    app.server.config["DEEPLING_GUARD"].settings = SecuritySettings(**settings)
+    app.guard.settings = SecuritySettings(**settings)
     return app.server.test_client()
 
 
