@@ -44,6 +44,7 @@ PARTS = ("overhead", "live", "sizes")
 
 
 def main(argv=None) -> int:
+    global OUT
     p = argparse.ArgumentParser()
     p.add_argument("--subset", type=int, default=5000)
     p.add_argument("--epochs", type=int, default=2, help="epochs per fit")
@@ -51,11 +52,13 @@ def main(argv=None) -> int:
     p.add_argument("--parts", default=",".join(PARTS),
                    help="what to measure (each a section of the results): " + ", ".join(PARTS))
     p.add_argument("--port", type=int, default=8122, help="live: the app's port")
+    p.add_argument("--out", type=Path, default=OUT, help="the results file (default %(default)s)")
     p.add_argument("--live-epochs", type=int, default=6)
     p.add_argument("--live-images", type=int, default=1000)
     p.add_argument("--sizes-only", metavar="RUN_FOLDER",
                    help="sizes: of this demo-CNN run folder (and the big model's)")
     a = p.parse_args(argv)
+    OUT = a.out
     parts = [x for x in a.parts.split(",") if x]
     unknown = set(parts) - set(PARTS)
     if unknown:

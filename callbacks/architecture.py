@@ -41,30 +41,10 @@ def register_layer_choice(app, services) -> None:
     def choose_layer(tapped, picked, shared, _rendered, _submit, search, ids, query):
         """One callback keeps the shared store and the view's own picker in step (Dash
         allows that loop only within one callback)."""
-        graph = graph_for(workspace, ids)
-        names = {n.name for n in graph.nodes}
-        triggered = set(ctx.triggered_prop_ids.values())
-        if "rendered" in triggered:
-            # a new page (Dash lists its fresh inputs as triggered too): a shared link's
-            # layer (?layer=), if this model has it
-            wanted = from_query(search).get("layer")
-            return no_update, wanted if wanted in names and wanted != picked else no_update
-        if "arch-search" in triggered and "arch-graph" not in triggered:
-            # Enter in the search box: the first layer found
-            found = graph.search(query)
-            if not found or found[0] == picked:
-                return no_update, no_update
-            return found[0], found[0]
-        if "arch-graph" in triggered:
-            # a port stands for the layer it comes from
-            name = (tapped or {}).get("layer") or (tapped or {}).get("id")
-            if name not in names:  # a stage or block: folding is done by redraw()
-                return no_update, no_update
-            return name, name if name != picked else no_update
-        if "arch-layer" in triggered:
-            return (picked if picked != shared else no_update), no_update
-        # the shared store, set elsewhere
-        return no_update, shared if shared in names and shared != picked else no_update
+        chosen = layers.layer_choice(graph_for(workspace, ids), set(ctx.triggered_prop_ids.values()),
+                                     tapped=tapped, picked=picked, shared=shared,
+                                     wanted=from_query(search).get("layer"), query=query)
+        return tuple(no_update if c is layers.KEEP else c for c in chosen)
 
 
 def register_graph(app, services) -> None:

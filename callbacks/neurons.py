@@ -7,11 +7,11 @@ every callback below reads it from there (``deepling.service.neurons.cached_atla
 
 from __future__ import annotations
 
-import numpy as np
 from dash import ALL, Input, Output, State, ctx, no_update
 
 from deepling.evaluation import filter_images
-from deepling.service.neurons import ATLAS, cached_atlas, projected_layer, strip_target
+from deepling.service.neurons import (ATLAS, cached_atlas, projected_layer, sample_sent, selected_unit,
+                                      sent_images, strip_target)
 from deepling.service.selection import normalise, to_query
 from deepling.web.progress import progress_bar
 from deepling.web.views import neurons as view
@@ -58,7 +58,7 @@ def register_atlas(app, services) -> None:
             return no_update, no_update, no_update
         ds, _, names = _context(workspace, ids)
         path = atlas.paths[_clip(focus, len(ds))] if focus is not None else None
-        selected = _selected(atlas, unit)
+        selected = selected_unit(atlas, unit)
         options = [{"label": f"{l.name} · {l.width} units", "value": l.name} for l in atlas.layers]
         layer = projected_layer(atlas, unit, proj_layer)  # follows the selected unit's layer
         return view.units_figure(atlas, names, path, selected), options, \
@@ -89,7 +89,7 @@ def register_unit(app, services) -> None:
                   prevent_initial_call=True)
     def show_unit(unit, ready, ids):
         atlas = ready and cached_atlas(workspace, ids["model"], ids["data"])
-        if not atlas or _selected(atlas, unit) is None:
+        if not atlas or selected_unit(atlas, unit) is None:
             return no_update
         ds, preds, names = _context(workspace, ids)
         return view.unit_panel(atlas, unit["layer"], int(unit["unit"]), ds.labels,
@@ -132,7 +132,7 @@ def register_patterns(app, services) -> None:
             return no_update
         ds, preds, names = _context(workspace, ids)
         pats = atlas.patterns
-        if what == "unit" and _selected(atlas, unit) is not None:
+        if what == "unit" and selected_unit(atlas, unit) is not None:
             ranked = pats.recommend(unit=(unit["layer"], int(unit["unit"])), by=rank, top=None)
             heading = f"patterns through {unit['layer']} unit {unit['unit']}: {len(ranked):,}"
         elif what == "picked" and subset:
@@ -201,21 +201,15 @@ def register_images(app, services) -> None:
         if not atlas:
             return (no_update,) * 9
         p = int(ctx.triggered_id["index"])
-        if p >= 0:
-            images = atlas.patterns.images(p)
-            units = atlas.patterns.items(p)
-        elif _selected(atlas, unit) is not None:
-            units = [(unit["layer"], int(unit["unit"]))]
-            images = atlas.path_images(*units[0])
-            if len(images) < 2:  # a unit on no path: its top images instead
-                images = atlas.layer(units[0][0]).top_images[units[0][1]]
-        else:
+        asked = sent_images(atlas, p, unit)
+        if asked is None:
             return (no_update,) * 9
+        units, images = asked
         # a strip only towards a unit that moves the image (non-zero gradient), #24
         shown, chosen, why = strip_target(workspace, ids["model"], ids["data"], focus, units, images)
         layer, target = chosen or units[-1]
         ds = workspace.dataset(ids["model"], ids["data"])
-        sent = np.sort(np.random.default_rng(0).permutation(images)[:view.SENT_IMAGES])
+        sent = sample_sent(images, view.SENT_IMAGES)
         choice = normalise({"mode": "indices", "indices": sent.tolist()}, ds.n_classes)
         query = to_query(choice, model=ids["model"], data=ids["data"])
         what = f"pattern of {len(images):,} images" if p >= 0 else f"{layer} unit {target}"
@@ -236,15 +230,6 @@ def _clicked() -> bool:
 
 def _clip(i, n: int) -> int:
     return min(max(int(i), 0), n - 1)
-
-
-def _selected(atlas, unit):
-    """(layer index, unit) of the selected unit when the atlas has it, else None."""
-    if not unit or unit.get("layer") not in atlas.names:
-        return None
-    li = atlas.names.index(unit["layer"])
-    u = int(unit["unit"])
-    return (li, u) if 0 <= u < atlas.layers[li].width else None
 
 
 def _context(workspace, ids):

@@ -31,12 +31,19 @@ def register_run_list(app, services) -> None:
                   Output("train-runs-poll", "disabled"), Output("train-watch-open", "children"),
                   Output("train-epoch", "data", allow_duplicate=True),
                   Output("train-watch-vetted", "data"), Output(tock_id("train-runs-poll"), "data"),
+                  Output("train-watch-retry", "data"),
                   Input(tick_id("train-runs-poll"), "data"), State("train-run", "data"),
                   State("rendered", "data"), State("train-watch", "options"),
-                  State("train-watch-vetted", "data"), prevent_initial_call=True)
-    def list_runs(tick, run, rendered, shown, vetted):
+                  State("train-watch-vetted", "data"), State("train-watch", "value"),
+                  prevent_initial_call=True)
+    def list_runs(tick, run, rendered, shown, vetted, wanted):
         if runs.root is None:
-            return no_update, True, True, no_update, no_update, no_update, answered(tick)
+            return (no_update, True, True, no_update, no_update, no_update, answered(tick),
+                    no_update)
+        # A run asked for (a link, the picker) but not shown yet (a link opened before the
+        # run's folder existed, a checkpoint folder not vetted yet): ask again until it shows.
+        retry = {"run": wanted, "n": answered(tick)} if runs.owns(wanted) and (
+            not run or run.get("run") != wanted) else no_update
         link, epoch = no_update, no_update
         if run and runs.owns(run.get("run")) and rendered:
             model_id = runs.open_model(run["run"])
@@ -52,7 +59,8 @@ def register_run_list(app, services) -> None:
                                                   className="text-danger")])
         options = view.run_options(runs.list())
         return ((no_update if options == shown else options), False, False, link, epoch,
-                [run["run"], epoch] if epoch is not no_update else no_update, answered(tick))
+                [run["run"], epoch] if epoch is not no_update else no_update, answered(tick),
+                retry)
 
     @app.callback(Output("train-watch", "value"), Input("url", "search"))
     def from_link(search):
@@ -66,14 +74,16 @@ def register_run_list(app, services) -> None:
         Output("train-accuracy", "figure", allow_duplicate=True),
         Output("train-epochs-chart", "figure", allow_duplicate=True),
         Output("train-network", "figure", allow_duplicate=True),
-        Input("train-watch", "value"), State("rendered", "data"), State("train-run", "data"),
-        prevent_initial_call=True)
-    def watch(run_id, rendered, current):
+        Input("train-watch", "value"), Input("train-watch-retry", "data"),
+        State("rendered", "data"), State("train-run", "data"), prevent_initial_call=True)
+    def watch(run_id, _retry, rendered, current):
         if not run_id or not rendered or not runs.owns(run_id) or (
                 current and current.get("run") == run_id):  # the select re-sends its value
             return (no_update,) * 6
         try:
             layers = runs.layer_sizes(run_id)
+            if not layers and runs.header(run_id).get("source") == "checkpoints":
+                return no_update, "vetting the checkpoints…", *(no_update,) * 4  # (retried)
         except RunFolderError as exc:
             return no_update, f"⚠ {exc}", *(no_update,) * 4
         return ({"run": run_id, "seq": 0, "layers": layers, **rendered},

@@ -23,16 +23,10 @@ def runs(tmp_path_factory):
 
     from deepling.keras import Monitor
 
+    from tests.tiny_runs import tiny_cnn
+
     root = tmp_path_factory.mktemp("runs")
-    keras.utils.set_random_seed(0)
-    inp = keras.Input((8, 8, 3))
-    x = keras.layers.Conv2D(4, 3, activation="relu", name="c1")(inp)
-    x = keras.layers.Flatten(name="flat")(x)
-    out = keras.layers.Dense(3, activation="softmax", name="out")(x)
-    model = keras.Model(inp, out, name="tiny")
-    model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
-    rng = np.random.default_rng(0)
-    xs, ys = rng.random((32, 8, 8, 3)).astype("float32") * 255, rng.integers(0, 3, 32)
+    model, xs, ys = tiny_cnn()
     ckpt = root / "checkpoints"
     ckpt.mkdir()
     model.fit(xs, ys, batch_size=16, epochs=2, verbose=0, validation_data=(xs, ys), callbacks=[

@@ -197,3 +197,55 @@ def test_the_neurons_view_projects_the_units_layer_else_the_one_shown_else_the_w
     assert projected_layer(atlas, None, None) == "conv2"
     dense = SimpleNamespace(layers=[layer("fc1", "Dense", 256), layer("fc2", "Dense", 10)], names=["fc1", "fc2"])
     assert projected_layer(dense, None, "x") == "fc1"
+
+
+def test_the_layer_in_focus_after_each_event(demo_model):
+    from deepling.models.graph import layer_graph
+    from deepling.service.layers import KEEP, layer_choice
+
+    graph = layer_graph(demo_model.model)
+    assert layer_choice(graph, {"rendered"}, wanted="fc2", picked="conv1a") == (KEEP, "fc2")
+    assert layer_choice(graph, {"rendered"}, wanted="nope", picked="conv1a") == (KEEP, KEEP)
+    assert layer_choice(graph, {"arch-search"}, query="fc2", picked="conv1a") == ("fc2", "fc2")
+    assert layer_choice(graph, {"arch-search"}, query="zzz", picked="conv1a") == (KEEP, KEEP)
+    assert layer_choice(graph, {"arch-graph"}, tapped={"id": "conv2a"}, picked="fc2") == ("conv2a", "conv2a")
+    assert layer_choice(graph, {"arch-graph"}, tapped={"id": "block 1", "kind": "stage"}) == (KEEP, KEEP)
+    assert layer_choice(graph, {"arch-layer"}, picked="fc1", shared="fc2") == ("fc1", KEEP)
+    assert layer_choice(graph, {"layer"}, shared="fc1", picked="fc2") == (KEEP, "fc1")
+    assert layer_choice(graph, {"layer"}, shared="fc1", picked="fc1") == (KEEP, KEEP)
+
+
+def test_what_a_send_button_of_the_neurons_view_sends():
+    from deepling.service.neurons import sample_sent, selected_unit, sent_images
+
+    layers = [SimpleNamespace(name="conv1", width=4, top_images=np.array([[7, 8], [9, 10], [1, 2], [3, 4]]))]
+    patterns = SimpleNamespace(items=lambda p: [("conv1", 1), ("conv1", 2)], images=lambda p: np.array([5, 6, 7]))
+    paths = {("conv1", 1): np.array([11, 12, 13]), ("conv1", 3): np.array([14])}
+    atlas = SimpleNamespace(names=["conv1"], layers=layers, patterns=patterns, layer=lambda name: layers[0],
+                            path_images=lambda layer, unit: paths.get((layer, unit), np.array([], int)))
+    assert selected_unit(atlas, {"layer": "conv1", "unit": 3}) == (0, 3)
+    assert selected_unit(atlas, {"layer": "conv1", "unit": 4}) is None and selected_unit(atlas, None) is None
+    units, images = sent_images(atlas, 0, None)
+    assert units == [("conv1", 1), ("conv1", 2)] and list(images) == [5, 6, 7]
+    units, images = sent_images(atlas, -1, {"layer": "conv1", "unit": 1})
+    assert units == [("conv1", 1)] and list(images) == [11, 12, 13]
+    assert list(sent_images(atlas, -1, {"layer": "conv1", "unit": 3})[1]) == [3, 4]  # on no path: its top images
+    assert sent_images(atlas, -1, None) is None
+    sent = sample_sent(np.arange(100), 10)
+    assert len(sent) == 10 and list(sent) == sorted(sent) and list(sent) == list(sample_sent(np.arange(100), 10))
+
+
+def test_the_class_image_request_is_built_from_the_page_settings():
+    from deepling.service.shapes import class_image_request
+
+    names = ["cat", "dog"]
+    params, what, score = class_image_request(names, "demo", "default", kind="class", cls="1", steps="5")
+    assert (params["target"], params["start"], params["steps"], what, score) == (1, "gray", 5, "class dog", "logit")
+    params, what, score = class_image_request(names, "demo", "default", kind="channel", layer="conv1",
+                                              channel=3, start="focus", focus=7, jitter=0, tv=0)
+    assert params["target"] == {"layer": "conv1", "channel": 3} and params["focus"] == 7
+    assert (params["jitter"], params["tv_weight"], what, score) == (0, 0.0, "conv1 channel 3", "mean activation")
+    with pytest.raises(ValueError, match="no layer"):
+        class_image_request(names, "demo", "default", kind="channel", layer=None)
+    with pytest.raises(ValueError, match="No image is in focus"):
+        class_image_request(names, "demo", "default", kind="class", start="focus")

@@ -76,3 +76,31 @@ def image_histogram(workspace, model_id: str, data_id: str, index: int, layer: s
     adapter, ds = workspace.model(model_id), workspace.dataset(model_id, data_id)
     return activation_histogram(adapter, ds.images[index], layer, bins=len(like.counts),
                                 value_range=(like.edges[0], like.edges[-1]))
+
+
+KEEP = object()  # layer_choice's "leave this as it is"
+
+
+def layer_choice(graph, triggered: set, *, tapped=None, picked=None, shared=None, wanted=None,
+                 query=None) -> tuple:
+    """The layer in focus after an event: ``(shared store, the view's picker)``, each a layer
+    name or :data:`KEEP`. ``triggered`` names what changed: ``"rendered"`` (a new page:
+    ``wanted`` is its link's ``?layer=``), ``"arch-search"`` (Enter in the search box:
+    ``query``), ``"arch-graph"`` (a tap on ``tapped``, a node's data; a port stands for the
+    layer it comes from, a stage or block folds instead), ``"arch-layer"`` (the picker, now
+    ``picked``), else the shared store (``shared``) set by another view. One function keeps
+    the two in step: Dash allows that loop only within one callback."""
+    names = {n.name for n in graph.nodes}
+    if "rendered" in triggered:  # Dash lists a new page's fresh inputs as triggered too
+        return KEEP, wanted if wanted in names and wanted != picked else KEEP
+    if "arch-search" in triggered and "arch-graph" not in triggered:
+        found = graph.search(query)
+        return (KEEP, KEEP) if not found or found[0] == picked else (found[0], found[0])
+    if "arch-graph" in triggered:
+        name = (tapped or {}).get("layer") or (tapped or {}).get("id")
+        if name not in names:  # a stage or block: folding is the graph's redraw
+            return KEEP, KEEP
+        return name, name if name != picked else KEEP
+    if "arch-layer" in triggered:
+        return (picked if picked != shared else KEEP), KEEP
+    return KEEP, shared if shared in names and shared != picked else KEEP

@@ -8,6 +8,8 @@ the model's and the data's fingerprints and the mining parameters, where every l
 
 from __future__ import annotations
 
+import numpy as np
+
 from deepling.service import schema
 from deepling.service.cache import cache_key
 from deepling.service.work import Kind
@@ -84,3 +86,33 @@ def projected_layer(atlas, unit: dict | None, current: str | None) -> str:
     if current in atlas.names:
         return current
     return max(atlas.layers, key=lambda l: (l.type.startswith("Conv"), l.width)).name
+
+
+def selected_unit(atlas, unit: dict | None):
+    """(layer index, unit) of the page's selected unit (``{"layer", "unit"}``) when the atlas
+    has it, else None."""
+    if not unit or unit.get("layer") not in atlas.names:
+        return None
+    li = atlas.names.index(unit["layer"])
+    u = int(unit["unit"])
+    return (li, u) if 0 <= u < atlas.layers[li].width else None
+
+
+def sent_images(atlas, pattern: int, unit: dict | None):
+    """What a Send button of the Neurons view sends: ``(units, images)`` of pattern ``pattern``
+    (≥ 0), else of the selected unit (the images of its paths, or its top images when it is
+    on fewer than two); None when there is neither."""
+    if pattern >= 0:
+        return atlas.patterns.items(pattern), atlas.patterns.images(pattern)
+    if selected_unit(atlas, unit) is None:
+        return None
+    units = [(unit["layer"], int(unit["unit"]))]
+    images = atlas.path_images(*units[0])
+    if len(images) < 2:  # a unit on no path: its top images instead
+        images = atlas.layer(units[0][0]).top_images[units[0][1]]
+    return units, images
+
+
+def sample_sent(images, most: int):
+    """At most ``most`` of ``images`` (the same ones every time), sorted."""
+    return np.sort(np.random.default_rng(0).permutation(images)[:most])

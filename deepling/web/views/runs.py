@@ -39,6 +39,7 @@ def watch_row() -> html.Div:
         dcc.Interval(id="train-runs-poll", interval=RUNS_POLL_MS),
         *paced_stores("train-runs-poll"),
         dcc.Store(id="train-watch-vetted"),  # [run, epoch] of the newest vetted snapshot shown
+        dcc.Store(id="train-watch-retry"),   # the runs list asks to watch the wanted run again
     ], className="d-flex align-items-center mb-2", id="train-watch-row")
 
 
