@@ -5,9 +5,7 @@ from __future__ import annotations
 
 from dash import Input, Output, State, no_update
 
-from deepling.methods.class_image import (DEFAULT_JITTER, DEFAULT_STEP_SIZE, DEFAULT_STEPS,
-                                          DEFAULT_TV_WEIGHT)
-from deepling.service.shapes import CLASS_IMAGE
+from deepling.service.shapes import CLASS_IMAGE, class_image_request
 from deepling.web.progress import progress_bar
 from deepling.web.views import class_image as view
 
@@ -40,22 +38,14 @@ def register(app, services) -> None:
     def start(_n, kind, cls, layer, channel, start, steps, step_size, jitter, tv, focus, rendered):
         if not rendered:
             return no_update, True, no_update
-        if kind == "channel":
-            if not layer:
-                return no_update, True, "This model has no layer to draw channels of."
-            target, what = {"layer": layer, "channel": int(channel or 0)}, f"{layer} channel {int(channel or 0)}"
-        else:
-            names = workspace.class_names(rendered["model"], rendered["data"])
-            target, what = int(cls or 0), f"class {names[int(cls or 0)]}"
-        if start == "focus" and focus is None:
-            return no_update, True, "No image is in focus: pick one in another view first."
-        params = {"model": rendered["model"], "data": rendered["data"], "target": target,
-                  "start": start or "gray", "focus": focus, "steps": int(steps or DEFAULT_STEPS),
-                  "step_size": float(step_size or DEFAULT_STEP_SIZE),
-                  "jitter": int(jitter if jitter is not None else DEFAULT_JITTER),
-                  "tv_weight": float(tv if tv is not None else DEFAULT_TV_WEIGHT)}
+        m, d = rendered["model"], rendered["data"]
+        try:
+            params, what, score = class_image_request(
+                workspace.class_names(m, d), m, d, kind=kind, cls=cls, layer=layer, channel=channel,
+                start=start, steps=steps, step_size=step_size, jitter=jitter, tv=tv, focus=focus)
+        except ValueError as exc:
+            return no_update, True, str(exc)
         key = services.submit(CLASS_IMAGE, params)
-        score = "mean activation" if kind == "channel" else "logit"
         return {"key": key, "what": what, "score": score}, False, "starting…"
 
     @app.callback(Output("ci-output", "children"), Output("ci-poll", "disabled", allow_duplicate=True),

@@ -13,7 +13,8 @@ from deepling.models import ModelError
 from deepling.service.compare import aligned_sequences, compare_models, same_images_choice
 from deepling.service.projections import Request
 from deepling.service.selection import from_query
-from deepling.service.similarity import CKA
+from deepling.service.similarity import CKA, CKA_EPOCHS
+from deepling.web.pacing import answered, paced_poll, tick_id, tock_id
 from deepling.web.clicks import clicked
 from deepling.web.progress import combined, progress_bar
 from deepling.web.views import compare as view
@@ -56,6 +57,8 @@ def register(app, services) -> None:
             return no_update, True, f"⚠ {exc}"
         return {"a": a.to_dict(), "b": b.to_dict()}, False, "starting…"
 
+    paced_poll(app, "cmp-poll")
+
     @app.callback(
         Output("cmp-payload", "data"), Output("cmp-poll", "disabled", allow_duplicate=True),
         Output("cmp-progress", "value"), Output("cmp-status", "children"),
@@ -63,10 +66,14 @@ def register(app, services) -> None:
         *[Output(f, "children") for f in _FIGURES],
         Output("cmp-only-a-title", "children"), Output("cmp-only-a", "children"),
         Output("cmp-only-b-title", "children"), Output("cmp-only-b", "children"),
-        Input("cmp-poll", "n_intervals"), State("cmp-request", "data"), State("focus", "data"),
+        Output(tock_id("cmp-poll"), "data"),
+        Input(tick_id("cmp-poll"), "data"), State("cmp-request", "data"), State("focus", "data"),
         prevent_initial_call=True,
     )
-    def poll(_n, req, focus):
+    def poll(tick, req, focus):  # paced (deepling/web/pacing.py): a slow answer is never dropped
+        return (*_poll(req, focus), answered(tick))
+
+    def _poll(req, focus):
         rest = (no_update,) * (2 + len(_FIGURES) + 4)  # titles, figures, disagreements
         if not req:
             return (no_update, True, no_update, no_update, *rest)
@@ -82,6 +89,7 @@ def register(app, services) -> None:
         return no_update if index is None else int(index)
 
     _register_cka(app, services)
+    _register_cka_epochs(app, services)
 
 
 def _register_cka(app, services) -> None:
@@ -102,20 +110,18 @@ def _register_cka(app, services) -> None:
         return {"key": key, "a": rendered["model"], "b": model_b, "data": rendered["data"]}, False, \
             "CKA: starting…"
 
+    paced_poll(app, "cmp-cka-poll")
+
     @app.callback(Output("cmp-cka-graph", "figure"), Output("cmp-cka-wrap", "hidden"),
                   Output("cmp-cka-poll", "disabled", allow_duplicate=True),
                   Output("cmp-cka-progress", "value"), Output("cmp-cka-status", "children"),
-                  Input("cmp-cka-poll", "n_intervals"), State("cmp-cka-job", "data"),
+                  Output(tock_id("cmp-cka-poll"), "data"),
+                  Input(tick_id("cmp-cka-poll"), "data"), State("cmp-cka-job", "data"),
                   prevent_initial_call=True)
-    def poll_cka(_n, job):
-        if not job:
-            return no_update, no_update, True, no_update, no_update
-        poll = services.poll(CKA, job["key"])  # "done" without a result says it is gone
-        bar, result = progress_bar(poll, waiting="CKA: waiting"), poll["result"]
-        if result is None:
-            return no_update, no_update, not bar.polling, bar.value, bar.text
-        return view.cka_figure(result), False, True, 100, \
-            f"{result.n_images:,} images · {len(result.names_a)} × {len(result.names_b)} layers"
+    def poll_cka(tick, job):
+        return _poll_heatmap(tick, services, CKA, job, lambda result: (
+            view.cka_figure(result),
+            f"{result.n_images:,} images · {len(result.names_a)} × {len(result.names_b)} layers"))
 
     app.clientside_callback(
         """function (click) {
@@ -130,6 +136,70 @@ def _register_cka(app, services) -> None:
                             Output("cmp-mounted", "children"), Input("cmp-payload", "data"))
     app.clientside_callback(ClientsideFunction("deeplingCompare", "focus"),
                             Output("cmp-mounted", "title"), Input("focus", "data"))
+
+
+def _register_cka_epochs(app, services) -> None:
+    from deepling.service.projections import default_along
+
+    def run_snapshots(rendered, run):
+        """(run id, [(epoch, path)]) of the open model's training run, or (None, [])."""
+        sources = services.run_sources
+        if not rendered or sources is None:
+            return None, []
+        run_id = sources.run_of(rendered["model"], run)
+        return run_id, (sources.snapshots(run_id) if run_id else [])
+
+    @app.callback(Output("cmp-epochs-section", "hidden"), Output("cmp-epochs-layer", "options"),
+                  Output("cmp-epochs-layer", "value"),
+                  Input("rendered", "data"), Input("train-run", "data"), Input("train-epoch", "data"),
+                  State("cmp-epochs-layer", "value"))
+    def epochs_choices(rendered, run, _epoch, layer):
+        """Shown once the open model has a training run with two snapshots or more."""
+        run_id, snapshots = run_snapshots(rendered, run)
+        if len(snapshots) < 2:
+            return True, no_update, no_update
+        layers = services.run_sources.run_layers(run_id)
+        return False, [{"label": n, "value": n} for n in layers], layer or default_along(layers)
+
+    @app.callback(Output("cmp-epochs-job", "data"), Output("cmp-epochs-poll", "disabled"),
+                  Output("cmp-epochs-status", "children", allow_duplicate=True),
+                  Input("cmp-epochs-run", "n_clicks"), State("cmp-epochs-layer", "value"),
+                  State("rendered", "data"), State("train-run", "data"), prevent_initial_call=True)
+    def start_epochs(_n, layer, rendered, run):
+        _, snapshots = run_snapshots(rendered, run)
+        try:
+            key = services.submit(CKA_EPOCHS, {"model": rendered["model"], "data": rendered["data"],
+                                               "layer": layer,
+                                               "snapshots": [(f"epoch {e}", str(p)) for e, p in snapshots]})
+        except (ValueError, ModelError, DataError, OSError) as exc:
+            return no_update, True, f"⚠ {exc}"
+        return {"key": key}, False, "CKA across epochs: starting…"
+
+    paced_poll(app, "cmp-epochs-poll")
+
+    @app.callback(Output("cmp-epochs-graph", "figure"), Output("cmp-epochs-wrap", "hidden"),
+                  Output("cmp-epochs-poll", "disabled", allow_duplicate=True),
+                  Output("cmp-epochs-progress", "value"), Output("cmp-epochs-status", "children"),
+                  Output(tock_id("cmp-epochs-poll"), "data"),
+                  Input(tick_id("cmp-epochs-poll"), "data"), State("cmp-epochs-job", "data"),
+                  prevent_initial_call=True)
+    def poll_epochs(tick, job):
+        return _poll_heatmap(tick, services, CKA_EPOCHS, job, lambda result: (
+            view.epochs_figure(result),
+            f"{result.n_images:,} images · {len(result.names_a)} snapshots · {result.model_a.split(': ')[-1]}"))
+
+
+def _poll_heatmap(tick, services, kind, job, shown) -> tuple:
+    """(figure, wrap hidden, poll disabled, bar value, status, tock) of a CKA job's paced
+    poll; ``shown(result)`` gives the figure and the status once it is done."""
+    if not job:
+        return no_update, no_update, True, no_update, no_update, answered(tick)
+    poll = services.poll(kind, job["key"])  # "done" without a result says it is gone
+    bar, result = progress_bar(poll, waiting="CKA: waiting"), poll["result"]
+    if result is None:
+        return no_update, no_update, not bar.polling, bar.value, bar.text, answered(tick)
+    figure, status = shown(result)
+    return figure, False, True, 100, status, answered(tick)
 
 
 def _result(workspace, projections, req, focus) -> tuple:

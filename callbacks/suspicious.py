@@ -10,6 +10,7 @@ from deepling.models import ModelError
 from deepling.service.selection import normalise, to_query
 from deepling.service.similarity import (LABEL_ERRORS, cached_label_errors,
                                          suspicious_selection, why_no_labels)
+from deepling.web.pacing import answered, paced_poll, tick_id, tock_id
 from deepling.web.clicks import clicked
 from deepling.web.progress import progress_bar
 from deepling.web.views import suspicious as view
@@ -43,12 +44,15 @@ def register_job(app, services) -> None:
         except (ValueError, ModelError, DataError, OSError) as exc:
             return no_update, True, f"⚠ {exc}"
 
+    paced_poll(app, "sus-poll")
+
     @app.callback(Output("sus-ready", "data"), Output("sus-poll", "disabled", allow_duplicate=True),
                   Output("sus-progress", "value"), Output("sus-status", "children"),
-                  Input("sus-poll", "n_intervals"), State("sus-job", "data"), prevent_initial_call=True)
-    def poll(_n, key):
+                  Output(tock_id("sus-poll"), "data"),
+                  Input(tick_id("sus-poll"), "data"), State("sus-job", "data"), prevent_initial_call=True)
+    def poll(tick, key):  # paced (deepling/web/pacing.py): a slow answer is never dropped
         bar = progress_bar(services.poll(LABEL_ERRORS, key))
-        return (key if bar.done else no_update), not bar.polling, bar.value, bar.text
+        return (key if bar.done else no_update), not bar.polling, bar.value, bar.text, answered(tick)
 
     @app.callback(Output("sus-list", "children"), Output("sus-notes", "children"),
                   Output("sus-csv", "disabled"), Output("sus-json", "disabled"),

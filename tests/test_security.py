@@ -148,6 +148,7 @@ GOOD.update({
     "sanity_check": {"model": "demo", "data": "default", "index": 3, "methods": ["gradcam"],
                      "layer": "conv2b"},
     "cka": {"model_a": "demo", "model_b": "demo", "data": "default"},
+    "cka_epochs": {"model": "demo", "data": "default", "layer": "fc2", "snapshots": []},
     "label_errors": {"model": "demo", "data": "default"},
 })
 BAD = [  # (kind, path into the params, value)
@@ -167,6 +168,7 @@ BAD = [  # (kind, path into the params, value)
     ("attribution_ranking", ("size",), 10**9), ("sanity_check", ("methods",), ["m"] * 1000),
     ("sanity_check", ("index",), -5), ("cka", ("model_b",), "../../x"),
     ("label_errors", ("data",), "x" * 100),
+    ("cka_epochs", ("snapshots",), [["a", "b"]] * 1000), ("cka_epochs", ("layer",), "x" * 10_000),
 ]
 
 
@@ -315,7 +317,7 @@ def app(tmp_path_factory, demo_model):
 def _signin(app, **settings):
     from deepling.web.security import SecuritySettings
 
-    app.server.config["DEEPLING_GUARD"].settings = SecuritySettings(**settings)
+    app.guard.settings = SecuritySettings(**settings)
     return app.server.test_client()
 
 

@@ -233,3 +233,19 @@ def test_what_a_send_button_of_the_neurons_view_sends():
     assert sent_images(atlas, -1, None) is None
     sent = sample_sent(np.arange(100), 10)
     assert len(sent) == 10 and list(sent) == sorted(sent) and list(sent) == list(sample_sent(np.arange(100), 10))
+
+
+def test_the_class_image_request_is_built_from_the_page_settings():
+    from deepling.service.shapes import class_image_request
+
+    names = ["cat", "dog"]
+    params, what, score = class_image_request(names, "demo", "default", kind="class", cls="1", steps="5")
+    assert (params["target"], params["start"], params["steps"], what, score) == (1, "gray", 5, "class dog", "logit")
+    params, what, score = class_image_request(names, "demo", "default", kind="channel", layer="conv1",
+                                              channel=3, start="focus", focus=7, jitter=0, tv=0)
+    assert params["target"] == {"layer": "conv1", "channel": 3} and params["focus"] == 7
+    assert (params["jitter"], params["tv_weight"], what, score) == (0, 0.0, "conv1 channel 3", "mean activation")
+    with pytest.raises(ValueError, match="no layer"):
+        class_image_request(names, "demo", "default", kind="channel", layer=None)
+    with pytest.raises(ValueError, match="No image is in focus"):
+        class_image_request(names, "demo", "default", kind="class", start="focus")

@@ -72,6 +72,7 @@ def params_of(name, snapshots, long=False):
                     "iterations": 1000 if long else 2, "batch_size": 16},
         "attribution_ranking": {**md, "size": 200 if long else 2, "layer": None},
         "cka": {"model_a": "demo", "model_b": "demo", "data": "default"},
+        "cka_epochs": {**md, "layer": "fc2", "snapshots": snapshots},
         "label_errors": md,
         "sanity_check": {**md, "index": 0, "layer": None,
                          "methods": ["gradcam", "saliency", "occlusion"] if long else ["saliency"]},
@@ -81,7 +82,7 @@ def params_of(name, snapshots, long=False):
 def test_every_kind_is_covered_here():
     assert set(KINDS) == {"layer_sequence", "epoch_sequence", "predictions", "robustness", "neurons",
                           "shape_workshop", "class_image", "training", "retrain",
-                          "attribution_ranking", "sanity_check", "cka", "label_errors"}
+                          "attribution_ranking", "sanity_check", "cka", "cka_epochs", "label_errors"}
 
 
 @pytest.mark.parametrize("name", sorted(KINDS))
@@ -96,7 +97,8 @@ def test_the_key_is_stable_and_follows_the_parameters(name, small, snapshots):
              "neurons": ("model", "mem-0"), "shape_workshop": ("epochs", 2), "class_image": ("steps", 4),
              "training": ("run", "rother"), "retrain": ("side", "sother"),
              "attribution_ranking": ("size", 3), "sanity_check": ("index", 1),
-             "cka": ("model_b", "mem-0"), "label_errors": ("model", "mem-0")}[name]
+             "cka": ("model_b", "mem-0"), "cka_epochs": ("layer", "fc1"),
+             "label_errors": ("model", "mem-0")}[name]
     changed = {**params, other[0]: other[1]}
     if other[1] == "mem-0":  # another model: an id that is not known must not key
         with pytest.raises(Exception):
@@ -117,7 +119,8 @@ def test_parameters_are_checked_before_any_key(name, small, snapshots):
               "shape_workshop": ("epochs", 10**9), "class_image": ("steps", 10**9),
               "training": ("config", {"epochs": float("nan")}), "retrain": ("iterations", 10**9),
               "attribution_ranking": ("size", 10**9), "sanity_check": ("methods", ["<img src=x>"]),
-              "cka": ("model_a", "../x"), "label_errors": ("data", {"$ne": 1})}[name]
+              "cka": ("model_a", "../x"), "cka_epochs": ("snapshots", [("a", "/etc/passwd")]),
+              "label_errors": ("data", {"$ne": 1})}[name]
     with pytest.raises((InputError, ValueError)):
         kind.check(small, {**params, forged[0]: forged[1]})
 
@@ -143,7 +146,7 @@ def test_compute_then_load_gives_the_result(name, small, snapshots):
         np.testing.assert_allclose(loaded.sequence.layouts, value.sequence.layouts, atol=1e-6)
     elif name == "neurons":
         np.testing.assert_array_equal(loaded.paths, value.paths)
-    elif name in ("cka", "label_errors"):
+    elif name in ("cka", "cka_epochs", "label_errors"):
         assert set(loaded.to_arrays()) == set(value.to_arrays())
     elif name == "retrain":
         assert loaded["model"] == value["model"]

@@ -344,8 +344,12 @@ def _gram_function(adapter, refs):
         for a in outs:
             a = tf.cast(a, tf.float32)
             a = tf.reshape(a, (-1, n, tf.reduce_prod(tf.shape(a)[1:])))
-            a = a - tf.reduce_mean(a, axis=1, keepdims=True)  # centred: HSIC is unchanged,
-            g = tf.matmul(a, a, transpose_b=True)             # float32 keeps its digits
+            g = tf.matmul(a, a, transpose_b=True)
+            # centred as the Gram (HKH, n×n), not as the activations (n×D): the same matrix
+            # without a second pass over the layer's values (the largest cost after the
+            # forward pass); float32 keeps its digits (tests/test_cka.py: float64 reference)
+            g = g - tf.reduce_mean(g, axis=1, keepdims=True)
+            g = g - tf.reduce_mean(g, axis=2, keepdims=True)
             result.append(tf.linalg.set_diag(g, tf.zeros(tf.shape(g)[:2])))
         return result
 

@@ -249,6 +249,7 @@ TASK_FIELDS = {
     "attribution_ranking": ("model", "data", "size", "layer"),
     "sanity_check": ("model", "data", "index", "methods", "layer"),
     "cka": ("model_a", "model_b", "data"),
+    "cka_epochs": ("model", "data", "layer", "snapshots"),
     "label_errors": ("model", "data"),
 }
 
@@ -285,6 +286,10 @@ def task_params(task: str, params) -> dict:
             params["layer"] = text(params.get("layer"), "layer")
             if not isinstance(params.get("snapshots"), list) or len(params["snapshots"]) > 1_000:
                 raise InputError("snapshots must be a list of at most 1,000 (label, file) pairs.")
+    elif task == "cka_epochs":
+        params["layer"] = text(params.get("layer"), "layer")
+        if not isinstance(params.get("snapshots"), list) or len(params["snapshots"]) > 200:
+            raise InputError("snapshots must be a list of at most 200 (label, file) pairs.")
     elif task in ("attribution_ranking", "sanity_check"):
         if task == "attribution_ranking":
             params["size"] = integer(params.get("size"), "sample size", 1, MAX_ROBUSTNESS_IMAGES)

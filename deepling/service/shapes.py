@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from deepling.methods.class_image import DEFAULT_JITTER, DEFAULT_STEP_SIZE, DEFAULT_STEPS, DEFAULT_TV_WEIGHT
 from deepling.service import schema
 from deepling.shapes import SHAPES
 from deepling.shapes.workshop import DEFAULT_EPOCHS, IMAGE_START, IMAGE_STEP_SIZE
@@ -164,6 +165,29 @@ def workshop_request(chosen, custom, model=None, start=None, step_size=None, epo
     return {"classes": classes, "model": model or "mlp", "start": start or IMAGE_START,
             "step_size": float(step_size or IMAGE_STEP_SIZE), "epochs": int(epochs or DEFAULT_EPOCHS),
             "seed": 0}
+
+
+def class_image_request(class_names, model_id: str, data_id: str, *, kind: str, cls=None, layer=None,
+                        channel=None, start=None, steps=None, step_size=None, jitter=None, tv=None,
+                        focus=None) -> tuple[dict, str, str]:
+    """The :data:`CLASS_IMAGE` parameters of the page's settings, what is drawn (said under
+    the picture) and its score's name: a class (``kind`` "class", ``cls``) or a channel of
+    ``layer``; defaults where a box is empty. ValueError for a channel without a layer or a
+    start from the image in focus without one."""
+    if kind == "channel":
+        if not layer:
+            raise ValueError("This model has no layer to draw channels of.")
+        target, what = {"layer": layer, "channel": int(channel or 0)}, f"{layer} channel {int(channel or 0)}"
+    else:
+        target, what = int(cls or 0), f"class {class_names[int(cls or 0)]}"
+    if start == "focus" and focus is None:
+        raise ValueError("No image is in focus: pick one in another view first.")
+    params = {"model": model_id, "data": data_id, "target": target, "start": start or "gray",
+              "focus": focus, "steps": int(steps or DEFAULT_STEPS),
+              "step_size": float(step_size or DEFAULT_STEP_SIZE),
+              "jitter": int(jitter if jitter is not None else DEFAULT_JITTER),
+              "tv_weight": float(tv if tv is not None else DEFAULT_TV_WEIGHT)}
+    return params, what, "mean activation" if kind == "channel" else "logit"
 
 
 # --- the work kinds -----------------------------------------------------------------------------

@@ -15,8 +15,9 @@ from deepling.service.work import Kind
 
 # Bump when a result's arrays change meaning: old cache entries are then ignored.
 VERSION = 1
-LABEL_ERRORS_VERSION = 2  # 2: "moved at" is where the neighbours take their final class
+LABEL_ERRORS_VERSION = 3  # 2: "moved at" is where the neighbours take their final class; 3: the product score
 CKA_IMAGES = 2000
+CKA_EPOCH_IMAGES = 1000  # across training: every snapshot goes through once
 
 
 def cka_key(workspace, model_a: str, model_b: str, data_id: str) -> str:
@@ -53,6 +54,37 @@ def load_cka(workspace, key: str):
 
     arrays = workspace.cache("cka").get(key)
     return None if arrays is None else CKAResult.from_arrays(arrays)
+
+
+def cka_epochs_key(workspace, model_id: str, data_id: str, layer: str, snapshots) -> str:
+    from deepling.models.adapter import file_fingerprint
+
+    ds = workspace.dataset(model_id, data_id)
+    return cache_key("cka_epochs", VERSION, [file_fingerprint(p) for _, p in snapshots],
+                     [str(label) for label, _ in snapshots], ds.fingerprint, str(layer),
+                     CKA_EPOCH_IMAGES)
+
+
+def compute_cka_epochs(workspace, model_id: str, data_id: str, layer: str, snapshots,
+                       progress=None):
+    """CKA of ``layer`` between every pair of a run's snapshots (epoch × epoch), on a
+    1,000-image sample of the open data: the body of the ``cka_epochs`` task."""
+    import keras
+
+    from deepling.models import ModelAdapter
+    from deepling.projection.cka import CKAResult, cka_across_training
+
+    ds = workspace.dataset(model_id, data_id)
+
+    def compute():
+        adapters = [ModelAdapter.from_model(keras.models.load_model(p, compile=False, safe_mode=True),
+                                            label) for label, p in snapshots]
+        return cka_across_training(adapters, ds.images, layer, labels=[label for label, _ in snapshots],
+                                   n_images=CKA_EPOCH_IMAGES, progress=progress).to_arrays()
+
+    arrays = workspace.cache("cka").get_or_compute(
+        cka_epochs_key(workspace, model_id, data_id, layer, snapshots), compute)
+    return CKAResult.from_arrays(arrays)
 
 
 def label_errors_key(workspace, model_id: str, data_id: str) -> str:
@@ -103,6 +135,24 @@ CKA = Kind("cka", check=_check_cka,
            key=lambda ws, p: cka_key(ws, p["model_a"], p["model_b"], p["data"]),
            compute=lambda ws, p, progress: compute_cka(ws, p["model_a"], p["model_b"], p["data"], progress),
            load=load_cka)
+def _check_cka_epochs(workspace, params: dict) -> dict:
+    from pathlib import Path
+
+    out = schema.model_data(params, "CKA across training")
+    snapshots = [(str(label), str(path)) for label, path in params.get("snapshots") or []]
+    if len(snapshots) < 2:
+        raise ValueError("The run has fewer than two snapshots yet: wait for its first epoch.")
+    for _, path in snapshots:  # snapshots the runs wrote: Keras files, loaded in safe mode
+        if not (path.endswith(".keras") and Path(path).is_file()):
+            raise ValueError(f"No snapshot file {path!r}: the run may have thinned it out.")
+    return {**out, "layer": schema.text(params.get("layer"), "layer"), "snapshots": snapshots}
+
+
+CKA_EPOCHS = Kind("cka_epochs", check=_check_cka_epochs, lane="training",
+                  key=lambda ws, p: cka_epochs_key(ws, p["model"], p["data"], p["layer"], p["snapshots"]),
+                  compute=lambda ws, p, progress: compute_cka_epochs(
+                      ws, p["model"], p["data"], p["layer"], p["snapshots"], progress),
+                  load=load_cka)
 LABEL_ERRORS = Kind("label_errors", check=lambda ws, p: schema.model_data(p, "the suspicious labels"),
                     key=lambda ws, p: label_errors_key(ws, p["model"], p["data"]),
                     compute=lambda ws, p, progress: compute_label_errors(ws, p["model"], p["data"], progress),

@@ -68,5 +68,5 @@ def create_app(config: Config | None = None, workspace: Workspace | None = None,
     app.server.config["MAX_CONTENT_LENGTH"] = workspace.uploads.limits.max_upload_bytes + (1 << 20)
     security.finish(app, guard, debug=config.debug)  # the CSP hashes every inline callback
     app.services = services  # for whoever holds the app (a test, a notebook); never looked up by name
-    app.guard = guard        # likewise (tests change its settings); server.config["DEEPLING_GUARD"] can go
+    app.guard = guard        # likewise (tests change its settings)
     return app

@@ -390,7 +390,6 @@ def install(app, config, settings: SecuritySettings | None = None) -> Guard:
     server.config.update(SESSION_COOKIE_NAME="deepling_session", SESSION_COOKIE_HTTPONLY=True,
                          SESSION_COOKIE_SAMESITE="Lax",
                          PERMANENT_SESSION_LIFETIME=7 * 24 * 3600)
-    server.config["DEEPLING_GUARD"] = guard
     server.before_request(guard.before)
     server.after_request(guard.after)
     server.add_url_rule(LOGIN_PATH, "deepling_login", guard.login, methods=["GET", "POST"])

@@ -16,6 +16,7 @@ from dash import dcc, html
 
 from deepling.service.compare import DEFAULT_CHOICE
 from deepling.service.workspace import DEMO_ID
+from deepling.web.pacing import paced_stores
 from deepling.web.views.common import card
 from deepling.web.views.data import grid_tiles
 
@@ -92,14 +93,31 @@ def layout(ctx) -> html.Div:
                  id="cmp-cka-wrap", hidden=True),
         html.Div(id="cmp-cka-sink", hidden=True),
         dcc.Store(id="cmp-cka-job"), dcc.Interval(id="cmp-cka-poll", interval=500, disabled=True),
+        *paced_stores("cmp-cka-poll"),
     ])
+    across = html.Div([
+        html.Div([html.Span("When does a layer stop changing", className="fw-semibold"),
+                  html.Span("CKA of one layer between every pair of the training run's snapshots "
+                            "(epoch × epoch), 1,000 images", className="text-muted ms-2")],
+                 className="small mt-3 mb-1"),
+        html.Div([dbc.Select(id="cmp-epochs-layer", size="sm", options=[], style={"width": "10rem"}),
+                  dbc.Button("CKA across epochs", id="cmp-epochs-run", size="sm", color="primary"),
+                  dbc.Progress(id="cmp-epochs-progress", value=0, style={"height": "4px", "width": "12rem"}),
+                  html.Span(id="cmp-epochs-status", className="small text-muted")],
+                 className="d-flex align-items-center gap-2"),
+        html.Div(dcc.Graph(id="cmp-epochs-graph", config={"displayModeBar": False},
+                           figure={"data": [], "layout": {"height": 10}}),
+                 id="cmp-epochs-wrap", hidden=True),
+        dcc.Store(id="cmp-epochs-job"), dcc.Interval(id="cmp-epochs-poll", interval=700, disabled=True),
+        *paced_stores("cmp-epochs-poll"),
+    ], id="cmp-epochs-section", hidden=True)
     stores = [dcc.Store(id="cmp-request"), dcc.Store(id="cmp-payload"),
-              dcc.Interval(id="cmp-poll", interval=400, disabled=True),
+              dcc.Interval(id="cmp-poll", interval=400, disabled=True), *paced_stores("cmp-poll"),
               html.Div(id="cmp-mounted", hidden=True)]
     help_text = html.Span("one slider drives both · click an image to focus it",
                           className="small text-muted")
     return card("Compare two models on the same images",
-                [controls, progress, animations, similarity, matrices, rest, *stores], "compare-card",
+                [controls, progress, animations, similarity, across, matrices, rest, *stores], "compare-card",
                 extra=help_text)
 
 
@@ -118,6 +136,15 @@ def cka_figure(result, height: int | None = None) -> go.Figure:
                    tickangle=-45, tickfont=dict(size=9), fixedrange=True),
         yaxis=dict(type="category", title=dict(text=f"A · {result.model_a}", font=dict(size=11)),
                    autorange="reversed", tickfont=dict(size=9), fixedrange=True))
+    return fig
+
+
+def epochs_figure(result) -> go.Figure:
+    """CKA of one layer between a run's snapshots (epoch × epoch): the same heatmap."""
+    fig = cka_figure(result, height=max(220, 22 * len(result.names_a) + 110))
+    fig.update_traces(hovertemplate="%{y} · %{x}<br>CKA <b>%{z:.2f}</b><extra></extra>")
+    layer = result.model_a.split(": ")[-1]
+    fig.update_layout(xaxis_title_text=f"{layer} at each snapshot", yaxis_title_text="snapshot")
     return fig
 
 

@@ -17,6 +17,7 @@ import json
 import dash_bootstrap_components as dbc
 from dash import dcc, html
 
+from deepling.web.pacing import paced_stores
 from deepling.web.views.common import class_color
 
 ROWS = 20  # rows shown (the export has every ranked image of the list's head)
@@ -42,7 +43,7 @@ def section() -> html.Div:
         html.Div(id="sus-list", className="dl-sus-list"),
         dcc.Store(id="sus-job"), dcc.Store(id="sus-ready"),
         dcc.Store(id="sus-marks", storage_type="session", data={}),
-        dcc.Interval(id="sus-poll", interval=500, disabled=True),
+        dcc.Interval(id="sus-poll", interval=500, disabled=True), *paced_stores("sus-poll"),
         dcc.Download(id="sus-download"),
     ], id="sus-section")
 
@@ -66,7 +67,7 @@ def rows(result, class_names, data_key: str, marks: dict | None, focus=None, n: 
                       for j in r["neighbours"]]
         at = int(result.moved_layer[r["rank"] - 1])
         moved = ("its neighbours share its label" if at < 0 else
-                 f"among {r['moved_to']}s from the input on" if at == 0 else
+                 f"in {r['moved_to']}'s neighbourhood from the input on" if at == 0 else
                  f"moved to {r['moved_to']}'s neighbourhood at {r['moved_at']}")
         out.append(html.Div([
             html.Button(html.Img(src=f"/api/images/{data_key}/{i}.png", width=48, height=48,
