@@ -19,8 +19,8 @@ from deepling.methods.gradcam import cam_attributions, check_spatial
 
 def gradcam_plus_weights(acts: np.ndarray, grads: np.ndarray) -> np.ndarray:
     """Channel weights w (N×K) of Grad-CAM++ from activations and logit gradients (N×h×w×K)."""
-    g2 = grads ** 2
-    denom = 2.0 * g2 + acts.sum(axis=(1, 2), keepdims=True) * grads ** 3
+    g2 = grads * grads  # products, not ** (numpy's float32 power is several times slower)
+    denom = 2.0 * g2 + acts.sum(axis=(1, 2), keepdims=True) * (g2 * grads)
     alpha = np.divide(g2, denom, out=np.zeros_like(g2), where=denom != 0)
     return (alpha * np.maximum(grads, 0.0)).sum(axis=(1, 2))
 
