@@ -14,7 +14,7 @@ from deepling.service.cache import cache_key
 from deepling.service.work import Kind
 
 # Bump when a result's arrays change meaning: old cache entries are then ignored.
-VERSION = 1
+VERSION = 2  # 2: CKA blocks are random subsets (1: in index order, wrong on class-sorted data)
 LABEL_ERRORS_VERSION = 3  # 2: "moved at" is where the neighbours take their final class; 3: the product score
 CKA_IMAGES = 2000
 CKA_EPOCH_IMAGES = 1000  # across training: every snapshot goes through once

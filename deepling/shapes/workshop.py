@@ -34,9 +34,9 @@ IMAGE_JITTER = 1
 IMAGE_TV_WEIGHT = 20.0
 IMAGE_PARAMETERIZATION = "pixel"
 # The start: dark gray (level 40), for every model kind. From black (where ShapeShop
-# starts) the CNN's ReLUs often pass no gradient (its convolutions' biases keep them off),
-# so its ascent barely moves: near-black images, |r| 0.05-0.5 on the four lines with two
-# circles and two noises (3 seeds). From mid gray the images can darken as well as
+# starts) the CNN's ascent often did not move (the same probabilities whatever the score:
+# no gradient reached the pixels, most likely every ReLU off at a black image): near-black
+# images, |r| 0.05-0.5 on the four lines with two circles and two noises (3 seeds). From mid gray the images can darken as well as
 # brighten, and on two classes each then looks more like the *other* class (|r| 0.3-0.4).
 # From dark gray every line class's image correlates best with its own class, for the CNN
 # (|r| 0.74-0.95 on the eight classes, 0.46-0.68 on two) and the MLP (0.67-0.90), p ≈ 1
