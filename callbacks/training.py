@@ -108,10 +108,11 @@ def register_poll(app, services) -> None:
         # Over once the job has finished (saved its model) and every delta has been read.
         finished = (state in DONE and meta.get("finished")
                     and head >= sources.head(run["run"]))
+        fixed = bool(finished) or not sources.steerable(run["run"])  # trained elsewhere: only watched
         return (cursor, _ext(view.curve_extension(deltas, "loss")),
                 _ext(view.curve_extension(deltas, "accuracy")), _ext(view.epoch_extension(deltas)),
                 network, status, ("frozen: " + ", ".join(frozen)) if frozen else "",
-                saved, bool(finished), bool(finished), bool(finished),
+                saved, bool(finished), fixed, fixed,
                 pause_label, session_out, _ext(seen.epoch), answered(tick))
 
 

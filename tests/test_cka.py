@@ -55,17 +55,20 @@ def test_linear_cka_invariances():
     assert abs(linear_cka(x, y * np.linspace(0.1, 10, 30)) - base) > 0.01
 
 
-def test_streamed_estimate_matches_full_batch(demo_model, images):
+def test_streamed_estimate_matches_full_batch(demo_model, cifar_test):
     """One pass with 64-image blocks in random order, against the full-batch unbiased
-    estimate on 1,000 images of every class. Measured (seeds 0-2): max deviation 0.0095-0.0118
-    at 1,000 images and 0.006-0.011 at 2,000 (blocks of 128: 0.002-0.011), so the bound is
-    0.015 on the largest pair and 0.005 on the mean; the issue's 0.01 is not met by every
-    seed. (Blocks taken in index order on class-sorted data were one class each: 0.17 off.)"""
-    result = cka(demo_model, None, images, layers_a=LAYERS)
+    estimate on 4,000 random test images (every class; their Gram matrices still fit in
+    memory). The two estimates differ by sampling noise, which shrinks with the sample:
+    measured largest-pair deviation 0.0095-0.0118 at 1,000 images, 0.006-0.011 at 2,000 and
+    0.0056 / 0.0093 / 0.0070 at 4,000 for block orders 0 / 1 / 2. (Blocks taken in index
+    order on class-sorted data were one class each: 0.17 off.)"""
+    pick = np.sort(np.random.default_rng(0).choice(len(cifar_test.images), 4000, replace=False))
+    images = cifar_test.images[pick]
+    result = cka(demo_model, None, images, layers_a=LAYERS, n_images=4000)
     reference = _reference(demo_model, images, LAYERS)
-    assert result.matrix.shape == (5, 5) and result.n_images == 1000
+    assert result.matrix.shape == (5, 5) and result.n_images == 4000
     deviation = np.abs(result.matrix - reference)
-    assert deviation.max() < 0.015 and deviation.mean() < 0.005
+    assert deviation.max() < 0.01 and deviation.mean() < 0.005
     assert np.allclose(np.diag(result.matrix), 1.0)
 
 

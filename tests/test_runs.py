@@ -214,3 +214,15 @@ def test_a_run_pushed_over_http_lands_as_a_run_folder(runs, monkeypatch):
             urllib.request.urlopen(bad)
     finally:
         httpd.shutdown()
+
+
+def test_only_the_apps_own_runs_can_be_paused_or_stopped(runs):
+    """A run trained elsewhere is watched, not steered: the Training card's Pause and Stop
+    are off for it (RunSources.steerable), on for the app's own runs."""
+    from deepling.service.runs import PREFIX, RunSources
+
+    service = runs[0]
+    sources = RunSources(None, service)
+    assert not sources.steerable(PREFIX + "exp1")
+    assert sources.steerable("a1b2c3")  # an in-app run id
+    assert RunSources(None, None).steerable(PREFIX + "exp1")  # no --runs: every run is the app's

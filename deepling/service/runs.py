@@ -550,6 +550,10 @@ class RunSources:
     def _for(self, run_id):
         return self.runs if self.runs is not None and self.runs.owns(run_id) else self.training
 
+    def steerable(self, run_id) -> bool:
+        """Whether the app can pause or stop this run: its own, not one trained elsewhere."""
+        return self._for(run_id) is self.training
+
     def since(self, run_id, seq):
         return self._for(run_id).since(run_id, seq)
 
