@@ -382,7 +382,8 @@ def landmark_products(model, images, layers=None, *, n_landmarks=N_LANDMARKS,
                          random_state, progress, method, n_pivots)
     if len(plan.rest):
         stream = _traced(adapter, refs, plan.sketch, "products", plan.sizes, plan.report,
-                         plan.done / plan.total, "Streaming images through the model")
+                         plan.done / plan.total, "Streaming images through the model",
+                         images[plan.rest[:1]])
         bases_t = [tf.constant(b) for b in plan.bases]  # converted once, not per batch
     for start in range(0, len(plan.rest), plan.batch):
         index = plan.rest[start:start + plan.batch]
@@ -442,7 +443,8 @@ class _LandmarkPlan:
         sketches = [np.empty((m, int(k)), np.float32) for k in self.sketch]
         try:
             fn = _traced(adapter, refs, self.sketch, "sketch", sizes, self.report, 0.0,
-                         f"Finding each layer's principal directions among {m} images")
+                         f"Finding each layer's principal directions among {m} images",
+                         images[landmarks[:1]])
         except Exception as exc:
             raise ValueError(f"{adapter.name} could not run on these images: {exc}") from exc
         for start in range(0, m, self.batch):
@@ -756,18 +758,20 @@ def _compiled(adapter, refs, sketch, kind, sizes):
     return fn
 
 
-def _traced(adapter, refs, sketch, kind, sizes, report, fraction, message):
-    """:func:`_compiled`, traced now on one image, with a progress report after it: the
-    trace (and the first call's graph set-up) is the longest step with no report in it,
-    so a cancel that lands during it is seen at once when it ends, not after a whole batch."""
+def _traced(adapter, refs, sketch, kind, sizes, report, fraction, message, image):
+    """:func:`_compiled`, traced now on one image (``image``: 1×H×W×C pixels, one of the
+    images to come, so an open spatial size gets its real shape), with a progress report
+    after it: the trace (and the first call's graph set-up) is the longest step with no
+    report in it, so a cancel that lands during it is seen at once when it ends, not after
+    a whole batch."""
     import tensorflow as tf
 
     fn = _compiled(adapter, refs, sketch, kind, sizes)
-    shape = (1, *adapter.model.inputs[0].shape[1:])
+    x = adapter.preprocess(image)
     if kind == "sketch":
-        fn(tf.zeros(shape, tf.float32))
+        fn(x)
     else:
-        fn(tf.zeros(shape, tf.float32), [tf.zeros((min(int(k), int(d)), 1), tf.float32) for k, d in zip(sketch, sizes)])
+        fn(x, [tf.zeros((min(int(k), int(d)), 1), tf.float32) for k, d in zip(sketch, sizes)])
     report(fraction, message)
     return fn
 

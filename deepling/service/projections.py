@@ -155,8 +155,16 @@ class ProjectionService:
     def load(self, key: str) -> Projection | None:
         """The projection stored under ``key`` (either kind), or None; never computes. Read
         from disk once per process: the poll that finds it done, the binary body, the
-        thumbnails and the CSV export then share that one read (results never change)."""
-        return self.workspace.remembered(("projection", key), lambda: self._read(key))
+        thumbnails and the CSV export then share that one read (results never change). The
+        file's size and time are part of the memo's name: a file damaged or removed on disk
+        since (a crash, a full disk, a cleared cache) is read again, found wanting and
+        computed again, as after a restart."""
+        try:
+            st = self.store.path(key).stat()
+        except OSError:
+            return None
+        return self.workspace.remembered(("projection", key, st.st_size, st.st_mtime_ns),
+                                         lambda: self._read(key))
 
     def _read(self, key: str) -> Projection | None:
         arrays = self.store.get(key)
