@@ -382,8 +382,7 @@ def landmark_products(model, images, layers=None, *, n_landmarks=N_LANDMARKS,
                          random_state, progress, method, n_pivots)
     if len(plan.rest):
         stream = _traced(adapter, refs, plan.sketch, "products", plan.sizes, plan.report,
-                         plan.done / plan.total, "Streaming images through the model",
-                         images[plan.rest[:1]])
+                         plan.done / plan.total, "Streaming images through the model")
         bases_t = [tf.constant(b) for b in plan.bases]  # converted once, not per batch
     for start in range(0, len(plan.rest), plan.batch):
         index = plan.rest[start:start + plan.batch]
@@ -443,8 +442,7 @@ class _LandmarkPlan:
         sketches = [np.empty((m, int(k)), np.float32) for k in self.sketch]
         try:
             fn = _traced(adapter, refs, self.sketch, "sketch", sizes, self.report, 0.0,
-                         f"Finding each layer's principal directions among {m} images",
-                         images[landmarks[:1]])
+                         f"Finding each layer's principal directions among {m} images")
         except Exception as exc:
             raise ValueError(f"{adapter.name} could not run on these images: {exc}") from exc
         for start in range(0, m, self.batch):
@@ -758,20 +756,13 @@ def _compiled(adapter, refs, sketch, kind, sizes):
     return fn
 
 
-def _traced(adapter, refs, sketch, kind, sizes, report, fraction, message, image):
-    """:func:`_compiled`, traced now on one image (``image``: 1×H×W×C pixels, one of the
-    images to come, so an open spatial size gets its real shape), with a progress report
-    after it: the trace (and the first call's graph set-up) is the longest step with no
-    report in it, so a cancel that lands during it is seen at once when it ends, not after
-    a whole batch."""
-    import tensorflow as tf
-
+def _traced(adapter, refs, sketch, kind, sizes, report, fraction, message):
+    """:func:`_compiled`, traced now from its input signature (no image goes through the
+    model: the counts of forward passes stay the images'), with a progress report after it:
+    the trace is the longest step with no report in it, so a cancel that lands during it is
+    seen at once when it ends, not after the first whole batch."""
     fn = _compiled(adapter, refs, sketch, kind, sizes)
-    x = adapter.preprocess(image)
-    if kind == "sketch":
-        fn(x)
-    else:
-        fn(x, [tf.zeros((min(int(k), int(d)), 1), tf.float32) for k, d in zip(sketch, sizes)])
+    fn.get_concrete_function()
     report(fraction, message)
     return fn
 
